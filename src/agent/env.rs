@@ -1,0 +1,83 @@
+//! The process environment as an input value, read once at the binary's edge.
+//!
+//! Nothing deep inside the agent calls `std::env::var`: settings, paths and tasks get this value
+//! instead, so tests can drive every variable without touching the test process.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+
+/// A snapshot of environment variables.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<OsString, OsString>,
+}
+
+impl Env {
+    /// The current process's environment.
+    pub fn from_process() -> Env {
+        Env {
+            vars: std::env::vars_os().collect(),
+        }
+    }
+
+    /// An environment holding exactly these variables (tests).
+    pub fn from_pairs<K: Into<OsString>, V: Into<OsString>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Env {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// A variable's value; `None` when unset, empty or not Unicode.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.get_os(name)
+            .and_then(|v| v.to_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A variable's raw value; `None` when unset or empty.
+    pub fn get_os(&self, name: &str) -> Option<&OsString> {
+        let found = if cfg!(windows) {
+            // Windows variable names are case-insensitive.
+            self.vars
+                .iter()
+                .find(|(k, _)| k.to_string_lossy().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        } else {
+            self.vars.get(&OsString::from(name))
+        };
+        found.filter(|v| !v.is_empty())
+    }
+
+    /// True when the variable is set to a non-empty value other than `0` or `false`.
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let env = Env::from_pairs([("A", ""), ("B", "x")]);
+        assert_eq!(env.get("A"), None);
+        assert_eq!(env.get("B"), Some("x"));
+        assert_eq!(env.get("C"), None);
+    }
+
+    #[test]
+    fn flags() {
+        let env = Env::from_pairs([("ON", "1"), ("OFF", "0"), ("NO", "False")]);
+        assert!(env.flag("ON"));
+        assert!(!env.flag("OFF"));
+        assert!(!env.flag("NO"));
+        assert!(!env.flag("MISSING"));
+    }
+}

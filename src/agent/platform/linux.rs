@@ -1,0 +1,45 @@
+//! Linux and other Unix systems: XDG folders, `/etc/ado-cutover`, `/etc/machine-id`.
+
+use std::path::{Path, PathBuf};
+
+use super::AppDirs;
+use crate::agent::env::Env;
+use crate::agent::paths::{APP_DIR, Bases};
+
+/// The XDG defaults under a home folder.
+pub fn bases_under_home(home: &Path) -> Bases {
+    Bases {
+        home: home.to_path_buf(),
+        local_data: home.join(".local").join("share"),
+        config_home: home.join(".config"),
+        state_home: home.join(".local").join("state"),
+    }
+}
+
+/// Data in `$XDG_DATA_HOME/ado-cutover`, logs in `$XDG_STATE_HOME/ado-cutover/logs`.
+pub fn app_dirs(bases: &Bases) -> AppDirs {
+    AppDirs {
+        data: bases.local_data.join(APP_DIR),
+        logs: bases.state_home.join(APP_DIR).join("logs"),
+    }
+}
+
+/// `/etc/ado-cutover`.
+pub fn managed_dir(_env: &Env) -> PathBuf {
+    PathBuf::from("/etc").join(APP_DIR)
+}
+
+/// systemd's (or D-Bus's) machine id.
+pub fn machine_id() -> Option<String> {
+    ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|id| id.trim().to_string())
+        .find(|id| !id.is_empty())
+}
+
+/// File managers start programs without a console of their own; the desktop launcher that
+/// packaging installs sets `ADO_CUTOVER_HOLD_WINDOW` instead.
+pub fn started_from_double_click() -> bool {
+    false
+}

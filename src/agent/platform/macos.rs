@@ -1,0 +1,51 @@
+//! macOS: `~/Library` folders, `/Library/Application Support/ado-cutover`, the platform UUID.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::AppDirs;
+use crate::agent::env::Env;
+use crate::agent::paths::{APP_DIR, Bases};
+
+/// `~/Library/Application Support` for data and config.
+pub fn bases_under_home(home: &Path) -> Bases {
+    let support = home.join("Library").join("Application Support");
+    Bases {
+        home: home.to_path_buf(),
+        local_data: support.clone(),
+        config_home: support.clone(),
+        state_home: support,
+    }
+}
+
+/// Data in `~/Library/Application Support/ado-cutover`, logs in `~/Library/Logs/ado-cutover`.
+pub fn app_dirs(bases: &Bases) -> AppDirs {
+    AppDirs {
+        data: bases.local_data.join(APP_DIR),
+        logs: bases.home.join("Library").join("Logs").join(APP_DIR),
+    }
+}
+
+/// `/Library/Application Support/ado-cutover`, where MDM tools drop machine-wide files.
+pub fn managed_dir(_env: &Env) -> PathBuf {
+    PathBuf::from("/Library/Application Support").join(APP_DIR)
+}
+
+/// The IOPlatformUUID (only ever stored hashed).
+pub fn machine_id() -> Option<String> {
+    let out = Command::new("/usr/sbin/ioreg")
+        .args(["-rd1", "-c", "IOPlatformExpertDevice"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|line| line.contains("\"IOPlatformUUID\""))
+        .and_then(|line| line.rsplit('"').nth(1))
+        .map(str::to_string)
+}
+
+/// Finder opens a Terminal window for a double-clicked program through a shell, which cannot be
+/// told apart from a user's own shell; the `.command` launcher sets `ADO_CUTOVER_HOLD_WINDOW`.
+pub fn started_from_double_click() -> bool {
+    false
+}

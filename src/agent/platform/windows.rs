@@ -1,0 +1,78 @@
+//! Windows: `%LocalAppData%`, `%ProgramData%\ado-cutover`, the registry MachineGuid, and the
+//! console-process check that tells a double-click from a shell.
+
+use std::path::{Path, PathBuf};
+
+use super::AppDirs;
+use crate::agent::env::Env;
+use crate::agent::paths::{APP_DIR, Bases};
+
+/// `AppData\Local` and `AppData\Roaming` under the profile folder.
+pub fn bases_under_home(home: &Path) -> Bases {
+    let local = home.join("AppData").join("Local");
+    Bases {
+        home: home.to_path_buf(),
+        local_data: local.clone(),
+        config_home: home.join("AppData").join("Roaming"),
+        state_home: local,
+    }
+}
+
+/// Data in `%LocalAppData%\ado-cutover`, logs in `%LocalAppData%\ado-cutover\logs`.
+pub fn app_dirs(bases: &Bases) -> AppDirs {
+    let data = bases.local_data.join(APP_DIR);
+    AppDirs {
+        logs: data.join("logs"),
+        data,
+    }
+}
+
+/// `%ProgramData%\ado-cutover`.
+pub fn managed_dir(env: &Env) -> PathBuf {
+    env.get_os("ProgramData")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
+        .join(APP_DIR)
+}
+
+/// `HKLM\SOFTWARE\Microsoft\Cryptography\MachineGuid` (only ever stored hashed).
+pub fn machine_id() -> Option<String> {
+    use windows_sys::Win32::System::Registry::{
+        HKEY_LOCAL_MACHINE, RRF_RT_REG_SZ, RRF_SUBKEY_WOW6464KEY, RegGetValueW,
+    };
+    let wide = |s: &str| s.encode_utf16().chain([0]).collect::<Vec<u16>>();
+    let key = wide(r"SOFTWARE\Microsoft\Cryptography");
+    let name = wide("MachineGuid");
+    let mut buf = [0u16; 128];
+    let mut len = (buf.len() * 2) as u32;
+    // SAFETY: the key and value names are NUL-terminated, and `len` is the buffer's size in
+    // bytes, which RegGetValueW never writes past.
+    let status = unsafe {
+        RegGetValueW(
+            HKEY_LOCAL_MACHINE,
+            key.as_ptr(),
+            name.as_ptr(),
+            RRF_RT_REG_SZ | RRF_SUBKEY_WOW6464KEY,
+            std::ptr::null_mut(),
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if status != 0 {
+        return None;
+    }
+    let chars = (len as usize / 2).min(buf.len());
+    let id = String::from_utf16_lossy(&buf[..chars]);
+    let id = id.trim_end_matches('\0').trim().to_string();
+    (!id.is_empty()).then_some(id)
+}
+
+/// A console window that Explorer opened for a double-clicked program has exactly one process
+/// attached: this one. From `cmd` or PowerShell the shell is attached too.
+pub fn started_from_double_click() -> bool {
+    use windows_sys::Win32::System::Console::GetConsoleProcessList;
+    let mut ids = [0u32; 4];
+    // SAFETY: the buffer holds `ids.len()` process ids and the call writes at most that many.
+    let count = unsafe { GetConsoleProcessList(ids.as_mut_ptr(), ids.len() as u32) };
+    count == 1
+}

@@ -1,0 +1,286 @@
+//! Reads one TOML configuration file into raw values, each with the line it came from.
+//!
+//! Syntax errors and values of the wrong type are errors naming the file, line and key. Unknown
+//! keys are warnings, not errors: a managed file written for a newer agent must not stop older
+//! agents across the fleet.
+
+use std::path::{Path, PathBuf};
+
+use toml_edit::{ImDocument, Item, Table, Value as TomlValue};
+
+use super::ConfigError;
+use super::keys::{self, Key};
+use super::validate::Raw;
+
+/// One value read from a file.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: &'static Key,
+    pub raw: Raw,
+    pub line: usize,
+}
+
+/// What a file held.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub entries: Vec<Entry>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads `path`. `Ok(None)` when it does not exist and `required` is false.
+pub fn read(path: &Path, required: bool) -> Result<Option<Parsed>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConfigError::new(
+                format!("configuration file {} does not exist", path.display()),
+                "check the path given to --config",
+            ));
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(ConfigError::new(
+                format!("configuration file {} is not UTF-8 text", path.display()),
+                "save the file as UTF-8 (without a byte order mark is best)",
+            ));
+        }
+        Err(err) => {
+            return Err(ConfigError::new(
+                format!("cannot read configuration file {}: {err}", path.display()),
+                "check that the file is readable by this user",
+            ));
+        }
+    };
+    parse(path, &text).map(Some)
+}
+
+/// Parses configuration text; `path` is only used in messages.
+pub fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let doc = ImDocument::parse(text).map_err(|err| {
+        let line = err.span().map_or(1, |span| line_of(text, span.start));
+        let message = err.message().trim().to_string();
+        ConfigError::new(
+            format!("{} line {line}: invalid TOML: {message}", path.display()),
+            "fix the syntax on that line; strings need double quotes, lists look like [\"a\", \"b\"]",
+        )
+    })?;
+    let mut parsed = Parsed::default();
+    walk(path, text, doc.as_table(), "", &mut parsed)?;
+    Ok(parsed)
+}
+
+fn walk(
+    path: &Path,
+    text: &str,
+    table: &Table,
+    prefix: &str,
+    parsed: &mut Parsed,
+) -> Result<(), ConfigError> {
+    for (name, item) in table.iter() {
+        let dotted = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let line = table
+            .key(name)
+            .and_then(|key| key.span())
+            .or_else(|| item.span())
+            .map_or(0, |span| line_of(text, span.start));
+        if let Some(key) = keys::find(&dotted) {
+            let raw = raw_value(item).ok_or_else(|| {
+                ConfigError::new(
+                    format!(
+                        "{} line {line}: `{dotted}` must be {}, not {}",
+                        path.display(),
+                        expected(key),
+                        describe(item)
+                    ),
+                    example(key),
+                )
+            })?;
+            parsed.entries.push(Entry { key, raw, line });
+        } else if keys::is_table(&dotted) {
+            match item.as_table_like() {
+                Some(_) => {
+                    if let Some(sub) = item.as_table() {
+                        walk(path, text, sub, &dotted, parsed)?;
+                    } else if let Some(inline) = item.as_inline_table() {
+                        walk(path, text, &inline.clone().into_table(), &dotted, parsed)?;
+                    }
+                }
+                None => {
+                    return Err(ConfigError::new(
+                        format!(
+                            "{} line {line}: `{dotted}` must be a table, not {}",
+                            path.display(),
+                            describe(item)
+                        ),
+                        format!("write it as a section: [{dotted}]"),
+                    ));
+                }
+            }
+        } else {
+            let known: Vec<&str> = keys::ALL.iter().map(|k| k.name).collect();
+            parsed.warnings.push(format!(
+                "{} line {line}: unknown key `{dotted}` is ignored\nhint: check its spelling; known keys are {}",
+                path.display(),
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn raw_value(item: &Item) -> Option<Raw> {
+    match item.as_value()? {
+        TomlValue::String(s) => Some(Raw::Text(s.value().clone())),
+        TomlValue::Array(array) => array
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(Raw::List),
+        _ => None,
+    }
+}
+
+fn expected(key: &Key) -> &'static str {
+    match key.kind {
+        keys::Kind::List => "a list of strings",
+        keys::Kind::Text | keys::Kind::Path => "a string",
+    }
+}
+
+fn example(key: &Key) -> String {
+    let last = key.name.rsplit('.').next().unwrap_or(key.name);
+    match key.kind {
+        keys::Kind::List => format!("write it like {last} = [\"contoso\", \"fabrikam\"]"),
+        keys::Kind::Text | keys::Kind::Path => {
+            format!("write it like {last} = \"...\" (in double quotes)")
+        }
+    }
+}
+
+fn describe(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Table(_) | Item::ArrayOfTables(_) => "a table",
+        Item::Value(value) => match value {
+            TomlValue::String(_) => "a string",
+            TomlValue::Integer(_) => "a number",
+            TomlValue::Float(_) => "a number",
+            TomlValue::Boolean(_) => "true/false",
+            TomlValue::Datetime(_) => "a date",
+            TomlValue::Array(_) => "a list holding something other than strings",
+            TomlValue::InlineTable(_) => "a table",
+        },
+    }
+}
+
+/// The 1-based line holding byte `offset`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The folder relative paths in `path` are taken from.
+pub fn base_of(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Parsed {
+        parse(Path::new("config.toml"), text).unwrap()
+    }
+
+    fn parse_err(text: &str) -> String {
+        parse(Path::new("config.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn reads_keys_with_their_lines() {
+        let parsed = parse_ok(
+            "# comment\norganizations = [\"contoso\"]\n\n[report]\nendpoint = \"https://r.example\"\n",
+        );
+        let found: Vec<(&str, usize)> = parsed
+            .entries
+            .iter()
+            .map(|e| (e.key.name, e.line))
+            .collect();
+        assert_eq!(found, vec![("organizations", 2), ("report.endpoint", 5)]);
+        assert!(parsed.warnings.is_empty());
+    }
+
+    #[test]
+    fn dotted_and_inline_tables_work() {
+        for text in [
+            "report.endpoint = \"https://a\"\n",
+            "report = { endpoint = \"https://a\" }\n",
+        ] {
+            let parsed = parse_ok(text);
+            assert_eq!(parsed.entries.len(), 1, "{text}");
+            assert_eq!(parsed.entries[0].key.name, "report.endpoint");
+            assert_eq!(parsed.entries[0].raw, Raw::Text("https://a".into()));
+        }
+    }
+
+    #[test]
+    fn syntax_error_names_file_line_and_hint() {
+        let err = parse_err("organizations = [\"contoso\"]\nexpected_tenant = oops\n");
+        assert!(err.starts_with("config.toml line 2: invalid TOML"), "{err}");
+        assert!(err.contains("\nhint: "), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = parse_err("\norganizations = 3\n");
+        assert!(
+            err.starts_with(
+                "config.toml line 2: `organizations` must be a list of strings, not a number"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("hint: write it like organizations = ["),
+            "{err}"
+        );
+        let err = parse_err("[report]\nendpoint = [1]\n");
+        assert!(
+            err.contains("line 2: `report.endpoint` must be a string"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_their_line() {
+        let parsed = parse_ok("organisations = [\"contoso\"]\n[report]\nurl = \"x\"\n");
+        assert!(parsed.entries.is_empty());
+        assert_eq!(parsed.warnings.len(), 2);
+        assert!(parsed.warnings[0].contains("line 1: unknown key `organisations`"));
+        assert!(parsed.warnings[1].contains("line 3: unknown key `report.url`"));
+    }
+
+    #[test]
+    fn byte_order_mark_is_accepted() {
+        let parsed = parse_ok("\u{feff}organizations = [\"contoso\"]\n");
+        assert_eq!(parsed.entries.len(), 1);
+    }
+
+    #[test]
+    fn missing_optional_file_is_none_and_required_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.toml");
+        assert!(read(&path, false).unwrap().is_none());
+        let err = read(&path, true).unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,74 @@
+//! The configuration schema: every key, its environment variable, its type and its meaning.
+//!
+//! One list, so the file reader, the environment reader, `config show` and the README all speak
+//! of the same keys. Later tasks add their keys here.
+
+/// The shape a key's value has in TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A string.
+    Text,
+    /// A list of strings (comma-separated in an environment variable).
+    List,
+    /// A file path.
+    Path,
+}
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// The dotted TOML name, e.g. `report.endpoint`.
+    pub name: &'static str,
+    /// The environment variable that sets it.
+    pub env: &'static str,
+    pub kind: Kind,
+    /// What it means, for `config show` and the docs.
+    pub help: &'static str,
+}
+
+pub const ORGANIZATIONS: Key = Key {
+    name: "organizations",
+    env: "ADO_CUTOVER_ORGANIZATIONS",
+    kind: Kind::List,
+    help: "Azure DevOps organizations that moved to Microsoft Entra ID; only these are touched",
+};
+pub const EXPECTED_TENANT: Key = Key {
+    name: "expected_tenant",
+    env: "ADO_CUTOVER_EXPECTED_TENANT",
+    kind: Kind::Text,
+    help: "the Microsoft Entra tenant id (a GUID) the organizations are connected to now",
+};
+pub const REPORT_ENDPOINT: Key = Key {
+    name: "report.endpoint",
+    env: "ADO_CUTOVER_REPORT_ENDPOINT",
+    kind: Kind::Text,
+    help: "the ado-cutover-server URL reports are sent to",
+};
+pub const ENROLLMENT_TOKEN_FILE: Key = Key {
+    name: "report.enrollment_token_file",
+    env: "ADO_CUTOVER_ENROLLMENT_TOKEN_FILE",
+    kind: Kind::Path,
+    help: "a file holding the enrollment token the server expects",
+};
+
+/// Every key, in the order `config show` lists them.
+pub const ALL: &[Key] = &[
+    ORGANIZATIONS,
+    EXPECTED_TENANT,
+    REPORT_ENDPOINT,
+    ENROLLMENT_TOKEN_FILE,
+];
+
+/// The key with this dotted name.
+pub fn find(name: &str) -> Option<&'static Key> {
+    ALL.iter().find(|key| key.name == name)
+}
+
+/// The tables that hold keys (`report` for `report.endpoint`).
+pub fn is_table(name: &str) -> bool {
+    ALL.iter().any(|key| {
+        key.name
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}

@@ -1,0 +1,219 @@
+//! Checks one configuration value and turns it into its resolved form, or says what is wrong
+//! and how to fix it.
+
+use std::path::{Path, PathBuf};
+
+use super::keys::{self, Key};
+
+/// A value as a layer supplied it, before checking.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Raw {
+    Text(String),
+    List(Vec<String>),
+}
+
+/// A checked value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    List(Vec<String>),
+    Path(PathBuf),
+}
+
+/// What is wrong with a value: the problem and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub problem: String,
+    pub hint: String,
+}
+
+fn invalid(problem: impl Into<String>, hint: impl Into<String>) -> Invalid {
+    Invalid {
+        problem: problem.into(),
+        hint: hint.into(),
+    }
+}
+
+/// Checks `raw` for `key`. A relative path is taken relative to `base`.
+pub fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
+    match (key.name, raw) {
+        (name, Raw::List(items)) if name == keys::ORGANIZATIONS.name => {
+            let mut orgs: Vec<String> = Vec::new();
+            for item in items {
+                let org = organization(&item)?;
+                if !orgs.iter().any(|o| o.eq_ignore_ascii_case(&org)) {
+                    orgs.push(org);
+                }
+            }
+            Ok(Value::List(orgs))
+        }
+        (name, Raw::Text(text)) if name == keys::EXPECTED_TENANT.name => tenant(&text),
+        (name, Raw::Text(text)) if name == keys::REPORT_ENDPOINT.name => endpoint(&text),
+        (_, Raw::Text(text)) if key.kind == keys::Kind::Path => {
+            let path = PathBuf::from(text.trim());
+            Ok(Value::Path(if path.is_absolute() {
+                path
+            } else {
+                base.join(path)
+            }))
+        }
+        (_, Raw::Text(_)) => Err(invalid(
+            format!(
+                "`{}` must be a list of strings, not a single string",
+                key.name
+            ),
+            format!("write it as a list, e.g. {} = [\"contoso\"]", key.name),
+        )),
+        (_, Raw::List(_)) => Err(invalid(
+            format!("`{}` must be a string, not a list", key.name),
+            format!("write it as one quoted string, e.g. {} = \"...\"", key.name),
+        )),
+    }
+}
+
+/// An Azure DevOps organization name: letters, digits and hyphens, not starting or ending with
+/// a hyphen, at most 50 characters.
+pub fn organization(text: &str) -> Result<String, Invalid> {
+    let name = text.trim();
+    let url_like = name.contains("://") || name.contains('/') || name.contains('.');
+    let valid = !name.is_empty()
+        && name.len() <= 50
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if valid {
+        Ok(name.to_string())
+    } else if url_like {
+        Err(invalid(
+            format!("`{name}` is not an organization name"),
+            "use the organization's name alone: for https://dev.azure.com/contoso that is \"contoso\"",
+        ))
+    } else {
+        Err(invalid(
+            format!("`{name}` is not a valid Azure DevOps organization name"),
+            "organization names use letters, digits and hyphens (at most 50), e.g. \"contoso\"",
+        ))
+    }
+}
+
+fn tenant(text: &str) -> Result<Value, Invalid> {
+    let text = text.trim();
+    match uuid::Uuid::try_parse(text) {
+        Ok(id) if !id.is_nil() => Ok(Value::Text(id.hyphenated().to_string())),
+        Ok(_) => Err(invalid(
+            "`expected_tenant` is the all-zero GUID, which stands for personal Microsoft accounts, not a tenant",
+            "use the Tenant ID shown on the Overview page of the Microsoft Entra admin center",
+        )),
+        Err(_) => Err(invalid(
+            format!("`{text}` is not a tenant id"),
+            "a tenant id is a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47; it is on the Overview page of the Microsoft Entra admin center",
+        )),
+    }
+}
+
+fn endpoint(text: &str) -> Result<Value, Invalid> {
+    let text = text.trim();
+    let hint = "use the server's https:// address, e.g. \"https://ado-cutover.example.com\"";
+    let url = url::Url::parse(text).map_err(|_| invalid(format!("`{text}` is not a URL"), hint))?;
+    let loopback = matches!(url.host(), Some(url::Host::Domain("localhost")))
+        || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(invalid(
+                format!("`{text}` is plain http; reports would cross the network unencrypted"),
+                hint,
+            ));
+        }
+        _ => return Err(invalid(format!("`{text}` is not an http(s) URL"), hint)),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "the report endpoint must not carry credentials in its URL",
+            "remove the user name and password from the URL; the agent authenticates with report.enrollment_token_file",
+        ));
+    }
+    Ok(Value::Text(url.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn organizations_are_deduplicated_case_insensitively() {
+        let value = check(
+            &keys::ORGANIZATIONS,
+            Raw::List(vec![
+                "contoso".into(),
+                " Contoso ".into(),
+                "fab-rikam".into(),
+            ]),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            value,
+            Value::List(vec!["contoso".into(), "fab-rikam".into()])
+        );
+    }
+
+    #[test]
+    fn an_organization_url_gets_a_hint_to_use_the_name() {
+        let err = organization("https://dev.azure.com/contoso").unwrap_err();
+        assert!(err.hint.contains("\"contoso\""), "{err:?}");
+        assert!(organization("-bad").is_err());
+        assert!(organization(&"a".repeat(51)).is_err());
+        assert_eq!(organization("Contoso-2").unwrap(), "Contoso-2");
+    }
+
+    #[test]
+    fn tenant_must_be_a_non_nil_guid() {
+        assert!(tenant("not-a-guid").is_err());
+        assert!(tenant("00000000-0000-0000-0000-000000000000").is_err());
+        assert_eq!(
+            tenant("72F988BF-86F1-41AF-91AB-2D7CD011DB47").unwrap(),
+            Value::Text("72f988bf-86f1-41af-91ab-2d7cd011db47".into())
+        );
+    }
+
+    #[test]
+    fn endpoint_must_be_https_except_on_loopback() {
+        assert!(endpoint("https://reports.example.com").is_ok());
+        assert!(endpoint("http://127.0.0.1:8080").is_ok());
+        assert!(endpoint("http://localhost:8080").is_ok());
+        assert!(endpoint("http://reports.example.com").is_err());
+        assert!(endpoint("ftp://reports.example.com").is_err());
+        assert!(endpoint("https://user:pw@reports.example.com").is_err());
+        assert!(endpoint("reports").is_err());
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_base() {
+        let value = check(
+            &keys::ENROLLMENT_TOKEN_FILE,
+            Raw::Text("token.txt".into()),
+            Path::new("/etc/ado-cutover"),
+        )
+        .unwrap();
+        assert_eq!(
+            value,
+            Value::Path(PathBuf::from("/etc/ado-cutover/token.txt"))
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_explained() {
+        let err = check(
+            &keys::ORGANIZATIONS,
+            Raw::Text("contoso".into()),
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.problem.contains("list"), "{err:?}");
+        let err = check(&keys::EXPECTED_TENANT, Raw::List(vec![]), Path::new(".")).unwrap_err();
+        assert!(err.problem.contains("not a list"), "{err:?}");
+    }
+}

@@ -1,0 +1,211 @@
+//! The report: what one `plan`, `run` or `undo` found and did, as JSON (schema version 1).
+//!
+//! This is the contract between the agent and the server. Fields are only ever added; a reader
+//! ignores fields it does not know, so an older server accepts a newer agent's report. Nothing in
+//! a report may be a secret: targets are paths, host names and redacted URLs (see [`redact`]).
+
+pub mod redact;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One report, produced for every plan, run and undo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub report_id: Uuid,
+    pub agent_version: String,
+    pub mode: Mode,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    pub device: Device,
+    pub user: User,
+    pub outcome: Outcome,
+    pub tasks: Vec<TaskReport>,
+}
+
+/// What the agent was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Plan,
+    Run,
+    Undo,
+}
+
+/// The machine the report comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub hostname: String,
+    pub os: String,
+    pub os_version: String,
+    pub arch: String,
+    /// Stable per machine, derived by hashing the OS's machine id: never a hardware serial.
+    pub device_id: String,
+}
+
+/// The person the report is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// The operating system's user name.
+    pub name: String,
+    /// The Microsoft Entra user principal name, once a task has learnt it.
+    pub upn: Option<String>,
+}
+
+/// The overall result, as the dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything that was needed was done.
+    Done,
+    /// Something is still to do: planned changes (in a plan) or steps only the user can take.
+    ActionNeeded,
+    /// At least one task failed.
+    Failed,
+    /// The machine was already clean.
+    NothingToDo,
+}
+
+/// One task's part of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    /// A stable task id such as `gcm-tenant-cache`.
+    pub id: String,
+    pub status: Status,
+    /// One line in plain words.
+    pub summary: String,
+    pub items: Vec<Item>,
+}
+
+/// One thing a task looked at, changed or wants the user to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// What sort of thing this is, e.g. `tenant-cache` or `user-step`.
+    pub kind: String,
+    /// Which one: a path, a host, a redacted URL or a step id. Never a secret.
+    pub target: String,
+    pub status: Status,
+    /// Why, in plain words.
+    pub detail: String,
+}
+
+/// The status of an item, and of a task as the worst of its items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// A fact worth showing; nothing to do about it.
+    Info,
+    /// Already as it should be.
+    Ok,
+    /// Changed by this run.
+    Done,
+    /// Left alone on purpose; the detail says why.
+    Skipped,
+    /// Would be changed by `run` (plans only).
+    Planned,
+    /// Only the user can do this; the detail says how.
+    NeedsUser,
+    /// Could not be done; the detail says why.
+    Failed,
+}
+
+impl Status {
+    /// The status of a task made of these items: the most serious one, `ok` when there are none.
+    pub fn of_items<'a>(items: impl IntoIterator<Item = &'a Item>) -> Status {
+        items
+            .into_iter()
+            .map(|item| item.status)
+            .max()
+            .map_or(Status::Ok, |worst| worst.max(Status::Ok))
+    }
+}
+
+impl Outcome {
+    /// The overall outcome of a set of tasks.
+    pub fn of_tasks(tasks: &[TaskReport]) -> Outcome {
+        let has = |status: Status| tasks.iter().any(|task| task.status == status);
+        if has(Status::Failed) {
+            Outcome::Failed
+        } else if has(Status::NeedsUser) || has(Status::Planned) {
+            Outcome::ActionNeeded
+        } else if has(Status::Done) {
+            Outcome::Done
+        } else {
+            Outcome::NothingToDo
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(status: Status) -> Item {
+        Item {
+            kind: "k".into(),
+            target: "t".into(),
+            status,
+            detail: String::new(),
+        }
+    }
+
+    fn task(status: Status) -> TaskReport {
+        TaskReport {
+            id: "t".into(),
+            status,
+            summary: String::new(),
+            items: vec![],
+        }
+    }
+
+    #[test]
+    fn task_status_is_the_most_serious_item() {
+        assert_eq!(Status::of_items(&[]), Status::Ok);
+        assert_eq!(Status::of_items(&[item(Status::Info)]), Status::Ok);
+        assert_eq!(
+            Status::of_items(&[
+                item(Status::Done),
+                item(Status::NeedsUser),
+                item(Status::Ok)
+            ]),
+            Status::NeedsUser
+        );
+        assert_eq!(
+            Status::of_items(&[item(Status::Failed), item(Status::NeedsUser)]),
+            Status::Failed
+        );
+    }
+
+    #[test]
+    fn outcome_orders_failure_then_action_then_done() {
+        assert_eq!(Outcome::of_tasks(&[]), Outcome::NothingToDo);
+        assert_eq!(Outcome::of_tasks(&[task(Status::Ok)]), Outcome::NothingToDo);
+        assert_eq!(Outcome::of_tasks(&[task(Status::Done)]), Outcome::Done);
+        assert_eq!(
+            Outcome::of_tasks(&[task(Status::Done), task(Status::NeedsUser)]),
+            Outcome::ActionNeeded
+        );
+        assert_eq!(
+            Outcome::of_tasks(&[task(Status::Planned)]),
+            Outcome::ActionNeeded
+        );
+        assert_eq!(
+            Outcome::of_tasks(&[task(Status::NeedsUser), task(Status::Failed)]),
+            Outcome::Failed
+        );
+    }
+
+    #[test]
+    fn wire_names_are_kebab_case() {
+        let json =
+            serde_json::to_string(&(Mode::Plan, Outcome::ActionNeeded, Status::NeedsUser)).unwrap();
+        assert_eq!(json, r#"["plan","action-needed","needs-user"]"#);
+    }
+}
