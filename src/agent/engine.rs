@@ -1,0 +1,389 @@
+//! Runs the tasks: detect -> plan -> apply -> verify.
+//!
+//! Planning runs every selected task's read-only `detect`, in registry order, sharing the
+//! evidence they gather. Applying carries out exactly the planned actions, each through the
+//! journal and the file primitives, then detects again to verify. One task failing never stops
+//! the others: every item carries its own status and reason.
+
+use std::path::Path;
+
+use uuid::Uuid;
+
+use crate::report::{Item, Status, TaskReport};
+
+use super::fsutil;
+use super::journal::{Change, Journal};
+use super::tasks::{Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry};
+
+/// The tasks a command works on, from `--only` and `--skip`.
+pub fn select(
+    only: &[String],
+    skip: &[String],
+) -> Result<(Vec<&'static dyn Task>, Vec<String>), crate::agent::settings::ConfigError> {
+    let available = registry();
+    let mut warnings = Vec::new();
+    for (flag, ids) in [("--only", only), ("--skip", skip)] {
+        for id in ids {
+            if available.iter().any(|t| t.id() == id) {
+                continue;
+            }
+            if TASK_IDS.contains(&id.as_str()) {
+                warnings.push(format!(
+                    "{flag} {id}: this version of ado-cutover does not have the `{id}` task yet; ignored"
+                ));
+            } else {
+                let ids: Vec<&str> = available.iter().map(|t| t.id()).collect();
+                return Err(crate::agent::settings::ConfigError::new(
+                    format!("{flag}: unknown task `{id}`"),
+                    format!("the tasks are: {}", ids.join(", ")),
+                ));
+            }
+        }
+    }
+    let tasks = available
+        .into_iter()
+        .filter(|t| only.is_empty() || only.iter().any(|id| id == t.id()))
+        .filter(|t| !skip.iter().any(|id| id == t.id()))
+        .collect();
+    Ok((tasks, warnings))
+}
+
+/// One task's plan.
+pub struct Planned {
+    pub task: &'static dyn Task,
+    pub findings: Result<Vec<Finding>, TaskError>,
+}
+
+impl Planned {
+    /// True when `run` would change something for this task.
+    pub fn has_changes(&self) -> bool {
+        self.findings
+            .as_ref()
+            .is_ok_and(|findings| findings.iter().any(|f| f.action.changes()))
+    }
+}
+
+/// Detects every task, in order. Changes nothing.
+pub fn plan(cx: &Context<'_>, tasks: &[&'static dyn Task]) -> Vec<Planned> {
+    let mut evidence = Evidence::default();
+    tasks
+        .iter()
+        .map(|&task| Planned {
+            task,
+            findings: task.detect(cx, &mut evidence),
+        })
+        .collect()
+}
+
+/// The plan as report sections.
+pub fn plan_report(planned: &[Planned]) -> Vec<TaskReport> {
+    planned
+        .iter()
+        .map(|p| match &p.findings {
+            Ok(findings) => {
+                let items = findings.iter().map(planned_item).collect();
+                task_report(p.task, items)
+            }
+            Err(err) => failed_task(p.task, err),
+        })
+        .collect()
+}
+
+fn planned_item(finding: &Finding) -> Item {
+    let (status, detail) = match &finding.action {
+        Action::Note(status) => (*status, finding.detail.clone()),
+        Action::NeedsUser => (Status::NeedsUser, finding.detail.clone()),
+        Action::DeleteFile(_) => (
+            Status::Planned,
+            format!("will be deleted: {}", finding.detail),
+        ),
+    };
+    item(finding, status, detail)
+}
+
+fn item(finding: &Finding, status: Status, detail: String) -> Item {
+    Item {
+        kind: finding.kind.to_string(),
+        target: finding.target.clone(),
+        status,
+        detail,
+    }
+}
+
+/// Carries out the plan, then verifies it by detecting again.
+pub fn apply(
+    cx: &Context<'_>,
+    planned: &[Planned],
+    journal: &Journal,
+    run_id: Uuid,
+) -> Vec<TaskReport> {
+    planned
+        .iter()
+        .map(|p| {
+            let findings = match &p.findings {
+                Ok(findings) => findings,
+                Err(err) => return failed_task(p.task, err),
+            };
+            let mut items: Vec<Item> = findings
+                .iter()
+                .map(|finding| apply_one(cx, p.task.id(), finding, journal, run_id))
+                .collect();
+            if p.has_changes() {
+                verify(cx, p.task, findings, &mut items);
+            }
+            task_report(p.task, items)
+        })
+        .collect()
+}
+
+fn apply_one(
+    cx: &Context<'_>,
+    task: &str,
+    finding: &Finding,
+    journal: &Journal,
+    run_id: Uuid,
+) -> Item {
+    match &finding.action {
+        Action::DeleteFile(path) => match delete(cx, task, path, journal, run_id) {
+            Ok(true) => item(
+                finding,
+                Status::Done,
+                format!("deleted: {}", finding.detail),
+            ),
+            Ok(false) => item(finding, Status::Ok, "already gone".to_string()),
+            Err(err) => item(
+                finding,
+                Status::Failed,
+                format!("could not delete it: {err}"),
+            ),
+        },
+        _ => planned_item(finding),
+    }
+}
+
+fn delete(
+    cx: &Context<'_>,
+    task: &str,
+    path: &Path,
+    journal: &Journal,
+    run_id: Uuid,
+) -> std::io::Result<bool> {
+    let id = journal.intent(
+        run_id,
+        cx.now,
+        task,
+        Change::FileDeleted {
+            path: path.to_path_buf(),
+        },
+    )?;
+    let deleted = fsutil::delete_file(path)?;
+    journal.commit(id)?;
+    Ok(deleted)
+}
+
+/// Detects again: whatever is still planned for a target that was just changed failed.
+fn verify(cx: &Context<'_>, task: &dyn Task, before: &[Finding], items: &mut [Item]) {
+    let after = match task.detect(cx, &mut Evidence::default()) {
+        Ok(after) => after,
+        Err(err) => {
+            for item in items.iter_mut().filter(|i| i.status == Status::Done) {
+                item.status = Status::Failed;
+                item.detail = format!("changed, but could not check the result: {err}");
+            }
+            return;
+        }
+    };
+    for (finding, item) in before.iter().zip(items.iter_mut()) {
+        let still = after
+            .iter()
+            .any(|a| a.action.changes() && a.kind == finding.kind && a.target == finding.target);
+        if item.status == Status::Done && still {
+            item.status = Status::Failed;
+            item.detail = "the change did not hold: it is still there after the run".to_string();
+        }
+    }
+}
+
+fn failed_task(task: &dyn Task, err: &TaskError) -> TaskReport {
+    TaskReport {
+        id: task.id().to_string(),
+        status: Status::Failed,
+        summary: format!("failed: {err}"),
+        items: vec![Item {
+            kind: "task-error".into(),
+            target: task.id().to_string(),
+            status: Status::Failed,
+            detail: err.to_string(),
+        }],
+    }
+}
+
+fn task_report(task: &dyn Task, items: Vec<Item>) -> TaskReport {
+    TaskReport {
+        id: task.id().to_string(),
+        status: Status::of_items(&items),
+        summary: summarize(&items),
+        items,
+    }
+}
+
+/// "1 change planned, 2 steps for you", or "nothing to do".
+pub fn summarize(items: &[Item]) -> String {
+    let count = |status| items.iter().filter(|i| i.status == status).count();
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let mut parts = Vec::new();
+    let planned = count(Status::Planned);
+    if planned > 0 {
+        parts.push(plural(planned, "change planned", "changes planned"));
+    }
+    let done = count(Status::Done);
+    if done > 0 {
+        parts.push(plural(done, "change made", "changes made"));
+    }
+    let user = count(Status::NeedsUser);
+    if user > 0 {
+        parts.push(plural(user, "step for you", "steps for you"));
+    }
+    let failed = count(Status::Failed);
+    if failed > 0 {
+        parts.push(format!("{failed} failed"));
+    }
+    if parts.is_empty() {
+        "nothing to do".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::env::Env;
+    use crate::agent::paths::Paths;
+    use crate::agent::settings::{Inputs, Settings};
+    use time::OffsetDateTime;
+
+    /// A task that plans to delete one file and, when `broken`, fails to look at all.
+    struct Fake {
+        id: &'static str,
+        path: std::path::PathBuf,
+        broken: bool,
+    }
+
+    impl Task for Fake {
+        fn id(&self) -> &'static str {
+            self.id
+        }
+        fn title(&self) -> &'static str {
+            "fake"
+        }
+        fn why(&self) -> &'static str {
+            "test"
+        }
+        fn detect(&self, _: &Context<'_>, _: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
+            if self.broken {
+                return Err(TaskError("cannot look".into()));
+            }
+            Ok(self
+                .path
+                .exists()
+                .then(|| Finding {
+                    kind: "file",
+                    target: self.path.display().to_string(),
+                    detail: "stale".into(),
+                    action: Action::DeleteFile(self.path.clone()),
+                })
+                .into_iter()
+                .collect())
+        }
+    }
+
+    fn leak(task: Fake) -> &'static dyn Task {
+        Box::leak(Box::new(task))
+    }
+
+    #[test]
+    fn one_failing_task_does_not_stop_the_others_and_changes_are_journaled() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::sandboxed(dir.path());
+        let target = dir.path().join("stale-file");
+        std::fs::write(&target, b"x").unwrap();
+        let env = Env::default();
+        let settings = Settings::resolve(&paths, &env, &Inputs::default()).unwrap();
+        let cx = Context {
+            paths: &paths,
+            settings: &settings,
+            env: &env,
+            now: OffsetDateTime::UNIX_EPOCH,
+        };
+        let tasks = [
+            leak(Fake {
+                id: "broken",
+                path: target.clone(),
+                broken: true,
+            }),
+            leak(Fake {
+                id: "good",
+                path: target.clone(),
+                broken: false,
+            }),
+        ];
+        let planned = plan(&cx, &tasks);
+        let reports = plan_report(&planned);
+        assert_eq!(reports[0].status, Status::Failed);
+        assert_eq!(reports[1].status, Status::Planned);
+        assert!(target.exists(), "planning changes nothing");
+
+        let journal = Journal::new(&paths.data_dir);
+        let reports = apply(&cx, &planned, &journal, Uuid::new_v4());
+        assert_eq!(reports[0].status, Status::Failed);
+        assert_eq!(reports[1].status, Status::Done);
+        assert_eq!(reports[1].summary, "1 change made");
+        assert!(!target.exists());
+        let entries = journal.entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert!(entries[0].committed);
+        assert_eq!(entries[0].task, "good");
+    }
+
+    #[test]
+    fn select_honours_only_skip_and_future_ids() {
+        let (tasks, warnings) = select(&[], &["guidance".into()]).unwrap();
+        assert!(tasks.iter().all(|t| t.id() != "guidance"));
+        assert!(warnings.is_empty());
+        let (tasks, warnings) = select(&["guidance".into(), "ssh-key".into()], &[]).unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("ssh-key"));
+        let Err(err) = select(&["nope".into()], &[]) else {
+            panic!("an unknown task id must be refused");
+        };
+        assert!(err.hint.contains("gcm-tenant-cache"), "{err}");
+    }
+
+    #[test]
+    fn summaries_read_naturally() {
+        let mk = |status| Item {
+            kind: "k".into(),
+            target: "t".into(),
+            status,
+            detail: String::new(),
+        };
+        assert_eq!(summarize(&[]), "nothing to do");
+        assert_eq!(summarize(&[mk(Status::Info)]), "nothing to do");
+        assert_eq!(
+            summarize(&[
+                mk(Status::Planned),
+                mk(Status::NeedsUser),
+                mk(Status::NeedsUser)
+            ]),
+            "1 change planned, 2 steps for you"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! File primitives every write goes through: atomic replacement, no following of symbolic links,
+//! private permissions for the agent's own state.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Replaces `path` with `contents` atomically: written to a temporary file in the same folder,
+/// flushed to disk, then renamed over the old file. A crash leaves the old or the new file,
+/// never half of one. An existing file's permissions are kept; a new file gets `new_mode`
+/// (Unix permission bits; ignored elsewhere). A symbolic link at `path` is refused, not followed.
+pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
+    let existing = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(io::Error::other(format!(
+                "{} is a symbolic link; it is left alone rather than followed",
+                path.display()
+            )));
+        }
+        Ok(meta) if !meta.is_file() => {
+            return Err(io::Error::other(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        Ok(meta) => Some(meta.permissions()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err),
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ado-cutover-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    match existing {
+        Some(permissions) => fs::set_permissions(tmp.path(), permissions)?,
+        None => set_mode(tmp.path(), new_mode)?,
+    }
+    tmp.persist(path).map_err(|err| err.error)?;
+    Ok(())
+}
+
+/// Deletes the regular file at `path`. A symbolic link or anything that is not a regular file
+/// is refused. Returns `Ok(false)` when there was nothing to delete.
+pub fn delete_file(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(io::Error::other(format!(
+            "{} is a symbolic link; it is left alone rather than followed",
+            path.display()
+        ))),
+        Ok(meta) if !meta.is_file() => Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        ))),
+        Ok(_) => {
+            fs::remove_file(path)?;
+            Ok(true)
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Opens `path` for appending, creating it (and its folder) private to this user.
+pub fn open_append_private(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Sets Unix permission bits; nothing elsewhere.
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("file");
+        write_atomic(&path, b"one", 0o600).unwrap();
+        write_atomic(&path, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("file")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_keeps_existing_mode_and_sets_new_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().join("existing");
+        fs::write(&existing, b"x").unwrap();
+        fs::set_permissions(&existing, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&existing, b"y", 0o600).unwrap();
+        let mode = fs::metadata(&existing).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let new = dir.path().join("new");
+        write_atomic(&new, b"y", 0o600).unwrap();
+        assert_eq!(
+            fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_are_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"precious").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write_atomic(&link, b"overwritten", 0o600).is_err());
+        assert!(delete_file(&link).is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"precious");
+        assert!(fs::symlink_metadata(&link).is_ok());
+    }
+
+    #[test]
+    fn delete_reports_whether_something_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"x").unwrap();
+        assert!(delete_file(&path).unwrap());
+        assert!(!delete_file(&path).unwrap());
+        assert!(delete_file(dir.path()).is_err(), "a folder is not deleted");
+    }
+}

@@ -1,0 +1,115 @@
+//! Which hosts are Azure DevOps, matched exactly, and which organization a URL belongs to.
+//!
+//! Matching is exact, case-insensitive and port-aware: `dev.azure.com` on the default port is
+//! ours; `dev.azure.com.evil.example`, `notdev.azure.com` and `dev.azure.com:8443` are not.
+
+/// The Azure DevOps host names that carry no organization in the name.
+pub const DEV_AZURE: &str = "dev.azure.com";
+pub const SSH_DEV_AZURE: &str = "ssh.dev.azure.com";
+pub const VSSPS_DEV_AZURE: &str = "vssps.dev.azure.com";
+pub const VS_SSH: &str = "vs-ssh.visualstudio.com";
+const VISUALSTUDIO_SUFFIX: &str = ".visualstudio.com";
+
+/// True for an Azure DevOps host name (without a port).
+pub fn is_ado_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    matches!(
+        host.as_str(),
+        DEV_AZURE | SSH_DEV_AZURE | VSSPS_DEV_AZURE | VS_SSH
+    ) || visualstudio_org(&host).is_some()
+}
+
+/// `contoso` for `contoso.visualstudio.com`; `None` for anything else, including
+/// `visualstudio.com` itself and `vs-ssh.visualstudio.com`.
+fn visualstudio_org(host: &str) -> Option<&str> {
+    let label = host.strip_suffix(VISUALSTUDIO_SUFFIX)?;
+    let valid = !label.is_empty()
+        && !label.contains('.')
+        && label != "vs-ssh"
+        && label != "app"
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    valid.then_some(label)
+}
+
+/// The organization an `https://` Azure DevOps URL belongs to: the first path segment on
+/// `dev.azure.com` (or the user name of `https://contoso@dev.azure.com/`), the host's first label
+/// on `contoso.visualstudio.com`. `None` for any other host or a non-default port.
+pub fn org_of_https_url(text: &str) -> Option<String> {
+    let url = url::Url::parse(text).ok()?;
+    if !matches!(url.scheme(), "https" | "http") || url.port().is_some() {
+        return None;
+    }
+    let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+    if host == DEV_AZURE {
+        let from_path = url
+            .path_segments()
+            .and_then(|mut segments| segments.next())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let from_user = Some(url.username())
+            .filter(|u| !u.is_empty() && !u.contains('%') && !u.contains('@'))
+            .map(str::to_string);
+        return from_path.or(from_user);
+    }
+    visualstudio_org(&host).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_hosts_only() {
+        for ours in [
+            "dev.azure.com",
+            "DEV.Azure.com",
+            "ssh.dev.azure.com",
+            "vssps.dev.azure.com",
+            "vs-ssh.visualstudio.com",
+            "contoso.visualstudio.com",
+            "dev.azure.com.",
+        ] {
+            assert!(is_ado_host(ours), "{ours}");
+        }
+        for theirs in [
+            "dev.azure.com.evil.example",
+            "notdev.azure.com",
+            "azure.com",
+            "visualstudio.com",
+            "a.b.visualstudio.com",
+            "contoso.visualstudio.com.evil.example",
+            "github.com",
+        ] {
+            assert!(!is_ado_host(theirs), "{theirs}");
+        }
+    }
+
+    #[test]
+    fn organization_from_urls() {
+        let org = |u| org_of_https_url(u);
+        assert_eq!(
+            org("https://dev.azure.com/contoso/").as_deref(),
+            Some("contoso")
+        );
+        assert_eq!(
+            org("https://dev.azure.com/contoso/p/_git/r").as_deref(),
+            Some("contoso")
+        );
+        assert_eq!(
+            org("https://contoso@dev.azure.com/").as_deref(),
+            Some("contoso")
+        );
+        assert_eq!(
+            org("https://Contoso.VisualStudio.com/").as_deref(),
+            Some("contoso")
+        );
+        assert_eq!(org("https://dev.azure.com:8443/contoso/"), None);
+        assert_eq!(org("https://dev.azure.com.evil.example/contoso/"), None);
+        assert_eq!(org("https://notdev.azure.com/contoso/"), None);
+        assert_eq!(org("https://dev.azure.com/"), None);
+        assert_eq!(org("ssh://dev.azure.com/contoso"), None);
+        assert_eq!(org("not a url"), None);
+    }
+}

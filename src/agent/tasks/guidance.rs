@@ -1,0 +1,202 @@
+//! Task `guidance`: the steps no program can do for the user, where they apply.
+//!
+//! - Rename the personal Microsoft account that shares the work e-mail address, so sign-in stops
+//!   asking which account to use; and move the Visual Studio subscription to the new identity.
+//!   Both apply when an organization was used with personal Microsoft accounts (evidence from
+//!   earlier tasks, e.g. the tenant cache's all-zero tenant).
+//! - Ask the administrators to clear the SSH keys of the old identity. Applies when this user's
+//!   SSH configuration or known hosts show SSH use with Azure DevOps.
+//!
+//! Each is recorded as a `needs-user` item only where it applies, and the guided run shows it
+//! once, with its link.
+
+use std::path::Path;
+
+use super::{Action, Context, Evidence, Finding, Task, TaskError};
+use crate::agent::hosts;
+
+/// Where Microsoft explains renaming a personal Microsoft account.
+pub const RENAME_MSA_URL: &str =
+    "https://support.microsoft.com/help/11545/microsoft-account-rename-your-personal-account";
+/// Where Microsoft explains adding the new identity to a Visual Studio subscription.
+pub const VS_SUBSCRIPTION_URL: &str = "https://learn.microsoft.com/visualstudio/subscriptions/vs-alternate-identity#add-an-alternate-account-to-your-subscription";
+/// Where Microsoft explains SSH keys for Azure DevOps.
+pub const SSH_KEYS_URL: &str =
+    "https://learn.microsoft.com/azure/devops/repos/git/use-ssh-keys-to-authenticate";
+
+/// The `guidance` task.
+pub struct Guidance;
+
+impl Task for Guidance {
+    fn id(&self) -> &'static str {
+        "guidance"
+    }
+
+    fn title(&self) -> &'static str {
+        "Steps only you can do"
+    }
+
+    fn why(&self) -> &'static str {
+        "A few things live in your accounts, not on this computer. ado-cutover tells you which \
+         of them apply to you and where to do them."
+    }
+
+    fn detect(&self, cx: &Context<'_>, evidence: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
+        let mut findings = Vec::new();
+        if !evidence.msa_orgs.is_empty() {
+            let orgs = evidence
+                .msa_orgs
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            findings.push(Finding {
+                kind: "user-step",
+                target: "rename-personal-account".into(),
+                detail: format!(
+                    "You used {orgs} with a personal Microsoft account. If that account uses your work e-mail address, give it another address so sign-in stops asking you to choose between two accounts: {RENAME_MSA_URL}"
+                ),
+                action: Action::NeedsUser,
+            });
+            findings.push(Finding {
+                kind: "user-step",
+                target: "move-visual-studio-subscription".into(),
+                detail: format!(
+                    "If you have a Visual Studio subscription, add your work account to it (or ask your subscription administrator to reassign it) so it follows you to the new sign-in: {VS_SUBSCRIPTION_URL}"
+                ),
+                action: Action::NeedsUser,
+            });
+        }
+        if let Some(source) = ssh_use(&cx.paths.ssh_dir) {
+            findings.push(Finding {
+                kind: "user-step",
+                target: "clear-old-ssh-keys".into(),
+                detail: format!(
+                    "Your {source} shows you use SSH with Azure DevOps. Keys added under your old sign-in do not carry over: ask your Azure DevOps administrator to have them cleared, then add your new key: {SSH_KEYS_URL}"
+                ),
+                action: Action::NeedsUser,
+            });
+        }
+        Ok(findings)
+    }
+}
+
+/// Which file in `~/.ssh` shows SSH use with Azure DevOps, if any.
+fn ssh_use(ssh_dir: &Path) -> Option<&'static str> {
+    let names_ado = |text: &str, words: fn(&str) -> Vec<&str>| {
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !line.starts_with('#'))
+            .flat_map(words)
+            .any(|word| {
+                let host = word
+                    .trim_start_matches('[')
+                    .split([']', ':'])
+                    .next()
+                    .unwrap_or("");
+                host.eq_ignore_ascii_case(hosts::SSH_DEV_AZURE)
+                    || host.eq_ignore_ascii_case(hosts::VS_SSH)
+            })
+    };
+    let read = |name: &str| std::fs::read_to_string(ssh_dir.join(name)).ok();
+    // `Host`/`HostName` values in the client configuration.
+    if read("config").is_some_and(|text| {
+        names_ado(&text, |line| {
+            let mut parts = line.split_whitespace();
+            match parts.next() {
+                Some(k) if k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("hostname") => {
+                    parts.collect()
+                }
+                _ => Vec::new(),
+            }
+        })
+    }) {
+        return Some("SSH configuration (~/.ssh/config)");
+    }
+    // The first field of a known_hosts line lists host names (hashed ones cannot be read).
+    if read("known_hosts").is_some_and(|text| {
+        names_ado(&text, |line| {
+            line.split_whitespace()
+                .next()
+                .map(|hosts| hosts.split(',').collect())
+                .unwrap_or_default()
+        })
+    }) {
+        return Some("list of known SSH hosts (~/.ssh/known_hosts)");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::env::Env;
+    use crate::agent::paths::Paths;
+    use crate::agent::settings::{Inputs, Settings};
+
+    fn detect(paths: &Paths, evidence: &mut Evidence) -> Vec<Finding> {
+        let env = Env::default();
+        let settings = Settings::resolve(paths, &env, &Inputs::default()).unwrap();
+        let cx = Context {
+            paths,
+            settings: &settings,
+            env: &env,
+            now: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        Guidance.detect(&cx, evidence).unwrap()
+    }
+
+    #[test]
+    fn nothing_applies_without_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(detect(&Paths::sandboxed(dir.path()), &mut Evidence::default()).is_empty());
+    }
+
+    #[test]
+    fn personal_account_steps_follow_msa_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut evidence = Evidence::default();
+        evidence.msa_orgs.insert("contoso".into());
+        let findings = detect(&Paths::sandboxed(dir.path()), &mut evidence);
+        let targets: Vec<&str> = findings.iter().map(|f| f.target.as_str()).collect();
+        assert_eq!(
+            targets,
+            ["rename-personal-account", "move-visual-studio-subscription"]
+        );
+        assert!(findings.iter().all(|f| f.action == Action::NeedsUser));
+        assert!(findings[0].detail.contains("contoso"));
+        assert!(findings[0].detail.contains(RENAME_MSA_URL));
+    }
+
+    #[test]
+    fn ssh_step_follows_ssh_use_with_azure_devops() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::sandboxed(dir.path());
+        std::fs::create_dir_all(&paths.ssh_dir).unwrap();
+        let known = paths.ssh_dir.join("known_hosts");
+        std::fs::write(&known, "github.com ssh-ed25519 AAAA\n# ssh.dev.azure.com\n").unwrap();
+        std::fs::write(
+            paths.ssh_dir.join("config"),
+            "Host work\n  HostName ssh.dev.azure.com.evil.example\n",
+        )
+        .unwrap();
+        assert!(detect(&paths, &mut Evidence::default()).is_empty());
+
+        std::fs::write(&known, "ssh.dev.azure.com,20.1.2.3 ssh-rsa AAAA\n").unwrap();
+        let findings = detect(&paths, &mut Evidence::default());
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].target, "clear-old-ssh-keys");
+        assert!(findings[0].detail.contains("known_hosts"));
+
+        std::fs::write(
+            paths.ssh_dir.join("config"),
+            "Host VS-SSH.visualstudio.com\n",
+        )
+        .unwrap();
+        assert!(
+            detect(&paths, &mut Evidence::default())[0]
+                .detail
+                .contains("~/.ssh/config")
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! The documented user tasks: one module each, one trait, one ordered registry.
+//!
+//! A task only looks. `detect` reads the machine and returns [`Finding`]s, each carrying the
+//! [`Action`] that would fix it. The engine carries the actions out through the safety layer, so
+//! `run` applies exactly what `plan` showed and no task can skip the journal or the atomic-write
+//! rules. The CLI's `--only`/`--skip`, the plan, the report and the docs all come from
+//! [`registry`].
+
+pub mod guidance;
+pub mod tenant_cache;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+
+use crate::report::Status;
+
+use super::env::Env;
+use super::paths::Paths;
+use super::settings::Settings;
+
+/// What a task reads: locations, configuration and the environment. Passed in, never global.
+pub struct Context<'a> {
+    pub paths: &'a Paths,
+    pub settings: &'a Settings,
+    pub env: &'a Env,
+    /// When this run started.
+    pub now: OffsetDateTime,
+}
+
+/// What should happen to one finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing: a fact (`Info`), already fine (`Ok`) or left alone on purpose (`Skipped`).
+    Note(Status),
+    /// Only the user can do this; the finding's detail says how.
+    NeedsUser,
+    /// Delete this regular file (not reversible; the plan names it first).
+    DeleteFile(PathBuf),
+}
+
+impl Action {
+    /// True when the engine changes something for it.
+    pub fn changes(&self) -> bool {
+        matches!(self, Action::DeleteFile(_))
+    }
+}
+
+/// One thing a task found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The report's item kind, e.g. `tenant-cache`.
+    pub kind: &'static str,
+    /// What it is about, safe to show (see [`crate::report::redact`]).
+    pub target: String,
+    /// Why, in plain words.
+    pub detail: String,
+    pub action: Action,
+}
+
+/// Facts one task learns that a later task needs, gathered while planning.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// Organizations the user used while they were backed by personal Microsoft accounts.
+    pub msa_orgs: BTreeSet<String>,
+}
+
+/// A task failed to look; its detail goes into the report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TaskError(pub String);
+
+/// One documented user task.
+pub trait Task: Sync {
+    /// The stable id used by flags, reports and the dashboard.
+    fn id(&self) -> &'static str;
+    /// A short title for people.
+    fn title(&self) -> &'static str;
+    /// Why it matters, in plain words, for the guided run.
+    fn why(&self) -> &'static str;
+    /// Looks at the machine and says what should change. Never changes anything.
+    fn detect(&self, cx: &Context<'_>, evidence: &mut Evidence) -> Result<Vec<Finding>, TaskError>;
+}
+
+/// Every task id, stable across versions, in the order tasks run. Some belong to tasks a later
+/// version adds; naming one of those in `--only`/`--skip` is accepted with a warning, so IT can
+/// write its scripts once.
+pub const TASK_IDS: &[&str] = &[
+    "gcm-tenant-cache",
+    "credentials",
+    "remotes",
+    "ssh-key",
+    "browser-sign-out",
+    "guidance",
+];
+
+/// The tasks this version has, in the order they run. `guidance` is last: it uses the evidence
+/// the others gathered.
+pub fn registry() -> Vec<&'static dyn Task> {
+    vec![&tenant_cache::TenantCache, &guidance::Guidance]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_follows_the_stable_order_and_ends_with_guidance() {
+        let ids: Vec<&str> = registry().iter().map(|t| t.id()).collect();
+        let positions: Vec<usize> = ids
+            .iter()
+            .map(|id| {
+                TASK_IDS
+                    .iter()
+                    .position(|known| known == id)
+                    .expect("unknown id")
+            })
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert_eq!(ids.last(), Some(&"guidance"));
+    }
+}
