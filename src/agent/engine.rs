@@ -63,16 +63,21 @@ impl Planned {
     }
 }
 
-/// Detects every task, in order. Changes nothing.
-pub fn plan(cx: &Context<'_>, tasks: &[&'static dyn Task]) -> Vec<Planned> {
-    let mut evidence = Evidence::default();
-    tasks
+/// Detects every task, in order, starting from what earlier runs learnt. Changes nothing.
+/// Returns the plan and the evidence gathered.
+pub fn plan(
+    cx: &Context<'_>,
+    tasks: &[&'static dyn Task],
+    mut evidence: Evidence,
+) -> (Vec<Planned>, Evidence) {
+    let planned = tasks
         .iter()
         .map(|&task| Planned {
             task,
             findings: task.detect(cx, &mut evidence),
         })
-        .collect()
+        .collect();
+    (planned, evidence)
 }
 
 /// The plan as report sections.
@@ -334,7 +339,7 @@ mod tests {
                 broken: false,
             }),
         ];
-        let planned = plan(&cx, &tasks);
+        let (planned, _) = plan(&cx, &tasks, Evidence::default());
         let reports = plan_report(&planned);
         assert_eq!(reports[0].status, Status::Failed);
         assert_eq!(reports[1].status, Status::Planned);

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `ado-cutover` agent binary; everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    ado_cutover::agent::app::main()
+}

@@ -43,13 +43,14 @@ impl Task for Guidance {
 
     fn detect(&self, cx: &Context<'_>, evidence: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
         let mut findings = Vec::new();
-        if !evidence.msa_orgs.is_empty() {
-            let orgs = evidence
-                .msa_orgs
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
+        let msa_orgs: Vec<&str> = evidence
+            .msa_orgs
+            .iter()
+            .map(String::as_str)
+            .filter(|org| cx.settings.org_in_scope(org))
+            .collect();
+        if !msa_orgs.is_empty() {
+            let orgs = msa_orgs.join(", ");
             findings.push(Finding {
                 kind: "user-step",
                 target: "rename-personal-account".into(),
@@ -76,6 +77,14 @@ impl Task for Guidance {
                 ),
                 action: Action::NeedsUser,
             });
+        }
+        // Shown once: a step the person already saw on an earlier run stays in the report as a
+        // fact, without asking again.
+        for finding in &mut findings {
+            if evidence.shown_steps.contains(&finding.target) {
+                finding.action = Action::Note(crate::report::Status::Info);
+                finding.detail = format!("shown on an earlier run: {}", finding.detail);
+            }
         }
         Ok(findings)
     }

@@ -59,11 +59,14 @@ pub struct Finding {
     pub action: Action,
 }
 
-/// Facts one task learns that a later task needs, gathered while planning.
+/// Facts one task learns that a later task needs, gathered while planning and remembered
+/// between runs (see [`crate::agent::state`]).
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
     /// Organizations the user used while they were backed by personal Microsoft accounts.
     pub msa_orgs: BTreeSet<String>,
+    /// User steps the person was already shown on an earlier run.
+    pub shown_steps: BTreeSet<String>,
 }
 
 /// A task failed to look; its detail goes into the report.

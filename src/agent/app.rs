@@ -1,0 +1,363 @@
+//! Runs one command: the glue between the command line, the engine and the output.
+//!
+//! Data goes to stdout, status and errors to stderr. Errors read like uv's: what went wrong, then
+//! `hint:` with the fix. Nothing here panics on bad input.
+
+use std::fmt::Display;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::report::{Mode, Outcome, Report, SCHEMA_VERSION, TaskReport};
+
+use super::cli::{Cli, Command, Common, ConfigCommand};
+use super::engine::{self, Planned};
+use super::env::Env;
+use super::exit;
+use super::history::History;
+use super::journal::Journal;
+use super::lock::{LockError, RunLock};
+use super::log::Log;
+use super::paths::Paths;
+use super::printer::{self, Style};
+use super::settings::{Inputs, Settings};
+use super::state::State;
+use super::tasks::{Context, Evidence, Task};
+use super::{device, guided, undo};
+
+/// The agent binary's entry point.
+pub fn main() -> ExitCode {
+    install_panic_hook();
+    let env = Env::from_process();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(exit::USAGE));
+        }
+    };
+    ExitCode::from(run(cli, &env))
+}
+
+/// A panic is a bug. Say so plainly, without a stack trace, and stop.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: ado-cutover stopped because of an internal error{place}\nhint: every change made so far is in the journal; run `ado-cutover plan` to see what is left, and please report this"
+        );
+    }));
+}
+
+/// A command that stopped early, with its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+pub fn failure(code: u8, message: impl Display) -> Failure {
+    Failure {
+        code,
+        message: message.to_string(),
+    }
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli, env: &Env) -> u8 {
+    let result = match cli.command {
+        None => guided::run(&cli.common, env),
+        Some(Command::Plan { json }) => plan(&cli.common, env, json),
+        Some(Command::Run { yes, silent, json }) => apply(&cli.common, env, yes, silent, json),
+        Some(Command::Undo { json }) => undo(&cli.common, env, json),
+        Some(Command::Report { json }) => report(&cli.common, env, json),
+        Some(Command::Config {
+            command: ConfigCommand::Show { json },
+        }) => config_show(&cli.common, env, json),
+    };
+    result.unwrap_or_else(|fail| {
+        eprintln!("error: {}", fail.message);
+        fail.code
+    })
+}
+
+/// Everything a command needs, resolved once.
+pub struct Session<'e> {
+    pub env: &'e Env,
+    pub paths: Paths,
+    pub settings: Settings,
+    pub tasks: Vec<&'static dyn Task>,
+}
+
+impl<'e> Session<'e> {
+    /// Resolves paths, settings and the task selection; prints warnings.
+    pub fn prepare(common: &Common, env: &'e Env) -> Result<Session<'e>, Failure> {
+        let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, e))?;
+        let inputs = Inputs {
+            config_file: common.config.clone(),
+            orgs: common.orgs.clone(),
+        };
+        let settings =
+            Settings::resolve(&paths, env, &inputs).map_err(|e| failure(exit::USAGE, e))?;
+        let (tasks, task_warnings) =
+            engine::select(&common.only, &common.skip).map_err(|e| failure(exit::USAGE, e))?;
+        for warning in settings.warnings.iter().chain(&task_warnings) {
+            eprintln!("warning: {warning}");
+        }
+        Ok(Session {
+            env,
+            paths,
+            settings,
+            tasks,
+        })
+    }
+
+    /// Takes the run lock, or fails at once with exit code 3.
+    pub fn lock(&self) -> Result<RunLock, Failure> {
+        RunLock::acquire(&self.paths.data_dir).map_err(|err| match err {
+            LockError::Held { .. } => failure(exit::LOCKED, err),
+            LockError::Io { .. } => failure(exit::FAILED, err),
+        })
+    }
+
+    pub fn context(&self, now: OffsetDateTime) -> Context<'_> {
+        Context {
+            paths: &self.paths,
+            settings: &self.settings,
+            env: self.env,
+            now,
+        }
+    }
+
+    /// Detects every selected task, starting from what earlier runs remembered.
+    pub fn plan(&self, now: OffsetDateTime) -> (Vec<Planned>, Evidence) {
+        let state = State::load(&self.paths.data_dir);
+        let evidence = Evidence {
+            msa_orgs: state.msa_orgs,
+            shown_steps: state.shown_steps.into_keys().collect(),
+        };
+        engine::plan(&self.context(now), &self.tasks, evidence)
+    }
+
+    /// Remembers what this run learnt, and, when a person saw the summary, which user steps
+    /// they were shown.
+    pub fn remember(&self, evidence: &Evidence, report: &Report, shown_to_a_person: bool) {
+        let mut state = State::load(&self.paths.data_dir);
+        state.msa_orgs.extend(evidence.msa_orgs.iter().cloned());
+        if shown_to_a_person {
+            for item in report.tasks.iter().flat_map(|t| &t.items) {
+                if item.kind == "user-step" && item.status == crate::report::Status::NeedsUser {
+                    state.mark_shown(&item.target, report.finished_at);
+                }
+            }
+        }
+        if let Err(err) = state.save(&self.paths.data_dir) {
+            eprintln!("warning: could not save the agent's state: {err}");
+        }
+    }
+
+    /// Applies a plan.
+    pub fn apply(&self, now: OffsetDateTime, planned: &[Planned]) -> Vec<TaskReport> {
+        let journal = Journal::new(&self.paths.data_dir);
+        engine::apply(&self.context(now), planned, &journal, Uuid::new_v4())
+    }
+
+    /// Builds the report without saving it.
+    pub fn build(&self, mode: Mode, started_at: OffsetDateTime, tasks: Vec<TaskReport>) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            report_id: Uuid::new_v4(),
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            mode,
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+            device: device::device(&self.paths),
+            user: device::user(self.env),
+            outcome: Outcome::of_tasks(&tasks),
+            tasks,
+        }
+    }
+
+    /// Builds the report and saves it; returns it with where it was saved.
+    pub fn finish(
+        &self,
+        mode: Mode,
+        started_at: OffsetDateTime,
+        tasks: Vec<TaskReport>,
+    ) -> (Report, String) {
+        let report = self.build(mode, started_at, tasks);
+        let saved = match History::new(&self.paths.data_dir).save(&report) {
+            Ok(path) => self.paths.display(&path),
+            Err(err) => {
+                eprintln!(
+                    "warning: the report could not be saved: {err}\nhint: check that {} is writable",
+                    self.paths.display(&self.paths.data_dir)
+                );
+                "(not saved)".to_string()
+            }
+        };
+        (report, saved)
+    }
+
+    /// Appends the report to the log file.
+    pub fn log(&self, report: &Report) -> PathBuf {
+        let log = Log::new(&self.paths.log_dir);
+        if let Err(err) = log.write(
+            report.finished_at,
+            &printer::render_report(report, Style::plain()),
+        ) {
+            eprintln!(
+                "warning: could not write the log {}: {err}",
+                log.path().display()
+            );
+        }
+        log.path().to_path_buf()
+    }
+
+    pub fn out_style(&self) -> Style {
+        Style::new(self.env, std::io::stdout().is_terminal())
+    }
+}
+
+/// Prints the report as JSON or text on stdout.
+fn print_report(session: &Session<'_>, report: &Report, json: bool) -> Result<(), Failure> {
+    let text = if json {
+        serde_json::to_string_pretty(report).map_err(|e| failure(exit::FAILED, e))? + "\n"
+    } else {
+        printer::render_report(report, session.out_style())
+    };
+    write_stdout(&text)
+}
+
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (e.g. `| head`) is not an error worth a message.
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(failure(exit::FAILED, err)),
+        _ => Ok(()),
+    }
+}
+
+fn plan(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
+    let session = Session::prepare(common, env)?;
+    let _lock = session.lock()?;
+    let started = OffsetDateTime::now_utc();
+    let (planned, _) = session.plan(started);
+    let (report, _) = session.finish(Mode::Plan, started, engine::plan_report(&planned));
+    print_report(&session, &report, json)?;
+    Ok(exit::for_outcome(report.outcome))
+}
+
+/// Asks one yes/no question on the terminal; `None` when there is no terminal to ask on.
+pub fn confirm(question: &str) -> Option<bool> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok()?;
+    let answer = answer.trim();
+    Some(answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes"))
+}
+
+fn apply(common: &Common, env: &Env, yes: bool, silent: bool, json: bool) -> Result<u8, Failure> {
+    let session = Session::prepare(common, env)?;
+    let _lock = session.lock()?;
+    let started = OffsetDateTime::now_utc();
+    let (planned, evidence) = session.plan(started);
+    if planned.iter().any(Planned::has_changes) && !yes && !silent {
+        let plan_text = printer::render_report(
+            &session.build(Mode::Plan, started, engine::plan_report(&planned)),
+            session.out_style(),
+        );
+        write_stdout(&plan_text)?;
+        match confirm("Make these changes?") {
+            Some(true) => {}
+            Some(false) => {
+                eprintln!("Nothing was changed.");
+                return Ok(exit::ACTION_NEEDED);
+            }
+            None => {
+                return Err(failure(
+                    exit::USAGE,
+                    "nothing was changed: `run` asks before it changes anything, and there is no terminal to ask on\nhint: pass --yes to apply the plan without asking (or --silent for device management)",
+                ));
+            }
+        }
+    }
+    let tasks = session.apply(started, &planned);
+    let (report, saved) = session.finish(Mode::Run, started, tasks);
+    session.log(&report);
+    session.remember(&evidence, &report, !silent && !json);
+    if silent && !json {
+        write_stdout(&(printer::one_line(&report, &saved) + "\n"))?;
+    } else {
+        print_report(&session, &report, json)?;
+    }
+    Ok(exit::for_outcome(report.outcome))
+}
+
+fn undo(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
+    let session = Session::prepare(common, env)?;
+    let _lock = session.lock()?;
+    let started = OffsetDateTime::now_utc();
+    let journal = Journal::new(&session.paths.data_dir);
+    let tasks = undo::undo(&session.paths, &journal, started).map_err(|err| {
+        failure(
+            exit::FAILED,
+            format!(
+                "cannot read the journal in {}: {err}\nhint: check that the folder is readable by this user",
+                session.paths.display(&session.paths.data_dir)
+            ),
+        )
+    })?;
+    let (report, _) = session.finish(Mode::Undo, started, tasks);
+    session.log(&report);
+    if !json && report.tasks.is_empty() {
+        write_stdout("Nothing reversible was changed; there is nothing to undo.\n")?;
+    } else {
+        print_report(&session, &report, json)?;
+    }
+    Ok(exit::for_outcome(report.outcome))
+}
+
+fn report(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
+    let session = Session::prepare(common, env)?;
+    let history = History::new(&session.paths.data_dir);
+    match history.last() {
+        Ok(Some((report, _))) => {
+            print_report(&session, &report, json)?;
+            Ok(exit::OK)
+        }
+        Ok(None) => Err(failure(
+            exit::USAGE,
+            "there is no report yet\nhint: run `ado-cutover plan` to make one",
+        )),
+        Err(err) => Err(failure(
+            exit::FAILED,
+            format!(
+                "cannot read the last report: {err}\nhint: run `ado-cutover plan` to make a new one"
+            ),
+        )),
+    }
+}
+
+fn config_show(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
+    let session = Session::prepare(common, env)?;
+    let text = if json {
+        serde_json::to_string_pretty(&printer::settings_json(&session.settings))
+            .map_err(|e| failure(exit::FAILED, e))?
+            + "\n"
+    } else {
+        printer::render_settings(&session.settings, session.out_style())
+    };
+    write_stdout(&text)?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,118 @@
+//! The command line, as clap definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Finish moving this computer to Microsoft Entra ID for Azure DevOps.
+///
+/// With no command, ado-cutover explains itself, shows its plan, asks once, applies it and tells
+/// you what is left for you to do.
+#[derive(Debug, Parser)]
+#[command(name = "ado-cutover", version, about, long_about)]
+#[command(
+    after_help = "Exit codes: 0 done or nothing to do; 10 done, but you still have steps to take \
+(for `plan`: something to do); 1 a task failed; 2 usage or configuration error, nothing changed; \
+3 another ado-cutover is running."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Default, Clone)]
+pub struct Common {
+    /// Work only on these tasks (comma-separated task ids)
+    #[arg(long, global = true, value_delimiter = ',', value_name = "TASK")]
+    pub only: Vec<String>,
+    /// Leave these tasks out (comma-separated task ids)
+    #[arg(long, global = true, value_delimiter = ',', value_name = "TASK")]
+    pub skip: Vec<String>,
+    /// An Azure DevOps organization that moved (repeatable); overrides `organizations`
+    #[arg(long = "org", global = true, value_name = "NAME")]
+    pub orgs: Vec<String>,
+    /// Read this configuration file instead of your own
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what would change. Changes nothing, ever.
+    Plan {
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the plan.
+    Run {
+        /// Do not ask for confirmation
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// For device management: never ask, log to a file, print one summary line
+        #[arg(long)]
+        silent: bool,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore every reversible change ado-cutover made.
+    Undo {
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the last report.
+    Report {
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show every setting, its value and where it came from.
+    Show {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn common_options_go_before_or_after_the_command() {
+        let cli = Cli::try_parse_from([
+            "ado-cutover",
+            "--org",
+            "a",
+            "plan",
+            "--org",
+            "b",
+            "--skip",
+            "x,y",
+        ])
+        .unwrap();
+        assert_eq!(cli.common.orgs, ["a", "b"]);
+        assert_eq!(cli.common.skip, ["x", "y"]);
+        assert!(matches!(cli.command, Some(Command::Plan { json: false })));
+    }
+}

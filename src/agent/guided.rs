@@ -1,0 +1,202 @@
+//! The guided run, for a person who double-clicked the agent: plain words, the plan, one
+//! question, the changes, and what is left for them to do, with links.
+//!
+//! When the agent was started by a double-click the window stays open until Enter is pressed,
+//! so the person can read the summary; never when run from a shell or with no terminal to read
+//! from. Windows tells a double-click apart by its console; elsewhere the desktop launcher that
+//! packaging installs sets `ADO_CUTOVER_HOLD_WINDOW=1`.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
+
+use time::OffsetDateTime;
+
+use crate::report::{Mode, Report, Status};
+
+use super::app::{Failure, Session, confirm, failure};
+use super::cli::Common;
+use super::engine::{self, Planned};
+use super::env::Env;
+use super::exit;
+use super::platform;
+use super::printer::Style;
+
+/// Set by desktop launchers: keep the window open at the end.
+pub const HOLD_VAR: &str = "ADO_CUTOVER_HOLD_WINDOW";
+
+/// True when the window should stay open until Enter.
+pub fn should_hold(env: &Env, stdin_is_terminal: bool, double_clicked: bool) -> bool {
+    stdin_is_terminal && (double_clicked || env.flag(HOLD_VAR))
+}
+
+/// Runs the guided flow; returns the exit code.
+pub fn run(common: &Common, env: &Env) -> Result<u8, Failure> {
+    let stdin_is_terminal = std::io::stdin().is_terminal();
+    let hold = should_hold(
+        env,
+        stdin_is_terminal,
+        platform::started_from_double_click(),
+    );
+    let code = match guided(common, env) {
+        Ok(code) => code,
+        Err(fail) => {
+            eprintln!("error: {}", fail.message);
+            fail.code
+        }
+    };
+    if hold {
+        print!("\nPress Enter to close this window.");
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stdin().lock().read_line(&mut String::new());
+    }
+    Ok(code)
+}
+
+fn say(text: &str) {
+    print!("{text}");
+    let _ = std::io::stdout().flush();
+}
+
+fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {
+    let session = Session::prepare(common, env)?;
+    let style = session.out_style();
+    say(&intro(&session, style));
+    let _lock = session.lock()?;
+    let started = OffsetDateTime::now_utc();
+    say("Looking at this computer...\n\n");
+    let (planned, evidence) = session.plan(started);
+    let changes = planned.iter().any(Planned::has_changes);
+    let preview = session.build(Mode::Plan, started, engine::plan_report(&planned));
+    if changes {
+        say(&listing(
+            &preview,
+            style,
+            &[Status::Planned],
+            "What ado-cutover will change:",
+        ));
+        say(&listing(
+            &preview,
+            style,
+            &[Status::Failed],
+            "What could not be checked:",
+        ));
+        match confirm("Make these changes now?") {
+            Some(true) => {}
+            Some(false) => {
+                session.finish(Mode::Plan, started, preview.tasks);
+                say("\nNothing was changed. You can run ado-cutover again at any time.\n");
+                return Ok(exit::ACTION_NEEDED);
+            }
+            None => {
+                session.finish(Mode::Plan, started, preview.tasks);
+                return Err(failure(
+                    exit::USAGE,
+                    "nothing was changed: there is no terminal to ask for confirmation on\nhint: run `ado-cutover run --yes` to apply the plan without asking",
+                ));
+            }
+        }
+    }
+    let tasks = session.apply(started, &planned);
+    let (report, _) = session.finish(Mode::Run, started, tasks);
+    session.log(&report);
+    session.remember(&evidence, &report, true);
+    say(&summary(&report, style));
+    Ok(exit::for_outcome(report.outcome))
+}
+
+fn intro(session: &Session<'_>, style: Style) -> String {
+    let mut out = format!(
+        "{}\n\n\
+         Your organization now signs in to Azure DevOps with Microsoft Entra ID (your work\n\
+         account). Old sign-in data on this computer can make Git ask for the wrong account or\n\
+         fail to sign in. ado-cutover finds that data, shows you what it would change, and\n\
+         changes nothing until you say yes.\n\n",
+        style.bold(&format!("ado-cutover {}", env!("CARGO_PKG_VERSION")))
+    );
+    for task in &session.tasks {
+        let _ = writeln!(out, "  • {}: {}", style.bold(task.title()), task.why());
+    }
+    out.push('\n');
+    out
+}
+
+/// The items with one of `statuses`, under a heading; empty when there are none.
+fn listing(report: &Report, style: Style, statuses: &[Status], heading: &str) -> String {
+    let items: Vec<_> = report
+        .tasks
+        .iter()
+        .flat_map(|t| &t.items)
+        .filter(|i| statuses.contains(&i.status))
+        .collect();
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("{}\n", style.bold(heading));
+    for item in items {
+        let _ = writeln!(
+            out,
+            "  {} {}\n      {}",
+            style.marker(item.status),
+            item.target,
+            item.detail
+        );
+    }
+    out.push('\n');
+    out
+}
+
+fn summary(report: &Report, style: Style) -> String {
+    let mut out = String::from("\n");
+    out += &listing(report, style, &[Status::Done], "Done:");
+    out += &listing(
+        report,
+        style,
+        &[Status::Failed],
+        "Could not be done (running ado-cutover again retries):",
+    );
+    let steps: Vec<_> = report
+        .tasks
+        .iter()
+        .flat_map(|t| &t.items)
+        .filter(|i| i.status == Status::NeedsUser)
+        .collect();
+    if !steps.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold("Still to do (only you can do these):")
+        );
+        for (n, step) in steps.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {}", n + 1, step.detail);
+        }
+        out.push('\n');
+    }
+    if out.trim().is_empty() {
+        out += "Nothing needed changing on this computer. You are all set.\n";
+    } else if steps.is_empty() && report.outcome != crate::report::Outcome::Failed {
+        out += "All done. You are all set.\n";
+    }
+    out += "`ado-cutover report` shows the full report.\n";
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_only_for_a_double_click_with_a_terminal() {
+        let none = Env::default();
+        let launcher = Env::from_pairs([(HOLD_VAR, "1")]);
+        assert!(!should_hold(&none, true, false), "started from a shell");
+        assert!(should_hold(&none, true, true), "double-clicked on Windows");
+        assert!(
+            should_hold(&launcher, true, false),
+            "started by the desktop launcher"
+        );
+        assert!(
+            !should_hold(&launcher, false, true),
+            "no terminal to read Enter from"
+        );
+    }
+}

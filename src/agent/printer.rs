@@ -1,0 +1,219 @@
+//! Human output: reports and settings as plain text, coloured only on a terminal and never
+//! when `NO_COLOR` is set. Every human output has a `--json` twin; the JSON is the report itself.
+
+use std::fmt::Write as _;
+
+use crate::report::{Mode, Outcome, Report, Status};
+
+use super::env::Env;
+use super::settings::{Settings, validate::Value};
+use super::tasks::registry;
+
+/// Whether to colour.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// Colour when writing to a terminal, unless `NO_COLOR` is set (https://no-color.org).
+    pub fn new(env: &Env, is_terminal: bool) -> Style {
+        Style {
+            color: is_terminal
+                && env.get_os("NO_COLOR").is_none()
+                && env.get("TERM") != Some("dumb"),
+        }
+    }
+
+    /// Plain text.
+    pub fn plain() -> Style {
+        Style { color: false }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    /// The marker shown before an item.
+    pub fn marker(&self, status: Status) -> String {
+        match status {
+            Status::Info | Status::Ok => self.dim("·"),
+            Status::Done => self.paint("32", "✓"),
+            Status::Skipped => self.dim("-"),
+            Status::Planned => self.paint("36", "→"),
+            Status::NeedsUser => self.paint("33;1", "!"),
+            Status::Failed => self.paint("31;1", "✗"),
+        }
+    }
+}
+
+/// A task's title for people, or its id when this version does not know it.
+pub fn task_title(id: &str) -> String {
+    registry()
+        .iter()
+        .find(|t| t.id() == id)
+        .map_or_else(|| id.to_string(), |t| t.title().to_string())
+}
+
+/// The report as text.
+pub fn render_report(report: &Report, style: Style) -> String {
+    let mut out = String::new();
+    let heading = match report.mode {
+        Mode::Plan => "Plan (nothing has been changed)",
+        Mode::Run => "Run",
+        Mode::Undo => "Undo",
+    };
+    let _ = writeln!(out, "{}", style.bold(heading));
+    if report.tasks.is_empty() {
+        let _ = writeln!(out, "\n  Nothing to look at.");
+    }
+    for task in &report.tasks {
+        let _ = writeln!(
+            out,
+            "\n{} {}",
+            style.bold(&format!("{} ({}):", task_title(&task.id), task.id)),
+            task.summary
+        );
+        for item in &task.items {
+            let _ = writeln!(out, "  {} {}", style.marker(item.status), item.target);
+            if !item.detail.is_empty() {
+                let _ = writeln!(out, "      {}", item.detail);
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{}", outcome_line(report));
+    out
+}
+
+fn outcome_line(report: &Report) -> String {
+    let planned = report
+        .tasks
+        .iter()
+        .flat_map(|t| &t.items)
+        .any(|i| i.status == Status::Planned);
+    match (report.mode, report.outcome) {
+        (Mode::Plan, Outcome::ActionNeeded) if planned => {
+            "Run `ado-cutover run` to make these changes.".to_string()
+        }
+        (Mode::Plan, Outcome::ActionNeeded) => {
+            "Nothing to change on this computer; the steps marked ! are yours to do.".to_string()
+        }
+        (_, Outcome::NothingToDo) => "Nothing to do.".to_string(),
+        (_, Outcome::Done) => "Done.".to_string(),
+        (_, Outcome::ActionNeeded) => "Done; the steps marked ! are yours to do.".to_string(),
+        (_, Outcome::Failed) => {
+            "Some steps failed (marked ✗); everything else was done. Running again retries them."
+                .to_string()
+        }
+    }
+}
+
+/// One line for device management logs (Intune shows only the last line of output).
+pub fn one_line(report: &Report, saved: &str) -> String {
+    let count = |status| {
+        report
+            .tasks
+            .iter()
+            .flat_map(|t| &t.items)
+            .filter(|i| i.status == status)
+            .count()
+    };
+    let outcome = serde_json::to_value(report.outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    format!(
+        "ado-cutover {outcome}: {} changed, {} for the user, {} failed; report {saved}",
+        count(Status::Done),
+        count(Status::NeedsUser),
+        count(Status::Failed)
+    )
+}
+
+/// The resolved configuration, each value with its source.
+pub fn render_settings(settings: &Settings, style: Style) -> String {
+    let mut out = String::new();
+    let width = settings
+        .values
+        .iter()
+        .map(|r| r.key.name.len())
+        .max()
+        .unwrap_or(0);
+    for resolved in &settings.values {
+        let value = resolved
+            .value
+            .as_ref()
+            .map_or_else(|| "(not set)".to_string(), show_value);
+        let _ = writeln!(
+            out,
+            "{:width$} = {value}\n{:width$}   {}",
+            resolved.key.name,
+            "",
+            style.dim(&format!("from {}; {}", resolved.source, resolved.key.help)),
+        );
+    }
+    let _ = writeln!(out, "\n{}", style.bold("Files"));
+    for file in &settings.files {
+        let state = if file.found { "read" } else { "not present" };
+        let _ = writeln!(out, "  {:8} {} ({state})", file.role, file.path.display());
+    }
+    out
+}
+
+/// A value as TOML would write it.
+pub fn show_value(value: &Value) -> String {
+    let quote = |s: &str| format!("{s:?}");
+    match value {
+        Value::Text(s) => quote(s),
+        Value::Path(p) => quote(&p.display().to_string()),
+        Value::List(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|s| quote(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The configuration as JSON: every key with its value, source and whether it is locked.
+pub fn settings_json(settings: &Settings) -> serde_json::Value {
+    let values: Vec<serde_json::Value> = settings
+        .values
+        .iter()
+        .map(|r| {
+            let value = match &r.value {
+                None => serde_json::Value::Null,
+                Some(Value::Text(s)) => s.clone().into(),
+                Some(Value::Path(p)) => p.display().to_string().into(),
+                Some(Value::List(items)) => items.clone().into(),
+            };
+            serde_json::json!({
+                "key": r.key.name,
+                "env": r.key.env,
+                "value": value,
+                "source": r.source.to_string(),
+                "locked": r.source.is_locked(),
+            })
+        })
+        .collect();
+    let files: Vec<serde_json::Value> = settings
+        .files
+        .iter()
+        .map(|f| serde_json::json!({"role": f.role, "path": f.path.display().to_string(), "found": f.found}))
+        .collect();
+    serde_json::json!({ "settings": values, "files": files, "warnings": settings.warnings })
+}

@@ -1,0 +1,77 @@
+//! What the agent remembers between runs, beyond the journal: facts that the cleanup itself
+//! erases (the tenant cache is the evidence that an organization used personal Microsoft
+//! accounts) and which user steps a person has already been shown.
+//!
+//! Without it a second run would forget that the guidance applies, or repeat it forever.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::fsutil;
+
+/// The remembered facts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Organizations seen backed by personal Microsoft accounts.
+    #[serde(default)]
+    pub msa_orgs: BTreeSet<String>,
+    /// User steps shown to the person, and when.
+    #[serde(default)]
+    pub shown_steps: BTreeMap<String, String>,
+}
+
+fn file(data_dir: &Path) -> PathBuf {
+    data_dir.join("state.json")
+}
+
+impl State {
+    /// The saved state; empty when there is none or it cannot be read (it is only a memory).
+    pub fn load(data_dir: &Path) -> State {
+        std::fs::read(file(data_dir))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Saves the state atomically.
+    pub fn save(&self, data_dir: &Path) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        fsutil::write_atomic(&file(data_dir), &json, 0o600)
+    }
+
+    /// Records that step `id` was shown at `at`.
+    pub fn mark_shown(&mut self, id: &str, at: OffsetDateTime) {
+        let stamp = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        self.shown_steps.entry(id.to_string()).or_insert(stamp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_tolerates_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(State::load(dir.path()), State::default());
+        let mut state = State::default();
+        state.msa_orgs.insert("contoso".into());
+        state.mark_shown("rename-personal-account", OffsetDateTime::UNIX_EPOCH);
+        state.mark_shown("rename-personal-account", OffsetDateTime::now_utc());
+        state.save(dir.path()).unwrap();
+        let loaded = State::load(dir.path());
+        assert_eq!(loaded, state);
+        assert_eq!(
+            loaded.shown_steps["rename-personal-account"],
+            "1970-01-01T00:00:00Z"
+        );
+        std::fs::write(file(dir.path()), b"{not json").unwrap();
+        assert_eq!(State::load(dir.path()), State::default());
+    }
+}

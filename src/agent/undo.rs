@@ -1,0 +1,132 @@
+//! `undo`: restores every reversible change in the journal that no earlier `undo` dealt with.
+//!
+//! Irreversible changes (deleted caches and secrets, which are never backed up) are named once,
+//! so the user knows what `undo` cannot bring back.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use crate::report::{Item, Status, TaskReport};
+
+use super::engine::summarize;
+use super::journal::{Journal, UndoResult};
+use super::paths::Paths;
+
+/// Undoes what can be undone and reports every entry it looked at, grouped by task.
+pub fn undo(
+    paths: &Paths,
+    journal: &Journal,
+    now: OffsetDateTime,
+) -> std::io::Result<Vec<TaskReport>> {
+    let mut by_task: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    // Newest first, so a file changed twice ends up as it was before the first change.
+    for entry in journal.entries()?.into_iter().rev().filter(|e| !e.settled) {
+        let target = paths.display(entry.change.path());
+        let item = if entry.change.is_reversible() {
+            let (status, detail) = match journal.undo(&entry, now) {
+                UndoResult::Restored => (Status::Done, "restored".to_string()),
+                UndoResult::Removed => (
+                    Status::Done,
+                    "removed (ado-cutover had created it)".to_string(),
+                ),
+                UndoResult::NeverHappened => continue,
+                UndoResult::Conflict(why) => (Status::NeedsUser, why),
+                UndoResult::Failed(why) => (Status::Failed, format!("could not restore it: {why}")),
+            };
+            Item {
+                kind: "undo".into(),
+                target,
+                status,
+                detail,
+            }
+        } else {
+            if !entry.committed {
+                continue;
+            }
+            journal.settle_irreversible(&entry, now)?;
+            Item {
+                kind: "undo".into(),
+                target,
+                status: Status::Info,
+                detail: "was deleted and cannot be restored: deleted caches and credentials are not kept".into(),
+            }
+        };
+        by_task.entry(entry.task.clone()).or_default().push(item);
+    }
+    Ok(by_task
+        .into_iter()
+        .map(|(id, items)| {
+            let restored = items.iter().filter(|i| i.status == Status::Done).count();
+            let summary = if restored == 0 && items.iter().all(|i| i.status == Status::Info) {
+                "nothing reversible was changed".to_string()
+            } else {
+                summarize(&items)
+            };
+            TaskReport {
+                id,
+                status: Status::of_items(&items),
+                summary,
+                items,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::fsutil;
+    use crate::agent::journal::{Change, sha256_hex};
+    use uuid::Uuid;
+
+    #[test]
+    fn restores_reversible_changes_and_names_irreversible_ones_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::sandboxed(dir.path());
+        let journal = Journal::new(&paths.data_dir);
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let run = Uuid::new_v4();
+
+        let config = paths.ssh_dir.join("config");
+        fsutil::write_atomic(&config, b"before", 0o600).unwrap();
+        let backup = journal.backup(b"before").unwrap();
+        let id = journal
+            .intent(
+                run,
+                now,
+                "remotes",
+                Change::FileWritten {
+                    path: config.clone(),
+                    backup: Some(backup),
+                    after_sha256: sha256_hex(b"after"),
+                },
+            )
+            .unwrap();
+        fsutil::write_atomic(&config, b"after", 0o600).unwrap();
+        journal.commit(id).unwrap();
+        let id = journal
+            .intent(
+                run,
+                now,
+                "gcm-tenant-cache",
+                Change::FileDeleted {
+                    path: paths.local_data.join("x"),
+                },
+            )
+            .unwrap();
+        journal.commit(id).unwrap();
+
+        let reports = undo(&paths, &journal, now).unwrap();
+        assert_eq!(std::fs::read(&config).unwrap(), b"before");
+        let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["gcm-tenant-cache", "remotes"]);
+        assert_eq!(reports[0].summary, "nothing reversible was changed");
+        assert_eq!(reports[1].status, Status::Done);
+
+        assert!(
+            undo(&paths, &journal, now).unwrap().is_empty(),
+            "a second undo has nothing left"
+        );
+    }
+}
