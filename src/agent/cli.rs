@@ -104,9 +104,9 @@ mod tests {
             "ado-cutover",
             "--org",
             "a",
-            "plan",
             "--org",
             "b",
+            "plan",
             "--skip",
             "x,y",
         ])
