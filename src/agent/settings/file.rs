@@ -59,7 +59,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let doc = ImDocument::parse(text).map_err(|err| {
         let line = err.span().map_or(1, |span| line_of(text, span.start));
-        let message = err.message().trim().to_string();
+        let message = err.message().trim().replace('\n', "; ");
         ConfigError::new(
             format!("{} line {line}: invalid TOML: {message}", path.display()),
             "fix the syntax on that line; strings need double quotes, lists look like [\"a\", \"b\"]",

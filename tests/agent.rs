@@ -1,0 +1,440 @@
+//! The agent end to end, in a sandboxed home: plan, run, undo, report, configuration, the run
+//! lock and exit codes, as a user or a script sees them.
+
+mod support;
+
+use ado_cutover::agent::lock::RunLock;
+use serde_json::Value;
+use support::{MSA, Sandbox, TENANT, text};
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(bytes)))
+}
+
+fn task<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id} in {report}"))
+}
+
+fn seeded() -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.seed_tenant_cache(&[
+        ("https://dev.azure.com/contoso/", MSA),
+        ("https://fabrikam.visualstudio.com/", TENANT),
+    ]);
+    sandbox
+}
+
+#[test]
+fn plan_names_the_cache_and_its_organizations_and_changes_nothing() {
+    let sandbox = seeded();
+    let before = sandbox.snapshot();
+    let out = sandbox.cmd().args(["plan", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", text(&out.stderr));
+    assert_eq!(sandbox.snapshot(), before, "plan changed the machine");
+
+    let report = json(&out.stdout);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["mode"], "plan");
+    assert_eq!(report["outcome"], "action-needed");
+    let cache = task(&report, "gcm-tenant-cache");
+    assert_eq!(cache["status"], "planned");
+    let item = &cache["items"][0];
+    assert_eq!(item["kind"], "tenant-cache");
+    assert_eq!(item["status"], "planned");
+    assert!(item["target"].as_str().unwrap().ends_with("tenant.cache"));
+    let detail = item["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("contoso (personal Microsoft accounts)"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&format!("fabrikam (tenant {TENANT})")),
+        "{detail}"
+    );
+    let steps: Vec<&str> = task(&report, "guidance")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["rename-personal-account", "move-visual-studio-subscription"]
+    );
+}
+
+#[test]
+fn plan_json_carries_every_schema_field() {
+    let sandbox = seeded();
+    sandbox.write(
+        &sandbox.paths.managed_dir.join("machine-id"),
+        b"fixed-machine\n",
+    );
+    let out = sandbox.cmd().args(["plan", "--json"]).output().unwrap();
+    let report = json(&out.stdout);
+    for key in [
+        "schema_version",
+        "report_id",
+        "agent_version",
+        "mode",
+        "started_at",
+        "finished_at",
+        "device",
+        "user",
+        "outcome",
+        "tasks",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+    for key in ["hostname", "os", "os_version", "arch", "device_id"] {
+        assert!(report["device"][key].is_string(), "device.{key}");
+    }
+    assert_eq!(
+        report["device"]["device_id"],
+        ado_cutover::agent::device::hash_id("fixed-machine")
+    );
+    assert!(report["user"]["name"].is_string());
+    assert!(report["user"]["upn"].is_null());
+    let started = report["started_at"].as_str().unwrap();
+    time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339");
+    uuid::Uuid::parse_str(report["report_id"].as_str().unwrap()).expect("UUID");
+}
+
+#[test]
+fn run_deletes_only_the_cache_a_second_run_has_nothing_to_do_and_undo_restores_nothing() {
+    let sandbox = seeded();
+    let out = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(10),
+        "user steps remain: {}",
+        text(&out.stderr)
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["mode"], "run");
+    assert_eq!(
+        task(&report, "gcm-tenant-cache")["items"][0]["status"],
+        "done"
+    );
+    assert!(!sandbox.tenant_cache().exists(), "the cache is deleted");
+    assert_eq!(std::fs::read(sandbox.sibling()).unwrap(), b"not ours\n");
+
+    // The person saw the steps on the first run (human output), so the second run is clean.
+    let sandbox = seeded();
+    let first = sandbox.cmd().args(["run", "--yes"]).output().unwrap();
+    assert_eq!(first.status.code(), Some(10));
+    let second = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stdout));
+    let report = json(&second.stdout);
+    assert_eq!(report["outcome"], "nothing-to-do");
+    assert_eq!(
+        task(&report, "gcm-tenant-cache")["summary"],
+        "nothing to do"
+    );
+    let guidance = &task(&report, "guidance")["items"];
+    assert_eq!(
+        guidance[0]["status"], "info",
+        "remembered, not repeated: {guidance}"
+    );
+
+    let before = sandbox.snapshot();
+    let undo = sandbox.cmd().arg("undo").output().unwrap();
+    assert_eq!(undo.status.code(), Some(0));
+    let shown = text(&undo.stdout);
+    assert!(shown.contains("nothing reversible was changed"), "{shown}");
+    assert!(shown.contains("cannot be restored"), "{shown}");
+    assert!(
+        !sandbox.tenant_cache().exists(),
+        "a deleted cache is not restored"
+    );
+    assert_eq!(sandbox.snapshot(), before);
+    let again = sandbox.cmd().arg("undo").output().unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(
+        text(&again.stdout),
+        "Nothing reversible was changed; there is nothing to undo.\n"
+    );
+}
+
+#[test]
+fn human_plan_output() {
+    let sandbox = seeded();
+    let out = sandbox.cmd().arg("plan").output().unwrap();
+    sandbox
+        .insta()
+        .bind(|| insta::assert_snapshot!(text(&out.stdout)));
+}
+
+#[test]
+fn a_second_concurrent_run_exits_3_at_once_and_changes_nothing() {
+    let sandbox = seeded();
+    let held = RunLock::acquire(&sandbox.paths.data_dir).unwrap();
+    let before = sandbox.snapshot();
+    for args in [&["run", "--yes"][..], &["plan"], &["undo"]] {
+        let out = sandbox.cmd().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with("error: another ado-cutover is already running"),
+            "{err}"
+        );
+        assert!(err.contains("hint:"), "{err}");
+    }
+    assert_eq!(sandbox.snapshot(), before);
+    drop(held);
+    let out = sandbox.cmd().args(["run", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(10));
+}
+
+#[test]
+fn a_bad_config_file_exits_2_naming_file_line_and_fix() {
+    let sandbox = seeded();
+    sandbox.write_user_config("organizations = [\"contoso\"]\nexpected_tenant = 42\n");
+    let before = sandbox.snapshot();
+    let out = sandbox.cmd().args(["run", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let file = sandbox.paths.user_config().display().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "error: {file} line 2: `expected_tenant` must be a string"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("\nhint: "), "{err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(sandbox.snapshot(), before, "nothing changed");
+
+    sandbox.write_user_config("organizations = [\"contoso\"\n");
+    let out = sandbox.cmd().arg("plan").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // An unclosed list is noticed where the file ends.
+    assert!(
+        text(&out.stderr).contains("line 2: invalid TOML: invalid array; expected `]`\nhint:"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = sandbox
+        .cmd()
+        .args(["plan", "--config", "missing.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.toml does not exist"));
+    assert!(sandbox.tenant_cache().exists());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let sandbox = seeded();
+    let out = sandbox
+        .cmd()
+        .args(["plan", "--only", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown task `nope`"));
+    let out = sandbox.cmd().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = sandbox
+        .cmd()
+        .args(["plan", "--org", "https://dev.azure.com/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("hint: use the organization's name alone"));
+    assert!(sandbox.tenant_cache().exists());
+}
+
+#[test]
+fn the_managed_file_locks_its_keys() {
+    let sandbox = seeded();
+    sandbox.write_managed_config("organizations = [\"fabrikam-not-in-cache\"]\n");
+    let out = sandbox
+        .cmd()
+        .args(["plan", "--json", "--org", "contoso"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: `organizations` from flag --org is ignored"),
+        "{err}"
+    );
+    let report = json(&out.stdout);
+    let item = &task(&report, "gcm-tenant-cache")["items"][0];
+    assert_eq!(
+        item["status"], "ok",
+        "only the locked organizations count: {item}"
+    );
+    assert_eq!(out.status.code(), Some(0));
+
+    let show = sandbox
+        .cmd()
+        .args(["config", "show", "--json"])
+        .output()
+        .unwrap();
+    let shown = json(&show.stdout);
+    let orgs = &shown["settings"][0];
+    assert_eq!(orgs["key"], "organizations");
+    assert_eq!(orgs["value"][0], "fabrikam-not-in-cache");
+    assert_eq!(orgs["locked"], true);
+}
+
+#[test]
+fn only_configured_organizations_are_touched() {
+    let sandbox = seeded();
+    let out = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json", "--org", "someone-else"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        sandbox.tenant_cache().exists(),
+        "names no moved organization: left alone"
+    );
+    let out = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json", "--org", "fabrikam"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(!sandbox.tenant_cache().exists());
+}
+
+#[test]
+fn config_show_says_where_each_value_comes_from() {
+    let sandbox = Sandbox::new();
+    sandbox.write_user_config(&format!("expected_tenant = \"{TENANT}\"\n"));
+    let out = sandbox
+        .cmd()
+        .args(["config", "show"])
+        .env("ADO_CUTOVER_REPORT_ENDPOINT", "https://reports.example.com")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    sandbox
+        .insta()
+        .bind(|| insta::assert_snapshot!(text(&out.stdout)));
+}
+
+#[test]
+fn report_shows_the_last_report() {
+    let sandbox = seeded();
+    let none = sandbox.cmd().arg("report").output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(text(&none.stderr).contains("hint: run `ado-cutover plan`"));
+    let plan = json(
+        &sandbox
+            .cmd()
+            .args(["plan", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let last = sandbox.cmd().args(["report", "--json"]).output().unwrap();
+    assert_eq!(last.status.code(), Some(0));
+    assert_eq!(json(&last.stdout), plan);
+}
+
+#[test]
+fn run_without_yes_and_without_a_terminal_changes_nothing() {
+    let sandbox = seeded();
+    let out = sandbox.cmd().arg("run").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("hint: pass --yes"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(sandbox.tenant_cache().exists());
+}
+
+#[test]
+fn silent_run_prints_one_line_and_writes_a_log() {
+    let sandbox = seeded();
+    let out = sandbox.cmd().args(["run", "--silent"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(10));
+    let line = text(&out.stdout);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.starts_with("ado-cutover action-needed: 1 changed, 2 for the user, 0 failed; report "),
+        "{line}"
+    );
+    assert!(!sandbox.tenant_cache().exists());
+    let log = std::fs::read_to_string(sandbox.paths.log_dir.join("ado-cutover.log")).unwrap();
+    assert!(log.contains("tenant.cache"), "{log}");
+    // A silent run shows nothing to a person, so the steps stay open for the dashboard.
+    let again = sandbox.cmd().args(["run", "--silent"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(10));
+}
+
+#[test]
+fn a_damaged_cache_is_deleted_and_the_plan_says_so() {
+    let sandbox = Sandbox::new();
+    let mut bytes =
+        ado_cutover::agent::tasks::tenant_cache::encode(&[("https://dev.azure.com/contoso/", MSA)]);
+    bytes.truncate(bytes.len() / 2);
+    sandbox.write(&sandbox.tenant_cache(), &bytes);
+    let plan = json(
+        &sandbox
+            .cmd()
+            .args(["plan", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let detail = task(&plan, "gcm-tenant-cache")["items"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(detail.contains("truncated"), "{detail}");
+    let out = sandbox.cmd().args(["run", "--yes"]).output().unwrap();
+    assert!(out.status.success() || out.status.code() == Some(10));
+    assert!(!sandbox.tenant_cache().exists());
+}
+
+#[test]
+fn credentials_in_a_url_never_reach_output_reports_or_logs() {
+    let sandbox = Sandbox::new();
+    let secret = "q7w2e4r5t6y7u8i9o0p1a2s3d4f5g6h7j8k9l0z1x2c3v4b5n6m7";
+    let url = format!("https://alice:{secret}@dev.azure.com/contoso/");
+    sandbox.seed_tenant_cache(&[(url.as_str(), MSA)]);
+    let plan = sandbox.cmd().args(["plan", "--json"]).output().unwrap();
+    let run = sandbox.cmd().args(["run", "--yes"]).output().unwrap();
+    for out in [&plan, &run] {
+        assert!(!text(&out.stdout).contains(secret));
+        assert!(!text(&out.stderr).contains(secret));
+    }
+    assert!(text(&plan.stdout).contains("https://alice:***@dev.azure.com/contoso/"));
+    let mut stack = vec![
+        sandbox.paths.data_dir.clone(),
+        sandbox.paths.log_dir.clone(),
+    ];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let content = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                assert!(!content.contains(secret), "secret in {}", path.display());
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Test support: an isolated home for the agent (`ADO_CUTOVER_SANDBOX`), helpers to seed it
+//! with the files real machines have, and a way to see that nothing outside the agent's own
+//! folders changed.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ado_cutover::agent::journal::sha256_hex;
+use ado_cutover::agent::paths::{Paths, SANDBOX_VAR};
+use ado_cutover::agent::tasks::tenant_cache;
+use std::process::{Command, Stdio};
+
+/// The all-zero tenant: personal Microsoft accounts.
+pub const MSA: &str = "00000000-0000-0000-0000-000000000000";
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+/// A temporary machine: home, local data, config, the managed folder, all under one root.
+pub struct Sandbox {
+    pub root: tempfile::TempDir,
+    pub paths: Paths,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let root = tempfile::tempdir().expect("temp dir");
+        let paths = Paths::sandboxed(root.path());
+        std::fs::create_dir_all(&paths.home).unwrap();
+        Sandbox { root, paths }
+    }
+
+    /// The agent, pointed at this sandbox, with none of the caller's agent settings.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ado-cutover"));
+        // No terminal to ask on unless a test gives one.
+        cmd.stdin(Stdio::null());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ADO_CUTOVER_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env(SANDBOX_VAR, self.root.path())
+            .env("NO_COLOR", "1")
+            .env("HOME", &self.paths.home)
+            .env("USERPROFILE", &self.paths.home);
+        cmd
+    }
+
+    /// Where GCM for Windows keeps its tenant cache in this sandbox.
+    pub fn tenant_cache(&self) -> PathBuf {
+        tenant_cache::cache_path(&self.paths.local_data)
+    }
+
+    /// Writes a tenant cache holding `entries`, and a sibling file that must survive.
+    pub fn seed_tenant_cache(&self, entries: &[(&str, &str)]) {
+        self.write(&self.tenant_cache(), &tenant_cache::encode(entries));
+        self.write(&self.sibling(), b"not ours\n");
+    }
+
+    /// A file next to the tenant cache that no task may touch.
+    pub fn sibling(&self) -> PathBuf {
+        self.tenant_cache()
+            .with_file_name("git-credential-manager.log")
+    }
+
+    pub fn write_user_config(&self, text: &str) {
+        self.write(&self.paths.user_config(), text.as_bytes());
+    }
+
+    pub fn write_managed_config(&self, text: &str) {
+        self.write(&self.paths.managed_config(), text.as_bytes());
+    }
+
+    pub fn write(&self, path: &Path, bytes: &[u8]) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// Every file in the sandbox outside the agent's own data and log folders, with a hash of
+    /// its content: equal snapshots mean the machine was not changed.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, String> {
+        let mut files = BTreeMap::new();
+        let mut stack = vec![self.root.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.starts_with(&self.paths.data_dir) || path.starts_with(&self.paths.log_dir) {
+                    continue;
+                }
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                if meta.is_dir() {
+                    stack.push(path);
+                } else {
+                    let content = std::fs::read(&path).unwrap_or_default();
+                    files.insert(path, sha256_hex(&content));
+                }
+            }
+        }
+        files
+    }
+
+    /// insta settings that make output the same on every machine and OS.
+    pub fn insta(&self) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        for (path, name) in [
+            (self.paths.user_config(), "[USER_CONFIG]"),
+            (self.paths.managed_config(), "[MANAGED_CONFIG]"),
+        ] {
+            settings.add_filter(&regex_escape(&path.display().to_string()), name);
+        }
+        let local = self.paths.display(&self.paths.local_data);
+        settings.add_filter(&regex_escape(&local), "[LOCAL_DATA]");
+        let root = self.root.path().display().to_string();
+        settings.add_filter(&regex_escape(&root), "[SANDBOX]");
+        settings.add_filter(r"\\", "/");
+        settings.add_filter(r"\d{8}T\d{12}Z-(plan|run|undo)-[0-9a-f-]{36}", "[REPORT]");
+        settings
+    }
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Output of a finished command as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
