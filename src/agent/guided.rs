@@ -19,7 +19,10 @@ use super::engine::{self, Planned};
 use super::env::Env;
 use super::exit;
 use super::platform;
-use super::printer::Style;
+use super::printer::{Style, wrap};
+
+/// Lines are wrapped for a default console window.
+const WIDTH: usize = 80;
 
 /// Set by desktop launchers: keep the window open at the end.
 pub const HOLD_VAR: &str = "ADO_CUTOVER_HOLD_WINDOW";
@@ -114,7 +117,9 @@ fn intro(session: &Session<'_>, style: Style) -> String {
         style.bold(&format!("ado-cutover {}", env!("CARGO_PKG_VERSION")))
     );
     for task in &session.tasks {
-        let _ = writeln!(out, "  • {}: {}", style.bold(task.title()), task.why());
+        out += &style.bold(&format!("  • {}", task.title()));
+        out.push('\n');
+        out += &wrap(task.why(), "    ", "    ", WIDTH);
     }
     out.push('\n');
     out
@@ -167,7 +172,7 @@ fn summary(report: &Report, style: Style) -> String {
             style.bold("Still to do (only you can do these):")
         );
         for (n, step) in steps.iter().enumerate() {
-            let _ = writeln!(out, "  {}. {}", n + 1, step.detail);
+            out += &wrap(&step.detail, &format!("  {}. ", n + 1), "     ", WIDTH);
         }
         out.push('\n');
     }

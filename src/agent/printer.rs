@@ -89,7 +89,7 @@ pub fn render_report(report: &Report, style: Style) -> String {
         for item in &task.items {
             let _ = writeln!(out, "  {} {}", style.marker(item.status), item.target);
             if !item.detail.is_empty() {
-                let _ = writeln!(out, "      {}", item.detail);
+                out += &wrap(&item.detail, "      ", "      ", 100);
             }
         }
     }
@@ -216,4 +216,49 @@ pub fn settings_json(settings: &Settings) -> serde_json::Value {
         .map(|f| serde_json::json!({"role": f.role, "path": f.path.display().to_string(), "found": f.found}))
         .collect();
     serde_json::json!({ "settings": values, "files": files, "warnings": settings.warnings })
+}
+
+/// Wraps `text` at word boundaries to `width` columns: the first line starts with `first`, the
+/// others with `rest`. Words longer than a line (URLs) stay whole.
+pub fn wrap(text: &str, first: &str, rest: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::from(first);
+    let mut line_len = first.chars().count();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if !empty && line_len + 1 + len > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = String::from(rest);
+            line_len = rest.chars().count();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+            line_len += 1;
+        }
+        line.push_str(word);
+        line_len += len;
+        empty = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_words_whole_and_indents() {
+        assert_eq!(wrap("a b c", "- ", "  ", 80), "- a b c\n");
+        assert_eq!(
+            wrap("one two three four", "* ", "  ", 9),
+            "* one two\n  three\n  four\n"
+        );
+        let url = "https://example.com/a/very/long/path";
+        assert_eq!(wrap(url, "", "", 10), format!("{url}\n"));
+    }
 }
