@@ -182,7 +182,11 @@ fn delete(
         },
     )?;
     let deleted = fsutil::delete_file(path)?;
-    journal.commit(id)?;
+    // Something that was already gone was not deleted by us: leave the intent unconfirmed, so
+    // `undo` does not name it.
+    if deleted {
+        journal.commit(id)?;
+    }
     Ok(deleted)
 }
 

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Measures the agent: stripped release binary size, wall time and peak memory of `plan` and
+`run --yes` on a sandboxed home holding a tenant cache. Prints a Markdown table for
+docs/BENCHMARKS.md. Usage (from the repo root): python3 .ci/bench-agent.py [runs]"""
+
+import gzip
+import os
+import pathlib
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "ado-cutover"
+
+
+def seed(sandbox: pathlib.Path) -> None:
+    cache = sandbox / "home" / ".local" / "share" / "GitCredentialManager" / "tenant.cache"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    pairs = b"https://dev.azure.com/contoso/=00000000-0000-0000-0000-000000000000\0"
+    pairs += b"https://fabrikam.visualstudio.com/=72f988bf-86f1-41af-91ab-2d7cd011db47\0"
+    cache.write_bytes(gzip.compress(pairs))
+
+
+def measure(args, reseed):
+    times = []
+    for _ in range(RUNS):
+        sandbox = pathlib.Path(tempfile.mkdtemp(prefix="ado-cutover-bench-"))
+        try:
+            (sandbox / "home").mkdir()
+            if reseed:
+                seed(sandbox)
+            env = dict(os.environ, ADO_CUTOVER_SANDBOX=str(sandbox), NO_COLOR="1")
+            start = time.perf_counter()
+            done = subprocess.run([str(BIN), *args], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            times.append((time.perf_counter() - start) * 1000)
+            if done.returncode not in (0, 10):
+                sys.exit(f"{args} exited {done.returncode}")
+        finally:
+            shutil.rmtree(sandbox)
+    return statistics.median(times), max(times)
+
+
+def main() -> None:
+    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "ado-cutover"],
+                   cwd=ROOT, check=True)
+    size = BIN.stat().st_size
+    rows = [("stripped release binary", f"{size / 1e6:.2f} MB ({size} bytes)")]
+    for label, args in [("plan --json", ["plan", "--json"]), ("run --yes --json", ["run", "--yes", "--json"])]:
+        median, worst = measure(args, reseed=True)
+        rows.append((f"`{label}` wall time, median of {RUNS}", f"{median:.1f} ms (max {worst:.1f} ms)"))
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    rows.append(("peak resident memory of one run", f"{peak / 1024:.1f} MiB"))
+    print(f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+          f"{subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.strip()}")
+    print()
+    print("| measure | value |")
+    print("|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
