@@ -23,6 +23,11 @@ struct Terminal {
 impl Terminal {
     /// Starts the agent with no arguments in a new pseudo-terminal.
     fn start(sandbox: &Sandbox, extra_env: &[(&str, &str)]) -> Terminal {
+        Terminal::start_program(sandbox, env!("CARGO_BIN_EXE_ado-cutover"), extra_env)
+    }
+
+    /// Starts `program` (the agent or a launcher) in a new pseudo-terminal.
+    fn start_program(sandbox: &Sandbox, program: &str, extra_env: &[(&str, &str)]) -> Terminal {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         let exit_file = dir.path().join("exit-code");
@@ -42,7 +47,7 @@ impl Terminal {
         let script = format!(
             "env -u ADO_CUTOVER_HOLD_WINDOW {} {}; echo $? > {}; sleep 60",
             assignments.join(" "),
-            quote(env!("CARGO_BIN_EXE_ado-cutover")),
+            quote(program),
             quote(&exit_file.display().to_string()),
         );
         let status = tmux(&socket)
@@ -244,4 +249,44 @@ fn with_stdin_closed_it_neither_asks_nor_holds() {
     assert!(err.contains("hint: run `ado-cutover run --yes`"), "{err}");
     assert!(!support::text(&out.stdout).contains("Press Enter"));
     assert!(sandbox.tenant_cache().exists());
+}
+
+#[test]
+fn the_macos_double_click_launcher_holds_the_window() {
+    let sandbox = Sandbox::new();
+    let dir = tempfile::tempdir().unwrap();
+    let launcher = dir.path().join("ado-cutover.command");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/packaging/macos/ado-cutover.command"
+        ),
+        &launcher,
+    )
+    .unwrap();
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_ado-cutover"),
+        dir.path().join("ado-cutover"),
+    )
+    .unwrap();
+    let term = Terminal::start_program(&sandbox, &launcher.display().to_string(), &[]);
+    term.wait_for("Press Enter to close this window.");
+    term.type_line("");
+    assert_eq!(term.wait_for_exit(), 0);
+}
+
+#[test]
+fn the_linux_desktop_entry_runs_in_a_terminal_and_holds_the_window() {
+    let entry = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/linux/ado-cutover.desktop"
+    ))
+    .unwrap();
+    assert!(entry.lines().any(|l| l == "Terminal=true"), "{entry}");
+    let exec = entry
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .expect("an Exec line");
+    let words: Vec<&str> = exec.split_whitespace().collect();
+    assert_eq!(words, ["env", "ADO_CUTOVER_HOLD_WINDOW=1", "ado-cutover"]);
 }
