@@ -7,7 +7,6 @@ import gzip
 import os
 import pathlib
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -26,6 +25,25 @@ def seed(sandbox: pathlib.Path) -> None:
     pairs = b"https://dev.azure.com/contoso/=00000000-0000-0000-0000-000000000000\0"
     pairs += b"https://fabrikam.visualstudio.com/=72f988bf-86f1-41af-91ab-2d7cd011db47\0"
     cache.write_bytes(gzip.compress(pairs))
+
+
+def peak_kib(args):
+    """Peak resident memory of one agent run, from GNU time (Debian package `time`), which
+    measures the exec'd program alone. None when GNU time is missing."""
+    gnu_time = shutil.which("time", path="/usr/bin:/bin")
+    if gnu_time is None:
+        return None
+    sandbox = pathlib.Path(tempfile.mkdtemp(prefix="ado-cutover-bench-"))
+    try:
+        (sandbox / "home").mkdir()
+        seed(sandbox)
+        env = dict(os.environ, ADO_CUTOVER_SANDBOX=str(sandbox), NO_COLOR="1")
+        out = subprocess.run([gnu_time, "-f", "%M", str(BIN), *args], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, text=True)
+        return int(out.stderr.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(sandbox)
 
 
 def measure(args, reseed):
@@ -56,8 +74,10 @@ def main() -> None:
     for label, args in [("plan --json", ["plan", "--json"]), ("run --yes --json", ["run", "--yes", "--json"])]:
         median, worst = measure(args, reseed=True)
         rows.append((f"`{label}` wall time, median of {RUNS}", f"{median:.1f} ms (max {worst:.1f} ms)"))
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    rows.append(("peak resident memory of one run", f"{peak / 1024:.1f} MiB"))
+    for args in (["plan", "--json"], ["run", "--yes", "--json"]):
+        kib = peak_kib(args)
+        value = "n/a (install GNU time: apt-get install time)" if kib is None else f"{kib / 1024:.1f} MiB"
+        rows.append((f"`{' '.join(args)}` peak resident memory", value))
     print(f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
           f"{subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.strip()}")
     print()
