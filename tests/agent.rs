@@ -20,18 +20,9 @@ fn task<'a>(report: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no task {id} in {report}"))
 }
 
-fn seeded() -> Sandbox {
-    let sandbox = Sandbox::new();
-    sandbox.seed_tenant_cache(&[
-        ("https://dev.azure.com/contoso/", MSA),
-        ("https://fabrikam.visualstudio.com/", TENANT),
-    ]);
-    sandbox
-}
-
 #[test]
 fn plan_names_the_cache_and_its_organizations_and_changes_nothing() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let before = sandbox.snapshot();
     let out = sandbox.cmd().args(["plan", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(10), "{}", text(&out.stderr));
@@ -70,7 +61,7 @@ fn plan_names_the_cache_and_its_organizations_and_changes_nothing() {
 
 #[test]
 fn plan_json_carries_every_schema_field() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     sandbox.write(
         &sandbox.paths.managed_dir.join("machine-id"),
         b"fixed-machine\n",
@@ -108,7 +99,7 @@ fn plan_json_carries_every_schema_field() {
 
 #[test]
 fn run_deletes_only_the_cache_a_second_run_has_nothing_to_do_and_undo_restores_nothing() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let out = sandbox
         .cmd()
         .args(["run", "--yes", "--json"])
@@ -130,7 +121,7 @@ fn run_deletes_only_the_cache_a_second_run_has_nothing_to_do_and_undo_restores_n
     assert_eq!(std::fs::read(sandbox.sibling()).unwrap(), b"not ours\n");
 
     // The person saw the steps on the first run (human output), so the second run is clean.
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let first = sandbox.cmd().args(["run", "--yes"]).output().unwrap();
     assert_eq!(first.status.code(), Some(10));
     let second = sandbox
@@ -172,7 +163,7 @@ fn run_deletes_only_the_cache_a_second_run_has_nothing_to_do_and_undo_restores_n
 
 #[test]
 fn human_plan_output() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let out = sandbox.cmd().arg("plan").output().unwrap();
     sandbox
         .insta()
@@ -181,7 +172,7 @@ fn human_plan_output() {
 
 #[test]
 fn a_second_concurrent_run_exits_3_at_once_and_changes_nothing() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let held = RunLock::acquire(&sandbox.paths.data_dir).unwrap();
     let before = sandbox.snapshot();
     for args in [&["run", "--yes"][..], &["plan"], &["undo"]] {
@@ -202,7 +193,7 @@ fn a_second_concurrent_run_exits_3_at_once_and_changes_nothing() {
 
 #[test]
 fn a_bad_config_file_exits_2_naming_file_line_and_fix() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     sandbox.write_user_config("organizations = [\"contoso\"]\nexpected_tenant = 42\n");
     let before = sandbox.snapshot();
     let out = sandbox.cmd().args(["run", "--yes"]).output().unwrap();
@@ -241,7 +232,7 @@ fn a_bad_config_file_exits_2_naming_file_line_and_fix() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let out = sandbox
         .cmd()
         .args(["plan", "--only", "nope"])
@@ -263,7 +254,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn the_managed_file_locks_its_keys() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     sandbox.write_managed_config("organizations = [\"fabrikam-not-in-cache\"]\n");
     let out = sandbox
         .cmd()
@@ -297,7 +288,7 @@ fn the_managed_file_locks_its_keys() {
 
 #[test]
 fn only_configured_organizations_are_touched() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let out = sandbox
         .cmd()
         .args(["run", "--yes", "--json", "--org", "someone-else"])
@@ -335,7 +326,7 @@ fn config_show_says_where_each_value_comes_from() {
 
 #[test]
 fn report_shows_the_last_report() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let none = sandbox.cmd().arg("report").output().unwrap();
     assert_eq!(none.status.code(), Some(2));
     assert!(text(&none.stderr).contains("hint: run `ado-cutover plan`"));
@@ -354,7 +345,7 @@ fn report_shows_the_last_report() {
 
 #[test]
 fn run_without_yes_and_without_a_terminal_changes_nothing() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let out = sandbox.cmd().arg("run").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -367,7 +358,7 @@ fn run_without_yes_and_without_a_terminal_changes_nothing() {
 
 #[test]
 fn silent_run_prints_one_line_and_writes_a_log() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let out = sandbox.cmd().args(["run", "--silent"]).output().unwrap();
     assert_eq!(out.status.code(), Some(10));
     let line = text(&out.stdout);

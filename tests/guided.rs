@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{MSA, Sandbox, TENANT};
+use support::Sandbox;
 
 /// A tmux server of its own, with one window running the agent.
 struct Terminal {
@@ -148,18 +148,9 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-fn seeded() -> Sandbox {
-    let sandbox = Sandbox::new();
-    sandbox.seed_tenant_cache(&[
-        ("https://dev.azure.com/contoso/", MSA),
-        ("https://fabrikam.visualstudio.com/", TENANT),
-    ]);
-    sandbox
-}
-
 #[test]
 fn double_click_explains_asks_once_applies_and_holds_the_window_until_enter() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let term = Terminal::start(&sandbox, &[("ADO_CUTOVER_HOLD_WINDOW", "1")]);
     let screen = term.wait_for("Make these changes now? [y/N]");
     assert!(
@@ -200,7 +191,7 @@ fn double_click_explains_asks_once_applies_and_holds_the_window_until_enter() {
 
 #[test]
 fn started_from_a_shell_it_does_not_hold_the_window() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let term = Terminal::start(&sandbox, &[]);
     term.wait_for("Make these changes now? [y/N]");
     term.type_line("yes");
@@ -212,7 +203,7 @@ fn started_from_a_shell_it_does_not_hold_the_window() {
 
 #[test]
 fn declining_changes_nothing() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let before = sandbox.snapshot();
     let term = Terminal::start(&sandbox, &[]);
     term.wait_for("Make these changes now? [y/N]");
@@ -238,7 +229,7 @@ fn a_clean_machine_says_so() {
 
 #[test]
 fn with_stdin_closed_it_neither_asks_nor_holds() {
-    let sandbox = seeded();
+    let sandbox = Sandbox::seeded();
     let out = sandbox
         .cmd()
         .env("ADO_CUTOVER_HOLD_WINDOW", "1")

@@ -273,10 +273,8 @@ pub fn summarize(items: &[Item]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::env::Env;
     use crate::agent::paths::Paths;
-    use crate::agent::settings::{Inputs, Settings};
-    use time::OffsetDateTime;
+    use crate::agent::tasks::with_context;
 
     /// A task that plans to delete one file and, when `broken`, fails to look at all.
     struct Fake {
@@ -323,14 +321,6 @@ mod tests {
         let paths = Paths::sandboxed(dir.path());
         let target = dir.path().join("stale-file");
         std::fs::write(&target, b"x").unwrap();
-        let env = Env::default();
-        let settings = Settings::resolve(&paths, &env, &Inputs::default()).unwrap();
-        let cx = Context {
-            paths: &paths,
-            settings: &settings,
-            env: &env,
-            now: OffsetDateTime::UNIX_EPOCH,
-        };
         let tasks = [
             leak(Fake {
                 id: "broken",
@@ -343,17 +333,19 @@ mod tests {
                 broken: false,
             }),
         ];
-        let (planned, _) = plan(&cx, &tasks, Evidence::default());
-        let reports = plan_report(&planned);
-        assert_eq!(reports[0].status, Status::Failed);
-        assert_eq!(reports[1].status, Status::Planned);
-        assert!(target.exists(), "planning changes nothing");
-
         let journal = Journal::new(&paths.data_dir);
-        let reports = apply(&cx, &planned, &journal, Uuid::new_v4());
-        assert_eq!(reports[0].status, Status::Failed);
-        assert_eq!(reports[1].status, Status::Done);
-        assert_eq!(reports[1].summary, "1 change made");
+        with_context(&paths, |cx| {
+            let (planned, _) = plan(cx, &tasks, Evidence::default());
+            let reports = plan_report(&planned);
+            assert_eq!(reports[0].status, Status::Failed);
+            assert_eq!(reports[1].status, Status::Planned);
+            assert!(target.exists(), "planning changes nothing");
+
+            let reports = apply(cx, &planned, &journal, Uuid::new_v4());
+            assert_eq!(reports[0].status, Status::Failed);
+            assert_eq!(reports[1].status, Status::Done);
+            assert_eq!(reports[1].summary, "1 change made");
+        });
         assert!(!target.exists());
         let entries = journal.entries().unwrap();
         assert_eq!(entries.len(), 1);

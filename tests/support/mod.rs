@@ -58,6 +58,17 @@ impl Sandbox {
         self.write(&self.sibling(), b"not ours\n");
     }
 
+    /// A sandbox whose tenant cache names contoso (personal Microsoft accounts) and fabrikam
+    /// (an Entra tenant).
+    pub fn seeded() -> Sandbox {
+        let sandbox = Sandbox::new();
+        sandbox.seed_tenant_cache(&[
+            ("https://dev.azure.com/contoso/", MSA),
+            ("https://fabrikam.visualstudio.com/", TENANT),
+        ]);
+        sandbox
+    }
+
     /// A file next to the tenant cache that no task may touch.
     pub fn sibling(&self) -> PathBuf {
         self.tenant_cache()

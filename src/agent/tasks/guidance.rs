@@ -139,20 +139,11 @@ fn ssh_use(ssh_dir: &Path) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::env::Env;
     use crate::agent::paths::Paths;
-    use crate::agent::settings::{Inputs, Settings};
+    use crate::agent::tasks::with_context;
 
     fn detect(paths: &Paths, evidence: &mut Evidence) -> Vec<Finding> {
-        let env = Env::default();
-        let settings = Settings::resolve(paths, &env, &Inputs::default()).unwrap();
-        let cx = Context {
-            paths,
-            settings: &settings,
-            env: &env,
-            now: time::OffsetDateTime::UNIX_EPOCH,
-        };
-        Guidance.detect(&cx, evidence).unwrap()
+        with_context(paths, |cx| Guidance.detect(cx, evidence).unwrap())
     }
 
     #[test]

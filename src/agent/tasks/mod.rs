@@ -104,6 +104,19 @@ pub fn registry() -> Vec<&'static dyn Task> {
     vec![&tenant_cache::TenantCache, &guidance::Guidance]
 }
 
+/// Runs `f` with a context for `paths`, the settings read from that sandbox's files (tests).
+#[cfg(test)]
+pub(crate) fn with_context<R>(paths: &Paths, f: impl FnOnce(&Context<'_>) -> R) -> R {
+    let env = Env::default();
+    let settings = Settings::resolve(paths, &env, &Default::default()).expect("test settings");
+    f(&Context {
+        paths,
+        settings: &settings,
+        env: &env,
+        now: OffsetDateTime::UNIX_EPOCH,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -274,9 +274,8 @@ pub fn encode(entries: &[(&str, &str)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::env::Env;
     use crate::agent::paths::Paths;
-    use crate::agent::settings::{Inputs, Settings};
+    use crate::agent::tasks::with_context;
 
     const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
@@ -354,16 +353,9 @@ mod tests {
         }
 
         fn detect(&self) -> (Vec<Finding>, Evidence) {
-            let env = Env::default();
-            let settings = Settings::resolve(&self.paths, &env, &Inputs::default()).unwrap();
-            let cx = Context {
-                paths: &self.paths,
-                settings: &settings,
-                env: &env,
-                now: time::OffsetDateTime::UNIX_EPOCH,
-            };
             let mut evidence = Evidence::default();
-            let findings = TenantCache.detect(&cx, &mut evidence).unwrap();
+            let findings =
+                with_context(&self.paths, |cx| TenantCache.detect(cx, &mut evidence)).unwrap();
             (findings, evidence)
         }
     }
@@ -433,20 +425,10 @@ mod tests {
     fn no_cache_means_nothing_to_report() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::sandboxed(dir.path());
-        let env = Env::default();
-        let settings = Settings::resolve(&paths, &env, &Inputs::default()).unwrap();
-        let cx = Context {
-            paths: &paths,
-            settings: &settings,
-            env: &env,
-            now: time::OffsetDateTime::UNIX_EPOCH,
-        };
-        assert!(
-            TenantCache
-                .detect(&cx, &mut Evidence::default())
-                .unwrap()
-                .is_empty()
-        );
+        let findings = with_context(&paths, |cx| {
+            TenantCache.detect(cx, &mut Evidence::default())
+        });
+        assert!(findings.unwrap().is_empty());
     }
 
     #[cfg(unix)]
