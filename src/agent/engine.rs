@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::report::{Item, Status, TaskReport};
 
+use super::browsers::cookies;
 use super::fsutil;
 use super::journal::{Change, Journal};
 use super::tasks::{Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry};
@@ -98,7 +99,7 @@ fn planned_item(finding: &Finding) -> Item {
     let (status, detail) = match &finding.action {
         Action::Note(status) => (*status, finding.detail.clone()),
         Action::NeedsUser => (Status::NeedsUser, finding.detail.clone()),
-        Action::DeleteFile(_) => (
+        Action::DeleteFile(_) | Action::DeleteCookies { .. } => (
             Status::Planned,
             format!("will be deleted: {}", finding.detail),
         ),
@@ -162,8 +163,62 @@ fn apply_one(
                 format!("could not delete it: {err}"),
             ),
         },
+        Action::DeleteCookies {
+            store,
+            family,
+            scope,
+            expected,
+        } => {
+            let change = Change::EntriesDeleted {
+                path: store.clone(),
+                what: "Azure DevOps cookies".into(),
+            };
+            let result = journaled(cx, task, change, journal, run_id, || {
+                cookies::delete(store, *family, *scope)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            });
+            match result {
+                Ok(n) if n == *expected => item(
+                    finding,
+                    Status::Done,
+                    format!("deleted: {}", finding.detail),
+                ),
+                Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
+                Ok(n) => item(
+                    finding,
+                    Status::Done,
+                    format!(
+                        "deleted {n} cookies (the plan counted {expected}): {}",
+                        finding.detail
+                    ),
+                ),
+                Err(err) => item(
+                    finding,
+                    Status::Failed,
+                    format!("could not delete them: {err}"),
+                ),
+            }
+        }
         _ => planned_item(finding),
     }
+}
+
+/// Records the intent, makes the change, and confirms it when something changed.
+fn journaled(
+    cx: &Context<'_>,
+    task: &str,
+    change: Change,
+    journal: &Journal,
+    run_id: Uuid,
+    make: impl FnOnce() -> std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    let id = journal.intent(run_id, cx.now, task, change)?;
+    let changed = make()?;
+    // Nothing changed: leave the intent unconfirmed, so `undo` does not name it.
+    if changed > 0 {
+        journal.commit(id)?;
+    }
+    Ok(changed)
 }
 
 fn delete(
@@ -173,21 +228,13 @@ fn delete(
     journal: &Journal,
     run_id: Uuid,
 ) -> std::io::Result<bool> {
-    let id = journal.intent(
-        run_id,
-        cx.now,
-        task,
-        Change::FileDeleted {
-            path: path.to_path_buf(),
-        },
-    )?;
-    let deleted = fsutil::delete_file(path)?;
-    // Something that was already gone was not deleted by us: leave the intent unconfirmed, so
-    // `undo` does not name it.
-    if deleted {
-        journal.commit(id)?;
-    }
-    Ok(deleted)
+    let change = Change::FileDeleted {
+        path: path.to_path_buf(),
+    };
+    journaled(cx, task, change, journal, run_id, || {
+        fsutil::delete_file(path).map(usize::from)
+    })
+    .map(|n| n > 0)
 }
 
 /// Detects again: whatever is still planned for a target that was just changed failed.

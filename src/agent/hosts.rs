@@ -33,6 +33,33 @@ fn visualstudio_org(host: &str) -> Option<&str> {
     valid.then_some(label)
 }
 
+/// True for a cookie domain of Azure DevOps: `dev.azure.com`, `visualstudio.com` and their
+/// subdomains (`vssps.dev.azure.com`, `app.vssps.visualstudio.com`, `contoso.visualstudio.com`).
+/// A cookie's domain may start with a dot.
+pub fn is_ado_cookie_domain(domain: &str) -> bool {
+    let domain = domain.trim_start_matches('.').to_ascii_lowercase();
+    ["dev.azure.com", "visualstudio.com"].iter().any(|ours| {
+        domain == *ours
+            || domain
+                .strip_suffix(ours)
+                .is_some_and(|rest| rest.ends_with('.'))
+    })
+}
+
+/// The Microsoft sign-in hosts, whose cookies sign a person in to every Microsoft service.
+pub const MICROSOFT_SIGN_IN: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.live.com",
+    "login.microsoft.com",
+    "login.windows.net",
+];
+
+/// True for a cookie domain of Microsoft sign-in.
+pub fn is_microsoft_sign_in_domain(domain: &str) -> bool {
+    let domain = domain.trim_start_matches('.').to_ascii_lowercase();
+    MICROSOFT_SIGN_IN.contains(&domain.as_str())
+}
+
 /// The organization an `https://` Azure DevOps URL belongs to: the first path segment on
 /// `dev.azure.com` (or the user name of `https://contoso@dev.azure.com/`), the host's first label
 /// on `contoso.visualstudio.com`. `None` for any other host or a non-default port.
@@ -84,6 +111,34 @@ mod tests {
         ] {
             assert!(!is_ado_host(theirs), "{theirs}");
         }
+    }
+
+    #[test]
+    fn cookie_domains() {
+        for ours in [
+            ".dev.azure.com",
+            "dev.azure.com",
+            "vssps.dev.azure.com",
+            ".aex.dev.azure.com",
+            "app.vssps.visualstudio.com",
+            ".visualstudio.com",
+            "contoso.visualstudio.com",
+        ] {
+            assert!(is_ado_cookie_domain(ours), "{ours}");
+        }
+        for theirs in [
+            "notdev.azure.com",
+            ".azure.com",
+            "portal.azure.com",
+            "dev.azure.com.evil.example",
+            "evilvisualstudio.com",
+            "login.microsoftonline.com",
+            "github.com",
+        ] {
+            assert!(!is_ado_cookie_domain(theirs), "{theirs}");
+        }
+        assert!(is_microsoft_sign_in_domain(".login.microsoftonline.com"));
+        assert!(!is_microsoft_sign_in_domain("evil.login.live.com.example"));
     }
 
     #[test]

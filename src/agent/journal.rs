@@ -24,6 +24,8 @@ use super::fsutil;
 pub enum Change {
     /// A file was deleted for good.
     FileDeleted { path: PathBuf },
+    /// Entries were deleted for good from a store (cookies from a browser's cookie store).
+    EntriesDeleted { path: PathBuf, what: String },
     /// A file was replaced (or created, when `backup` is `None`); `undo` puts the old content
     /// back as long as nobody changed the file since.
     FileWritten {
@@ -42,7 +44,9 @@ impl Change {
     /// The path the change is about.
     pub fn path(&self) -> &Path {
         match self {
-            Change::FileDeleted { path } | Change::FileWritten { path, .. } => path,
+            Change::FileDeleted { path }
+            | Change::EntriesDeleted { path, .. }
+            | Change::FileWritten { path, .. } => path,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The per-user agent behind the `ado-cutover` binary.
 
 pub mod app;
+pub mod browsers;
 pub mod cli;
 pub mod device;
 pub mod engine;

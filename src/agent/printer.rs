@@ -178,6 +178,7 @@ pub fn show_value(value: &Value) -> String {
     match value {
         Value::Text(s) => quote(s),
         Value::Path(p) => quote(&p.display().to_string()),
+        Value::Bool(b) => b.to_string(),
         Value::List(items) => format!(
             "[{}]",
             items
@@ -200,6 +201,7 @@ pub fn settings_json(settings: &Settings) -> serde_json::Value {
                 Some(Value::Text(s)) => s.clone().into(),
                 Some(Value::Path(p)) => p.display().to_string().into(),
                 Some(Value::List(items)) => items.clone().into(),
+                Some(Value::Bool(b)) => (*b).into(),
             };
             serde_json::json!({
                 "key": r.key.name,

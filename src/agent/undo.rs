@@ -45,11 +45,17 @@ pub fn undo(
                 continue;
             }
             journal.settle_irreversible(&entry, now)?;
+            let what = match &entry.change {
+                super::journal::Change::EntriesDeleted { what, .. } => format!("{what} were"),
+                _ => "it was".to_string(),
+            };
             Item {
                 kind: "undo".into(),
                 target,
                 status: Status::Info,
-                detail: "was deleted and cannot be restored: deleted caches and credentials are not kept".into(),
+                detail: format!(
+                    "{what} deleted and cannot be restored: deleted caches, cookies and credentials are not kept"
+                ),
             }
         };
         by_task.entry(entry.task.clone()).or_default().push(item);

@@ -43,3 +43,49 @@ pub fn machine_id() -> Option<String> {
 pub fn started_from_double_click() -> bool {
     false
 }
+
+/// Browser data folders: `~/.config/<browser>` for the Chromium family, `~/.mozilla/firefox`
+/// for Firefox, and the snap and Flatpak variants.
+pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::browsers::Root> {
+    use crate::agent::browsers::{BRAVE, CHROME, CHROMIUM, EDGE, FIREFOX, Root, VIVALDI};
+    let config = &paths.config_home;
+    let home = &paths.home;
+    vec![
+        Root {
+            browser: CHROME,
+            dir: config.join("google-chrome"),
+        },
+        Root {
+            browser: EDGE,
+            dir: config.join("microsoft-edge"),
+        },
+        Root {
+            browser: BRAVE,
+            dir: config.join("BraveSoftware").join("Brave-Browser"),
+        },
+        Root {
+            browser: CHROMIUM,
+            dir: config.join("chromium"),
+        },
+        Root {
+            browser: CHROMIUM,
+            dir: home.join("snap/chromium/common/chromium"),
+        },
+        Root {
+            browser: VIVALDI,
+            dir: config.join("vivaldi"),
+        },
+        Root {
+            browser: FIREFOX,
+            dir: home.join(".mozilla").join("firefox"),
+        },
+        Root {
+            browser: FIREFOX,
+            dir: home.join("snap/firefox/common/.mozilla/firefox"),
+        },
+        Root {
+            browser: FIREFOX,
+            dir: home.join(".var/app/org.mozilla.firefox/.mozilla/firefox"),
+        },
+    ]
+}

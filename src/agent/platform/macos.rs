@@ -49,3 +49,35 @@ pub fn machine_id() -> Option<String> {
 pub fn started_from_double_click() -> bool {
     false
 }
+
+/// Browser data folders under `~/Library/Application Support`.
+pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::browsers::Root> {
+    use crate::agent::browsers::{BRAVE, CHROME, CHROMIUM, EDGE, FIREFOX, Root, VIVALDI};
+    let support = &paths.local_data;
+    vec![
+        Root {
+            browser: CHROME,
+            dir: support.join("Google").join("Chrome"),
+        },
+        Root {
+            browser: EDGE,
+            dir: support.join("Microsoft Edge"),
+        },
+        Root {
+            browser: BRAVE,
+            dir: support.join("BraveSoftware").join("Brave-Browser"),
+        },
+        Root {
+            browser: CHROMIUM,
+            dir: support.join("Chromium"),
+        },
+        Root {
+            browser: VIVALDI,
+            dir: support.join("Vivaldi"),
+        },
+        Root {
+            browser: FIREFOX,
+            dir: support.join("Firefox"),
+        },
+    ]
+}

@@ -76,3 +76,43 @@ pub fn started_from_double_click() -> bool {
     let count = unsafe { GetConsoleProcessList(ids.as_mut_ptr(), ids.len() as u32) };
     count == 1
 }
+
+/// Browser data folders: the Chromium family's `User Data` under `%LocalAppData%`, Firefox under
+/// `%AppData%\Mozilla\Firefox`.
+pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::browsers::Root> {
+    use crate::agent::browsers::{BRAVE, CHROME, CHROMIUM, EDGE, FIREFOX, Root, VIVALDI};
+    let local = &paths.local_data;
+    let user_data = |parts: &[&str]| {
+        let mut dir = local.clone();
+        for part in parts {
+            dir.push(part);
+        }
+        dir.join("User Data")
+    };
+    vec![
+        Root {
+            browser: CHROME,
+            dir: user_data(&["Google", "Chrome"]),
+        },
+        Root {
+            browser: EDGE,
+            dir: user_data(&["Microsoft", "Edge"]),
+        },
+        Root {
+            browser: BRAVE,
+            dir: user_data(&["BraveSoftware", "Brave-Browser"]),
+        },
+        Root {
+            browser: CHROMIUM,
+            dir: user_data(&["Chromium"]),
+        },
+        Root {
+            browser: VIVALDI,
+            dir: user_data(&["Vivaldi"]),
+        },
+        Root {
+            browser: FIREFOX,
+            dir: paths.config_home.join("Mozilla").join("Firefox"),
+        },
+    ]
+}

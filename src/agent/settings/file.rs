@@ -136,6 +136,7 @@ fn walk(
 fn raw_value(item: &Item) -> Option<Raw> {
     match item.as_value()? {
         TomlValue::String(s) => Some(Raw::Text(s.value().clone())),
+        TomlValue::Boolean(b) => Some(Raw::Bool(*b.value())),
         TomlValue::Array(array) => array
             .iter()
             .map(|v| v.as_str().map(str::to_string))
@@ -148,6 +149,7 @@ fn raw_value(item: &Item) -> Option<Raw> {
 fn expected(key: &Key) -> &'static str {
     match key.kind {
         keys::Kind::List => "a list of strings",
+        keys::Kind::Bool => "true or false",
         keys::Kind::Text | keys::Kind::Path => "a string",
     }
 }
@@ -156,6 +158,7 @@ fn example(key: &Key) -> String {
     let last = key.name.rsplit('.').next().unwrap_or(key.name);
     match key.kind {
         keys::Kind::List => format!("write it like {last} = [\"contoso\", \"fabrikam\"]"),
+        keys::Kind::Bool => format!("write it like {last} = true (no quotes)"),
         keys::Kind::Text | keys::Kind::Path => {
             format!("write it like {last} = \"...\" (in double quotes)")
         }

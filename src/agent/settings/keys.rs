@@ -12,6 +12,8 @@ pub enum Kind {
     List,
     /// A file path.
     Path,
+    /// `true` or `false` (also `1`/`0`, `yes`/`no` in an environment variable).
+    Bool,
 }
 
 /// One configuration key.
@@ -51,12 +53,20 @@ pub const ENROLLMENT_TOKEN_FILE: Key = Key {
     help: "a file holding the enrollment token the server expects",
 };
 
+pub const SIGN_OUT_MICROSOFT: Key = Key {
+    name: "browser_sign_out.microsoft_sign_in",
+    env: "ADO_CUTOVER_SIGN_OUT_MICROSOFT",
+    kind: Kind::Bool,
+    help: "also delete Microsoft sign-in cookies (login.microsoftonline.com, login.live.com), which signs the user out of every Microsoft service; default false",
+};
+
 /// Every key, in the order `config show` lists them.
 pub const ALL: &[Key] = &[
     ORGANIZATIONS,
     EXPECTED_TENANT,
     REPORT_ENDPOINT,
     ENROLLMENT_TOKEN_FILE,
+    SIGN_OUT_MICROSOFT,
 ];
 
 /// The key with this dotted name.

@@ -203,6 +203,14 @@ impl Settings {
         }
     }
 
+    /// True when the admin asked to delete Microsoft sign-in cookies too.
+    pub fn sign_out_microsoft(&self) -> bool {
+        matches!(
+            self.value(&keys::SIGN_OUT_MICROSOFT),
+            Some(Value::Bool(true))
+        )
+    }
+
     /// The file holding the enrollment token.
     pub fn enrollment_token_file(&self) -> Option<&Path> {
         match self.value(&keys::ENROLLMENT_TOKEN_FILE) {
@@ -279,7 +287,7 @@ fn from_env(env: &Env) -> Result<Vec<Candidate>, ConfigError> {
                     .map(str::to_string)
                     .collect(),
             ),
-            keys::Kind::Text | keys::Kind::Path => Raw::Text(text.to_string()),
+            keys::Kind::Text | keys::Kind::Path | keys::Kind::Bool => Raw::Text(text.to_string()),
         };
         let value = validate::check(key, raw, &cwd).map_err(|bad| {
             ConfigError::new(

@@ -10,6 +10,7 @@ use super::keys::{self, Key};
 pub enum Raw {
     Text(String),
     List(Vec<String>),
+    Bool(bool),
 }
 
 /// A checked value.
@@ -18,6 +19,7 @@ pub enum Value {
     Text(String),
     List(Vec<String>),
     Path(PathBuf),
+    Bool(bool),
 }
 
 /// What is wrong with a value: the problem and the fix.
@@ -36,6 +38,23 @@ fn invalid(problem: impl Into<String>, hint: impl Into<String>) -> Invalid {
 
 /// Checks `raw` for `key`. A relative path is taken relative to `base`.
 pub fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
+    if key.kind == keys::Kind::Bool {
+        return match raw {
+            Raw::Bool(b) => Ok(Value::Bool(b)),
+            Raw::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
+                "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
+                _ => Err(invalid(
+                    format!("`{text}` is not true or false"),
+                    format!("set {} to true or false", key.name),
+                )),
+            },
+            Raw::List(_) => Err(invalid(
+                format!("`{}` must be true or false, not a list", key.name),
+                format!("write it as {} = true", key.name),
+            )),
+        };
+    }
     match (key.name, raw) {
         (name, Raw::List(items)) if name == keys::ORGANIZATIONS.name => {
             let mut orgs: Vec<String> = Vec::new();
@@ -63,6 +82,10 @@ pub fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
                 key.name
             ),
             format!("write it as a list, e.g. {} = [\"contoso\"]", key.name),
+        )),
+        (_, Raw::Bool(_)) => Err(invalid(
+            format!("`{}` must be a string, not true/false", key.name),
+            format!("write it as one quoted string, e.g. {} = \"...\"", key.name),
         )),
         (_, Raw::List(_)) => Err(invalid(
             format!("`{}` must be a string, not a list", key.name),
@@ -202,6 +225,26 @@ mod tests {
             value,
             Value::Path(PathBuf::from("/etc/ado-cutover/token.txt"))
         );
+    }
+
+    #[test]
+    fn booleans_from_toml_and_environment() {
+        let key = &keys::SIGN_OUT_MICROSOFT;
+        let base = Path::new(".");
+        assert_eq!(
+            check(key, Raw::Bool(true), base).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            check(key, Raw::Text("Yes".into()), base).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            check(key, Raw::Text("0".into()), base).unwrap(),
+            Value::Bool(false)
+        );
+        assert!(check(key, Raw::Text("maybe".into()), base).is_err());
+        assert!(check(&keys::EXPECTED_TENANT, Raw::Bool(true), base).is_err());
     }
 
     #[test]

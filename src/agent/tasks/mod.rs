@@ -6,6 +6,7 @@
 //! rules. The CLI's `--only`/`--skip`, the plan, the report and the docs all come from
 //! [`registry`].
 
+pub mod browser_sign_out;
 pub mod guidance;
 pub mod tenant_cache;
 
@@ -16,6 +17,8 @@ use time::OffsetDateTime;
 
 use crate::report::Status;
 
+use super::browsers::Family;
+use super::browsers::cookies::Scope;
 use super::env::Env;
 use super::paths::Paths;
 use super::settings::Settings;
@@ -38,12 +41,20 @@ pub enum Action {
     NeedsUser,
     /// Delete this regular file (not reversible; the plan names it first).
     DeleteFile(PathBuf),
+    /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is
+    /// how many the plan counted.
+    DeleteCookies {
+        store: PathBuf,
+        family: Family,
+        scope: Scope,
+        expected: usize,
+    },
 }
 
 impl Action {
     /// True when the engine changes something for it.
     pub fn changes(&self) -> bool {
-        matches!(self, Action::DeleteFile(_))
+        matches!(self, Action::DeleteFile(_) | Action::DeleteCookies { .. })
     }
 }
 
@@ -101,7 +112,11 @@ pub const TASK_IDS: &[&str] = &[
 /// The tasks this version has, in the order they run. `guidance` is last: it uses the evidence
 /// the others gathered.
 pub fn registry() -> Vec<&'static dyn Task> {
-    vec![&tenant_cache::TenantCache, &guidance::Guidance]
+    vec![
+        &tenant_cache::TenantCache,
+        &browser_sign_out::BrowserSignOut,
+        &guidance::Guidance,
+    ]
 }
 
 /// Runs `f` with a context for `paths`, the settings read from that sandbox's files (tests).

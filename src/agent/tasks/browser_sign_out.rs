@@ -1,0 +1,161 @@
+//! Task `browser-sign-out`: sign the user out of Azure DevOps in every browser profile.
+//!
+//! The old browser session keeps offering the old identity. In every profile of every Chromium
+//! family browser and Firefox, this deletes the cookies of Azure DevOps domains only
+//! (`dev.azure.com`, `visualstudio.com` and their subdomains). Microsoft sign-in cookies stay
+//! unless the admin sets `browser_sign_out.microsoft_sign_in`, because deleting them signs the
+//! person out of every Microsoft service. A profile whose browser is running is never written:
+//! the person is asked to close that browser.
+
+use std::collections::BTreeMap;
+
+use super::{Action, Context, Evidence, Finding, Task, TaskError};
+use crate::agent::browsers::cookies::{self, CookieError, Scope};
+use crate::agent::browsers::running::Processes;
+use crate::agent::browsers::{self, Profile};
+use crate::report::Status;
+
+/// The `browser-sign-out` task.
+pub struct BrowserSignOut;
+
+/// The item kind of a profile whose browser must be closed first.
+pub const IN_USE_KIND: &str = "browser-in-use";
+
+impl Task for BrowserSignOut {
+    fn id(&self) -> &'static str {
+        "browser-sign-out"
+    }
+
+    fn title(&self) -> &'static str {
+        "Browser sign-out"
+    }
+
+    fn why(&self) -> &'static str {
+        "Your browsers may still be signed in to Azure DevOps with your old account. \
+         ado-cutover deletes the Azure DevOps cookies, and only those, in every browser profile, \
+         so your next visit signs you in with your work account."
+    }
+
+    fn detect(&self, cx: &Context<'_>, _: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
+        let profiles = browsers::profiles(cx.paths);
+        if profiles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let scope = Scope {
+            microsoft_sign_in: cx.settings.sign_out_microsoft(),
+        };
+        let processes = Processes::snapshot();
+        let mut findings = Vec::new();
+        for profile in &profiles {
+            for (n, store) in profile.cookie_stores.iter().enumerate() {
+                let target = if n == 0 {
+                    profile.label()
+                } else {
+                    format!("{} (older cookie file)", profile.label())
+                };
+                findings.push(examine(cx, profile, store, target, scope, &processes));
+            }
+        }
+        Ok(findings)
+    }
+}
+
+fn examine(
+    cx: &Context<'_>,
+    profile: &Profile,
+    store: &std::path::Path,
+    target: String,
+    scope: Scope,
+    processes: &Processes,
+) -> Finding {
+    let shown = cx.paths.display(store);
+    let finding = |kind: &'static str, detail: String, action: Action| Finding {
+        kind,
+        target: target.clone(),
+        detail,
+        action,
+    };
+    let counted = match cookies::count(store, profile.browser.family, scope) {
+        Ok(counted) => counted,
+        Err(CookieError::Unknown) => {
+            return finding(
+                "browser-profile",
+                format!("{shown} is not a cookie store this version understands; left alone"),
+                Action::Note(Status::Skipped),
+            );
+        }
+        Err(CookieError::InUse) => {
+            return finding(
+                IN_USE_KIND,
+                format!(
+                    "{} is using {shown}; close it, then run ado-cutover again",
+                    profile.browser.name
+                ),
+                Action::NeedsUser,
+            );
+        }
+        Err(CookieError::Other(err)) => {
+            return finding(
+                "browser-profile",
+                format!("cannot read {shown}: {err}"),
+                Action::Note(Status::Failed),
+            );
+        }
+    };
+    let total: usize = counted.values().sum();
+    if total == 0 {
+        return finding(
+            "browser-profile",
+            "no Azure DevOps cookies".to_string(),
+            Action::Note(Status::Ok),
+        );
+    }
+    let what = describe(total, &counted);
+    if let Some(why) = processes.holding(profile, &cx.paths.home) {
+        return finding(
+            IN_USE_KIND,
+            format!(
+                "{why}. It holds {what}; close {} completely, then run ado-cutover again",
+                profile.browser.name
+            ),
+            Action::NeedsUser,
+        );
+    }
+    finding(
+        "browser-profile",
+        format!("{what}; deleting them signs you out of Azure DevOps in this profile"),
+        Action::DeleteCookies {
+            store: store.to_path_buf(),
+            family: profile.browser.family,
+            scope,
+            expected: total,
+        },
+    )
+}
+
+/// "12 cookies of dev.azure.com (10), vssps.dev.azure.com (2)".
+fn describe(total: usize, counted: &BTreeMap<String, usize>) -> String {
+    let domains: Vec<String> = counted
+        .iter()
+        .map(|(domain, n)| format!("{} ({n})", domain.trim_start_matches('.')))
+        .collect();
+    let noun = if total == 1 { "cookie" } else { "cookies" };
+    format!("{total} {noun} of {}", domains.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_count_per_domain_without_values() {
+        let counted = BTreeMap::from([
+            (".dev.azure.com".to_string(), 10),
+            ("vssps.dev.azure.com".to_string(), 2),
+        ]);
+        assert_eq!(
+            describe(12, &counted),
+            "12 cookies of dev.azure.com (10), vssps.dev.azure.com (2)"
+        );
+    }
+}
