@@ -284,54 +284,11 @@ fn something_that_is_not_a_cookie_store_is_left_alone() {
     assert_eq!(sandbox.snapshot(), before);
 }
 
-/// A process named like a browser, running with the sandbox as its home: that browser's
-/// profiles are in use.
-#[cfg(unix)]
-struct FakeBrowser {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-#[cfg(unix)]
-impl FakeBrowser {
-    fn start(sandbox: &Sandbox, name: &str) -> FakeBrowser {
-        let dir = tempfile::tempdir().unwrap();
-        let program = dir.path().join(name);
-        std::fs::copy("/bin/sleep", &program).unwrap();
-        let child = std::process::Command::new(&program)
-            .arg("60")
-            .env("HOME", &sandbox.paths.home)
-            .spawn()
-            .unwrap();
-        // Wait until the process table shows it under its name.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::fs::read_to_string(format!("/proc/{}/comm", child.id()))
-            .map_or(true, |comm| comm.trim() != name)
-            && std::path::Path::new("/proc/self").exists()
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "fake browser did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        FakeBrowser { child, _dir: dir }
-    }
-}
-
-#[cfg(unix)]
-impl Drop for FakeBrowser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[cfg(unix)]
 #[test]
 fn a_running_browser_is_never_written_under_and_the_user_is_asked_to_close_it() {
     let (sandbox, stores) = browsers();
-    let chrome = FakeBrowser::start(&sandbox, "chrome");
+    let chrome = support::FakeBrowser::start(&sandbox, "chrome");
     let run = sandbox
         .cmd()
         .args(["run", "--silent", "--json", "--only", "browser-sign-out"])
@@ -373,4 +330,49 @@ fn a_running_browser_is_never_written_under_and_the_user_is_asked_to_close_it() 
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
     assert_eq!(domains_left(&stores[0]), sorted(&[THEIRS, SIGN_IN]));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_guided_run_asks_to_close_an_open_browser_and_looks_again() {
+    use support::terminal::Terminal;
+    let (sandbox, stores) = browsers();
+    let chrome = support::FakeBrowser::start(&sandbox, "chrome");
+    let term = Terminal::start(&sandbox, &[]);
+    let screen = term.wait_for("Close them, then press Enter to look again");
+    assert!(screen.contains("Google Chrome (Default)"), "{screen}");
+    assert!(screen.contains("Google Chrome is running"), "{screen}");
+    drop(chrome);
+    term.type_line("");
+    let screen = term.wait_for("Make these changes now? [y/N]");
+    let after_retry = &screen[screen.rfind("Close them").unwrap()..];
+    assert!(after_retry.contains("Google Chrome (Default)"), "{screen}");
+    term.type_line("y");
+    assert_eq!(term.wait_for_exit(), 0);
+    for store in &stores {
+        assert_eq!(
+            domains_left(store),
+            sorted(&[THEIRS, SIGN_IN]),
+            "{}",
+            store.display()
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn skipping_an_open_browser_leaves_it_as_a_step_for_the_user() {
+    use support::terminal::Terminal;
+    let (sandbox, stores) = browsers();
+    let _chrome = support::FakeBrowser::start(&sandbox, "chrome");
+    let term = Terminal::start(&sandbox, &[]);
+    term.wait_for("Close them, then press Enter to look again");
+    term.type_line("s");
+    term.wait_for("Make these changes now? [y/N]");
+    term.type_line("y");
+    assert_eq!(term.wait_for_exit(), 10);
+    let screen = term.screen();
+    assert!(screen.contains("Still to do"), "{screen}");
+    assert_eq!(domains_left(&stores[0]), sorted(&[OURS, THEIRS, SIGN_IN]));
+    assert_eq!(domains_left(&stores[2]), sorted(&[THEIRS, SIGN_IN]));
 }

@@ -254,16 +254,21 @@ fn plan(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
     Ok(exit::for_outcome(report.outcome))
 }
 
-/// Asks one yes/no question on the terminal; `None` when there is no terminal to ask on.
-pub fn confirm(question: &str) -> Option<bool> {
+/// Asks on the terminal and returns the answer, trimmed; `None` when there is no terminal.
+pub fn ask(prompt: &str) -> Option<String> {
     if !std::io::stdin().is_terminal() {
         return None;
     }
-    eprint!("{question} [y/N] ");
+    eprint!("{prompt}");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).ok()?;
-    let answer = answer.trim();
+    Some(answer.trim().to_string())
+}
+
+/// Asks one yes/no question on the terminal; `None` when there is no terminal to ask on.
+pub fn confirm(question: &str) -> Option<bool> {
+    let answer = ask(&format!("{question} [y/N] "))?;
     Some(answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes"))
 }
 

@@ -13,13 +13,14 @@ use time::OffsetDateTime;
 
 use crate::report::{Mode, Report, Status};
 
-use super::app::{Failure, Session, confirm, failure};
+use super::app::{Failure, Session, ask, confirm, failure};
 use super::cli::Common;
 use super::engine::{self, Planned};
 use super::env::Env;
 use super::exit;
 use super::platform;
 use super::printer::{Style, wrap};
+use super::tasks::browser_sign_out::IN_USE_KIND;
 
 /// Lines are wrapped for a default console window.
 const WIDTH: usize = 80;
@@ -67,7 +68,18 @@ fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {
     let _lock = session.lock()?;
     let started = OffsetDateTime::now_utc();
     say("Looking at this computer...\n\n");
-    let (planned, evidence) = session.plan(started);
+    let (mut planned, mut evidence) = session.plan(started);
+    // A browser that is open holds its cookies: ask the person to close it, then look again.
+    while let Some(busy) = busy_browsers(&planned, style) {
+        say(&busy);
+        match ask("Close them, then press Enter to look again (or type s and Enter to skip them): ")
+        {
+            Some(answer) if !answer.eq_ignore_ascii_case("s") => {
+                (planned, evidence) = session.plan(OffsetDateTime::now_utc());
+            }
+            _ => break,
+        }
+    }
     let changes = planned.iter().any(Planned::has_changes);
     let preview = session.build(Mode::Plan, started, engine::plan_report(&planned));
     if changes {
@@ -105,6 +117,33 @@ fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {
     session.remember(&evidence, &report, true);
     say(&summary(&report, style));
     Ok(exit::for_outcome(report.outcome))
+}
+
+/// The browsers that must be closed first, as text; `None` when there are none.
+fn busy_browsers(planned: &[Planned], style: Style) -> Option<String> {
+    let busy: Vec<_> = planned
+        .iter()
+        .filter_map(|p| p.findings.as_ref().ok())
+        .flatten()
+        .filter(|f| f.kind == IN_USE_KIND)
+        .collect();
+    if busy.is_empty() {
+        return None;
+    }
+    let mut out = format!(
+        "{}\n",
+        style.bold("These browsers are open, so their sign-in cannot be cleared yet:")
+    );
+    for finding in busy {
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            style.marker(Status::NeedsUser),
+            finding.target
+        );
+        out += &wrap(&finding.detail, "      ", "      ", WIDTH);
+    }
+    Some(out)
 }
 
 fn intro(session: &Session<'_>, style: Style) -> String {

@@ -12,6 +12,9 @@ use ado_cutover::agent::paths::{Paths, SANDBOX_VAR};
 use ado_cutover::agent::tasks::tenant_cache;
 use std::process::{Command, Stdio};
 
+#[cfg(unix)]
+pub mod terminal;
+
 /// The all-zero tenant: personal Microsoft accounts.
 pub const MSA: &str = "00000000-0000-0000-0000-000000000000";
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -127,6 +130,49 @@ impl Sandbox {
         settings.add_filter(r"\\", "/");
         settings.add_filter(r"\d{8}T\d{12}Z-(plan|run|undo)-[0-9a-f-]{36}", "[REPORT]");
         settings
+    }
+}
+
+/// A process named like a browser, running with the sandbox as its home: that browser's
+/// profiles are in use.
+#[cfg(unix)]
+pub struct FakeBrowser {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+#[cfg(unix)]
+impl FakeBrowser {
+    pub fn start(sandbox: &Sandbox, name: &str) -> FakeBrowser {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join(name);
+        std::fs::copy("/bin/sleep", &program).unwrap();
+        let child = std::process::Command::new(&program)
+            .arg("60")
+            .env("HOME", &sandbox.paths.home)
+            .spawn()
+            .unwrap();
+        // Wait until the process table shows it under its name.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{}/comm", child.id()))
+            .map_or(true, |comm| comm.trim() != name)
+            && std::path::Path::new("/proc/self").exists()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fake browser did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        FakeBrowser { child, _dir: dir }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for FakeBrowser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
