@@ -376,3 +376,120 @@ fn skipping_an_open_browser_leaves_it_as_a_step_for_the_user() {
     assert_eq!(domains_left(&stores[0]), sorted(&[OURS, THEIRS, SIGN_IN]));
     assert_eq!(domains_left(&stores[2]), sorted(&[THEIRS, SIGN_IN]));
 }
+
+/// A real browser makes the store: Debian's Chromium, headless, with the sandbox's Chromium
+/// folder as its data folder, visits Azure DevOps and another site (both served by a server on
+/// 127.0.0.1), and keeps their cookies. The task then removes Azure DevOps' only.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_store_written_by_real_chromium_is_cleaned() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    let sandbox = Sandbox::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        // A thread per connection: Chromium opens spare connections that send nothing.
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut host = String::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("host:") {
+                        host = value.trim().split(':').next().unwrap_or("").to_string();
+                    }
+                    line.clear();
+                }
+                // Azure DevOps sets its cookie and sends the browser on to another site (not one on the
+                // HSTS preload list, which Chromium would force to https), which sets one too:
+                // one browser run (a second run right after could hand over to the first one while
+                // it shuts down).
+                let body = "<html><body>signed in</body></html>";
+                let status = if host == "dev.azure.com" {
+                    format!("302 Found\r\nLocation: http://example.com:{port}/")
+                } else {
+                    "200 OK".to_string()
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nSet-Cookie: session={}; Max-Age=86400; Path=/\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    value_of(&host),
+                    body.len()
+                );
+            });
+        }
+    });
+    let data_dir = root(&sandbox, "chromium");
+    {
+        let mut child = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--password-store=basic",
+                "--host-resolver-rules=MAP * 127.0.0.1",
+            ])
+            .arg(format!("--user-data-dir={}", data_dir.display()))
+            .args(["--dump-dom", &format!("http://dev.azure.com:{port}/")])
+            .env("HOME", &sandbox.paths.home)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Debian's chromium must be installed for this test (apt-get install chromium)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("chromium did not finish");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    // Its helper processes outlive the main one for a moment; until they are gone the profile
+    // is in use (and the task would rightly leave it alone).
+    let marker = data_dir.display().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|entry| {
+            std::fs::read(entry.path().join("cmdline"))
+                .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(&marker))
+        })
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chromium's helpers did not exit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Chromium keeps it in `Default/Cookies` on Linux (`Default/Network/Cookies` on Windows).
+    let profiles = ado_cutover::agent::browsers::profiles(&sandbox.paths);
+    assert_eq!(profiles.len(), 1, "{profiles:?}");
+    let store = profiles[0].cookie_stores[0].clone();
+    assert_eq!(
+        domains_left(&store),
+        ["dev.azure.com", "example.com"],
+        "what Chromium stored"
+    );
+
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json", "--only", "browser-sign-out"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let item = &task(&report)["items"][0];
+    assert_eq!(item["target"], "Chromium (Default)");
+    assert_eq!(item["status"], "done", "{item}");
+    assert_eq!(domains_left(&store), ["example.com"]);
+}

@@ -9,7 +9,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
+use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
 use super::{Family, Profile};
 
@@ -52,6 +52,8 @@ impl Processes {
         let list = system
             .processes()
             .iter()
+            // A zombie has exited and holds nothing; it only waits for its parent to notice.
+            .filter(|(_, p)| !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead))
             .map(|(pid, p)| {
                 let exe_name = p.exe().and_then(Path::file_name).map(OsStr::to_os_string);
                 let name = exe_name.unwrap_or_else(|| p.name().to_os_string());
@@ -262,6 +264,26 @@ mod tests {
                 .is_some()
         );
         assert_eq!(Processes::default().holding(&p, dir.path()), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_browser_that_exited_but_was_not_reaped_holds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("chromium");
+        std::fs::copy("/bin/true", &program).unwrap();
+        let mut child = std::process::Command::new(&program).spawn().unwrap();
+        let pid = child.id();
+        // Not waited for: it stays in the process table as a zombie named `chromium`.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.contains(") Z "))
+        {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(Processes::snapshot().list.iter().all(|p| p.pid != pid));
+        child.wait().unwrap();
     }
 
     #[test]

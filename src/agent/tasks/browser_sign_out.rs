@@ -47,11 +47,13 @@ impl Task for BrowserSignOut {
         let processes = Processes::snapshot();
         let mut findings = Vec::new();
         for profile in &profiles {
-            for (n, store) in profile.cookie_stores.iter().enumerate() {
-                let target = if n == 0 {
+            for store in &profile.cookie_stores {
+                // Chromium moved the store to `Network/Cookies` on Windows; a profile may have both.
+                let target = if profile.cookie_stores.len() == 1 {
                     profile.label()
                 } else {
-                    format!("{} (older cookie file)", profile.label())
+                    let file = store.strip_prefix(&profile.dir).unwrap_or(store);
+                    format!("{} {}", profile.label(), file.display())
                 };
                 findings.push(examine(cx, profile, store, target, scope, &processes));
             }
