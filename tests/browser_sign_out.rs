@@ -493,3 +493,73 @@ fn a_store_written_by_real_chromium_is_cleaned() {
     assert_eq!(item["status"], "done", "{item}");
     assert_eq!(domains_left(&store), ["example.com"]);
 }
+
+/// Firefox keeps cookies in a write-ahead log until it checkpoints; after a crash they may be
+/// only there. The plan (which reads without the log, to write nothing) says so, and the run
+/// deletes them through SQLite, which reads the log.
+#[test]
+fn cookies_only_in_the_write_ahead_log_are_found_by_the_run() {
+    let sandbox = Sandbox::new();
+    let work = tempfile::tempdir().unwrap();
+    let original = work.path().join("cookies.sqlite");
+    let conn = Connection::open(&original).unwrap();
+    conn.execute_batch(FIREFOX_SCHEMA).unwrap();
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    for domain in [".dev.azure.com", "github.com"] {
+        conn.execute(
+            "INSERT INTO moz_cookies (name, value, host, path, expiry) VALUES ('s', ?2, ?1, '/', 9)",
+            [domain, &value_of(domain)],
+        )
+        .unwrap();
+    }
+    // A copy taken while the log is unmerged is what a crashed browser leaves behind.
+    let profile = root(&sandbox, "firefox")
+        .join(if cfg!(all(unix, not(target_os = "macos"))) {
+            ""
+        } else {
+            "Profiles"
+        })
+        .join("x.default-release");
+    std::fs::create_dir_all(&profile).unwrap();
+    let store = profile.join("cookies.sqlite");
+    std::fs::copy(&original, &store).unwrap();
+    std::fs::copy(
+        work.path().join("cookies.sqlite-wal"),
+        profile.join("cookies.sqlite-wal"),
+    )
+    .unwrap();
+    drop(conn);
+
+    let before = sandbox.snapshot();
+    let plan = sandbox
+        .cmd()
+        .args(["plan", "--json", "--only", "browser-sign-out"])
+        .output()
+        .unwrap();
+    assert_eq!(sandbox.snapshot(), before, "plan wrote something");
+    let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let item = &task(&report)["items"][0];
+    assert_eq!(item["status"], "planned", "{item}");
+    assert!(
+        item["detail"].as_str().unwrap().contains("write-ahead log"),
+        "{item}"
+    );
+
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json", "--only", "browser-sign-out"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let item = &task(&report)["items"][0];
+    assert_eq!(item["status"], "done", "{item}");
+    assert!(
+        item["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("deleted 1 cookie (the plan counted 0)"),
+        "{item}"
+    );
+    assert_eq!(domains_left(&store), ["github.com"]);
+}

@@ -178,17 +178,22 @@ fn apply_one(
                     .map_err(|e| std::io::Error::other(e.to_string()))
             });
             match result {
+                Ok(0) => item(
+                    finding,
+                    Status::Ok,
+                    "no Azure DevOps cookies were left".to_string(),
+                ),
                 Ok(n) if n == *expected => item(
                     finding,
                     Status::Done,
                     format!("deleted: {}", finding.detail),
                 ),
-                Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
                 Ok(n) => item(
                     finding,
                     Status::Done,
                     format!(
-                        "deleted {n} cookies (the plan counted {expected}): {}",
+                        "deleted {n} {} (the plan counted {expected}): {}",
+                        if n == 1 { "cookie" } else { "cookies" },
                         finding.detail
                     ),
                 ),

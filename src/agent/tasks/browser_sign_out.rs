@@ -77,7 +77,31 @@ fn examine(
         detail,
         action,
     };
-    let counted = match cookies::count(store, profile.browser.family, scope) {
+    // A running browser holds its store (on Windows it may not even let us read it): check
+    // that first, and count only to make the message concrete.
+    let counted = cookies::count(store, profile.browser.family, scope);
+    if let Some(why) = processes.holding(profile, &cx.paths.home) {
+        let holds = match &counted {
+            Ok(counted) if counted.values().sum::<usize>() == 0 => {
+                return finding(
+                    "browser-profile",
+                    "no Azure DevOps cookies".to_string(),
+                    Action::Note(Status::Ok),
+                );
+            }
+            Ok(counted) => format!("It holds {}", describe(counted.values().sum(), counted)),
+            Err(_) => "It may hold Azure DevOps cookies".to_string(),
+        };
+        return finding(
+            IN_USE_KIND,
+            format!(
+                "{why}. {holds}; close {} completely, then run ado-cutover again",
+                profile.browser.name
+            ),
+            Action::NeedsUser,
+        );
+    }
+    let counted = match counted {
         Ok(counted) => counted,
         Err(CookieError::Unknown) => {
             return finding(
@@ -105,6 +129,21 @@ fn examine(
         }
     };
     let total: usize = counted.values().sum();
+    if total == 0 && has_pending_log(store) {
+        // A plan reads the store without its write-ahead log (reading with it would write);
+        // cookies may be waiting there, so the run looks again with SQLite's full view.
+        return finding(
+            "browser-profile",
+            "its write-ahead log may hold Azure DevOps cookies; the run checks with the log"
+                .to_string(),
+            Action::DeleteCookies {
+                store: store.to_path_buf(),
+                family: profile.browser.family,
+                scope,
+                expected: 0,
+            },
+        );
+    }
     if total == 0 {
         return finding(
             "browser-profile",
@@ -113,16 +152,6 @@ fn examine(
         );
     }
     let what = describe(total, &counted);
-    if let Some(why) = processes.holding(profile, &cx.paths.home) {
-        return finding(
-            IN_USE_KIND,
-            format!(
-                "{why}. It holds {what}; close {} completely, then run ado-cutover again",
-                profile.browser.name
-            ),
-            Action::NeedsUser,
-        );
-    }
     finding(
         "browser-profile",
         format!("{what}; deleting them signs you out of Azure DevOps in this profile"),
@@ -133,6 +162,13 @@ fn examine(
             expected: total,
         },
     )
+}
+
+/// True when SQLite's write-ahead log next to `store` holds changes not yet in the store.
+fn has_pending_log(store: &std::path::Path) -> bool {
+    let mut log = store.as_os_str().to_os_string();
+    log.push("-wal");
+    std::fs::metadata(log).is_ok_and(|m| m.len() > 0)
 }
 
 /// "12 cookies of dev.azure.com (10), vssps.dev.azure.com (2)".
