@@ -17,6 +17,7 @@ pub mod log;
 pub mod paths;
 pub mod platform;
 pub mod printer;
+pub mod repos;
 pub mod settings;
 pub mod state;
 pub mod tasks;

@@ -1,0 +1,3 @@
+//! Git repositories on this machine: finding them and understanding their Azure DevOps remotes.
+
+pub mod url;
