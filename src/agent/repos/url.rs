@@ -53,7 +53,7 @@ impl AdoUrl {
             Transport::Https => {
                 let user = match &self.embedded {
                     Embedded::User(user) if !user.eq_ignore_ascii_case(&self.org) => {
-                        format!("{user}@")
+                        format!("{}@", percent_encode_user(user))
                     }
                     _ => String::new(),
                 };
@@ -188,6 +188,19 @@ fn ssh(host: &str, port: Option<u16>, path: &str, raw: &str) -> Option<AdoUrl> {
     })
 }
 
+/// A user name as it must stand in a URL (`alice@contoso.com` -> `alice%40contoso.com`).
+fn percent_encode_user(user: &str) -> String {
+    user.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -276,6 +289,10 @@ mod tests {
         assert!(!u.modern().contains(&token));
         let u = ado("https://alice%40contoso.com@dev.azure.com/contoso/proj/_git/web");
         assert_eq!(u.user_is_not_org(), Some("alice@contoso.com"));
+        assert_eq!(
+            u.modern(),
+            "https://alice%40contoso.com@dev.azure.com/contoso/proj/_git/web"
+        );
     }
 
     #[test]
