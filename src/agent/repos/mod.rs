@@ -1,3 +1,4 @@
 //! Git repositories on this machine: finding them and understanding their Azure DevOps remotes.
 
+pub mod discover;
 pub mod url;
