@@ -1,0 +1,295 @@
+//! What one repository holds that matters for the move: its remotes (with git's `insteadOf`
+//! rewriting applied), and work that exists only here: uncommitted changes, stashes, commits not
+//! on the upstream, branches with no upstream. Read-only: git2 with no network features.
+
+use std::path::Path;
+
+use git2::{BranchType, Repository, StatusOptions};
+
+/// One remote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub name: String,
+    /// The fetch URL, after `url.<base>.insteadOf`.
+    pub fetch: Option<String>,
+    /// The push URL when it differs from the fetch URL (`pushurl`, or `pushInsteadOf`).
+    pub push: Option<String>,
+}
+
+/// A local branch ahead of its upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ahead {
+    pub branch: String,
+    pub upstream: String,
+    /// The remote the upstream belongs to.
+    pub remote: String,
+    pub commits: usize,
+}
+
+/// What a repository holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    pub remotes: Vec<Remote>,
+    pub bare: bool,
+    /// Files changed or not yet tracked.
+    pub uncommitted: usize,
+    pub stashes: usize,
+    pub ahead: Vec<Ahead>,
+    pub no_upstream: Vec<String>,
+}
+
+/// Reads the repository at `path`.
+pub fn inspect(path: &Path) -> Result<State, String> {
+    let repo = Repository::open(path).map_err(|e| e.message().to_string())?;
+    let mut state = State {
+        bare: repo.is_bare(),
+        ..State::default()
+    };
+    let names = repo.remotes().map_err(|e| e.message().to_string())?;
+    for name in names.iter().flatten() {
+        let Ok(remote) = repo.find_remote(name) else {
+            continue;
+        };
+        let fetch = remote.url().map(str::to_string);
+        let push = remote
+            .pushurl()
+            .map(str::to_string)
+            .or_else(|| push_instead_of(&repo, fetch.as_deref()?))
+            .filter(|push| Some(push) != fetch.as_ref());
+        state.remotes.push(Remote {
+            name: name.to_string(),
+            fetch,
+            push,
+        });
+    }
+    if !state.bare {
+        let mut options = StatusOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(false)
+            .exclude_submodules(true)
+            .include_ignored(false);
+        state.uncommitted = repo
+            .statuses(Some(&mut options))
+            .map(|s| s.len())
+            .unwrap_or(0);
+    }
+    state.stashes = repo.reflog("refs/stash").map(|r| r.len()).unwrap_or(0);
+    if let Ok(branches) = repo.branches(Some(BranchType::Local)) {
+        for (branch, _) in branches.flatten() {
+            let Some(name) = branch.name().ok().flatten().map(str::to_string) else {
+                continue;
+            };
+            let Ok(upstream) = branch.upstream() else {
+                state.no_upstream.push(name);
+                continue;
+            };
+            let (Some(local), Some(remote_tip)) = (branch.get().target(), upstream.get().target())
+            else {
+                continue;
+            };
+            let upstream_name = upstream
+                .name()
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+                .to_string();
+            let remote = upstream_name
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if let Ok((ahead, _)) = repo.graph_ahead_behind(local, remote_tip) {
+                if ahead > 0 {
+                    state.ahead.push(Ahead {
+                        branch: name,
+                        upstream: upstream_name,
+                        remote,
+                        commits: ahead,
+                    });
+                }
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// The push URL git uses when `url.<base>.pushInsteadOf` matches `url` (the longest match wins).
+fn push_instead_of(repo: &Repository, url: &str) -> Option<String> {
+    let config = repo.config().ok()?;
+    let mut best: Option<(usize, String)> = None;
+    let mut entries = config.entries(Some(r"^url\..*\.pushinsteadof$")).ok()?;
+    while let Some(Ok(entry)) = entries.next() {
+        let (Some(name), Some(prefix)) = (entry.name(), entry.value()) else {
+            continue;
+        };
+        let Some(base) = name
+            .strip_prefix("url.")
+            .and_then(|n| n.rsplit_once('.'))
+            .map(|(base, _)| base)
+        else {
+            continue;
+        };
+        if url.starts_with(prefix) && best.as_ref().is_none_or(|(len, _)| prefix.len() > *len) {
+            best = Some((prefix.len(), format!("{base}{}", &url[prefix.len()..])));
+        }
+    }
+    best.map(|(_, url)| url)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::agent::paths::Paths;
+
+    /// Runs real git in a sandboxed home.
+    struct Git {
+        paths: Paths,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Git {
+        fn new() -> Git {
+            let dir = tempfile::tempdir().unwrap();
+            let paths = Paths::sandboxed(dir.path());
+            std::fs::create_dir_all(&paths.home).unwrap();
+            std::fs::write(
+                paths.home.join(".gitconfig"),
+                "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
+            )
+            .unwrap();
+            Git { paths, _dir: dir }
+        }
+
+        fn run(&self, dir: &Path, args: &[&str]) -> String {
+            let out = self
+                .paths
+                .command("git")
+                .current_dir(dir)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+    }
+
+    #[test]
+    fn remotes_are_read_as_git_resolves_them() {
+        let git = Git::new();
+        let repo = git.paths.home.join("web");
+        std::fs::create_dir_all(&repo).unwrap();
+        git.run(&repo, &["init", "-q"]);
+        git.run(&repo, &["remote", "add", "origin", "ado:proj/_git/web"]);
+        git.run(
+            &repo,
+            &[
+                "config",
+                "url.https://contoso.visualstudio.com/.insteadOf",
+                "ado:",
+            ],
+        );
+        git.run(
+            &repo,
+            &[
+                "config",
+                "url.git@ssh.dev.azure.com:v3/contoso/.pushInsteadOf",
+                "ado:",
+            ],
+        );
+        git.run(
+            &repo,
+            &[
+                "remote",
+                "add",
+                "mirror",
+                "https://dev.azure.com/contoso/proj/_git/web",
+            ],
+        );
+        git.run(
+            &repo,
+            &[
+                "remote",
+                "set-url",
+                "--push",
+                "mirror",
+                "https://github.com/contoso/web",
+            ],
+        );
+
+        let state = inspect(&repo).unwrap();
+        for remote in &state.remotes {
+            let fetch = git.run(&repo, &["remote", "get-url", &remote.name]);
+            let push = git.run(&repo, &["remote", "get-url", "--push", &remote.name]);
+            assert_eq!(
+                remote.fetch.as_deref(),
+                Some(fetch.as_str()),
+                "{}",
+                remote.name
+            );
+            assert_eq!(
+                remote.push.clone().unwrap_or(fetch),
+                push,
+                "{}",
+                remote.name
+            );
+        }
+        let origin = state.remotes.iter().find(|r| r.name == "origin").unwrap();
+        assert_eq!(
+            origin.fetch.as_deref(),
+            Some("https://contoso.visualstudio.com/proj/_git/web")
+        );
+        assert_eq!(
+            origin.push.as_deref(),
+            Some("git@ssh.dev.azure.com:v3/contoso/proj/_git/web")
+        );
+    }
+
+    #[test]
+    fn work_that_exists_only_here_is_counted() {
+        let git = Git::new();
+        let server = git.paths.home.join("server.git");
+        std::fs::create_dir_all(&server).unwrap();
+        git.run(&server, &["init", "-q", "--bare"]);
+        let repo = git.paths.home.join("web");
+        git.run(
+            &git.paths.home,
+            &["clone", "-q", server.to_str().unwrap(), "web"],
+        );
+        std::fs::write(repo.join("a.txt"), "one").unwrap();
+        git.run(&repo, &["add", "a.txt"]);
+        git.run(&repo, &["commit", "-qm", "one"]);
+        git.run(&repo, &["push", "-q", "origin", "main"]);
+        for n in ["two", "three"] {
+            std::fs::write(repo.join("a.txt"), n).unwrap();
+            git.run(&repo, &["commit", "-qam", n]);
+        }
+        std::fs::write(repo.join("a.txt"), "stashed").unwrap();
+        git.run(&repo, &["stash", "-q"]);
+        std::fs::write(repo.join("new.txt"), "untracked").unwrap();
+        git.run(&repo, &["branch", "experiment"]);
+
+        let state = inspect(&repo).unwrap();
+        assert_eq!(
+            state.ahead,
+            [Ahead {
+                branch: "main".into(),
+                upstream: "origin/main".into(),
+                remote: "origin".into(),
+                commits: 2
+            }]
+        );
+        assert_eq!(state.stashes, 1);
+        assert_eq!(state.uncommitted, 1);
+        assert_eq!(state.no_upstream, ["experiment"]);
+        assert!(!state.bare);
+
+        let bare = inspect(&server).unwrap();
+        assert!(bare.bare);
+        assert_eq!(bare.uncommitted, 0);
+    }
+}
