@@ -13,6 +13,7 @@ use crate::report::{Item, Status, TaskReport};
 
 use super::browsers::cookies;
 use super::fsutil;
+use super::gitconfig;
 use super::journal::{Change, Journal};
 use super::tasks::{Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry};
 
@@ -102,6 +103,10 @@ fn planned_item(finding: &Finding) -> Item {
         Action::DeleteFile(_) | Action::DeleteCookies { .. } => (
             Status::Planned,
             format!("will be deleted: {}", finding.detail),
+        ),
+        Action::SetGitConfig { .. } => (
+            Status::Planned,
+            format!("will be changed: {}", finding.detail),
         ),
     };
     item(finding, status, detail)
@@ -201,6 +206,42 @@ fn apply_one(
                     finding,
                     Status::Failed,
                     format!("could not delete them: {err}"),
+                ),
+            }
+        }
+        Action::SetGitConfig {
+            repo,
+            key,
+            value,
+            restore,
+        } => {
+            let change = match restore {
+                Some(before) => Change::GitConfigSet {
+                    repo: repo.clone(),
+                    key: key.clone(),
+                    before: before.clone(),
+                    after: value.clone(),
+                },
+                None => Change::EntriesDeleted {
+                    path: repo.clone(),
+                    what: format!("the credentials in {key}"),
+                },
+            };
+            let result = journaled(cx, task, change, journal, run_id, || {
+                gitconfig::set(repo, key, value)
+                    .map(|()| 1)
+                    .map_err(std::io::Error::other)
+            });
+            match result {
+                Ok(_) => item(
+                    finding,
+                    Status::Done,
+                    format!("changed: {}", finding.detail),
+                ),
+                Err(err) => item(
+                    finding,
+                    Status::Failed,
+                    format!("could not change it: {err}"),
                 ),
             }
         }

@@ -26,6 +26,14 @@ pub enum Change {
     FileDeleted { path: PathBuf },
     /// Entries were deleted for good from a store (cookies from a browser's cookie store).
     EntriesDeleted { path: PathBuf, what: String },
+    /// A key in a repository's own git configuration was changed; `undo` sets `before` back as
+    /// long as the key still holds `after`. Never used when `before` holds a secret.
+    GitConfigSet {
+        repo: PathBuf,
+        key: String,
+        before: String,
+        after: String,
+    },
     /// A file was replaced (or created, when `backup` is `None`); `undo` puts the old content
     /// back as long as nobody changed the file since.
     FileWritten {
@@ -38,7 +46,10 @@ pub enum Change {
 impl Change {
     /// True when `undo` can restore it.
     pub fn is_reversible(&self) -> bool {
-        matches!(self, Change::FileWritten { .. })
+        matches!(
+            self,
+            Change::FileWritten { .. } | Change::GitConfigSet { .. }
+        )
     }
 
     /// The path the change is about.
@@ -47,6 +58,7 @@ impl Change {
             Change::FileDeleted { path }
             | Change::EntriesDeleted { path, .. }
             | Change::FileWritten { path, .. } => path,
+            Change::GitConfigSet { repo, .. } => repo,
         }
     }
 }
@@ -222,36 +234,19 @@ impl Journal {
     /// Reverses one reversible entry and records that it was settled (unless it conflicted or
     /// failed, so a later `undo` can try again).
     pub fn undo(&self, entry: &Entry, at: OffsetDateTime) -> UndoResult {
-        let Change::FileWritten {
-            path,
-            backup,
-            after_sha256,
-        } = &entry.change
-        else {
-            return UndoResult::Failed("this change cannot be undone".into());
-        };
-        let current = match fs::read(path) {
-            Ok(bytes) => Some(bytes),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-            Err(err) => return UndoResult::Failed(format!("cannot read it: {err}")),
-        };
-        let matches_after = current.as_deref().map(sha256_hex).as_deref() == Some(after_sha256);
-        let result = if !matches_after {
-            if entry.committed {
-                UndoResult::Conflict(
-                    "it was changed after ado-cutover wrote it; left as it is".into(),
-                )
-            } else {
-                UndoResult::NeverHappened
-            }
-        } else {
-            let restored = match backup {
-                Some(name) => fs::read(self.backups().join(name))
-                    .and_then(|old| fsutil::write_atomic(path, &old, 0o600))
-                    .map(|()| UndoResult::Restored),
-                None => fsutil::delete_file(path).map(|_| UndoResult::Removed),
-            };
-            restored.unwrap_or_else(|err| UndoResult::Failed(err.to_string()))
+        let result = match &entry.change {
+            Change::FileWritten {
+                path,
+                backup,
+                after_sha256,
+            } => self.undo_file(entry.committed, path, backup.as_deref(), after_sha256),
+            Change::GitConfigSet {
+                repo,
+                key,
+                before,
+                after,
+            } => undo_git_config(entry.committed, repo, key, before, after),
+            _ => return UndoResult::Failed("this change cannot be undone".into()),
         };
         if matches!(
             result,
@@ -269,6 +264,57 @@ impl Journal {
             }
         }
         result
+    }
+
+    fn undo_file(
+        &self,
+        committed: bool,
+        path: &Path,
+        backup: Option<&str>,
+        after_sha256: &str,
+    ) -> UndoResult {
+        let current = match fs::read(path) {
+            Ok(bytes) => Some(bytes),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(err) => return UndoResult::Failed(format!("cannot read it: {err}")),
+        };
+        let matches_after = current.as_deref().map(sha256_hex).as_deref() == Some(after_sha256);
+        if !matches_after {
+            return if committed {
+                UndoResult::Conflict(
+                    "it was changed after ado-cutover wrote it; left as it is".into(),
+                )
+            } else {
+                UndoResult::NeverHappened
+            };
+        }
+        let restored = match backup {
+            Some(name) => fs::read(self.backups().join(name))
+                .and_then(|old| fsutil::write_atomic(path, &old, 0o600))
+                .map(|()| UndoResult::Restored),
+            None => fsutil::delete_file(path).map(|_| UndoResult::Removed),
+        };
+        restored.unwrap_or_else(|err| UndoResult::Failed(err.to_string()))
+    }
+}
+
+fn undo_git_config(
+    committed: bool,
+    repo: &Path,
+    key: &str,
+    before: &str,
+    after: &str,
+) -> UndoResult {
+    match super::gitconfig::get(repo, key) {
+        Ok(Some(current)) if current == after => match super::gitconfig::set(repo, key, before) {
+            Ok(()) => UndoResult::Restored,
+            Err(err) => UndoResult::Failed(err),
+        },
+        Ok(Some(current)) if current == before && !committed => UndoResult::NeverHappened,
+        Ok(_) => UndoResult::Conflict(format!(
+            "{key} was changed after ado-cutover set it; left as it is"
+        )),
+        Err(err) => UndoResult::Failed(err),
     }
 }
 

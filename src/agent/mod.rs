@@ -8,6 +8,7 @@ pub mod engine;
 pub mod env;
 pub mod exit;
 pub mod fsutil;
+pub mod gitconfig;
 pub mod guided;
 pub mod history;
 pub mod hosts;

@@ -38,14 +38,19 @@ pub struct State {
     pub no_upstream: Vec<String>,
 }
 
-/// Reads the repository at `path`.
+/// Reads the repository at `path`: its remotes and the work that exists only here.
 pub fn inspect(path: &Path) -> Result<State, String> {
+    let (repo, remotes) = remotes_of(path)?;
+    let mut state = work_of(&repo);
+    state.remotes = remotes;
+    Ok(state)
+}
+
+/// Opens the repository at `path` and reads its remotes (cheap: configuration only).
+pub fn remotes_of(path: &Path) -> Result<(Repository, Vec<Remote>), String> {
     let repo = Repository::open(path).map_err(|e| e.message().to_string())?;
-    let mut state = State {
-        bare: repo.is_bare(),
-        ..State::default()
-    };
     let names = repo.remotes().map_err(|e| e.message().to_string())?;
+    let mut remotes = Vec::new();
     for name in names.iter().flatten() {
         let Ok(remote) = repo.find_remote(name) else {
             continue;
@@ -56,12 +61,21 @@ pub fn inspect(path: &Path) -> Result<State, String> {
             .map(str::to_string)
             .or_else(|| push_instead_of(&repo, fetch.as_deref()?))
             .filter(|push| Some(push) != fetch.as_ref());
-        state.remotes.push(Remote {
+        remotes.push(Remote {
             name: name.to_string(),
             fetch,
             push,
         });
     }
+    Ok((repo, remotes))
+}
+
+/// The work in `repo` that exists only here (walks the index and the branches: costlier).
+pub fn work_of(repo: &Repository) -> State {
+    let mut state = State {
+        bare: repo.is_bare(),
+        ..State::default()
+    };
     if !state.bare {
         let mut options = StatusOptions::new();
         options
@@ -74,7 +88,10 @@ pub fn inspect(path: &Path) -> Result<State, String> {
             .map(|s| s.len())
             .unwrap_or(0);
     }
-    state.stashes = repo.reflog("refs/stash").map(|r| r.len()).unwrap_or(0);
+    // Reading the reflog of a missing ref makes libgit2 create an empty one: look first.
+    if repo.find_reference("refs/stash").is_ok() {
+        state.stashes = repo.reflog("refs/stash").map(|r| r.len()).unwrap_or(0);
+    }
     if let Ok(branches) = repo.branches(Some(BranchType::Local)) {
         for (branch, _) in branches.flatten() {
             let Some(name) = branch.name().ok().flatten().map(str::to_string) else {
@@ -111,7 +128,7 @@ pub fn inspect(path: &Path) -> Result<State, String> {
             }
         }
     }
-    Ok(state)
+    state
 }
 
 /// The push URL git uses when `url.<base>.pushInsteadOf` matches `url` (the longest match wins).

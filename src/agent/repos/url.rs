@@ -48,11 +48,20 @@ impl AdoUrl {
     /// is the organization, or that came with a secret, is dropped; any other user name is kept,
     /// since it picks the account.
     pub fn modern(&self) -> String {
+        self.build(true)
+    }
+
+    /// The modern URL with no user name at all.
+    pub fn modern_without_user(&self) -> String {
+        self.build(false)
+    }
+
+    fn build(&self, keep_user: bool) -> String {
         let project = self.project.as_deref().unwrap_or(&self.repo);
         match self.transport {
             Transport::Https => {
                 let user = match &self.embedded {
-                    Embedded::User(user) if !user.eq_ignore_ascii_case(&self.org) => {
+                    Embedded::User(user) if keep_user && !user.eq_ignore_ascii_case(&self.org) => {
                         format!("{}@", percent_encode_user(user))
                     }
                     _ => String::new(),

@@ -60,6 +60,31 @@ pub const SIGN_OUT_MICROSOFT: Key = Key {
     help: "also delete Microsoft sign-in cookies (login.microsoftonline.com, login.live.com), which signs the user out of every Microsoft service; default false",
 };
 
+pub const REMOTES_ROOTS: Key = Key {
+    name: "remotes.roots",
+    env: "ADO_CUTOVER_REMOTES_ROOTS",
+    kind: Kind::List,
+    help: "folders searched for git repositories (`~/` is the home folder); default: the home folder",
+};
+pub const REMOTES_SKIP: Key = Key {
+    name: "remotes.skip",
+    env: "ADO_CUTOVER_REMOTES_SKIP",
+    kind: Kind::List,
+    help: "more folder names never searched, besides node_modules, caches, trash and temp",
+};
+pub const FIX_LEGACY_HOSTS: Key = Key {
+    name: "remotes.fix_legacy_hosts",
+    env: "ADO_CUTOVER_FIX_LEGACY_HOSTS",
+    kind: Kind::Bool,
+    help: "rewrite remotes on *.visualstudio.com / vs-ssh.visualstudio.com to dev.azure.com (journaled for undo); default false",
+};
+pub const REMOVE_URL_CREDENTIALS: Key = Key {
+    name: "remotes.remove_url_credentials",
+    env: "ADO_CUTOVER_REMOVE_URL_CREDENTIALS",
+    kind: Kind::Bool,
+    help: "remove passwords and tokens written into remote URLs (not restorable by undo); default false",
+};
+
 /// Every key, in the order `config show` lists them.
 pub const ALL: &[Key] = &[
     ORGANIZATIONS,
@@ -67,6 +92,10 @@ pub const ALL: &[Key] = &[
     REPORT_ENDPOINT,
     ENROLLMENT_TOKEN_FILE,
     SIGN_OUT_MICROSOFT,
+    REMOTES_ROOTS,
+    REMOTES_SKIP,
+    FIX_LEGACY_HOSTS,
+    REMOVE_URL_CREDENTIALS,
 ];
 
 /// The key with this dotted name.

@@ -211,6 +211,19 @@ impl Settings {
         )
     }
 
+    /// A list setting; empty when not set.
+    pub fn list(&self, key: &Key) -> &[String] {
+        match self.value(key) {
+            Some(Value::List(items)) => items,
+            _ => &[],
+        }
+    }
+
+    /// A true/false setting; false when not set.
+    pub fn flag(&self, key: &Key) -> bool {
+        matches!(self.value(key), Some(Value::Bool(true)))
+    }
+
     /// The file holding the enrollment token.
     pub fn enrollment_token_file(&self) -> Option<&Path> {
         match self.value(&keys::ENROLLMENT_TOKEN_FILE) {

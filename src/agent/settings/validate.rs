@@ -66,6 +66,13 @@ pub fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
             }
             Ok(Value::List(orgs))
         }
+        (_, Raw::List(items)) if key.kind == keys::Kind::List => Ok(Value::List(
+            items
+                .iter()
+                .map(|item| item.trim().to_string())
+                .filter(|item| !item.is_empty())
+                .collect(),
+        )),
         (name, Raw::Text(text)) if name == keys::EXPECTED_TENANT.name => tenant(&text),
         (name, Raw::Text(text)) if name == keys::REPORT_ENDPOINT.name => endpoint(&text),
         (_, Raw::Text(text)) if key.kind == keys::Kind::Path => {

@@ -8,6 +8,7 @@
 
 pub mod browser_sign_out;
 pub mod guidance;
+pub mod remotes;
 pub mod tenant_cache;
 
 use std::collections::BTreeSet;
@@ -41,6 +42,14 @@ pub enum Action {
     NeedsUser,
     /// Delete this regular file (not reversible; the plan names it first).
     DeleteFile(PathBuf),
+    /// Set `key` in the repository's own git configuration to `value`. With `restore`, `undo`
+    /// puts that value back; without (the old value held a secret), it cannot.
+    SetGitConfig {
+        repo: PathBuf,
+        key: String,
+        value: String,
+        restore: Option<String>,
+    },
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is
     /// how many the plan counted.
     DeleteCookies {
@@ -54,7 +63,10 @@ pub enum Action {
 impl Action {
     /// True when the engine changes something for it.
     pub fn changes(&self) -> bool {
-        matches!(self, Action::DeleteFile(_) | Action::DeleteCookies { .. })
+        matches!(
+            self,
+            Action::DeleteFile(_) | Action::DeleteCookies { .. } | Action::SetGitConfig { .. }
+        )
     }
 }
 
@@ -114,6 +126,7 @@ pub const TASK_IDS: &[&str] = &[
 pub fn registry() -> Vec<&'static dyn Task> {
     vec![
         &tenant_cache::TenantCache,
+        &remotes::Remotes,
         &browser_sign_out::BrowserSignOut,
         &guidance::Guidance,
     ]

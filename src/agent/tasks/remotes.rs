@@ -1,0 +1,343 @@
+//! Task `remotes`: find every Azure DevOps repository, check its remotes and its unsaved work.
+//!
+//! Finds: remotes on the legacy `*.visualstudio.com` / `vs-ssh.visualstudio.com` hosts; passwords
+//! and tokens written into remote URLs (shown as `***`, never the secret); user names in URLs that
+//! pin another account; commits not pushed to the Azure DevOps upstream; stashes, uncommitted
+//! changes, branches with no upstream; TFVC workspaces (reported, never touched).
+//!
+//! Fixes, each opt-in (`remotes.fix_legacy_hosts`, `remotes.remove_url_credentials`): the
+//! remote's configured URL is set to its modern form. A host rewrite is journaled for `undo`;
+//! removing credentials is not restorable, since keeping the old URL would keep the secret. A
+//! URL made by a `url.<base>.insteadOf` rule is left to the user: the rule is what to change.
+//! Never touches the working tree, the index, refs or history.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::{Action, Context, Evidence, Finding, Task, TaskError};
+use crate::agent::gitconfig;
+use crate::agent::repos::discover::{self, Kind, Skip};
+use crate::agent::repos::inspect::{self, Remote};
+use crate::agent::repos::url::{self, AdoUrl, Embedded};
+use crate::agent::settings::keys;
+use crate::report::Status;
+
+/// The `remotes` task.
+pub struct Remotes;
+
+impl Task for Remotes {
+    fn id(&self) -> &'static str {
+        "remotes"
+    }
+
+    fn title(&self) -> &'static str {
+        "Git remotes and unsaved work"
+    }
+
+    fn why(&self) -> &'static str {
+        "Some of your repositories may still point at the old visualstudio.com addresses or keep \
+         an old token inside their address, and some may hold work that was never pushed. \
+         ado-cutover finds them, and fixes the addresses where your organization allows it."
+    }
+
+    fn detect(&self, cx: &Context<'_>, _: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
+        let roots = roots(cx);
+        let skip = Skip::defaults(&cx.paths.home, cx.settings.list(&keys::REMOTES_SKIP));
+        let found = discover::discover(&roots, &skip, &|_, _| {});
+        let mut totals = Totals {
+            folders: found.folders_scanned,
+            ..Totals::default()
+        };
+        let mut findings = Vec::new();
+        let mut seen = HashSet::new();
+        for repo in &found.found {
+            if repo.kind == Kind::Tfvc {
+                totals.tfvc += 1;
+                findings.push(Finding {
+                    kind: "tfvc-workspace",
+                    target: cx.paths.display(&repo.path),
+                    detail: "a TFVC workspace: ado-cutover leaves it alone; after the move, sign in to it again from Visual Studio".into(),
+                    action: Action::Note(Status::Info),
+                });
+                continue;
+            }
+            totals.repos += 1;
+            examine(cx, &repo.path, &mut seen, &mut findings, &mut totals);
+        }
+        for warning in found.warnings {
+            findings.push(Finding {
+                kind: "scan-warning",
+                target: "scan".into(),
+                detail: warning,
+                action: Action::Note(Status::Info),
+            });
+        }
+        let shown_roots: Vec<String> = roots.iter().map(|r| cx.paths.display(r)).collect();
+        findings.push(Finding {
+            kind: "remotes-summary",
+            target: shown_roots.join(", "),
+            detail: totals.describe(),
+            action: Action::Note(Status::Info),
+        });
+        Ok(findings)
+    }
+}
+
+/// Counts for the report.
+#[derive(Debug, Default)]
+struct Totals {
+    folders: usize,
+    repos: usize,
+    ado_repos: usize,
+    legacy: usize,
+    credentials: usize,
+    unpushed: usize,
+    tfvc: usize,
+}
+
+impl Totals {
+    fn describe(&self) -> String {
+        format!(
+            "searched {} folders: {} repositories, {} on Azure DevOps; {} legacy URLs, {} URLs with credentials, {} repositories with unpushed commits, {} TFVC workspaces",
+            self.folders,
+            self.repos,
+            self.ado_repos,
+            self.legacy,
+            self.credentials,
+            self.unpushed,
+            self.tfvc
+        )
+    }
+}
+
+/// The scan roots: configured (`~/` is home, relative paths are under home), or home.
+fn roots(cx: &Context<'_>) -> Vec<PathBuf> {
+    let configured = cx.settings.list(&keys::REMOTES_ROOTS);
+    if configured.is_empty() {
+        return vec![cx.paths.home.clone()];
+    }
+    configured
+        .iter()
+        .map(|root| {
+            let rest = root.strip_prefix("~/").or_else(|| root.strip_prefix("~\\"));
+            match rest {
+                Some(rest) => cx.paths.home.join(rest),
+                None if root == "~" => cx.paths.home.clone(),
+                None => cx.paths.home.join(root),
+            }
+        })
+        .collect()
+}
+
+fn examine(
+    cx: &Context<'_>,
+    path: &Path,
+    seen: &mut HashSet<PathBuf>,
+    findings: &mut Vec<Finding>,
+    totals: &mut Totals,
+) {
+    let shown_repo = cx.paths.display(path);
+    let (repo, remotes) = match inspect::remotes_of(path) {
+        Ok(found) => found,
+        Err(err) => {
+            findings.push(Finding {
+                kind: "repository",
+                target: shown_repo,
+                detail: format!("could not be read: {err}"),
+                action: Action::Note(Status::Skipped),
+            });
+            return;
+        }
+    };
+    // A linked worktree shares its repository's remotes and branches: report those once.
+    let common =
+        std::fs::canonicalize(repo.commondir()).unwrap_or_else(|_| repo.commondir().to_path_buf());
+    if !seen.insert(common) {
+        let work = inspect::work_of(&repo);
+        if work.uncommitted > 0 {
+            findings.push(Finding {
+                kind: "local-work",
+                target: shown_repo,
+                detail: format!(
+                    "work that exists only here: {} changed or untracked files",
+                    work.uncommitted
+                ),
+                action: Action::Note(Status::Info),
+            });
+        }
+        return;
+    }
+    let mut ado_remotes = Vec::new();
+    for remote in &remotes {
+        for push in [false, true] {
+            let url = if push {
+                remote.push.as_deref()
+            } else {
+                remote.fetch.as_deref()
+            };
+            let Some(ado) = url.and_then(url::classify) else {
+                continue;
+            };
+            if !cx.settings.org_in_scope(&ado.org) {
+                continue;
+            }
+            if !ado_remotes.contains(&remote.name) {
+                ado_remotes.push(remote.name.clone());
+            }
+            if let Some(finding) = check_url(cx, path, &shown_repo, remote, push, &ado, totals) {
+                findings.push(finding);
+            }
+        }
+    }
+    if ado_remotes.is_empty() {
+        return;
+    }
+    totals.ado_repos += 1;
+    let work = inspect::work_of(&repo);
+    let mut unpushed = false;
+    for ahead in work
+        .ahead
+        .iter()
+        .filter(|a| ado_remotes.contains(&a.remote))
+    {
+        unpushed = true;
+        let noun = if ahead.commits == 1 {
+            "commit"
+        } else {
+            "commits"
+        };
+        findings.push(Finding {
+            kind: "unpushed-work",
+            target: format!("{shown_repo} ({})", ahead.branch),
+            detail: format!(
+                "branch {} has {} {noun} not pushed to {}; push (git -C \"{}\" push) so the work is not left behind",
+                ahead.branch,
+                ahead.commits,
+                ahead.upstream,
+                path.display()
+            ),
+            action: Action::NeedsUser,
+        });
+    }
+    if unpushed {
+        totals.unpushed += 1;
+    }
+    let mut notes = Vec::new();
+    if work.uncommitted > 0 {
+        notes.push(format!("{} changed or untracked files", work.uncommitted));
+    }
+    if work.stashes > 0 {
+        notes.push(format!("{} stashes", work.stashes));
+    }
+    if !work.no_upstream.is_empty() {
+        notes.push(format!(
+            "branches with no upstream: {}",
+            work.no_upstream.join(", ")
+        ));
+    }
+    if !notes.is_empty() {
+        findings.push(Finding {
+            kind: "local-work",
+            target: shown_repo,
+            detail: format!("work that exists only here: {}", notes.join("; ")),
+            action: Action::Note(Status::Info),
+        });
+    }
+}
+
+/// The finding for one Azure DevOps URL of a remote, if it needs anything.
+fn check_url(
+    cx: &Context<'_>,
+    repo: &Path,
+    shown_repo: &str,
+    remote: &Remote,
+    push: bool,
+    ado: &AdoUrl,
+    totals: &mut Totals,
+) -> Option<Finding> {
+    let target = if push {
+        format!("{shown_repo} ({}, push)", remote.name)
+    } else {
+        format!("{shown_repo} ({})", remote.name)
+    };
+    let secret = ado.embedded == Embedded::Secret;
+    if !ado.legacy_host && !secret {
+        let user = ado.user_is_not_org()?;
+        return Some(Finding {
+            kind: "remote-url",
+            target,
+            detail: format!(
+                "{} names the account {user}; if that is your old sign-in, remove the name: git -C \"{}\" remote set-url{} {} {}",
+                ado.shown,
+                repo.display(),
+                if push { " --push" } else { "" },
+                remote.name,
+                ado.modern()
+                    .replacen(&format!("{}@", user.replace('@', "%40")), "", 1)
+            ),
+            action: Action::Note(Status::Info),
+        });
+    }
+    totals.legacy += usize::from(ado.legacy_host);
+    totals.credentials += usize::from(secret);
+    let problem = match (ado.legacy_host, secret) {
+        (true, true) => "uses an old visualstudio.com address and has a password or token in it",
+        (true, false) => "uses an old visualstudio.com address",
+        _ => "has a password or token in it, which no longer works and leaks into logs",
+    };
+    // The configured value, before any `insteadOf` rule: only that can be set.
+    let key = if push {
+        format!("remote.{}.pushurl", remote.name)
+    } else {
+        format!("remote.{}.url", remote.name)
+    };
+    let configured = gitconfig::get(repo, &key).ok().flatten();
+    let configured_ado = configured.as_deref().and_then(url::classify);
+    let fixable = configured_ado.as_ref().is_some_and(|c| {
+        c.legacy_host == ado.legacy_host && (c.embedded == Embedded::Secret) == secret
+    });
+    let modern = configured_ado
+        .as_ref()
+        .map_or_else(|| ado.modern(), AdoUrl::modern);
+    let allowed = (!ado.legacy_host || cx.settings.flag(&keys::FIX_LEGACY_HOSTS))
+        && (!secret || cx.settings.flag(&keys::REMOVE_URL_CREDENTIALS));
+    if fixable && allowed {
+        return Some(Finding {
+            kind: "remote-url",
+            target,
+            detail: format!("{} {problem}; it becomes {modern}", ado.shown),
+            action: Action::SetGitConfig {
+                repo: repo.to_path_buf(),
+                key,
+                value: modern,
+                // Keeping a URL that holds a secret would keep the secret: not restorable.
+                restore: if secret { None } else { configured },
+            },
+        });
+    }
+    let command = format!(
+        "git -C \"{}\" remote set-url{} {} {modern}",
+        repo.display(),
+        if push { " --push" } else { "" },
+        remote.name
+    );
+    let how = if !fixable {
+        format!(
+            "a url.<base>.insteadOf rule in your git configuration makes this address; change that rule (the address should be {modern})"
+        )
+    } else if secret {
+        format!(
+            "fix it with: {command} (or let ado-cutover do it: remotes.remove_url_credentials = true)"
+        )
+    } else {
+        format!(
+            "fix it with: {command} (or let ado-cutover do it: remotes.fix_legacy_hosts = true)"
+        )
+    };
+    Some(Finding {
+        kind: "remote-url",
+        target,
+        detail: format!("{} {problem}; {how}", ado.shown),
+        action: Action::NeedsUser,
+    })
+}

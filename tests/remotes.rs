@@ -1,0 +1,348 @@
+//! Task `remotes` end to end, on real repositories made with real git in a sandboxed home:
+//! every remote URL form, look-alikes that must not match, an insteadOf rule, a worktree, a bare
+//! repository, unpushed work, and the opt-in fixes with `undo`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::{Sandbox, text};
+
+const SECRET: &str = "SECRETPAT0123456789";
+
+fn git(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> String {
+    let out = sandbox
+        .paths
+        .command("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("git must be installed for the tests");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+/// A repository at `~/<rel>` with remote `origin` at `url`.
+fn repo(sandbox: &Sandbox, rel: &str, url: &str) -> PathBuf {
+    let dir = sandbox.paths.home.join(rel);
+    std::fs::create_dir_all(&dir).unwrap();
+    git(sandbox, &dir, &["init", "-q"]);
+    git(sandbox, &dir, &["remote", "add", "origin", url]);
+    dir
+}
+
+struct Machine {
+    sandbox: Sandbox,
+    legacy_https: PathBuf,
+    legacy_ssh: PathBuf,
+    with_pat: PathBuf,
+    by_rule: PathBuf,
+    modern: PathBuf,
+    untouched: Vec<(PathBuf, String)>,
+}
+
+fn machine() -> Machine {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.paths.home.join(".gitconfig"),
+        "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n\
+         [url \"https://contoso.visualstudio.com/\"]\n\tinsteadOf = ado:\n",
+    )
+    .unwrap();
+    let legacy_https = repo(
+        &sandbox,
+        "src/web",
+        "https://contoso.visualstudio.com/DefaultCollection/My%20Project/_git/web",
+    );
+    let legacy_ssh = repo(
+        &sandbox,
+        "src/api",
+        "contoso@vs-ssh.visualstudio.com:v3/contoso/proj/api",
+    );
+    let with_pat = repo(
+        &sandbox,
+        "src/pat",
+        &format!("https://alice:{SECRET}@dev.azure.com/contoso/proj/_git/pat"),
+    );
+    let by_rule = repo(&sandbox, "src/rule", "ado:proj/_git/rule");
+
+    // A clone with work that was never pushed, and a worktree of it.
+    let server = sandbox.paths.home.join("srv/modern.git");
+    std::fs::create_dir_all(&server).unwrap();
+    git(&sandbox, &server, &["init", "-q", "--bare"]);
+    let modern = repo(
+        &sandbox,
+        "src/modern",
+        "https://dev.azure.com/contoso/proj/_git/modern",
+    );
+    std::fs::write(modern.join("a"), "1").unwrap();
+    git(&sandbox, &modern, &["add", "a"]);
+    git(&sandbox, &modern, &["commit", "-qm", "one"]);
+    git(
+        &sandbox,
+        &modern,
+        &["push", "-q", server.to_str().unwrap(), "main"],
+    );
+    git(
+        &sandbox,
+        &modern,
+        &[
+            "fetch",
+            "-q",
+            server.to_str().unwrap(),
+            "main:refs/remotes/origin/main",
+        ],
+    );
+    git(
+        &sandbox,
+        &modern,
+        &["branch", "-q", "--set-upstream-to=origin/main", "main"],
+    );
+    std::fs::write(modern.join("a"), "2").unwrap();
+    git(&sandbox, &modern, &["commit", "-qam", "two"]);
+    git(
+        &sandbox,
+        &modern,
+        &["worktree", "add", "-q", "../modern-wt", "-b", "wt"],
+    );
+
+    let mut untouched = Vec::new();
+    for (rel, url) in [
+        ("other/github", "https://github.com/contoso/web.git"),
+        (
+            "other/lookalike",
+            "https://dev.azure.com.evil.example/contoso/proj/_git/web",
+        ),
+        (
+            "other/vs-lookalike",
+            "https://contoso.visualstudio.com.evil.example/proj/_git/web",
+        ),
+        (
+            "other/fabrikam",
+            "https://fabrikam.visualstudio.com/proj/_git/web",
+        ),
+        (
+            "app/node_modules/dep",
+            "https://contoso.visualstudio.com/proj/_git/dep",
+        ),
+    ] {
+        untouched.push((repo(&sandbox, rel, url), url.to_string()));
+    }
+    Machine {
+        sandbox,
+        legacy_https,
+        legacy_ssh,
+        with_pat,
+        by_rule,
+        modern,
+        untouched,
+    }
+}
+
+fn items(report: &Value) -> Vec<Value> {
+    report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "remotes")
+        .expect("remotes in the report")["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn item<'a>(items: &'a [Value], target_prefix: &str, kind: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|i| i["kind"] == kind && i["target"].as_str().unwrap().starts_with(target_prefix))
+        .unwrap_or_else(|| panic!("no {kind} item for {target_prefix}: {items:#?}"))
+}
+
+fn shown(sandbox: &Sandbox, path: &Path) -> String {
+    sandbox.paths.display(path)
+}
+
+#[test]
+fn plan_finds_every_form_and_fixes_nothing_without_permission() {
+    let m = machine();
+    let before = m.sandbox.snapshot();
+    let out = m
+        .sandbox
+        .cmd()
+        .args([
+            "run", "--yes", "--json", "--only", "remotes", "--org", "contoso",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", text(&out.stderr));
+    m.sandbox
+        .assert_unchanged(&before, "a run without the opt-in");
+    assert!(!text(&out.stdout).contains(SECRET), "the token leaked");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = items(&report);
+
+    let web = item(
+        &items,
+        &format!("{} (origin)", shown(&m.sandbox, &m.legacy_https)),
+        "remote-url",
+    );
+    assert_eq!(web["status"], "needs-user");
+    let detail = web["detail"].as_str().unwrap();
+    assert!(detail.contains("old visualstudio.com address"), "{detail}");
+    assert!(
+        detail.contains("https://dev.azure.com/contoso/My%20Project/_git/web"),
+        "{detail}"
+    );
+
+    let api = item(&items, &shown(&m.sandbox, &m.legacy_ssh), "remote-url");
+    assert!(
+        api["detail"]
+            .as_str()
+            .unwrap()
+            .contains("git@ssh.dev.azure.com:v3/contoso/proj/api")
+    );
+
+    let pat = item(&items, &shown(&m.sandbox, &m.with_pat), "remote-url");
+    let detail = pat["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(
+            "https://alice:***@dev.azure.com/contoso/proj/_git/pat has a password or token"
+        ),
+        "{detail}"
+    );
+
+    let rule = item(&items, &shown(&m.sandbox, &m.by_rule), "remote-url");
+    assert!(
+        rule["detail"].as_str().unwrap().contains("insteadOf rule"),
+        "{rule}"
+    );
+
+    let unpushed = item(&items, &shown(&m.sandbox, &m.modern), "unpushed-work");
+    assert_eq!(unpushed["status"], "needs-user");
+    assert!(
+        unpushed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has 1 commit not pushed to origin/main")
+    );
+
+    for (path, _) in &m.untouched {
+        let target = shown(&m.sandbox, path);
+        assert!(
+            !items
+                .iter()
+                .any(|i| i["target"].as_str().unwrap().starts_with(&target)),
+            "{target} is not ours: {items:#?}"
+        );
+    }
+    let summary = item(&items, "~", "remotes-summary");
+    let detail = summary["detail"].as_str().unwrap();
+    assert!(detail.contains("11 repositories, 5 on Azure DevOps; 3 legacy URLs, 1 URLs with credentials, 1 repositories with unpushed commits"), "{detail}");
+}
+
+#[test]
+fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
+    let m = machine();
+    m.sandbox.write_managed_config(
+        "organizations = [\"contoso\"]\n[remotes]\nfix_legacy_hosts = true\nremove_url_credentials = true\n",
+    );
+    let originals: Vec<(PathBuf, String)> = [&m.legacy_https, &m.legacy_ssh, &m.by_rule]
+        .iter()
+        .map(|p| {
+            (
+                (*p).clone(),
+                git(&m.sandbox, p, &["config", "remote.origin.url"]),
+            )
+        })
+        .collect();
+
+    let plan = m
+        .sandbox
+        .cmd()
+        .args(["plan", "--json", "--only", "remotes"])
+        .output()
+        .unwrap();
+    let planned: Vec<Value> = items(&serde_json::from_slice(&plan.stdout).unwrap())
+        .into_iter()
+        .filter(|i| i["status"] == "planned")
+        .collect();
+    assert_eq!(planned.len(), 3, "{planned:#?}");
+
+    let run = m
+        .sandbox
+        .cmd()
+        .args(["run", "--yes", "--json", "--only", "remotes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(10),
+        "unpushed work and the rule remain: {}",
+        text(&run.stdout)
+    );
+    let url = |p: &Path| git(&m.sandbox, p, &["remote", "get-url", "origin"]);
+    assert_eq!(
+        url(&m.legacy_https),
+        "https://dev.azure.com/contoso/My%20Project/_git/web"
+    );
+    assert_eq!(
+        url(&m.legacy_ssh),
+        "git@ssh.dev.azure.com:v3/contoso/proj/api"
+    );
+    assert_eq!(
+        url(&m.with_pat),
+        "https://dev.azure.com/contoso/proj/_git/pat"
+    );
+    assert_eq!(
+        git(&m.sandbox, &m.by_rule, &["config", "remote.origin.url"]),
+        "ado:proj/_git/rule"
+    );
+    for (path, original) in &m.untouched {
+        assert_eq!(&url(path), original);
+    }
+
+    let again = m
+        .sandbox
+        .cmd()
+        .args(["plan", "--json", "--only", "remotes"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(
+        items(&report).iter().all(|i| i["status"] != "planned"),
+        "a second run changes nothing"
+    );
+
+    let undo = m.sandbox.cmd().args(["undo", "--json"]).output().unwrap();
+    assert_eq!(undo.status.code(), Some(0), "{}", text(&undo.stdout));
+    for (path, original) in &originals {
+        assert_eq!(
+            &git(&m.sandbox, path, &["config", "remote.origin.url"]),
+            original
+        );
+    }
+    assert_eq!(
+        url(&m.with_pat),
+        "https://dev.azure.com/contoso/proj/_git/pat",
+        "a removed token is not put back"
+    );
+    assert!(text(&undo.stdout).contains("cannot be restored"));
+
+    // The token is nowhere in the agent's files.
+    let mut stack = vec![
+        m.sandbox.paths.data_dir.clone(),
+        m.sandbox.paths.log_dir.clone(),
+    ];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let content = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                assert!(!content.contains(SECRET), "token in {}", path.display());
+            }
+        }
+    }
+}
