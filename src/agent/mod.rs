@@ -1,5 +1,6 @@
 //! The per-user agent behind the `ado-cutover` binary.
 
+pub mod ado;
 pub mod app;
 pub mod browsers;
 pub mod cli;

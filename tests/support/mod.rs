@@ -44,6 +44,11 @@ impl Sandbox {
             }
         }
         cmd.env(SANDBOX_VAR, self.root.path())
+            // Never the internet: lookups go to a closed port unless a test serves them.
+            .env(
+                ado_cutover::agent::ado::tenant::BASE_URL_VAR,
+                "http://127.0.0.1:9",
+            )
             .env("NO_COLOR", "1")
             .env("HOME", &self.paths.home)
             .env("USERPROFILE", &self.paths.home);

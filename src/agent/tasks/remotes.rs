@@ -11,10 +11,11 @@
 //! URL made by a `url.<base>.insteadOf` rule is left to the user: the rule is what to change.
 //! Never touches the working tree, the index, refs or history.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::{Action, Context, Evidence, Finding, Task, TaskError};
+use crate::agent::ado::tenant::{Backing, Lookup};
 use crate::agent::gitconfig;
 use crate::agent::repos::discover::{self, Kind, Skip};
 use crate::agent::repos::inspect::{self, Remote};
@@ -72,6 +73,7 @@ impl Task for Remotes {
                 action: Action::Note(Status::Info),
             });
         }
+        findings.extend(organizations(cx, &totals.orgs));
         let shown_roots: Vec<String> = roots.iter().map(|r| cx.paths.display(r)).collect();
         findings.push(Finding {
             kind: "remotes-summary",
@@ -93,6 +95,8 @@ struct Totals {
     credentials: usize,
     unpushed: usize,
     tfvc: usize,
+    /// The Azure DevOps organizations the remotes use.
+    orgs: BTreeSet<String>,
 }
 
 impl Totals {
@@ -108,6 +112,53 @@ impl Totals {
             self.tfvc
         )
     }
+}
+
+/// Which tenant backs each organization the remotes use: one unauthenticated lookup per
+/// organization per run. Offline, each says it could not be checked.
+fn organizations(cx: &Context<'_>, orgs: &BTreeSet<String>) -> Vec<Finding> {
+    if orgs.is_empty() {
+        return Vec::new();
+    }
+    let mut lookup = Lookup::new(cx.env);
+    let expected = cx.settings.expected_tenant();
+    orgs.iter()
+        .map(|org| {
+            let (detail, action) = match lookup.backing(org) {
+                Backing::Msa => (
+                    format!(
+                        "{org} still signs in with personal Microsoft accounts: it has not moved to Microsoft Entra ID yet. Its repositories keep working as they are; run ado-cutover again once your administrator has moved it"
+                    ),
+                    Action::NeedsUser,
+                ),
+                Backing::Entra(tenant) if expected.is_some_and(|e| e != tenant) => (
+                    format!(
+                        "{org} is connected to Microsoft Entra tenant {tenant}, not to {} as configured; ask your administrator which is right",
+                        expected.unwrap_or_default()
+                    ),
+                    Action::NeedsUser,
+                ),
+                Backing::Entra(tenant) => (
+                    format!("{org} is connected to Microsoft Entra tenant {tenant}"),
+                    Action::Note(Status::Info),
+                ),
+                Backing::NotFound => (
+                    format!("Azure DevOps has no organization {org}: was it renamed or deleted? Check the remotes that use it"),
+                    Action::Note(Status::Info),
+                ),
+                Backing::Unknown(why) => (
+                    format!("could not check which tenant {org} uses: {why}"),
+                    Action::Note(Status::Info),
+                ),
+            };
+            Finding {
+                kind: "organization",
+                target: org.clone(),
+                detail,
+                action,
+            }
+        })
+        .collect()
 }
 
 /// The scan roots: configured (`~/` is home, relative paths are under home), or home.
@@ -181,6 +232,7 @@ fn examine(
             if !cx.settings.org_in_scope(&ado.org) {
                 continue;
             }
+            totals.orgs.insert(ado.org.clone());
             if !ado_remotes.contains(&remote.name) {
                 ado_remotes.push(remote.name.clone());
             }

@@ -1,0 +1,3 @@
+//! Azure DevOps and Microsoft Entra ID over the network.
+
+pub mod tenant;

@@ -1,0 +1,221 @@
+//! Which Microsoft Entra tenant backs an organization, asked without signing in.
+//!
+//! `HEAD https://dev.azure.com/{org}/_apis/connectionData` with `X-TFS-FedAuthRedirect: Suppress`
+//! answers 401 with `WWW-Authenticate: Bearer authorization_uri=https://login.microsoftonline.com/{tenant}`
+//! and/or `X-VSS-ResourceTenant: {tenant}`; the all-zero tenant means the organization still
+//! uses personal Microsoft accounts. The same parsing as Git Credential Manager and the
+//! Azure Pipelines agent. Redirects are never followed; a short timeout keeps an offline
+//! machine fast.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
+
+use crate::agent::env::Env;
+
+/// The environment variable that points the lookup elsewhere (a proxy, or a test server on
+/// 127.0.0.1). Plain http is accepted only for loopback addresses.
+pub const BASE_URL_VAR: &str = "ADO_CUTOVER_AZURE_DEVOPS_URL";
+const DEFAULT_BASE: &str = "https://dev.azure.com";
+const MSA_TENANT: &str = "00000000-0000-0000-0000-000000000000";
+
+/// What the lookup learnt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backing {
+    /// Connected to this Entra tenant (lower-case GUID).
+    Entra(String),
+    /// Still backed by personal Microsoft accounts.
+    Msa,
+    /// Azure DevOps says there is no such organization.
+    NotFound,
+    /// The answer could not be read, or there was none (offline): why.
+    Unknown(String),
+}
+
+/// Looks organizations up, each at most once per run.
+pub struct Lookup {
+    client: Option<Client>,
+    base: String,
+    cache: HashMap<String, Backing>,
+}
+
+impl Lookup {
+    /// A lookup against Azure DevOps, or the base URL `ADO_CUTOVER_AZURE_DEVOPS_URL` names.
+    pub fn new(env: &Env) -> Lookup {
+        let base = env
+            .get(BASE_URL_VAR)
+            .unwrap_or(DEFAULT_BASE)
+            .trim_end_matches('/')
+            .to_string();
+        let client = Client::builder()
+            .timeout(Duration::from_secs(3))
+            .connect_timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("ado-cutover/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .ok();
+        Lookup {
+            client,
+            base,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Which tenant backs `org`.
+    pub fn backing(&mut self, org: &str) -> Backing {
+        let key = org.to_ascii_lowercase();
+        if let Some(known) = self.cache.get(&key) {
+            return known.clone();
+        }
+        let answer = self.ask(&key);
+        self.cache.insert(key, answer.clone());
+        answer
+    }
+
+    fn ask(&self, org: &str) -> Backing {
+        let Some(client) = &self.client else {
+            return Backing::Unknown("no HTTP client could be made".into());
+        };
+        let url = format!("{}/{org}/_apis/connectionData", self.base);
+        if !allowed(&url) {
+            return Backing::Unknown(format!(
+                "{BASE_URL_VAR} must be an https URL (http only on this machine's loopback)"
+            ));
+        }
+        let response = client
+            .head(&url)
+            .header("Accept", "application/json")
+            .header("X-TFS-FedAuthRedirect", "Suppress")
+            .send();
+        match response {
+            Ok(response) if response.status() == reqwest::StatusCode::NOT_FOUND => {
+                Backing::NotFound
+            }
+            Ok(response) => parse(response.headers()).unwrap_or_else(|| {
+                Backing::Unknown(format!(
+                    "Azure DevOps answered {} without naming a tenant",
+                    response.status()
+                ))
+            }),
+            Err(err) if err.is_timeout() => {
+                Backing::Unknown("Azure DevOps did not answer in time".into())
+            }
+            Err(_) => Backing::Unknown("Azure DevOps could not be reached (offline?)".into()),
+        }
+    }
+}
+
+fn allowed(url: &str) -> bool {
+    match url::Url::parse(url) {
+        Ok(u) if u.scheme() == "https" => true,
+        Ok(u) if u.scheme() == "http" => {
+            matches!(
+                u.host(),
+                Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+            ) || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                || u.host_str() == Some("localhost")
+        }
+        _ => false,
+    }
+}
+
+/// The tenant named by the headers, the way Git Credential Manager reads them.
+pub fn parse(headers: &HeaderMap) -> Option<Backing> {
+    for value in headers.get_all(WWW_AUTHENTICATE) {
+        let Ok(value) = value.to_str() else { continue };
+        let Some(rest) = value.trim().strip_prefix("Bearer") else {
+            continue;
+        };
+        for part in rest.split(',') {
+            if let Some(uri) = part.trim().strip_prefix("authorization_uri=") {
+                let uri = uri.trim_matches('"');
+                if let Some(tenant) = uri.rsplit('/').next().and_then(guid) {
+                    return Some(backing_of(&tenant));
+                }
+            }
+        }
+    }
+    let tenants: Vec<String> = headers
+        .get_all("X-VSS-ResourceTenant")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(guid)
+        .collect();
+    if let Some(tenant) = tenants.iter().find(|t| t.as_str() != MSA_TENANT) {
+        return Some(Backing::Entra(tenant.clone()));
+    }
+    (tenants.len() == 1).then_some(Backing::Msa)
+}
+
+fn guid(text: &str) -> Option<String> {
+    uuid::Uuid::try_parse(text.trim())
+        .ok()
+        .map(|id| id.hyphenated().to_string())
+}
+
+fn backing_of(tenant: &str) -> Backing {
+    if tenant == MSA_TENANT {
+        Backing::Msa
+    } else {
+        Backing::Entra(tenant.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn reads_the_bearer_challenge_first() {
+        let h = headers(&[
+            (
+                "WWW-Authenticate",
+                "Bearer authorization_uri=https://login.microsoftonline.com/72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+            ),
+            ("WWW-Authenticate", "Basic realm=\"https://dev.azure.com/\""),
+            ("X-VSS-ResourceTenant", MSA_TENANT),
+        ]);
+        assert_eq!(
+            parse(&h),
+            Some(Backing::Entra(
+                "72f988bf-86f1-41af-91ab-2d7cd011db47".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn falls_back_to_the_resource_tenant_header() {
+        let msa = headers(&[("X-VSS-ResourceTenant", MSA_TENANT)]);
+        assert_eq!(parse(&msa), Some(Backing::Msa));
+        let mixed = headers(&[(
+            "X-VSS-ResourceTenant",
+            "00000000-0000-0000-0000-000000000000, 72f988bf-86f1-41af-91ab-2d7cd011db47",
+        )]);
+        assert_eq!(
+            parse(&mixed),
+            Some(Backing::Entra(
+                "72f988bf-86f1-41af-91ab-2d7cd011db47".into()
+            ))
+        );
+        assert_eq!(parse(&headers(&[("X-Other", "x")])), None);
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        assert!(allowed("https://dev.azure.com/contoso"));
+        assert!(allowed("http://127.0.0.1:8080/contoso"));
+        assert!(!allowed("http://dev.azure.com/contoso"));
+    }
+}
