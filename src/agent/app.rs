@@ -26,7 +26,7 @@ use super::paths::Paths;
 use super::printer::{self, Style};
 use super::settings::{Inputs, Settings};
 use super::state::State;
-use super::tasks::{Context, Evidence, Task};
+use super::tasks::{Context, Evidence, NoProgress, Task};
 use super::{device, guided, undo};
 
 /// The agent binary's entry point.
@@ -80,6 +80,7 @@ pub fn run(cli: Cli, env: &Env) -> u8 {
         Some(Command::Config {
             command: ConfigCommand::Show { json },
         }) => config_show(&cli.common, env, json),
+        Some(Command::Discover { roots }) => discover(&cli.common, env, roots),
     };
     result.unwrap_or_else(|fail| {
         eprintln!("error: {}", fail.message);
@@ -93,6 +94,8 @@ pub struct Session<'e> {
     pub paths: Paths,
     pub settings: Settings,
     pub tasks: Vec<&'static dyn Task>,
+    /// Show progress of long steps on standard error (a terminal, and not a silent run).
+    pub progress: bool,
 }
 
 impl<'e> Session<'e> {
@@ -115,6 +118,7 @@ impl<'e> Session<'e> {
             paths,
             settings,
             tasks,
+            progress: std::io::stderr().is_terminal(),
         })
     }
 
@@ -132,6 +136,11 @@ impl<'e> Session<'e> {
             settings: &self.settings,
             env: self.env,
             now,
+            progress: if self.progress {
+                &printer::TerminalProgress
+            } else {
+                &NoProgress
+            },
         }
     }
 
@@ -273,7 +282,8 @@ pub fn confirm(question: &str) -> Option<bool> {
 }
 
 fn apply(common: &Common, env: &Env, yes: bool, silent: bool, json: bool) -> Result<u8, Failure> {
-    let session = Session::prepare(common, env)?;
+    let mut session = Session::prepare(common, env)?;
+    session.progress &= !silent;
     let _lock = session.lock()?;
     let started = OffsetDateTime::now_utc();
     let (planned, evidence) = session.plan(started);
@@ -364,5 +374,18 @@ fn config_show(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
         printer::render_settings(&session.settings, session.out_style())
     };
     write_stdout(&text)?;
+    Ok(exit::OK)
+}
+
+fn discover(common: &Common, env: &Env, roots: Vec<PathBuf>) -> Result<u8, Failure> {
+    use super::repos::discover::{Skip, discover};
+    let session = Session::prepare(common, env)?;
+    let skip = Skip::defaults(&session.paths.home, &[]);
+    let found = discover(&roots, &skip, &|_, _| {});
+    write_stdout(&format!(
+        "{} repositories in {} folders\n",
+        found.found.len(),
+        found.folders_scanned
+    ))?;
     Ok(exit::OK)
 }

@@ -76,6 +76,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Only the repository search of the `remotes` task, for benchmarks (prints the count).
+    #[command(hide = true)]
+    Discover {
+        /// Folders to search
+        roots: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -59,6 +59,25 @@ impl Style {
     }
 }
 
+/// Progress on standard error, redrawn in place; only used when standard error is a terminal.
+pub struct TerminalProgress;
+
+impl crate::agent::tasks::Progress for TerminalProgress {
+    fn show(&self, text: &str) {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r{text}\x1b[K");
+        let _ = err.flush();
+    }
+
+    fn clear(&self) {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[K");
+        let _ = err.flush();
+    }
+}
+
 /// A task's title for people, or its id when this version does not know it.
 pub fn task_title(id: &str) -> String {
     registry()

@@ -31,6 +31,24 @@ pub struct Context<'a> {
     pub env: &'a Env,
     /// When this run started.
     pub now: OffsetDateTime,
+    /// Where a long step shows how far it is.
+    pub progress: &'a dyn Progress,
+}
+
+/// A one-line, ever-changing status for long steps (a scan of the home folder).
+pub trait Progress: Sync {
+    /// Shows `text` in place of the previous status.
+    fn show(&self, text: &str);
+    /// Removes the status line.
+    fn clear(&self);
+}
+
+/// No progress display: silent runs, output that is not a terminal, tests.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn show(&self, _: &str) {}
+    fn clear(&self) {}
 }
 
 /// What should happen to one finding.
@@ -142,6 +160,7 @@ pub(crate) fn with_context<R>(paths: &Paths, f: impl FnOnce(&Context<'_>) -> R) 
         settings: &settings,
         env: &env,
         now: OffsetDateTime::UNIX_EPOCH,
+        progress: &NoProgress,
     })
 }
 

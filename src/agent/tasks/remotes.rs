@@ -44,7 +44,12 @@ impl Task for Remotes {
     fn detect(&self, cx: &Context<'_>, _: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
         let roots = roots(cx);
         let skip = Skip::defaults(&cx.paths.home, cx.settings.list(&keys::REMOTES_SKIP));
-        let found = discover::discover(&roots, &skip, &|_, _| {});
+        let found = discover::discover(&roots, &skip, &|folders, repos| {
+            cx.progress.show(&format!(
+                "Searching for repositories: {folders} folders, {repos} found"
+            ));
+        });
+        cx.progress.clear();
         let mut totals = Totals {
             folders: found.folders_scanned,
             ..Totals::default()
