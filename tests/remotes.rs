@@ -106,6 +106,26 @@ fn machine() -> Machine {
         &modern,
         &["worktree", "add", "-q", "../modern-wt", "-b", "wt"],
     );
+    std::fs::write(modern.join("a"), "3").unwrap();
+    git(&sandbox, &modern, &["stash", "-q"]);
+    // A submodule (its `.git` is a file) whose remote is on the old host.
+    let server_path = server.to_str().unwrap();
+    let add = [
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        server_path,
+        "lib",
+    ];
+    git(&sandbox, &modern, &add);
+    let legacy_lib = "https://contoso.visualstudio.com/proj/_git/lib";
+    git(
+        &sandbox,
+        &modern.join("lib"),
+        &["remote", "set-url", "origin", legacy_lib],
+    );
 
     let mut untouched = Vec::new();
     for (rel, url) in [
@@ -218,6 +238,13 @@ fn plan_finds_every_form_and_fixes_nothing_without_permission() {
         "{rule}"
     );
 
+    let lib = m.modern.join("lib");
+    let submodule = item(&items, &shown(&m.sandbox, &lib), "remote-url");
+    let detail = submodule["detail"].as_str().unwrap();
+    assert!(detail.contains("old visualstudio.com address"), "{detail}");
+    let local = item(&items, &shown(&m.sandbox, &m.modern), "local-work");
+    let detail = local["detail"].as_str().unwrap();
+    assert!(detail.contains("1 stash"), "{detail}");
     let unpushed = item(&items, &shown(&m.sandbox, &m.modern), "unpushed-work");
     assert_eq!(unpushed["status"], "needs-user");
     assert!(
@@ -247,7 +274,7 @@ fn plan_finds_every_form_and_fixes_nothing_without_permission() {
     );
     let summary = item(&items, "~", "remotes-summary");
     let detail = summary["detail"].as_str().unwrap();
-    assert!(detail.contains("11 repositories, 5 on Azure DevOps; 3 legacy URLs, 1 URLs with credentials, 1 repositories with unpushed commits"), "{detail}");
+    assert!(detail.contains("12 repositories, 6 on Azure DevOps; 4 legacy URLs, 1 URLs with credentials, 1 repositories with unpushed commits"), "{detail}");
 }
 
 #[test]
@@ -256,7 +283,8 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
     m.sandbox.write_managed_config(
         "organizations = [\"contoso\"]\n[remotes]\nfix_legacy_hosts = true\nremove_url_credentials = true\n",
     );
-    let originals: Vec<(PathBuf, String)> = [&m.legacy_https, &m.legacy_ssh, &m.by_rule]
+    let lib = m.modern.join("lib");
+    let originals: Vec<(PathBuf, String)> = [&m.legacy_https, &m.legacy_ssh, &m.by_rule, &lib]
         .iter()
         .map(|p| {
             (
@@ -276,7 +304,7 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
         .into_iter()
         .filter(|i| i["status"] == "planned")
         .collect();
-    assert_eq!(planned.len(), 3, "{planned:#?}");
+    assert_eq!(planned.len(), 4, "{planned:#?}");
 
     let run = m
         .sandbox

@@ -119,6 +119,11 @@ impl Totals {
     }
 }
 
+/// "1 stash", "2 stashes".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Which tenant backs each organization the remotes use: one unauthenticated lookup per
 /// organization per run. Offline, each says it could not be checked.
 fn organizations(cx: &Context<'_>, orgs: &BTreeSet<String>) -> Vec<Finding> {
@@ -215,8 +220,12 @@ fn examine(
                 kind: "local-work",
                 target: shown_repo,
                 detail: format!(
-                    "work that exists only here: {} changed or untracked files",
-                    work.uncommitted
+                    "work that exists only here: {}",
+                    count(
+                        work.uncommitted,
+                        "changed or untracked file",
+                        "changed or untracked files"
+                    )
                 ),
                 action: Action::Note(Status::Info),
             });
@@ -281,10 +290,14 @@ fn examine(
     }
     let mut notes = Vec::new();
     if work.uncommitted > 0 {
-        notes.push(format!("{} changed or untracked files", work.uncommitted));
+        notes.push(count(
+            work.uncommitted,
+            "changed or untracked file",
+            "changed or untracked files",
+        ));
     }
     if work.stashes > 0 {
-        notes.push(format!("{} stashes", work.stashes));
+        notes.push(count(work.stashes, "stash", "stashes"));
     }
     if !work.no_upstream.is_empty() {
         notes.push(format!(
