@@ -513,3 +513,50 @@ fn each_organization_is_checked_once_for_its_tenant() {
     );
     assert!(request.contains("accept: application/json"), "{request}");
 }
+
+/// An unreadable folder becomes a warning in the report, not a failure. Root reads everything,
+/// so when the tests run as root the agent runs as `nobody` (util-linux `setpriv`).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unreadable_folder_is_a_warning_not_a_failure() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let locked = sandbox.paths.home.join("locked");
+    std::fs::create_dir_all(locked.join("inside/.git")).unwrap();
+    let root = std::process::Command::new("id").arg("-u").output().unwrap();
+    let as_root = text(&root.stdout).trim() == "0";
+    let mut cmd = if as_root {
+        // Let `nobody` into the sandbox (and write its data there), but not into `locked`.
+        let status = std::process::Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(sandbox.root.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_ado-cutover"))
+            .env(ado_cutover::agent::paths::SANDBOX_VAR, sandbox.root.path())
+            .env(
+                ado_cutover::agent::ado::tenant::BASE_URL_VAR,
+                "http://127.0.0.1:9",
+            )
+            .stdin(std::process::Stdio::null());
+        cmd
+    } else {
+        sandbox.cmd()
+    };
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = cmd
+        .args(["plan", "--json", "--only", "remotes"])
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = items(&report);
+    let warning = item(&items, "scan", "scan-warning");
+    let detail = warning["detail"].as_str().unwrap();
+    assert!(detail.contains("locked"), "{detail}");
+    assert!(items.iter().all(|i| i["status"] != "failed"), "{items:#?}");
+}
