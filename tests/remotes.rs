@@ -286,7 +286,7 @@ fn plan_finds_every_form_and_fixes_nothing_without_permission() {
 fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
     let m = machine();
     m.sandbox.write_managed_config(
-        "organizations = [\"contoso\"]\n[remotes]\nfix_legacy_hosts = true\nremove_url_credentials = true\n",
+        "organizations = [\"contoso\"]\n[remotes]\nremove_url_credentials = true\n",
     );
     let lib = m.modern.join("lib");
     let originals: Vec<(PathBuf, String)> = [&m.legacy_https, &m.legacy_ssh, &m.by_rule, &lib]
@@ -302,7 +302,7 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
     let plan = m
         .sandbox
         .cmd()
-        .args(["plan", "--json", "--only", "remotes"])
+        .args(["plan", "--json", "--only", "remotes", "--fix-legacy-hosts"])
         .output()
         .unwrap();
     let planned: Vec<Value> = items(&serde_json::from_slice(&plan.stdout).unwrap())
@@ -314,7 +314,14 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
     let run = m
         .sandbox
         .cmd()
-        .args(["run", "--yes", "--json", "--only", "remotes"])
+        .args([
+            "run",
+            "--yes",
+            "--json",
+            "--only",
+            "remotes",
+            "--fix-legacy-hosts",
+        ])
         .output()
         .unwrap();
     assert_eq!(
@@ -347,7 +354,7 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
     let again = m
         .sandbox
         .cmd()
-        .args(["plan", "--json", "--only", "remotes"])
+        .args(["plan", "--json", "--only", "remotes", "--fix-legacy-hosts"])
         .output()
         .unwrap();
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();

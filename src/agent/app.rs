@@ -24,7 +24,7 @@ use super::lock::{LockError, RunLock};
 use super::log::Log;
 use super::paths::Paths;
 use super::printer::{self, Style};
-use super::settings::{Inputs, Settings};
+use super::settings::{Inputs, Settings, keys};
 use super::state::State;
 use super::tasks::{Context, Evidence, NoProgress, Task};
 use super::{device, guided, undo};
@@ -102,9 +102,17 @@ impl<'e> Session<'e> {
     /// Resolves paths, settings and the task selection; prints warnings.
     pub fn prepare(common: &Common, env: &'e Env) -> Result<Session<'e>, Failure> {
         let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, e))?;
+        let mut switches = Vec::new();
+        if common.fix_legacy_hosts {
+            switches.push((&keys::FIX_LEGACY_HOSTS, "--fix-legacy-hosts"));
+        }
+        if common.remove_url_credentials {
+            switches.push((&keys::REMOVE_URL_CREDENTIALS, "--remove-url-credentials"));
+        }
         let inputs = Inputs {
             config_file: common.config.clone(),
             orgs: common.orgs.clone(),
+            switches,
         };
         let settings =
             Settings::resolve(&paths, env, &inputs).map_err(|e| failure(exit::USAGE, e))?;

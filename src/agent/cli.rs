@@ -37,6 +37,12 @@ pub struct Common {
     /// Read this configuration file instead of your own
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Rewrite remotes on the old visualstudio.com hosts (sets remotes.fix_legacy_hosts)
+    #[arg(long, global = true)]
+    pub fix_legacy_hosts: bool,
+    /// Remove passwords and tokens from remote URLs (sets remotes.remove_url_credentials)
+    #[arg(long, global = true)]
+    pub remove_url_credentials: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -83,6 +83,8 @@ pub struct Inputs {
     pub config_file: Option<PathBuf>,
     /// `--org NAME`, repeated.
     pub orgs: Vec<String>,
+    /// True/false settings turned on by a flag, e.g. `--fix-legacy-hosts`.
+    pub switches: Vec<(&'static Key, &'static str)>,
 }
 
 /// The configuration files that were looked at.
@@ -318,8 +320,17 @@ fn from_env(env: &Env) -> Result<Vec<Candidate>, ConfigError> {
 }
 
 fn from_flags(inputs: &Inputs) -> Result<Vec<Candidate>, ConfigError> {
+    let mut out: Vec<Candidate> = inputs
+        .switches
+        .iter()
+        .map(|(key, flag)| Candidate {
+            key,
+            value: Value::Bool(true),
+            source: Source::Flag(flag),
+        })
+        .collect();
     if inputs.orgs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(out);
     }
     let value = validate::check(
         &keys::ORGANIZATIONS,
@@ -327,11 +338,12 @@ fn from_flags(inputs: &Inputs) -> Result<Vec<Candidate>, ConfigError> {
         Path::new("."),
     )
     .map_err(|bad| ConfigError::new(format!("--org: {}", bad.problem), bad.hint))?;
-    Ok(vec![Candidate {
+    out.push(Candidate {
         key: &keys::ORGANIZATIONS,
         value,
         source: Source::Flag("--org"),
-    }])
+    });
+    Ok(out)
 }
 
 #[cfg(test)]
