@@ -96,10 +96,16 @@ def main() -> None:
         rows = []
         fd = shutil.which("fdfind") or shutil.which("fd")
         if fd:
-            rows.append(("`fd -HI '^\\.git$'`", timed([fd, "-HI", "^\\.git$", str(home)]), "-"))
+            every = [fd, "-HI", "^\\.git$", str(home)]
+            rows.append(("`fd -HI '^\\.git$'` (searches everything)", timed(every), peak_mib(every)))
+            # The same skips as the agent, for a like-for-like search.
+            skipping = [fd, "-HI", "-E", "node_modules", "-E", ".git", "^\\.git$", str(home)]
+            rows.append(("`fd -HI -E node_modules -E .git '^\\.git$'` (the agent's skips)",
+                         timed(skipping), peak_mib(skipping)))
         else:
             rows.append(("fd", None, "n/a (apt-get install fd-find)"))
-        rows.append(("`find -name .git`", timed(["find", str(home), "-name", ".git"]), "-"))
+        find = ["find", str(home), "-name", ".git"]
+        rows.append(("`find -name .git` (searches everything)", timed(find), peak_mib(find)))
         discover = [str(BIN), "discover", str(home)]
         rows.append(("`ado-cutover discover`", timed(discover, env), peak_mib(discover, env)))
         plan = [str(BIN), "plan", "--json", "--only", "remotes"]

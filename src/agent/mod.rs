@@ -16,6 +16,7 @@ pub mod hosts;
 pub mod journal;
 pub mod lock;
 pub mod log;
+pub mod parallel;
 pub mod paths;
 pub mod platform;
 pub mod printer;

@@ -3,8 +3,9 @@
 //!
 //! A parallel walk (the `ignore` crate's, with every ignore rule off: a user's clone may live
 //! anywhere). It never follows symbolic links, so link loops cannot trap it; it does not descend
-//! into a repository's own `.git`; it skips folders that never hold a user's clone. An unreadable
-//! folder becomes a warning, not a failure.
+//! into a repository's own `.git`; it skips folders that never hold a user's clone, and cloud
+//! and network folders that listing could make download. An unreadable folder becomes a
+//! warning, not a failure.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -37,6 +38,10 @@ pub const SKIP_NAMES: &[&str] = &[
 pub const SKIP_UNDER_HOME: &[&str] = &[
     "Library/Caches",
     "Library/Containers",
+    // Cloud-synced folders: listing them can make the provider download files.
+    "Library/CloudStorage",
+    "Library/Mobile Documents",
+    ".gvfs",
     "AppData/Local/Temp",
     "AppData/Local/Packages",
     ".local/share/Trash",
@@ -131,7 +136,9 @@ pub fn discover(
         .standard_filters(false)
         .hidden(false)
         .follow_links(false)
-        .same_file_system(true)
+        // Other file systems are searched too: a home often has its code on a second disk.
+        // Network and cloud folders are skipped by name instead (see SKIP_UNDER_HOME).
+        .same_file_system(false)
         .filter_entry(move |entry| {
             !(entry.file_type().is_some_and(|t| t.is_dir())
                 && skip_for_filter.skips(entry.path(), entry.file_name()))

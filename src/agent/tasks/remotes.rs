@@ -11,12 +11,13 @@
 //! URL made by a `url.<base>.insteadOf` rule is left to the user: the rule is what to change.
 //! Never touches the working tree, the index, refs or history.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{Action, Context, Evidence, Finding, Task, TaskError};
 use crate::agent::ado::tenant::{Backing, Lookup};
 use crate::agent::gitconfig;
+use crate::agent::parallel;
 use crate::agent::repos::discover::{self, Kind, Skip};
 use crate::agent::repos::inspect::{self, Remote};
 use crate::agent::repos::url::{self, AdoUrl, Embedded};
@@ -55,20 +56,15 @@ impl Task for Remotes {
             ..Totals::default()
         };
         let mut findings = Vec::new();
-        let mut seen = HashSet::new();
-        for repo in &found.found {
-            if repo.kind == Kind::Tfvc {
-                totals.tfvc += 1;
-                findings.push(Finding {
-                    kind: "tfvc-workspace",
-                    target: cx.paths.display(&repo.path),
-                    detail: "a TFVC workspace: ado-cutover leaves it alone; after the move, sign in to it again from Visual Studio".into(),
-                    action: Action::Note(Status::Info),
-                });
-                continue;
-            }
-            totals.repos += 1;
-            examine(cx, &repo.path, &mut seen, &mut findings, &mut totals);
+        // Repositories are read in parallel; the report keeps the search's order.
+        let examined = parallel::map(&found.found, |repo| match repo.kind {
+            Kind::Tfvc => Examined::tfvc(cx, &repo.path),
+            Kind::Linked if is_linked_worktree(&repo.path) => Examined::worktree(cx, &repo.path),
+            _ => examine(cx, &repo.path),
+        });
+        for repo in examined {
+            findings.extend(repo.findings);
+            totals.add(repo.totals);
         }
         for warning in found.warnings {
             findings.push(Finding {
@@ -105,6 +101,16 @@ struct Totals {
 }
 
 impl Totals {
+    fn add(&mut self, other: Totals) {
+        self.repos += other.repos;
+        self.ado_repos += other.ado_repos;
+        self.legacy += other.legacy;
+        self.credentials += other.credentials;
+        self.unpushed += other.unpushed;
+        self.tfvc += other.tfvc;
+        self.orgs.extend(other.orgs);
+    }
+
     fn describe(&self) -> String {
         format!(
             "searched {} folders: {} repositories, {} on Azure DevOps; {} legacy URLs, {} URLs with credentials, {} repositories with unpushed commits, {} TFVC workspaces",
@@ -190,35 +196,48 @@ fn roots(cx: &Context<'_>) -> Vec<PathBuf> {
         .collect()
 }
 
-fn examine(
-    cx: &Context<'_>,
-    path: &Path,
-    seen: &mut HashSet<PathBuf>,
-    findings: &mut Vec<Finding>,
-    totals: &mut Totals,
-) {
-    let shown_repo = cx.paths.display(path);
-    let (repo, remotes) = match inspect::remotes_of(path) {
-        Ok(found) => found,
-        Err(err) => {
-            findings.push(Finding {
-                kind: "repository",
-                target: shown_repo,
-                detail: format!("could not be read: {err}"),
-                action: Action::Note(Status::Skipped),
-            });
-            return;
+/// One repository's part of the report, worked out on its own so that repositories can be read
+/// in parallel.
+#[derive(Default)]
+struct Examined {
+    findings: Vec<Finding>,
+    totals: Totals,
+}
+
+impl Examined {
+    fn tfvc(cx: &Context<'_>, path: &Path) -> Examined {
+        Examined {
+            findings: vec![Finding {
+                kind: "tfvc-workspace",
+                target: cx.paths.display(path),
+                detail: "a TFVC workspace: ado-cutover leaves it alone; after the move, sign in to it again from Visual Studio".into(),
+                action: Action::Note(Status::Info),
+            }],
+            totals: Totals {
+                tfvc: 1,
+                ..Totals::default()
+            },
         }
-    };
-    // A linked worktree shares its repository's remotes and branches: report those once.
-    let common =
-        std::fs::canonicalize(repo.commondir()).unwrap_or_else(|_| repo.commondir().to_path_buf());
-    if !seen.insert(common) {
+    }
+
+    /// A linked worktree shares its repository's remotes and branches, which are reported with
+    /// the repository; only its own uncommitted changes are its own.
+    fn worktree(cx: &Context<'_>, path: &Path) -> Examined {
+        let mut examined = Examined {
+            totals: Totals {
+                repos: 1,
+                ..Totals::default()
+            },
+            ..Examined::default()
+        };
+        let Ok((repo, _)) = inspect::remotes_of(path) else {
+            return examined;
+        };
         let work = inspect::work_of(&repo);
         if work.uncommitted > 0 {
-            findings.push(Finding {
+            examined.findings.push(Finding {
                 kind: "local-work",
-                target: shown_repo,
+                target: cx.paths.display(path),
                 detail: format!(
                     "work that exists only here: {}",
                     count(
@@ -230,8 +249,44 @@ fn examine(
                 action: Action::Note(Status::Info),
             });
         }
-        return;
+        examined
     }
+}
+
+/// True when the `.git` file in `path` points into another repository's `.git/worktrees/`
+/// (a submodule's points into `.git/modules/`: a repository of its own).
+fn is_linked_worktree(path: &Path) -> bool {
+    std::fs::read_to_string(path.join(".git")).is_ok_and(|text| {
+        text.trim()
+            .strip_prefix("gitdir:")
+            .map(|dir| dir.trim().replace('\\', "/"))
+            .is_some_and(|dir| dir.contains("/.git/worktrees/"))
+    })
+}
+
+fn examine(cx: &Context<'_>, path: &Path) -> Examined {
+    let mut examined = Examined {
+        totals: Totals {
+            repos: 1,
+            ..Totals::default()
+        },
+        ..Examined::default()
+    };
+    let findings = &mut examined.findings;
+    let totals = &mut examined.totals;
+    let shown_repo = cx.paths.display(path);
+    let (repo, remotes) = match inspect::remotes_of(path) {
+        Ok(found) => found,
+        Err(err) => {
+            findings.push(Finding {
+                kind: "repository",
+                target: shown_repo,
+                detail: format!("could not be read: {err}"),
+                action: Action::Note(Status::Skipped),
+            });
+            return examined;
+        }
+    };
     let mut ado_remotes = Vec::new();
     for remote in &remotes {
         for push in [false, true] {
@@ -256,7 +311,7 @@ fn examine(
         }
     }
     if ado_remotes.is_empty() {
-        return;
+        return examined;
     }
     totals.ado_repos += 1;
     let work = inspect::work_of(&repo);
@@ -313,6 +368,7 @@ fn examine(
             action: Action::Note(Status::Info),
         });
     }
+    examined
 }
 
 /// The finding for one Azure DevOps URL of a remote, if it needs anything.
