@@ -413,19 +413,5 @@ fn credentials_in_a_url_never_reach_output_reports_or_logs() {
         assert!(!text(&out.stderr).contains(secret));
     }
     assert!(text(&plan.stdout).contains("https://alice:***@dev.azure.com/contoso/"));
-    let mut stack = vec![
-        sandbox.paths.data_dir.clone(),
-        sandbox.paths.log_dir.clone(),
-    ];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let content = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-                assert!(!content.contains(secret), "secret in {}", path.display());
-            }
-        }
-    }
+    sandbox.assert_not_in_agent_files(secret);
 }

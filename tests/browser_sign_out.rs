@@ -245,20 +245,12 @@ fn cookie_values_never_reach_output_reports_or_logs() {
         let out = sandbox.cmd().args(args).output().unwrap();
         outputs.push(text(&out.stdout) + &text(&out.stderr));
     }
-    let mut stack = vec![
-        sandbox.paths.data_dir.clone(),
-        sandbox.paths.log_dir.clone(),
-    ];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                outputs.push(String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned());
-            }
-        }
-    }
+    outputs.extend(
+        sandbox
+            .agent_files()
+            .into_iter()
+            .map(|(_, content)| content),
+    );
     for output in outputs {
         assert!(
             !output.contains("SECRETVALUE"),

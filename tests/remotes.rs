@@ -166,15 +166,7 @@ fn machine() -> Machine {
 }
 
 fn items(report: &Value) -> Vec<Value> {
-    report["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "remotes")
-        .expect("remotes in the report")["items"]
-        .as_array()
-        .unwrap()
-        .clone()
+    support::task_items(report, "remotes")
 }
 
 fn item<'a>(items: &'a [Value], target_prefix: &str, kind: &str) -> &'a Value {
@@ -379,21 +371,7 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
     assert!(text(&undo.stdout).contains("cannot be restored"));
 
     // The token is nowhere in the agent's files.
-    let mut stack = vec![
-        m.sandbox.paths.data_dir.clone(),
-        m.sandbox.paths.log_dir.clone(),
-    ];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let content = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-                assert!(!content.contains(SECRET), "token in {}", path.display());
-            }
-        }
-    }
+    m.sandbox.assert_not_in_agent_files(SECRET);
 }
 
 /// An unreadable folder becomes a warning in the report, not a failure. Root reads everything,

@@ -22,15 +22,7 @@ fn repo(sandbox: &Sandbox, rel: &str, url: &str) {
 }
 
 fn items(report: &Value) -> Vec<Value> {
-    report["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "remotes")
-        .expect("remotes in the report")["items"]
-        .as_array()
-        .unwrap()
-        .clone()
+    support::task_items(report, "remotes")
 }
 
 fn item<'a>(items: &'a [Value], target: &str, kind: &str) -> &'a Value {

@@ -119,6 +119,39 @@ impl Sandbox {
         files
     }
 
+    /// Every file the agent wrote for itself (journal, reports, state, logs), as text.
+    pub fn agent_files(&self) -> Vec<(PathBuf, String)> {
+        let mut files = Vec::new();
+        let mut stack = vec![self.paths.data_dir.clone(), self.paths.log_dir.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let content =
+                        String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                    files.push((path, content));
+                }
+            }
+        }
+        files
+    }
+
+    /// Fails if `secret` is in any file the agent wrote for itself.
+    pub fn assert_not_in_agent_files(&self, secret: &str) {
+        for (path, content) in self.agent_files() {
+            assert!(
+                !content.contains(secret),
+                "a secret is in {}",
+                path.display()
+            );
+        }
+    }
+
     /// Fails, naming only the files that differ, unless the machine is as in `before`.
     pub fn assert_unchanged(&self, before: &BTreeMap<PathBuf, String>, what: &str) {
         let after = self.snapshot();
@@ -203,6 +236,19 @@ fn regex_escape(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// The items of task `id` in a JSON report.
+pub fn task_items(report: &serde_json::Value, id: &str) -> Vec<serde_json::Value> {
+    report["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id} in the report"))["items"]
+        .as_array()
+        .expect("items")
+        .clone()
 }
 
 /// Output of a finished command as text.
