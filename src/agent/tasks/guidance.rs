@@ -5,7 +5,7 @@
 //!   Both apply when an organization was used with personal Microsoft accounts (evidence from
 //!   earlier tasks, e.g. the tenant cache's all-zero tenant).
 //! - Ask the administrators to clear the SSH keys of the old identity. Applies when this user's
-//!   SSH configuration or known hosts show SSH use with Azure DevOps.
+//!   SSH configuration, known hosts or repositories' remotes show SSH use with Azure DevOps.
 //!
 //! Each is recorded as a `needs-user` item only where it applies, and the guided run shows it
 //! once, with its link.
@@ -68,7 +68,10 @@ impl Task for Guidance {
                 action: Action::NeedsUser,
             });
         }
-        if let Some(source) = ssh_use(&cx.paths.ssh_dir) {
+        let source = ssh_use(&cx.paths.ssh_dir).or(evidence
+            .ssh_remotes
+            .then_some("repositories (their SSH remotes)"));
+        if let Some(source) = source {
             findings.push(Finding {
                 kind: "user-step",
                 target: "clear-old-ssh-keys".into(),
@@ -197,6 +200,48 @@ mod tests {
             detect(&paths, &mut Evidence::default())[0]
                 .detail
                 .contains("~/.ssh/config")
+        );
+    }
+
+    #[test]
+    fn ssh_remotes_found_by_the_remotes_task_count_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut evidence = Evidence {
+            ssh_remotes: true,
+            ..Evidence::default()
+        };
+        let findings = detect(&Paths::sandboxed(dir.path()), &mut evidence);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].target, "clear-old-ssh-keys");
+        assert!(
+            findings[0].detail.contains("SSH remotes"),
+            "{}",
+            findings[0].detail
+        );
+    }
+
+    #[test]
+    fn steps_shown_before_are_kept_as_facts_and_scope_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::sandboxed(dir.path());
+        let mut evidence = Evidence::default();
+        evidence.msa_orgs.insert("contoso".into());
+        evidence
+            .shown_steps
+            .insert("rename-personal-account".into());
+        let findings = detect(&paths, &mut evidence);
+        assert_eq!(
+            findings[0].action,
+            Action::Note(crate::report::Status::Info)
+        );
+        assert!(findings[0].detail.starts_with("shown on an earlier run: "));
+        assert_eq!(findings[1].action, Action::NeedsUser);
+
+        std::fs::create_dir_all(paths.user_config().parent().unwrap()).unwrap();
+        std::fs::write(paths.user_config(), "organizations = [\"fabrikam\"]\n").unwrap();
+        assert!(
+            detect(&paths, &mut evidence).is_empty(),
+            "contoso did not move"
         );
     }
 }

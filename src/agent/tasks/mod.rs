@@ -108,6 +108,8 @@ pub struct Evidence {
     pub msa_orgs: BTreeSet<String>,
     /// User steps the person was already shown on an earlier run.
     pub shown_steps: BTreeSet<String>,
+    /// A repository uses SSH with Azure DevOps (found by `remotes`).
+    pub ssh_remotes: bool,
 }
 
 /// A task failed to look; its detail goes into the report.

@@ -42,7 +42,7 @@ impl Task for Remotes {
          ado-cutover finds them, and fixes the addresses where your organization allows it."
     }
 
-    fn detect(&self, cx: &Context<'_>, _: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
+    fn detect(&self, cx: &Context<'_>, evidence: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
         let roots = roots(cx);
         let skip = Skip::defaults(&cx.paths.home, cx.settings.list(&keys::REMOTES_SKIP));
         let found = discover::discover(&roots, &skip, &|folders, repos| {
@@ -74,6 +74,7 @@ impl Task for Remotes {
                 action: Action::Note(Status::Info),
             });
         }
+        evidence.ssh_remotes |= totals.ssh;
         findings.extend(organizations(cx, &totals.orgs));
         let shown_roots: Vec<String> = roots.iter().map(|r| cx.paths.display(r)).collect();
         findings.push(Finding {
@@ -98,6 +99,8 @@ struct Totals {
     tfvc: usize,
     /// The Azure DevOps organizations the remotes use.
     orgs: BTreeSet<String>,
+    /// Some Azure DevOps remote uses SSH.
+    ssh: bool,
 }
 
 impl Totals {
@@ -109,6 +112,7 @@ impl Totals {
         self.unpushed += other.unpushed;
         self.tfvc += other.tfvc;
         self.orgs.extend(other.orgs);
+        self.ssh |= other.ssh;
     }
 
     fn describe(&self) -> String {
@@ -302,6 +306,7 @@ fn examine(cx: &Context<'_>, path: &Path) -> Examined {
                 continue;
             }
             totals.orgs.insert(ado.org.clone());
+            totals.ssh |= ado.transport == url::Transport::Ssh;
             if !ado_remotes.contains(&remote.name) {
                 ado_remotes.push(remote.name.clone());
             }
