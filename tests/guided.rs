@@ -144,3 +144,25 @@ fn the_linux_desktop_entry_runs_in_a_terminal_and_holds_the_window() {
     let words: Vec<&str> = exec.split_whitespace().collect();
     assert_eq!(words, ["env", "ADO_CUTOVER_HOLD_WINDOW=1", "ado-cutover"]);
 }
+
+#[test]
+fn a_second_agent_exits_3_while_the_first_waits_for_its_answer() {
+    let sandbox = Sandbox::seeded();
+    let term = Terminal::start(&sandbox, &[]);
+    // The guided run holds the run lock while it waits for the person's answer.
+    term.wait_for("Make these changes now? [y/N]");
+    let second = sandbox.cmd().args(["run", "--yes"]).output().unwrap();
+    assert_eq!(
+        second.status.code(),
+        Some(3),
+        "{}",
+        support::text(&second.stderr)
+    );
+    assert!(support::text(&second.stderr).contains("another ado-cutover is already running"));
+    assert!(
+        sandbox.tenant_cache().exists(),
+        "the second run changed nothing"
+    );
+    term.type_line("n");
+    assert_eq!(term.wait_for_exit(), 10);
+}
