@@ -104,9 +104,13 @@ fn planned_item(finding: &Finding) -> Item {
             Status::Planned,
             format!("will be deleted: {}", finding.detail),
         ),
-        Action::SetGitConfig { .. } => (
+        Action::SetGitConfig { .. } | Action::UnsetGitConfig { .. } => (
             Status::Planned,
             format!("will be changed: {}", finding.detail),
+        ),
+        Action::RemoveLines { .. } => (
+            Status::Planned,
+            format!("will be removed: {}", finding.detail),
         ),
     };
     item(finding, status, detail)
@@ -243,6 +247,40 @@ fn apply_one(
                     Status::Failed,
                     format!("could not change it: {err}"),
                 ),
+            }
+        }
+        Action::UnsetGitConfig { file, key, restore } => {
+            let change = Change::GitConfigUnset {
+                file: file.clone(),
+                key: key.clone(),
+                before: restore.clone(),
+            };
+            let result = journaled(cx, task, change, journal, run_id, || {
+                gitconfig::unset_in_file(file, key)
+                    .map(|()| 1)
+                    .map_err(std::io::Error::other)
+            });
+            match result {
+                Ok(_) => item(finding, Status::Done, format!("changed: {}", finding.detail)),
+                Err(err) => item(finding, Status::Failed, format!("could not change it: {err}")),
+            }
+        }
+        Action::RemoveLines {
+            file,
+            lines,
+            expected_sha256,
+        } => {
+            let change = Change::EntriesDeleted {
+                path: file.clone(),
+                what: "stored Azure DevOps credentials".into(),
+            };
+            let result = journaled(cx, task, change, journal, run_id, || {
+                fsutil::remove_lines(file, lines, expected_sha256)
+            });
+            match result {
+                Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
+                Ok(_) => item(finding, Status::Done, format!("removed: {}", finding.detail)),
+                Err(err) => item(finding, Status::Failed, format!("could not remove it: {err}")),
             }
         }
         _ => planned_item(finding),

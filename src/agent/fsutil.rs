@@ -67,6 +67,51 @@ pub fn delete_file(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Removes every line of `path` equal to one of `lines`, keeping all other bytes as they were
+/// (line endings, a missing final newline, the file mode). Takes git's lock (`<path>.lock`,
+/// created exclusively) as git's credential-store does, and refuses when the file is no longer
+/// the one that was planned (`expected_sha256`). Returns how many lines went.
+pub fn remove_lines(path: &Path, lines: &[String], expected_sha256: &str) -> io::Result<usize> {
+    let mut lock_name = path.as_os_str().to_os_string();
+    lock_name.push(".lock");
+    let lock = std::path::PathBuf::from(lock_name);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)
+        .map_err(|err| {
+            io::Error::other(format!(
+                "{} is locked by another program ({err}); try again when git is done",
+                path.display()
+            ))
+        })?;
+    let result = (|| {
+        let content = fs::read(path)?;
+        if crate::agent::journal::sha256_hex(&content) != expected_sha256 {
+            return Err(io::Error::other(
+                "the file changed since the plan was made; run ado-cutover again",
+            ));
+        }
+        let mut kept = Vec::with_capacity(content.len());
+        let mut removed = 0;
+        for piece in content.split_inclusive(|&b| b == b'\n') {
+            let line = piece.strip_suffix(b"\n").unwrap_or(piece);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if lines.iter().any(|l| l.as_bytes() == line) {
+                removed += 1;
+            } else {
+                kept.extend_from_slice(piece);
+            }
+        }
+        if removed > 0 {
+            write_atomic(path, &kept, 0o600)?;
+        }
+        Ok(removed)
+    })();
+    let _ = fs::remove_file(&lock);
+    result
+}
+
 /// Opens `path` for appending, creating it (and its folder) private to this user.
 pub fn open_append_private(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
@@ -145,6 +190,33 @@ mod tests {
         assert!(delete_file(&link).is_err());
         assert_eq!(fs::read(&target).unwrap(), b"precious");
         assert!(fs::symlink_metadata(&link).is_ok());
+    }
+
+    #[test]
+    fn remove_lines_keeps_everything_else_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".git-credentials");
+        let content = b"https://a:x@github.com\r\nhttps://b:y@dev.azure.com/contoso\nlast-without-newline";
+        fs::write(&path, content).unwrap();
+        let sha = crate::agent::journal::sha256_hex(content);
+        let wrong = remove_lines(&path, &["https://b:y@dev.azure.com/contoso".into()], "stale");
+        assert!(wrong.is_err());
+        let n = remove_lines(&path, &["https://b:y@dev.azure.com/contoso".into()], &sha).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(fs::read(&path).unwrap(), b"https://a:x@github.com\r\nlast-without-newline");
+        assert!(!dir.path().join(".git-credentials.lock").exists());
+    }
+
+    #[test]
+    fn remove_lines_respects_git_s_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".git-credentials");
+        fs::write(&path, b"x\n").unwrap();
+        fs::write(dir.path().join(".git-credentials.lock"), b"").unwrap();
+        let sha = crate::agent::journal::sha256_hex(b"x\n");
+        let err = remove_lines(&path, &["x".into()], &sha).unwrap_err();
+        assert!(err.to_string().contains("locked"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"x\n");
     }
 
     #[test]

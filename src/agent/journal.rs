@@ -34,6 +34,13 @@ pub enum Change {
         before: String,
         after: String,
     },
+    /// A key was removed from a git configuration file (`~/.gitconfig`); `undo` sets it back
+    /// as long as nobody set it again.
+    GitConfigUnset {
+        file: PathBuf,
+        key: String,
+        before: String,
+    },
     /// A file was replaced (or created, when `backup` is `None`); `undo` puts the old content
     /// back as long as nobody changed the file since.
     FileWritten {
@@ -59,6 +66,7 @@ impl Change {
             | Change::EntriesDeleted { path, .. }
             | Change::FileWritten { path, .. } => path,
             Change::GitConfigSet { repo, .. } => repo,
+            Change::GitConfigUnset { file, .. } => file,
         }
     }
 }
@@ -246,6 +254,21 @@ impl Journal {
                 before,
                 after,
             } => undo_git_config(entry.committed, repo, key, before, after),
+            Change::GitConfigUnset { file, key, before } => {
+                match super::gitconfig::get_in_file(file, key) {
+                    Ok(None) => match super::gitconfig::set_in_file(file, key, before) {
+                        Ok(()) => UndoResult::Restored,
+                        Err(err) => UndoResult::Failed(err),
+                    },
+                    Ok(Some(current)) if current == *before && !entry.committed => {
+                        UndoResult::NeverHappened
+                    }
+                    Ok(Some(_)) => UndoResult::Conflict(format!(
+                        "{key} was set again after ado-cutover removed it; left as it is"
+                    )),
+                    Err(err) => UndoResult::Failed(err),
+                }
+            }
             _ => return UndoResult::Failed("this change cannot be undone".into()),
         };
         if matches!(

@@ -68,6 +68,20 @@ pub enum Action {
         value: String,
         restore: Option<String>,
     },
+    /// Remove `key` from the git configuration file `file`; `undo` sets `restore` back.
+    UnsetGitConfig {
+        file: PathBuf,
+        key: String,
+        restore: String,
+    },
+    /// Remove these exact lines from a git credential-store file, keeping every other line byte
+    /// for byte, under git's lock file; only if the file is still as planned (`expected_sha256`).
+    /// The lines hold secrets: not reversible, and never shown.
+    RemoveLines {
+        file: PathBuf,
+        lines: Vec<String>,
+        expected_sha256: String,
+    },
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is
     /// how many the plan counted.
     DeleteCookies {
@@ -83,7 +97,11 @@ impl Action {
     pub fn changes(&self) -> bool {
         matches!(
             self,
-            Action::DeleteFile(_) | Action::DeleteCookies { .. } | Action::SetGitConfig { .. }
+            Action::DeleteFile(_)
+                | Action::DeleteCookies { .. }
+                | Action::SetGitConfig { .. }
+                | Action::UnsetGitConfig { .. }
+                | Action::RemoveLines { .. }
         )
     }
 }
