@@ -261,8 +261,16 @@ fn apply_one(
                     .map_err(std::io::Error::other)
             });
             match result {
-                Ok(_) => item(finding, Status::Done, format!("changed: {}", finding.detail)),
-                Err(err) => item(finding, Status::Failed, format!("could not change it: {err}")),
+                Ok(_) => item(
+                    finding,
+                    Status::Done,
+                    format!("changed: {}", finding.detail),
+                ),
+                Err(err) => item(
+                    finding,
+                    Status::Failed,
+                    format!("could not change it: {err}"),
+                ),
             }
         }
         Action::RemoveLines {
@@ -279,8 +287,16 @@ fn apply_one(
             });
             match result {
                 Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
-                Ok(_) => item(finding, Status::Done, format!("removed: {}", finding.detail)),
-                Err(err) => item(finding, Status::Failed, format!("could not remove it: {err}")),
+                Ok(_) => item(
+                    finding,
+                    Status::Done,
+                    format!("removed: {}", finding.detail),
+                ),
+                Err(err) => item(
+                    finding,
+                    Status::Failed,
+                    format!("could not remove it: {err}"),
+                ),
             }
         }
         _ => planned_item(finding),

@@ -196,14 +196,22 @@ mod tests {
     fn remove_lines_keeps_everything_else_byte_for_byte() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".git-credentials");
-        let content = b"https://a:x@github.com\r\nhttps://b:y@dev.azure.com/contoso\nlast-without-newline";
+        let content =
+            b"https://a:x@github.com\r\nhttps://b:y@dev.azure.com/contoso\nlast-without-newline";
         fs::write(&path, content).unwrap();
         let sha = crate::agent::journal::sha256_hex(content);
-        let wrong = remove_lines(&path, &["https://b:y@dev.azure.com/contoso".into()], "stale");
+        let wrong = remove_lines(
+            &path,
+            &["https://b:y@dev.azure.com/contoso".into()],
+            "stale",
+        );
         assert!(wrong.is_err());
         let n = remove_lines(&path, &["https://b:y@dev.azure.com/contoso".into()], &sha).unwrap();
         assert_eq!(n, 1);
-        assert_eq!(fs::read(&path).unwrap(), b"https://a:x@github.com\r\nlast-without-newline");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"https://a:x@github.com\r\nlast-without-newline"
+        );
         assert!(!dir.path().join(".git-credentials.lock").exists());
     }
 

@@ -43,7 +43,9 @@ pub fn entries_in_file(path: &Path, regex: &str) -> Result<Vec<(String, String)>
     }
     let config = file(path)?;
     let mut found = Vec::new();
-    let mut entries = config.entries(Some(regex)).map_err(|e| e.message().to_string())?;
+    let mut entries = config
+        .entries(Some(regex))
+        .map_err(|e| e.message().to_string())?;
     while let Some(entry) = entries.next() {
         let entry = entry.map_err(|e| e.message().to_string())?;
         if let (Some(name), Some(value)) = (entry.name(), entry.value()) {
@@ -71,7 +73,5 @@ pub fn set_in_file(path: &Path, key: &str, value: &str) -> Result<(), String> {
 
 /// Removes `key` from the file at `path`.
 pub fn unset_in_file(path: &Path, key: &str) -> Result<(), String> {
-    file(path)?
-        .remove(key)
-        .map_err(|e| e.message().to_string())
+    file(path)?.remove(key).map_err(|e| e.message().to_string())
 }

@@ -55,7 +55,9 @@ impl Change {
     pub fn is_reversible(&self) -> bool {
         matches!(
             self,
-            Change::FileWritten { .. } | Change::GitConfigSet { .. }
+            Change::FileWritten { .. }
+                | Change::GitConfigSet { .. }
+                | Change::GitConfigUnset { .. }
         )
     }
 

@@ -12,6 +12,7 @@ use ado_cutover::agent::paths::{Paths, SANDBOX_VAR};
 use ado_cutover::agent::tasks::tenant_cache;
 use std::process::{Command, Stdio};
 
+pub mod fake_ado;
 #[cfg(unix)]
 pub mod terminal;
 

@@ -7,6 +7,7 @@
 //! [`registry`].
 
 pub mod browser_sign_out;
+pub mod credentials;
 pub mod guidance;
 pub mod remotes;
 pub mod tenant_cache;
@@ -164,6 +165,7 @@ pub const TASK_IDS: &[&str] = &[
 pub fn registry() -> Vec<&'static dyn Task> {
     vec![
         &tenant_cache::TenantCache,
+        &credentials::Credentials,
         &remotes::Remotes,
         &browser_sign_out::BrowserSignOut,
         &guidance::Guidance,

@@ -1,0 +1,270 @@
+//! Task `credentials` end to end, on real stores that are files: git's credential-store file,
+//! Git Credential Manager's plaintext store and its state in the global git configuration.
+
+mod support;
+
+use serde_json::Value;
+use support::fake_ado::FakeAzureDevOps;
+use support::{Sandbox, task_items, text};
+
+const LINES: &[&str] = &[
+    "https://github.com-user:ghp_TOKENGITHUB@github.com",
+    "https://alice:SECRETCONTOSO1@dev.azure.com/contoso/proj/_git/web",
+    "https://contoso:SECRETCONTOSO2@dev.azure.com",
+    "https://x:SECRETFABRIKAM@fabrikam.visualstudio.com",
+    "https://x:SECRETEVIL@dev.azure.com.evil.example/contoso",
+    "https://alice%40example.com:SECRETNOORG@dev.azure.com",
+];
+
+fn store(sandbox: &Sandbox) -> std::path::PathBuf {
+    let path = sandbox.paths.home.join(".git-credentials");
+    // CRLF on one line and no newline at the end: both must survive byte for byte.
+    let content = format!("{}\r\n{}\n", LINES[0], LINES[1..].join("\n"));
+    sandbox.write(&path, content.trim_end().as_bytes());
+    path
+}
+
+#[test]
+fn only_the_lines_of_moved_organizations_leave_the_credential_store() {
+    let sandbox = Sandbox::new();
+    let path = store(&sandbox);
+    #[cfg(unix)]
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    let plan = sandbox
+        .cmd()
+        .args([
+            "plan",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "contoso",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "plan changed the store"
+    );
+    let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let items = task_items(&report, "credentials");
+    let contoso = items
+        .iter()
+        .find(|i| i["target"].as_str().unwrap().ends_with("(contoso)"))
+        .unwrap();
+    assert_eq!(contoso["status"], "planned");
+    let unknown = items
+        .iter()
+        .find(|i| i["target"].as_str().unwrap().ends_with("(dev.azure.com)"))
+        .unwrap();
+    assert_eq!(unknown["status"], "needs-user");
+    assert_eq!(
+        items.len(),
+        2,
+        "fabrikam did not move, the look-alike is not ours: {items:#?}"
+    );
+
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--only", "credentials", "--org", "contoso"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(10), "{}", text(&run.stdout));
+    let expected = format!("{}\r\n{}\n{}\n{}", LINES[0], LINES[3], LINES[4], LINES[5]);
+    assert_eq!(
+        String::from_utf8(std::fs::read(&path).unwrap()).unwrap(),
+        expected
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+    }
+    for out in [&plan, &run] {
+        for secret in [
+            "SECRETCONTOSO",
+            "SECRETFABRIKAM",
+            "SECRETNOORG",
+            "ghp_TOKENGITHUB",
+        ] {
+            assert!(!text(&out.stdout).contains(secret), "{secret} leaked");
+            assert!(!text(&out.stderr).contains(secret), "{secret} leaked");
+            sandbox.assert_not_in_agent_files(secret);
+        }
+    }
+    let again = sandbox
+        .cmd()
+        .args([
+            "plan",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "contoso",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(
+        task_items(&report, "credentials")
+            .iter()
+            .all(|i| i["status"] != "planned")
+    );
+}
+
+#[test]
+fn gcm_plaintext_credentials_of_moved_organizations_go() {
+    let sandbox = Sandbox::new();
+    let https = sandbox
+        .paths
+        .home
+        .join(".gcm")
+        .join("store")
+        .join("git")
+        .join("https");
+    let contoso = https
+        .join("dev.azure.com")
+        .join("contoso")
+        .join("alice@contoso.com.credential");
+    let other_file = https.join("dev.azure.com").join("contoso").join(".gpg-id");
+    let legacy = https
+        .join("contoso.visualstudio.com")
+        .join("alice@contoso.com.credential");
+    let fabrikam = https
+        .join("dev.azure.com")
+        .join("fabrikam")
+        .join("bob.credential");
+    for path in [&contoso, &other_file, &legacy, &fabrikam] {
+        sandbox.write(
+            path,
+            b"SECRETGCM\nservice=https://dev.azure.com/x\naccount=a\n",
+        );
+    }
+    let run = sandbox
+        .cmd()
+        .args([
+            "run",
+            "--yes",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "contoso",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    assert!(!contoso.exists() && !legacy.exists());
+    assert!(other_file.exists(), "only *.credential files go");
+    assert!(fabrikam.exists(), "fabrikam did not move");
+}
+
+#[test]
+fn without_configured_organizations_the_tenant_decides_and_offline_nothing_goes() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.paths.home.join(".git-credentials");
+    let content = "https://a:S1@dev.azure.com/contoso\nhttps://a:S2@dev.azure.com/msaorg\n";
+    sandbox.write(&path, content.as_bytes());
+
+    // Offline (the sandbox sends lookups to a closed port): nothing unconfigured is touched.
+    let offline = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json", "--only", "credentials"])
+        .output()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+    let report: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    let items = task_items(&report, "credentials");
+    assert!(
+        items.iter().any(|i| i["detail"]
+            .as_str()
+            .unwrap()
+            .contains("could not check whether contoso moved")),
+        "{items:#?}"
+    );
+
+    let fake = FakeAzureDevOps::start();
+    let online = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json", "--only", "credentials"])
+        .env(ado_cutover::agent::ado::tenant::BASE_URL_VAR, &fake.base)
+        .output()
+        .unwrap();
+    assert_eq!(online.status.code(), Some(0), "{}", text(&online.stdout));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "https://a:S2@dev.azure.com/msaorg\n",
+        "contoso moved to Entra, msaorg did not"
+    );
+}
+
+/// Git Credential Manager's bindings and cached authorities in `~/.gitconfig`, seeded and read
+/// back with real git (Unix only: the Windows run under Wine has no git).
+#[cfg(unix)]
+#[test]
+fn gcm_git_config_state_is_cleared_and_undo_restores_it() {
+    let sandbox = Sandbox::new();
+    let git = |args: &[&str]| {
+        sandbox
+            .paths
+            .command("git")
+            .args(args)
+            .output()
+            .expect("git must be installed for the tests")
+    };
+    let seed = [
+        (
+            "credential.azrepos:org/contoso.username",
+            "alice@old.example",
+        ),
+        (
+            "credential.azrepos:org/contoso.azureAuthority",
+            "https://login.microsoftonline.com/organizations",
+        ),
+        (
+            "credential.https://contoso.visualstudio.com.authority",
+            "MSA",
+        ),
+        (
+            "credential.azrepos:org/fabrikam.username",
+            "bob@example.com",
+        ),
+        ("credential.helper", "store"),
+    ];
+    for (key, value) in seed {
+        assert!(git(&["config", "--global", key, value]).status.success());
+    }
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--only", "credentials", "--org", "contoso"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    for (key, _) in &seed[..3] {
+        assert!(
+            !git(&["config", "--global", "--get", key]).status.success(),
+            "{key} is still set"
+        );
+    }
+    for (key, value) in &seed[3..] {
+        assert_eq!(
+            text(&git(&["config", "--global", "--get", key]).stdout).trim(),
+            *value
+        );
+    }
+    let undo = sandbox.cmd().arg("undo").output().unwrap();
+    assert_eq!(undo.status.code(), Some(0), "{}", text(&undo.stdout));
+    for (key, value) in seed {
+        assert_eq!(
+            text(&git(&["config", "--global", "--get", key]).stdout).trim(),
+            value,
+            "{key}"
+        );
+    }
+}
