@@ -268,3 +268,55 @@ fn gcm_git_config_state_is_cleared_and_undo_restores_it() {
         );
     }
 }
+
+#[test]
+fn tokens_kept_in_package_manager_and_shell_files_are_reported_never_shown_or_changed() {
+    let sandbox = Sandbox::new();
+    let npmrc = sandbox.paths.home.join(".npmrc");
+    let bashrc = sandbox.paths.home.join(".bashrc");
+    let npm = "registry=https://pkgs.dev.azure.com/contoso/_packaging/f/npm/registry/\n\
+               //pkgs.dev.azure.com/contoso/_packaging/f/npm/registry/:_password=U0VDUkVUTlBN\n\
+               //pkgs.dev.azure.com/fabrikam/_packaging/f/npm/registry/:_password=RkFCUklLQU0=\n";
+    let bash = "export PATH=$PATH:~/bin\nexport AZURE_DEVOPS_EXT_PAT=SECRETSHELLPAT\n";
+    sandbox.write(&npmrc, npm.as_bytes());
+    sandbox.write(&bashrc, bash.as_bytes());
+    let out = sandbox
+        .cmd()
+        .args([
+            "plan",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "contoso",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", text(&out.stderr));
+    for secret in ["U0VDUkVUTlBN", "RkFCUklLQU0", "SECRETSHELLPAT"] {
+        assert!(!text(&out.stdout).contains(secret), "{secret} leaked");
+    }
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let targets: Vec<String> = task_items(&report, "credentials")
+        .iter()
+        .filter(|i| i["kind"] == "token-elsewhere")
+        .map(|i| i["target"].as_str().unwrap().replace('\\', "/"))
+        .collect();
+    assert_eq!(
+        targets,
+        ["~/.npmrc:2", "~/.bashrc:2"],
+        "fabrikam did not move"
+    );
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--only", "credentials", "--org", "contoso"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(10));
+    assert_eq!(
+        std::fs::read_to_string(&npmrc).unwrap(),
+        npm,
+        "reported, never changed"
+    );
+    assert_eq!(std::fs::read_to_string(&bashrc).unwrap(), bash);
+}

@@ -6,8 +6,9 @@
 //! line kept byte for byte, under git's lock), GCM's plaintext store (`*.credential` files of
 //! matching organizations only), and GCM's state in the global git configuration
 //! (`credential.azrepos:org/<org>.username` bindings, stale `…azureAuthority` values, a leftover
-//! `credential.<url>.authority = MSA`; journaled for `undo`). The OS credential stores (Windows
-//! Credential Manager, macOS keychain, Secret Service) are not covered yet.
+//! `credential.<url>.authority = MSA`; journaled for `undo`). Old tokens in package-manager and
+//! shell files are reported (see [`super::feeds`]). The OS credential stores (Windows Credential
+//! Manager, macOS keychain, Secret Service) are not covered yet.
 //!
 //! Which organizations: the configured ones. With none configured, the ones found here, each
 //! asked which tenant backs it (see [`crate::agent::ado::tenant`]): it moved when an Entra
@@ -16,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::{Action, Context, Evidence, Finding, Task, TaskError};
+use super::{Action, Context, Evidence, Finding, Task, TaskError, feeds};
 use crate::agent::ado::tenant::{Backing, Lookup};
 use crate::agent::gitconfig;
 use crate::agent::hosts;
@@ -54,9 +55,11 @@ impl Task for Credentials {
         }
         candidates.extend(plaintext_store(cx));
         candidates.extend(git_config(cx));
-        let orgs: BTreeSet<String> = candidates.iter().filter_map(|c| c.org.clone()).collect();
+        let mut orgs: BTreeSet<String> = candidates.iter().filter_map(|c| c.org.clone()).collect();
+        orgs.extend(feeds::orgs(cx));
         let (moved, notes) = moved_orgs(cx, &orgs);
         let mut findings = notes;
+        findings.extend(feeds::findings(cx, &|org| moved.contains(org)));
         for candidate in candidates {
             match &candidate.org {
                 Some(org) if moved.contains(org) => findings.push(candidate.finding),

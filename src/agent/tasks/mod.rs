@@ -8,6 +8,7 @@
 
 pub mod browser_sign_out;
 pub mod credentials;
+pub mod feeds;
 pub mod guidance;
 pub mod remotes;
 pub mod tenant_cache;
