@@ -320,3 +320,109 @@ fn tokens_kept_in_package_manager_and_shell_files_are_reported_never_shown_or_ch
     );
     assert_eq!(std::fs::read_to_string(&bashrc).unwrap(), bash);
 }
+
+/// Bindings in each repository's own configuration, including the empty "no inherit" value,
+/// seeded and read back with real git (Unix only).
+#[cfg(unix)]
+#[test]
+fn repository_bindings_are_cleared_and_undo_restores_them() {
+    let sandbox = Sandbox::new();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = sandbox
+            .paths
+            .command("git")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out.stdout).trim().to_string())
+    };
+    let web = sandbox.paths.home.join("src/web");
+    let api = sandbox.paths.home.join("src/api");
+    for (dir, key, value) in [
+        (
+            &web,
+            "credential.azrepos:org/contoso.username",
+            "alice@old.example",
+        ),
+        (
+            &web,
+            "credential.azrepos:org/fabrikam.username",
+            "bob@example.com",
+        ),
+        (&api, "credential.azrepos:org/contoso.username", ""),
+    ] {
+        std::fs::create_dir_all(dir).unwrap();
+        assert!(git(dir, &["init", "-q"]).0);
+        assert!(git(dir, &["config", "--local", key, value]).0);
+    }
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--only", "credentials", "--org", "contoso"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    assert!(
+        !git(
+            &web,
+            &[
+                "config",
+                "--local",
+                "--get",
+                "credential.azrepos:org/contoso.username"
+            ]
+        )
+        .0
+    );
+    assert!(
+        !git(
+            &api,
+            &[
+                "config",
+                "--local",
+                "--get",
+                "credential.azrepos:org/contoso.username"
+            ]
+        )
+        .0
+    );
+    assert_eq!(
+        git(
+            &web,
+            &[
+                "config",
+                "--local",
+                "--get",
+                "credential.azrepos:org/fabrikam.username"
+            ]
+        ),
+        (true, "bob@example.com".to_string())
+    );
+    let undo = sandbox.cmd().arg("undo").output().unwrap();
+    assert_eq!(undo.status.code(), Some(0), "{}", text(&undo.stdout));
+    assert_eq!(
+        git(
+            &web,
+            &[
+                "config",
+                "--local",
+                "--get",
+                "credential.azrepos:org/contoso.username"
+            ]
+        ),
+        (true, "alice@old.example".to_string())
+    );
+    assert_eq!(
+        git(
+            &api,
+            &[
+                "config",
+                "--local",
+                "--get",
+                "credential.azrepos:org/contoso.username"
+            ]
+        ),
+        (true, String::new()),
+        "the empty no-inherit value is back"
+    );
+}

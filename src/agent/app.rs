@@ -149,6 +149,7 @@ impl<'e> Session<'e> {
             } else {
                 &NoProgress
             },
+            repos: std::sync::OnceLock::new(),
         }
     }
 

@@ -6,7 +6,8 @@
 //! line kept byte for byte, under git's lock), GCM's plaintext store (`*.credential` files of
 //! matching organizations only), and GCM's state in the global git configuration
 //! (`credential.azrepos:org/<org>.username` bindings, stale `…azureAuthority` values, a leftover
-//! `credential.<url>.authority = MSA`; journaled for `undo`). Old tokens in package-manager and
+//! `credential.<url>.authority = MSA`) and each repository's own bindings (journaled for
+//! `undo`). Old tokens in package-manager and
 //! shell files are reported (see [`super::feeds`]). The OS credential stores (Windows Credential
 //! Manager, macOS keychain, Secret Service) are not covered yet.
 //!
@@ -55,6 +56,7 @@ impl Task for Credentials {
         }
         candidates.extend(plaintext_store(cx));
         candidates.extend(git_config(cx));
+        candidates.extend(repository_bindings(cx));
         let mut orgs: BTreeSet<String> = candidates.iter().filter_map(|c| c.org.clone()).collect();
         orgs.extend(feeds::orgs(cx));
         let (moved, notes) = moved_orgs(cx, &orgs);
@@ -314,6 +316,59 @@ fn git_config(cx: &Context<'_>) -> Vec<Candidate> {
                     format!("pins personal Microsoft account sign-in (MSA) for {scope}"),
                 ));
             }
+        }
+    }
+    found
+}
+
+/// GCM's account bindings in each repository's own configuration
+/// (`credential.azrepos:org/<org>.username`, including the empty "no inherit" value).
+fn repository_bindings(cx: &Context<'_>) -> Vec<Candidate> {
+    let mut configs = BTreeSet::new();
+    for repo in &cx.repositories().found {
+        if repo.kind == crate::agent::repos::discover::Kind::Tfvc {
+            continue;
+        }
+        // Worktrees share their repository's configuration: read each file once.
+        if let Ok(opened) = git2::Repository::open(&repo.path) {
+            configs.insert(opened.commondir().join("config"));
+        }
+    }
+    let mut found = Vec::new();
+    for file in configs {
+        let Ok(entries) =
+            gitconfig::entries_in_file(&file, r"^credential\.azrepos:org/.*\.username$")
+        else {
+            continue;
+        };
+        for (key, value) in entries {
+            let Some(org) = key
+                .strip_prefix("credential.azrepos:org/")
+                .and_then(|rest| rest.strip_suffix(".username"))
+                .map(str::to_ascii_lowercase)
+            else {
+                continue;
+            };
+            let what = if value.is_empty() {
+                "tells Git Credential Manager not to use your global account".to_string()
+            } else {
+                format!("binds this repository to the account \"{value}\"")
+            };
+            found.push(Candidate {
+                org: Some(org.clone()),
+                finding: Finding {
+                    kind: "git-config",
+                    target: format!("{}: {key}", cx.paths.display(&file)),
+                    detail: format!(
+                        "{what} for {org}; after the move Git Credential Manager must ask again"
+                    ),
+                    action: Action::UnsetGitConfig {
+                        file: file.clone(),
+                        key,
+                        restore: value,
+                    },
+                },
+            });
         }
     }
     found

@@ -15,6 +15,7 @@ pub mod tenant_cache;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use time::OffsetDateTime;
 
@@ -24,7 +25,8 @@ use super::browsers::Family;
 use super::browsers::cookies::Scope;
 use super::env::Env;
 use super::paths::Paths;
-use super::settings::Settings;
+use super::repos::discover::{self, Discovery, Skip};
+use super::settings::{Settings, keys};
 
 /// What a task reads: locations, configuration and the environment. Passed in, never global.
 pub struct Context<'a> {
@@ -35,6 +37,43 @@ pub struct Context<'a> {
     pub now: OffsetDateTime,
     /// Where a long step shows how far it is.
     pub progress: &'a dyn Progress,
+    /// The git repositories under the scan roots, searched once per run when a task first asks.
+    pub repos: OnceLock<Discovery>,
+}
+
+impl Context<'_> {
+    /// The git repositories under the scan roots (`remotes.roots`, default the home folder).
+    pub fn repositories(&self) -> &Discovery {
+        self.repos.get_or_init(|| {
+            let skip = Skip::defaults(&self.paths.home, self.settings.list(&keys::REMOTES_SKIP));
+            let found = discover::discover(&self.scan_roots(), &skip, &|folders, repos| {
+                self.progress.show(&format!(
+                    "Searching for repositories: {folders} folders, {repos} found"
+                ));
+            });
+            self.progress.clear();
+            found
+        })
+    }
+
+    /// The scan roots: configured (`~/` is home, relative paths are under home), or home.
+    pub fn scan_roots(&self) -> Vec<PathBuf> {
+        let configured = self.settings.list(&keys::REMOTES_ROOTS);
+        if configured.is_empty() {
+            return vec![self.paths.home.clone()];
+        }
+        configured
+            .iter()
+            .map(|root| {
+                let rest = root.strip_prefix("~/").or_else(|| root.strip_prefix("~\\"));
+                match rest {
+                    Some(rest) => self.paths.home.join(rest),
+                    None if root == "~" => self.paths.home.clone(),
+                    None => self.paths.home.join(root),
+                }
+            })
+            .collect()
+    }
 }
 
 /// A one-line, ever-changing status for long steps (a scan of the home folder).
@@ -184,6 +223,7 @@ pub(crate) fn with_context<R>(paths: &Paths, f: impl FnOnce(&Context<'_>) -> R) 
         env: &env,
         now: OffsetDateTime::UNIX_EPOCH,
         progress: &NoProgress,
+        repos: OnceLock::new(),
     })
 }
 

@@ -12,13 +12,13 @@
 //! Never touches the working tree, the index, refs or history.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{Action, Context, Evidence, Finding, Task, TaskError};
 use crate::agent::ado::tenant::{Backing, Lookup};
 use crate::agent::gitconfig;
 use crate::agent::parallel;
-use crate::agent::repos::discover::{self, Kind, Skip};
+use crate::agent::repos::discover::Kind;
 use crate::agent::repos::inspect::{self, Remote};
 use crate::agent::repos::url::{self, AdoUrl, Embedded};
 use crate::agent::settings::keys;
@@ -43,14 +43,8 @@ impl Task for Remotes {
     }
 
     fn detect(&self, cx: &Context<'_>, evidence: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
-        let roots = roots(cx);
-        let skip = Skip::defaults(&cx.paths.home, cx.settings.list(&keys::REMOTES_SKIP));
-        let found = discover::discover(&roots, &skip, &|folders, repos| {
-            cx.progress.show(&format!(
-                "Searching for repositories: {folders} folders, {repos} found"
-            ));
-        });
-        cx.progress.clear();
+        let roots = cx.scan_roots();
+        let found = cx.repositories();
         let mut totals = Totals {
             folders: found.folders_scanned,
             ..Totals::default()
@@ -66,11 +60,11 @@ impl Task for Remotes {
             findings.extend(repo.findings);
             totals.add(repo.totals);
         }
-        for warning in found.warnings {
+        for warning in &found.warnings {
             findings.push(Finding {
                 kind: "scan-warning",
                 target: "scan".into(),
-                detail: warning,
+                detail: warning.clone(),
                 action: Action::Note(Status::Info),
             });
         }
@@ -176,25 +170,6 @@ fn organizations(cx: &Context<'_>, orgs: &BTreeSet<String>) -> Vec<Finding> {
                 target: org.clone(),
                 detail,
                 action,
-            }
-        })
-        .collect()
-}
-
-/// The scan roots: configured (`~/` is home, relative paths are under home), or home.
-fn roots(cx: &Context<'_>) -> Vec<PathBuf> {
-    let configured = cx.settings.list(&keys::REMOTES_ROOTS);
-    if configured.is_empty() {
-        return vec![cx.paths.home.clone()];
-    }
-    configured
-        .iter()
-        .map(|root| {
-            let rest = root.strip_prefix("~/").or_else(|| root.strip_prefix("~\\"));
-            match rest {
-                Some(rest) => cx.paths.home.join(rest),
-                None if root == "~" => cx.paths.home.clone(),
-                None => cx.paths.home.join(root),
             }
         })
         .collect()
