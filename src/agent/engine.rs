@@ -231,23 +231,9 @@ fn apply_one(
                     what: format!("the credentials in {key}"),
                 },
             };
-            let result = journaled(cx, task, change, journal, run_id, || {
+            config_change(cx, task, finding, change, journal, run_id, || {
                 gitconfig::set(repo, key, value)
-                    .map(|()| 1)
-                    .map_err(std::io::Error::other)
-            });
-            match result {
-                Ok(_) => item(
-                    finding,
-                    Status::Done,
-                    format!("changed: {}", finding.detail),
-                ),
-                Err(err) => item(
-                    finding,
-                    Status::Failed,
-                    format!("could not change it: {err}"),
-                ),
-            }
+            })
         }
         Action::UnsetGitConfig { file, key, restore } => {
             let change = Change::GitConfigUnset {
@@ -255,23 +241,9 @@ fn apply_one(
                 key: key.clone(),
                 before: restore.clone(),
             };
-            let result = journaled(cx, task, change, journal, run_id, || {
+            config_change(cx, task, finding, change, journal, run_id, || {
                 gitconfig::unset_in_file(file, key)
-                    .map(|()| 1)
-                    .map_err(std::io::Error::other)
-            });
-            match result {
-                Ok(_) => item(
-                    finding,
-                    Status::Done,
-                    format!("changed: {}", finding.detail),
-                ),
-                Err(err) => item(
-                    finding,
-                    Status::Failed,
-                    format!("could not change it: {err}"),
-                ),
-            }
+            })
         }
         Action::RemoveLines {
             file,
@@ -300,6 +272,33 @@ fn apply_one(
             }
         }
         _ => planned_item(finding),
+    }
+}
+
+/// Makes one journaled git-configuration change and reports it.
+fn config_change(
+    cx: &Context<'_>,
+    task: &str,
+    finding: &Finding,
+    change: Change,
+    journal: &Journal,
+    run_id: Uuid,
+    make: impl FnOnce() -> Result<(), String>,
+) -> Item {
+    let result = journaled(cx, task, change, journal, run_id, || {
+        make().map(|()| 1).map_err(std::io::Error::other)
+    });
+    match result {
+        Ok(_) => item(
+            finding,
+            Status::Done,
+            format!("changed: {}", finding.detail),
+        ),
+        Err(err) => item(
+            finding,
+            Status::Failed,
+            format!("could not change it: {err}"),
+        ),
     }
 }
 
