@@ -139,18 +139,12 @@ impl<'e> Session<'e> {
     }
 
     pub fn context(&self, now: OffsetDateTime) -> Context<'_> {
-        Context {
-            paths: &self.paths,
-            settings: &self.settings,
-            env: self.env,
-            now,
-            progress: if self.progress {
-                &printer::TerminalProgress
-            } else {
-                &NoProgress
-            },
-            repos: std::sync::OnceLock::new(),
-        }
+        let progress: &dyn super::tasks::Progress = if self.progress {
+            &printer::TerminalProgress
+        } else {
+            &NoProgress
+        };
+        Context::new(&self.paths, &self.settings, self.env, now, progress)
     }
 
     /// Detects every selected task, starting from what earlier runs remembered.

@@ -5,7 +5,7 @@
 //! journal and the file primitives, then detects again to verify. One task failing never stops
 //! the others: every item carries its own status and reason.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
@@ -15,6 +15,7 @@ use super::browsers::cookies;
 use super::fsutil;
 use super::gitconfig;
 use super::journal::{Change, Journal};
+use super::secrets;
 use super::tasks::{Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry};
 
 /// The tasks a command works on, from `--only` and `--skip`.
@@ -100,7 +101,7 @@ fn planned_item(finding: &Finding) -> Item {
     let (status, detail) = match &finding.action {
         Action::Note(status) => (*status, finding.detail.clone()),
         Action::NeedsUser => (Status::NeedsUser, finding.detail.clone()),
-        Action::DeleteFile(_) | Action::DeleteCookies { .. } => (
+        Action::DeleteFile(_) | Action::DeleteSecret(_) | Action::DeleteCookies { .. } => (
             Status::Planned,
             format!("will be deleted: {}", finding.detail),
         ),
@@ -172,6 +173,45 @@ fn apply_one(
                 format!("could not delete it: {err}"),
             ),
         },
+        Action::DeleteSecret(secret) => {
+            let store = match cx.secret_store() {
+                Ok(Some(store)) => store,
+                Ok(None) => {
+                    return item(
+                        finding,
+                        Status::Skipped,
+                        "the OS credential store is not in use".into(),
+                    );
+                }
+                Err(why) => {
+                    return item(
+                        finding,
+                        Status::Failed,
+                        format!("could not delete it: {why}"),
+                    );
+                }
+            };
+            let change = Change::EntriesDeleted {
+                path: PathBuf::from(secrets::Store::NAME),
+                what: format!("the credential {}", finding.target),
+            };
+            let result = journaled(cx, task, change, journal, run_id, || {
+                store.delete(secret).map_err(std::io::Error::other)
+            });
+            match result {
+                Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
+                Ok(_) => item(
+                    finding,
+                    Status::Done,
+                    format!("deleted: {}", finding.detail),
+                ),
+                Err(err) => item(
+                    finding,
+                    Status::Failed,
+                    format!("could not delete it: {err}"),
+                ),
+            }
+        }
         Action::DeleteCookies {
             store,
             family,

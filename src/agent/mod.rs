@@ -21,6 +21,7 @@ pub mod paths;
 pub mod platform;
 pub mod printer;
 pub mod repos;
+pub mod secrets;
 pub mod settings;
 pub mod state;
 pub mod tasks;

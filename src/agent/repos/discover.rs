@@ -172,7 +172,7 @@ pub fn discover(
             };
             if is_dir {
                 let n = folders.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 4096 == 0 {
+                if n.is_multiple_of(4096) {
                     progress(n, repos.load(Ordering::Relaxed));
                 }
             }

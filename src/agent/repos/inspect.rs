@@ -116,15 +116,15 @@ pub fn work_of(repo: &Repository) -> State {
                 .next()
                 .unwrap_or_default()
                 .to_string();
-            if let Ok((ahead, _)) = repo.graph_ahead_behind(local, remote_tip) {
-                if ahead > 0 {
-                    state.ahead.push(Ahead {
-                        branch: name,
-                        upstream: upstream_name,
-                        remote,
-                        commits: ahead,
-                    });
-                }
+            if let Ok((ahead, _)) = repo.graph_ahead_behind(local, remote_tip)
+                && ahead > 0
+            {
+                state.ahead.push(Ahead {
+                    branch: name,
+                    upstream: upstream_name,
+                    remote,
+                    commits: ahead,
+                });
             }
         }
     }

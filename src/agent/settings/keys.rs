@@ -85,12 +85,27 @@ pub const REMOVE_URL_CREDENTIALS: Key = Key {
     help: "remove passwords and tokens written into remote URLs (not restorable by undo); default false",
 };
 
+pub const CLEAR_UNATTRIBUTED: Key = Key {
+    name: "credentials.clear_unattributed",
+    env: "ADO_CUTOVER_CLEAR_UNATTRIBUTED",
+    kind: Kind::Bool,
+    help: "also clear saved dev.azure.com credentials that name no organization (they cannot be told apart from other organizations'); default false",
+};
+pub const CLEAR_MSAL_CACHE: Key = Key {
+    name: "credentials.clear_msal_cache",
+    env: "ADO_CUTOVER_CLEAR_MSAL_CACHE",
+    kind: Kind::Bool,
+    help: "also delete the shared Microsoft sign-in cache (.IdentityService), which signs the user out of Visual Studio and Azure tools; default false",
+};
+
 /// Every key, in the order `config show` lists them.
 pub const ALL: &[Key] = &[
     ORGANIZATIONS,
     EXPECTED_TENANT,
     REPORT_ENDPOINT,
     ENROLLMENT_TOKEN_FILE,
+    CLEAR_UNATTRIBUTED,
+    CLEAR_MSAL_CACHE,
     SIGN_OUT_MICROSOFT,
     REMOTES_ROOTS,
     REMOTES_SKIP,

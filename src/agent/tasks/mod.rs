@@ -26,6 +26,7 @@ use super::browsers::cookies::Scope;
 use super::env::Env;
 use super::paths::Paths;
 use super::repos::discover::{self, Discovery, Skip};
+use super::secrets;
 use super::settings::{Settings, keys};
 
 /// What a task reads: locations, configuration and the environment. Passed in, never global.
@@ -38,10 +39,42 @@ pub struct Context<'a> {
     /// Where a long step shows how far it is.
     pub progress: &'a dyn Progress,
     /// The git repositories under the scan roots, searched once per run when a task first asks.
-    pub repos: OnceLock<Discovery>,
+    repos: OnceLock<Discovery>,
+    /// The OS credential store, opened once per run when first needed.
+    secrets: OnceLock<Result<Option<secrets::Store>, String>>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    pub fn new(
+        paths: &'a Paths,
+        settings: &'a Settings,
+        env: &'a Env,
+        now: OffsetDateTime,
+        progress: &'a dyn Progress,
+    ) -> Context<'a> {
+        Context {
+            paths,
+            settings,
+            env,
+            now,
+            progress,
+            repos: OnceLock::new(),
+            secrets: OnceLock::new(),
+        }
+    }
+
+    /// The OS credential store: `Ok(None)` when a test sandbox keeps it out, `Err` (in words)
+    /// when it cannot be reached.
+    pub fn secret_store(&self) -> Result<Option<&secrets::Store>, &str> {
+        match self
+            .secrets
+            .get_or_init(|| secrets::Store::open(self.paths, self.env))
+        {
+            Ok(store) => Ok(store.as_ref()),
+            Err(why) => Err(why),
+        }
+    }
+
     /// The git repositories under the scan roots (`remotes.roots`, default the home folder).
     pub fn repositories(&self) -> &Discovery {
         self.repos.get_or_init(|| {
@@ -123,6 +156,9 @@ pub enum Action {
         lines: Vec<String>,
         expected_sha256: String,
     },
+    /// Delete this item from the OS credential store (not reversible: the secret is never read,
+    /// so it cannot be put back; the plan names the item first).
+    DeleteSecret(secrets::Item),
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is
     /// how many the plan counted.
     DeleteCookies {
@@ -139,6 +175,7 @@ impl Action {
         matches!(
             self,
             Action::DeleteFile(_)
+                | Action::DeleteSecret(_)
                 | Action::DeleteCookies { .. }
                 | Action::SetGitConfig { .. }
                 | Action::UnsetGitConfig { .. }
@@ -217,14 +254,13 @@ pub fn registry() -> Vec<&'static dyn Task> {
 pub(crate) fn with_context<R>(paths: &Paths, f: impl FnOnce(&Context<'_>) -> R) -> R {
     let env = Env::default();
     let settings = Settings::resolve(paths, &env, &Default::default()).expect("test settings");
-    f(&Context {
+    f(&Context::new(
         paths,
-        settings: &settings,
-        env: &env,
-        now: OffsetDateTime::UNIX_EPOCH,
-        progress: &NoProgress,
-        repos: OnceLock::new(),
-    })
+        &settings,
+        &env,
+        OffsetDateTime::UNIX_EPOCH,
+        &NoProgress,
+    ))
 }
 
 #[cfg(test)]

@@ -1,19 +1,25 @@
 //! Task `credentials`: clear stored Azure DevOps credentials and stale Git Credential Manager
 //! state, for the organizations that moved, and nothing else.
 //!
-//! This version covers the stores that are files: git's credential-store files
+//! Stores covered: the OS credential store ([`os_store`]: Windows Credential Manager, the macOS
+//! keychain's generic passwords, the Secret Service), git's credential-store files
 //! (`~/.git-credentials`, `$XDG_CONFIG_HOME/git/credentials`: matching lines only, every other
-//! line kept byte for byte, under git's lock), GCM's plaintext store (`*.credential` files of
-//! matching organizations only), and GCM's state in the global git configuration
-//! (`credential.azrepos:org/<org>.username` bindings, stale `…azureAuthority` values, a leftover
-//! `credential.<url>.authority = MSA`) and each repository's own bindings (journaled for
-//! `undo`). Old tokens in package-manager and
-//! shell files are reported (see [`super::feeds`]). The OS credential stores (Windows Credential
-//! Manager, macOS keychain, Secret Service) are not covered yet.
+//! line kept byte for byte, under git's lock), GCM's file stores (plaintext, DPAPI and gpg/pass:
+//! `*.credential` / `*.gpg` files of matching organizations only, never `.gpg-id`), and GCM's
+//! state in the global git configuration (`credential.azrepos:org/<org>.username` bindings, stale
+//! `…azureAuthority` values, a leftover `credential.<url>.authority = MSA`) and each repository's
+//! own bindings (journaled for `undo`). Old tokens in package-manager and shell files are
+//! reported (see [`super::feeds`]); the shared Microsoft sign-in cache is reported, and cleared
+//! only by admin choice ([`msal`]).
 //!
 //! Which organizations: the configured ones. With none configured, the ones found here, each
 //! asked which tenant backs it (see [`crate::agent::ado::tenant`]): it moved when an Entra
-//! tenant (the expected one, if set) backs it. Offline, nothing unconfigured is touched.
+//! tenant (the expected one, if set) backs it. Offline, nothing unconfigured is touched. A
+//! credential that names no organization (a host-only `dev.azure.com` entry for a person's
+//! account) is shown and kept, unless `credentials.clear_unattributed` is set.
+
+mod msal;
+mod os_store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -23,15 +29,26 @@ use crate::agent::ado::tenant::{Backing, Lookup};
 use crate::agent::gitconfig;
 use crate::agent::hosts;
 use crate::agent::journal::sha256_hex;
+use crate::agent::settings::keys;
 use crate::report::{Status, redact};
 
 /// The `credentials` task.
 pub struct Credentials;
 
+/// Whose a credential is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    /// One organization's: acted on when that organization moved.
+    Org(String),
+    /// Azure DevOps's, but no organization can be told (a host-only `dev.azure.com` entry).
+    Unknown,
+    /// Not tied to organizations at all (the shared sign-in cache, a store that cannot be read).
+    Everyone,
+}
+
 /// One thing found, before the organization scope is applied.
 struct Candidate {
-    /// The organization it belongs to; `None` when it cannot be told.
-    org: Option<String>,
+    owner: Owner,
     finding: Finding,
 }
 
@@ -50,27 +67,59 @@ impl Task for Credentials {
     }
 
     fn detect(&self, cx: &Context<'_>, _: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
-        let mut candidates = Vec::new();
+        let mut candidates = os_store::candidates(cx, &namespaces(cx));
         for file in credential_store_files(cx) {
             candidates.extend(store_file(cx, &file));
         }
-        candidates.extend(plaintext_store(cx));
+        candidates.extend(gcm_file_stores(cx));
         candidates.extend(git_config(cx));
         candidates.extend(repository_bindings(cx));
-        let mut orgs: BTreeSet<String> = candidates.iter().filter_map(|c| c.org.clone()).collect();
+        candidates.extend(msal::file(cx));
+        let mut orgs: BTreeSet<String> = candidates
+            .iter()
+            .filter_map(|c| match &c.owner {
+                Owner::Org(org) => Some(org.clone()),
+                _ => None,
+            })
+            .collect();
         orgs.extend(feeds::orgs(cx));
         let (moved, notes) = moved_orgs(cx, &orgs);
         let mut findings = notes;
         findings.extend(feeds::findings(cx, &|org| moved.contains(org)));
+        let clear_unattributed = cx.settings.flag(&keys::CLEAR_UNATTRIBUTED);
         for candidate in candidates {
-            match &candidate.org {
-                Some(org) if moved.contains(org) => findings.push(candidate.finding),
-                Some(_) => {}
-                // Cannot be tied to an organization: shown, never touched.
-                None => findings.push(candidate.finding),
+            match candidate.owner {
+                Owner::Org(org) if moved.contains(&org) => findings.push(candidate.finding),
+                Owner::Org(_) => {}
+                Owner::Unknown => {
+                    findings.push(unattributed(candidate.finding, clear_unattributed))
+                }
+                Owner::Everyone => findings.push(candidate.finding),
             }
         }
         Ok(findings)
+    }
+}
+
+/// A credential no organization can be told for: kept and shown (the person decides), or, when
+/// the admin set `credentials.clear_unattributed`, cleared like the others.
+fn unattributed(finding: Finding, clear: bool) -> Finding {
+    if clear {
+        return Finding {
+            detail: format!(
+                "{} (names no organization; cleared because `credentials.clear_unattributed` is set)",
+                finding.detail
+            ),
+            ..finding
+        };
+    }
+    Finding {
+        detail: format!(
+            "{}; it names no organization, so ado-cutover cannot tell whose it is and leaves it. Remove it yourself if it is for an organization that moved",
+            finding.detail
+        ),
+        action: Action::NeedsUser,
+        ..finding
     }
 }
 
@@ -124,7 +173,11 @@ fn credential_store_files(cx: &Context<'_>) -> Vec<PathBuf> {
 /// `Ok(None)` for a host-only `dev.azure.com` line whose user is not an organization name
 /// (cannot be told), `Err` for lines that are not Azure DevOps.
 fn org_of_line(line: &str) -> Result<Option<String>, ()> {
-    let url = url::Url::parse(line.trim()).map_err(|_| ())?;
+    org_of_url(&url::Url::parse(line.trim()).map_err(|_| ())?)
+}
+
+/// [`org_of_line`] for a parsed URL.
+fn org_of_url(url: &url::Url) -> Result<Option<String>, ()> {
     if url.port().is_some() {
         return Err(());
     }
@@ -144,7 +197,7 @@ fn org_of_line(line: &str) -> Result<Option<String>, ()> {
             && user.len() <= 50;
         return Ok(org_like.then(|| user.to_ascii_lowercase()));
     }
-    hosts::org_of_https_url(line.trim()).map(Some).ok_or(())
+    hosts::org_of_https_url(url.as_str()).map(Some).ok_or(())
 }
 
 fn store_file(cx: &Context<'_>, path: &Path) -> Vec<Candidate> {
@@ -165,74 +218,114 @@ fn store_file(cx: &Context<'_>, path: &Path) -> Vec<Candidate> {
         .into_iter()
         .map(|(org, lines)| {
             let shown_lines: Vec<String> = lines.iter().map(|l| redact::url(l)).collect();
-            let finding = match &org {
-                Some(org) => Finding {
-                    kind: "credential-store",
-                    target: format!("{shown} ({org})"),
-                    detail: format!(
-                        "{} saved for {org}: {}",
-                        if lines.len() == 1 { "1 credential" } else { "credentials" },
-                        shown_lines.join(", ")
-                    ),
-                    action: Action::RemoveLines {
-                        file: path.to_path_buf(),
-                        lines,
-                        expected_sha256: sha.clone(),
-                    },
-                },
-                None => Finding {
-                    kind: "credential-store",
-                    target: format!("{shown} (dev.azure.com)"),
-                    detail: format!(
-                        "saved for dev.azure.com without an organization ({}); ado-cutover cannot tell whose it is, so it stays. Remove it yourself if it is for an organization that moved",
-                        shown_lines.join(", ")
-                    ),
-                    action: Action::NeedsUser,
+            let count = if lines.len() == 1 {
+                "1 credential"
+            } else {
+                "credentials"
+            };
+            let (owner, target, whose) = match org {
+                Some(org) => (Owner::Org(org.clone()), format!("{shown} ({org})"), org),
+                None => (
+                    Owner::Unknown,
+                    format!("{shown} (dev.azure.com)"),
+                    "dev.azure.com".into(),
+                ),
+            };
+            let finding = Finding {
+                kind: "credential-store",
+                target,
+                detail: format!("{count} saved for {whose}: {}", shown_lines.join(", ")),
+                action: Action::RemoveLines {
+                    file: path.to_path_buf(),
+                    lines,
+                    expected_sha256: sha.clone(),
                 },
             };
-            Candidate { org, finding }
+            Candidate { owner, finding }
         })
         .collect()
 }
 
-/// GCM's plaintext store: `<root>/<namespace>/https/dev.azure.com/<org>/*.credential` and
-/// `<root>/<namespace>/https/<org>.visualstudio.com/*.credential`.
-fn plaintext_store(cx: &Context<'_>) -> Vec<Candidate> {
-    let root = match (&cx.paths.sandbox, cx.env.get_os("GCM_PLAINTEXT_STORE_PATH")) {
-        (None, Some(dir)) => PathBuf::from(dir),
-        _ => cx.paths.home.join(".gcm").join("store"),
+/// One of Git Credential Manager's file stores.
+struct FileStore {
+    kind: &'static str,
+    /// The folder that holds `<namespace>/https/<host>/...`.
+    root: PathBuf,
+    /// The extension of a credential file; anything else (`.gpg-id`) is never touched.
+    extension: &'static str,
+    what: &'static str,
+}
+
+/// GCM's file stores: plaintext (`~/.gcm/store`), DPAPI (`%USERPROFILE%\.gcm\dpapi_store`, the
+/// same layout with encrypted secrets) and gpg/pass (`~/.password-store`). Their locations can
+/// be moved by environment variables; a sandbox ignores those.
+fn file_stores(cx: &Context<'_>) -> Vec<FileStore> {
+    let place = |var: &str, default: PathBuf| match (&cx.paths.sandbox, cx.env.get_os(var)) {
+        (None, Some(dir)) if !dir.is_empty() => PathBuf::from(dir),
+        _ => default,
     };
-    let https = root.join(namespace(cx)).join("https");
+    let gcm = cx.paths.home.join(".gcm");
+    vec![
+        FileStore {
+            kind: "gcm-plaintext-store",
+            root: place("GCM_PLAINTEXT_STORE_PATH", gcm.join("store")),
+            extension: "credential",
+            what: "a Git Credential Manager credential (plaintext store)",
+        },
+        FileStore {
+            kind: "gcm-dpapi-store",
+            root: place("GCM_DPAPI_STORE_PATH", gcm.join("dpapi_store")),
+            extension: "credential",
+            what: "a Git Credential Manager credential (DPAPI store)",
+        },
+        FileStore {
+            kind: "gcm-gpg-store",
+            root: place("PASSWORD_STORE_DIR", cx.paths.home.join(".password-store")),
+            extension: "gpg",
+            what: "a Git Credential Manager credential (gpg/pass store)",
+        },
+    ]
+}
+
+/// The credential files of GCM's file stores under `<root>/<namespace>/https/dev.azure.com/<org>/`
+/// and `<root>/<namespace>/https/<org>.visualstudio.com/`.
+fn gcm_file_stores(cx: &Context<'_>) -> Vec<Candidate> {
     let mut found = Vec::new();
-    let mut org_dirs = Vec::new();
-    for (dir, org) in subdirs(&https.join(hosts::DEV_AZURE)) {
-        org_dirs.push((dir, org.to_ascii_lowercase()));
-    }
-    for (dir, host) in subdirs(&https) {
-        if let Some(org) = hosts::org_of_https_url(&format!("https://{host}/")) {
-            org_dirs.push((dir, org));
-        }
-    }
-    for (dir, org) in org_dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let is_credential = path.extension().is_some_and(|e| e == "credential")
-                && entry.file_type().is_ok_and(|t| t.is_file());
-            if !is_credential {
-                continue;
+    for store in file_stores(cx) {
+        for namespace in namespaces(cx) {
+            let https = store.root.join(&namespace).join("https");
+            let mut org_dirs = Vec::new();
+            for (dir, org) in subdirs(&https.join(hosts::DEV_AZURE)) {
+                org_dirs.push((dir, org.to_ascii_lowercase()));
             }
-            found.push(Candidate {
-                org: Some(org.clone()),
-                finding: Finding {
-                    kind: "gcm-plaintext-store",
-                    target: cx.paths.display(&path),
-                    detail: format!("a Git Credential Manager credential saved for {org}"),
-                    action: Action::DeleteFile(path),
-                },
-            });
+            for (dir, host) in subdirs(&https) {
+                if let Some(org) = hosts::org_of_https_url(&format!("https://{host}/")) {
+                    org_dirs.push((dir, org));
+                }
+            }
+            for (dir, org) in org_dirs {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                let mut files: Vec<PathBuf> = entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == store.extension))
+                    .collect();
+                files.sort();
+                for path in files {
+                    found.push(Candidate {
+                        owner: Owner::Org(org.clone()),
+                        finding: Finding {
+                            kind: store.kind,
+                            target: cx.paths.display(&path),
+                            detail: format!("{} saved for {org}", store.what),
+                            action: Action::DeleteFile(path),
+                        },
+                    });
+                }
+            }
         }
     }
     found
@@ -251,13 +344,21 @@ fn subdirs(dir: &Path) -> Vec<(PathBuf, String)> {
     dirs
 }
 
-/// GCM's credential namespace: `credential.namespace` in the global configuration, or `git`.
-fn namespace(cx: &Context<'_>) -> String {
-    gitconfig::get_in_file(&global_config(cx), "credential.namespace")
+/// GCM's credential namespaces: `git`, and `credential.namespace` from the global configuration
+/// (or `GCM_NAMESPACE`) when set; items written before a change of namespace stay under `git`.
+fn namespaces(cx: &Context<'_>) -> BTreeSet<String> {
+    let configured = gitconfig::get_in_file(&global_config(cx), "credential.namespace")
         .ok()
+        .flatten();
+    let from_env = match &cx.paths.sandbox {
+        None => cx.env.get("GCM_NAMESPACE").map(str::to_string),
+        Some(_) => None,
+    };
+    [Some("git".to_string()), configured, from_env]
+        .into_iter()
         .flatten()
-        .filter(|ns| !ns.is_empty() && !ns.contains(['/', '\\']))
-        .unwrap_or_else(|| "git".to_string())
+        .filter(|ns| !ns.is_empty() && !ns.contains(['/', '\\', ':']) && ns != "." && ns != "..")
+        .collect()
 }
 
 fn global_config(cx: &Context<'_>) -> PathBuf {
@@ -284,7 +385,7 @@ fn git_config(cx: &Context<'_>) -> Vec<Candidate> {
             continue;
         };
         let unset = |org: &str, why: String| Candidate {
-            org: Some(org.to_string()),
+            owner: Owner::Org(org.to_string()),
             finding: Finding {
                 kind: "git-config",
                 target: format!("{shown}: {key}"),
@@ -309,13 +410,14 @@ fn git_config(cx: &Context<'_>) -> Vec<Candidate> {
                 )),
                 _ => {}
             }
-        } else if variable == "authority" && value.eq_ignore_ascii_case("msa") {
-            if let Some(org) = hosts::org_of_https_url(scope) {
-                found.push(unset(
-                    &org,
-                    format!("pins personal Microsoft account sign-in (MSA) for {scope}"),
-                ));
-            }
+        } else if variable == "authority"
+            && value.eq_ignore_ascii_case("msa")
+            && let Some(org) = hosts::org_of_https_url(scope)
+        {
+            found.push(unset(
+                &org,
+                format!("pins personal Microsoft account sign-in (MSA) for {scope}"),
+            ));
         }
     }
     found
@@ -355,7 +457,7 @@ fn repository_bindings(cx: &Context<'_>) -> Vec<Candidate> {
                 format!("binds this repository to the account \"{value}\"")
             };
             found.push(Candidate {
-                org: Some(org.clone()),
+                owner: Owner::Org(org.clone()),
                 finding: Finding {
                     kind: "git-config",
                     target: format!("{}: {key}", cx.paths.display(&file)),

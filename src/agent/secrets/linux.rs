@@ -1,0 +1,44 @@
+//! The Secret Service (GNOME Keyring, KWallet) over D-Bus, via `dbus-secret-service-keyring-store`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use keyring_core::{CredentialStore, Entry};
+
+pub const NAME: &str = "the Secret Service keyring";
+pub const KIND: &str = "secret-service";
+
+pub fn open() -> keyring_core::Result<Arc<CredentialStore>> {
+    let store: Arc<CredentialStore> = dbus_secret_service_keyring_store::Store::new()?;
+    Ok(store)
+}
+
+/// Searched by schema, so unrelated items are never listed: Git Credential Manager's, git's
+/// libsecret helper (current git writes `org.git.Password`, git before 2.44 the GNOME network
+/// password schema), and the shared Microsoft sign-in cache (MSAL). libsecret records the
+/// schema as `xdg:schema` on every item it stores.
+pub fn searches() -> Vec<Vec<(&'static str, &'static str)>> {
+    [
+        "com.microsoft.GitCredentialManager",
+        "org.git.Password",
+        "org.gnome.keyring.NetworkPassword",
+        "msal.cache",
+    ]
+    .iter()
+    .map(|schema| vec![("xdg:schema", *schema)])
+    .collect()
+}
+
+/// Every attribute of the item (the Secret Service matches on all of them).
+pub fn attributes(entry: &Entry) -> Option<BTreeMap<String, String>> {
+    let all = entry.get_attributes().ok()?;
+    Some(all.into_iter().collect())
+}
+
+/// All of the item's attributes: the search matches exactly those items.
+pub fn exact(item: &super::Item) -> Vec<(String, String)> {
+    item.attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

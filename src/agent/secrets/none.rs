@@ -1,0 +1,27 @@
+//! Platforms without a supported OS credential store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use keyring_core::{CredentialStore, Entry, Error};
+
+pub const NAME: &str = "the OS credential store";
+pub const KIND: &str = "os-credential-store";
+
+pub fn open() -> keyring_core::Result<Arc<CredentialStore>> {
+    Err(Error::NotSupportedByStore(
+        "ado-cutover does not support this platform's credential store".into(),
+    ))
+}
+
+pub fn searches() -> Vec<Vec<(&'static str, &'static str)>> {
+    Vec::new()
+}
+
+pub fn attributes(_: &Entry) -> Option<BTreeMap<String, String>> {
+    None
+}
+
+pub fn exact(_: &super::Item) -> Vec<(String, String)> {
+    Vec::new()
+}
