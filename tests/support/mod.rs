@@ -13,6 +13,8 @@ use ado_cutover::agent::tasks::tenant_cache;
 use std::process::{Command, Stdio};
 
 pub mod fake_ado;
+#[cfg(target_os = "linux")]
+pub mod keyring;
 #[cfg(unix)]
 pub mod terminal;
 

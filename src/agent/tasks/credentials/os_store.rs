@@ -112,7 +112,11 @@ pub(super) fn classify(item: &Item, namespaces: &BTreeSet<String>) -> Class {
         } else {
             "Git Credential Manager"
         };
-        return credential(rest, account, &redact::url(named), writer);
+        let shown = match account {
+            "" => redact::url(named),
+            account => format!("{} ({account})", redact::url(named)),
+        };
+        return credential(rest, account, &shown, writer);
     }
     // git's libsecret helper.
     let server = item.get("server");

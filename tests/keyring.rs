@@ -1,0 +1,294 @@
+//! Task `credentials` on a real Secret Service: a private gnome-keyring-daemon on a private
+//! D-Bus, seeded the way Git Credential Manager (libsecret, its schema) and git's own libsecret
+//! helper (built from git's source) store credentials. Checked afterwards with the same tools.
+#![cfg(target_os = "linux")]
+
+mod support;
+
+use serde_json::Value;
+use support::keyring::Keyring;
+use support::{Sandbox, task_items, text};
+
+const GCM: &str = "com.microsoft.GitCredentialManager";
+const MSAL: &str = "msal.cache";
+
+/// GCM items: (service, account, secret, stays?).
+const GCM_ITEMS: &[(&str, &str, &str, bool)] = &[
+    (
+        "git:https://dev.azure.com/contoso",
+        "alice@contoso.com",
+        "SECRET-GCM-1",
+        false,
+    ),
+    (
+        "git:https://contoso.visualstudio.com",
+        "alice@contoso.com",
+        "SECRET-GCM-2",
+        false,
+    ),
+    (
+        "git:https://dev.azure.com/fabrikam",
+        "alice@contoso.com",
+        "SECRET-GCM-3",
+        true,
+    ),
+    ("git:https://github.com", "alice", "SECRET-GCM-4", true),
+    (
+        "git:https://dev.azure.com.evil.example/contoso",
+        "alice",
+        "SECRET-GCM-5",
+        true,
+    ),
+    (
+        "git:https://notdev.azure.com/contoso",
+        "alice",
+        "SECRET-GCM-6",
+        true,
+    ),
+    (
+        "git:https://dev.azure.com",
+        "alice@contoso.com",
+        "SECRET-GCM-7",
+        true,
+    ),
+];
+
+/// git's helper: (host, user, secret, stays?).
+const GIT_ITEMS: &[(&str, &str, &str, bool)] = &[
+    ("dev.azure.com", "contoso", "SECRET-GIT-1", false),
+    ("dev.azure.com", "fabrikam", "SECRET-GIT-2", true),
+    ("github.com", "contoso", "SECRET-GIT-3", true),
+    ("dev.azure.com:8443", "contoso", "SECRET-GIT-4", true),
+];
+
+fn seed(keyring: &Keyring) {
+    for (service, account, secret, _) in GCM_ITEMS {
+        keyring.store(
+            GCM,
+            service,
+            &[("service", service), ("account", account)],
+            secret,
+        );
+    }
+    for (host, user, secret, _) in GIT_ITEMS {
+        keyring.git_helper(
+            &["store"],
+            &format!("protocol=https\nhost={host}\nusername={user}\npassword={secret}\n\n"),
+        );
+    }
+    keyring.store(
+        MSAL,
+        "MSALCache",
+        &[
+            ("MsalClientID", "Microsoft.Developer.IdentityService"),
+            ("Microsoft.Developer.IdentityService", "1.0.0.0"),
+        ],
+        "SECRET-MSAL",
+    );
+}
+
+/// The password git's helper returns for `host`/`user`, or "".
+fn git_get(keyring: &Keyring, host: &str, user: &str) -> String {
+    let out = keyring.git_helper(
+        &["get"],
+        &format!("protocol=https\nhost={host}\nusername={user}\n\n"),
+    );
+    out.lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Each seeded GCM item is present exactly when `present(service, stays)` says so, with its
+/// secret intact.
+fn assert_gcm_items(keyring: &Keyring, present: impl Fn(&str, bool) -> bool) {
+    for (service, account, secret, stays) in GCM_ITEMS {
+        let found = keyring.lookup(&[("service", service), ("account", account)]);
+        let want = present(service, *stays).then(|| secret.to_string());
+        assert_eq!(found, want, "{service} ({account})");
+    }
+}
+
+fn agent(sandbox: &Sandbox, keyring: &Keyring, args: &[&str]) -> std::process::Output {
+    let mut cmd = sandbox.cmd();
+    keyring.apply(&mut cmd);
+    cmd.args(args).output().unwrap()
+}
+
+fn assert_no_secret(outputs: &[&std::process::Output], sandbox: &Sandbox) {
+    let secrets = GCM_ITEMS
+        .iter()
+        .chain(GIT_ITEMS)
+        .map(|i| i.2)
+        .chain(["SECRET-MSAL"]);
+    for secret in secrets {
+        for out in outputs {
+            assert!(!text(&out.stdout).contains(secret), "{secret} in output");
+            assert!(!text(&out.stderr).contains(secret), "{secret} in errors");
+        }
+        sandbox.assert_not_in_agent_files(secret);
+    }
+}
+
+#[test]
+fn exactly_the_moved_organizations_items_leave_the_secret_service() {
+    let keyring = Keyring::start();
+    let sandbox = Sandbox::new();
+    seed(&keyring);
+    assert_eq!(keyring.count(GCM), GCM_ITEMS.len());
+
+    let plan = agent(
+        &sandbox,
+        &keyring,
+        &[
+            "plan",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "contoso",
+        ],
+    );
+    // Exit 10: there is something to do.
+    assert_eq!(plan.status.code(), Some(10), "{}", text(&plan.stderr));
+    assert_gcm_items(&keyring, |_, _| true);
+    let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let items = task_items(&report, "credentials");
+    let status_of = |needle: &str| -> Vec<String> {
+        items
+            .iter()
+            .filter(|i| i["target"].as_str().unwrap().contains(needle))
+            .map(|i| i["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(status_of("git:https://dev.azure.com/contoso"), ["planned"]);
+    assert_eq!(
+        status_of("git:https://contoso.visualstudio.com"),
+        ["planned"]
+    );
+    assert_eq!(
+        status_of("https://dev.azure.com/ (contoso)"),
+        ["planned"],
+        "{items:#?}"
+    );
+    let unattributed: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["target"] == "git:https://dev.azure.com (alice@contoso.com)")
+        .collect();
+    assert_eq!(unattributed.len(), 1, "{items:#?}");
+    assert_eq!(unattributed[0]["status"], "needs-user");
+    assert!(status_of("fabrikam").is_empty() && status_of("github").is_empty());
+    assert!(status_of("evil").is_empty() && status_of("notdev").is_empty());
+    let msal: Vec<&Value> = items.iter().filter(|i| i["kind"] == "msal-cache").collect();
+    assert_eq!(msal.len(), 1, "{items:#?}");
+    assert_eq!(msal[0]["status"], "info");
+
+    let run = agent(
+        &sandbox,
+        &keyring,
+        &[
+            "run",
+            "--yes",
+            "--silent",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "contoso",
+        ],
+    );
+    // The unattributed item is left for the user: exit 10.
+    assert_eq!(run.status.code(), Some(10), "{}", text(&run.stderr));
+
+    assert_gcm_items(&keyring, |_, stays| stays);
+    // git's helper matches a missing port as "any port": count by attributes instead.
+    let git = |server, user| keyring.count_matching(&[("server", server), ("user", user)]);
+    assert_eq!(
+        git("dev.azure.com", "contoso"),
+        1,
+        "only the :8443 item stays"
+    );
+    let on_8443 = [
+        ("server", "dev.azure.com"),
+        ("user", "contoso"),
+        ("port", "8443"),
+    ];
+    assert_eq!(keyring.count_matching(&on_8443), 1);
+    assert_eq!(git("dev.azure.com", "fabrikam"), 1);
+    assert_eq!(git("github.com", "contoso"), 1);
+    assert_eq!(git_get(&keyring, "github.com", "contoso"), "SECRET-GIT-3");
+    assert_eq!(keyring.count(MSAL), 1, "the shared sign-in cache must stay");
+
+    let again = agent(
+        &sandbox,
+        &keyring,
+        &[
+            "plan",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "contoso",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    let planned: Vec<Value> = task_items(&report, "credentials")
+        .into_iter()
+        .filter(|i| i["status"] == "planned")
+        .collect();
+    assert!(planned.is_empty(), "a second run still finds {planned:#?}");
+
+    let undo = agent(&sandbox, &keyring, &["undo"]);
+    assert!(
+        text(&undo.stdout).contains("git:https://dev.azure.com/contoso"),
+        "{}",
+        text(&undo.stdout)
+    );
+    // undo cannot bring secrets back and must not try.
+    assert_gcm_items(&keyring, |_, stays| stays);
+    assert_no_secret(&[&plan, &run, &again, &undo], &sandbox);
+}
+
+#[test]
+fn admin_opt_ins_clear_the_sign_in_cache_and_unattributed_items() {
+    let keyring = Keyring::start();
+    let sandbox = Sandbox::new();
+    seed(&keyring);
+    sandbox.write_managed_config(
+        "organizations = [\"contoso\"]\n[credentials]\nclear_msal_cache = true\nclear_unattributed = true\n",
+    );
+
+    let plan = agent(
+        &sandbox,
+        &keyring,
+        &["plan", "--json", "--only", "credentials"],
+    );
+    let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let items = task_items(&report, "credentials");
+    let msal = items.iter().find(|i| i["kind"] == "msal-cache").unwrap();
+    assert_eq!(msal["status"], "planned");
+    assert!(
+        msal["detail"]
+            .as_str()
+            .unwrap()
+            .contains("signs you out of Visual Studio"),
+        "{msal}"
+    );
+    let unattributed = items
+        .iter()
+        .find(|i| i["target"] == "git:https://dev.azure.com (alice@contoso.com)")
+        .unwrap();
+    assert_eq!(unattributed["status"], "planned");
+
+    let run = agent(
+        &sandbox,
+        &keyring,
+        &["run", "--yes", "--silent", "--only", "credentials"],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    assert_eq!(keyring.count(MSAL), 0);
+    assert_gcm_items(&keyring, |service, stays| {
+        stays && service != "git:https://dev.azure.com"
+    });
+    assert_no_secret(&[&plan, &run], &sandbox);
+}
