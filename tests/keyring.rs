@@ -292,3 +292,132 @@ fn admin_opt_ins_clear_the_sign_in_cache_and_unattributed_items() {
     });
     assert_no_secret(&[&plan, &run], &sandbox);
 }
+
+/// Where a generated credential lives.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    StoreFile,
+    PlaintextStore,
+    SecretService,
+}
+
+/// Base URLs: (url, belongs to the moved organization `contoso`).
+const URLS: &[(&str, bool)] = &[
+    ("https://dev.azure.com/contoso", true),
+    ("https://contoso.visualstudio.com", true),
+    ("https://dev.azure.com/fabrikam", false),
+    ("https://dev.azure.com.evil.example/contoso", false),
+    ("https://notdev.azure.com/contoso", false),
+    ("https://contoso.visualstudio.com.evil.example", false),
+    ("https://dev.azure.com:8443/contoso", false),
+    ("https://github.com/contoso", false),
+    ("https://gitlab.example/contoso", false),
+];
+
+/// A small deterministic generator (xorshift64*), so a failure names a seed that replays it.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+    }
+}
+
+/// Property: for random mixes of Azure DevOps, look-alike and foreign credentials across the
+/// credential-store file, GCM's plaintext store and the Secret Service, a run removes exactly the
+/// moved organization's and leaves every other one exactly as it was.
+#[test]
+fn random_mixes_across_stores_keep_every_foreign_credential() {
+    let keyring = Keyring::start();
+    for seed in 1..=12u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let sandbox = Sandbox::new();
+        let home = &sandbox.paths.home;
+        let mut lines = Vec::new();
+        let mut files = Vec::new();
+        let mut items = Vec::new();
+        for i in 0..(3 + rng.below(10)) {
+            let (url, moved) = URLS[rng.below(URLS.len())];
+            let secret = format!("SECRET-P{seed}-{i}");
+            let account = format!("user{seed}x{i}@example.com");
+            match [
+                Place::StoreFile,
+                Place::PlaintextStore,
+                Place::SecretService,
+            ][rng.below(3)]
+            {
+                Place::StoreFile => {
+                    let (scheme, rest) = url.split_once("://").unwrap();
+                    lines.push((format!("{scheme}://u{i}:{secret}@{rest}"), moved));
+                }
+                Place::PlaintextStore => {
+                    let slug = url.trim_start_matches("https://");
+                    let path = home
+                        .join(".gcm/store/git/https")
+                        .join(slug)
+                        .join(format!("{account}.credential"));
+                    let body = format!("{secret}\nservice={url}\naccount={account}\n");
+                    sandbox.write(&path, body.as_bytes());
+                    files.push((path, body, moved));
+                }
+                Place::SecretService => {
+                    let service = format!("git:{url}");
+                    keyring.store(
+                        GCM,
+                        &service,
+                        &[("service", &service), ("account", &account)],
+                        &secret,
+                    );
+                    items.push((service, account, secret, moved));
+                }
+            }
+        }
+        let store = home.join(".git-credentials");
+        let text_of = |keep: &dyn Fn(bool) -> bool| {
+            lines
+                .iter()
+                .filter(|(_, moved)| keep(*moved))
+                .map(|(l, _)| format!("{l}\n"))
+                .collect::<String>()
+        };
+        sandbox.write(&store, text_of(&|_| true).as_bytes());
+
+        let run = agent(
+            &sandbox,
+            &keyring,
+            &[
+                "run",
+                "--yes",
+                "--silent",
+                "--only",
+                "credentials",
+                "--org",
+                "contoso",
+            ],
+        );
+        assert!(
+            matches!(run.status.code(), Some(0 | 10)),
+            "seed {seed}: {}",
+            text(&run.stdout)
+        );
+        let now = std::fs::read_to_string(&store).unwrap_or_default();
+        assert_eq!(
+            now,
+            text_of(&|moved| !moved),
+            "seed {seed}: credential-store file"
+        );
+        for (path, body, moved) in &files {
+            let now = std::fs::read_to_string(path).ok();
+            let want = (!moved).then(|| body.clone());
+            assert_eq!(now, want, "seed {seed}: {}", path.display());
+        }
+        for (service, account, secret, moved) in &items {
+            let now = keyring.lookup(&[("service", service), ("account", account)]);
+            let want = (!moved).then(|| secret.clone());
+            assert_eq!(now, want, "seed {seed}: {service} ({account})");
+        }
+    }
+}
