@@ -166,6 +166,115 @@ fn gcm_plaintext_credentials_of_moved_organizations_go() {
 }
 
 #[test]
+fn gcm_dpapi_and_gpg_stores_lose_only_credential_files_of_moved_organizations() {
+    let sandbox = Sandbox::new();
+    let home = &sandbox.paths.home;
+    let dpapi =
+        home.join(".gcm/dpapi_store/git/https/dev.azure.com/contoso/alice@contoso.com.credential");
+    let pass = home.join(".password-store");
+    let gpg = pass.join("git/https/dev.azure.com/contoso/alice@contoso.com.gpg");
+    let gpg_legacy = pass.join("git/https/contoso.visualstudio.com/alice@contoso.com.gpg");
+    // pass's own files and other organizations' and hosts' entries stay.
+    let kept = [
+        pass.join(".gpg-id"),
+        pass.join("git/https/dev.azure.com/contoso/.gpg-id"),
+        pass.join("git/https/dev.azure.com/fabrikam/bob.gpg"),
+        pass.join("git/https/github.com/alice.gpg"),
+        pass.join("git/https/dev.azure.com.evil.example/contoso/alice.gpg"),
+        pass.join("email/contoso.gpg"),
+    ];
+    for path in kept.iter().chain([&dpapi, &gpg, &gpg_legacy]) {
+        sandbox.write(path, b"\x85\x02ENCRYPTED");
+    }
+    let plan = sandbox
+        .cmd()
+        .args([
+            "plan",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "contoso",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let kinds: Vec<String> = task_items(&report, "credentials")
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["kind"].as_str().unwrap(),
+                i["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "gcm-dpapi-store planned",
+            "gcm-gpg-store planned",
+            "gcm-gpg-store planned"
+        ]
+    );
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--only", "credentials", "--org", "contoso"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    assert!(!dpapi.exists() && !gpg.exists() && !gpg_legacy.exists());
+    for path in &kept {
+        assert!(path.exists(), "{} must stay", path.display());
+    }
+}
+
+#[test]
+fn the_shared_sign_in_cache_file_is_reported_and_cleared_only_by_admin_choice() {
+    let sandbox = Sandbox::new();
+    let cache = if cfg!(windows) {
+        sandbox.paths.local_data.join(".IdentityService/msal.cache")
+    } else {
+        sandbox
+            .paths
+            .home
+            .join(".local/.IdentityService/msal.cache")
+    };
+    sandbox.write(&cache, b"MSAL-CACHE-CONTENT");
+    let args = [
+        "run",
+        "--yes",
+        "--json",
+        "--only",
+        "credentials",
+        "--org",
+        "contoso",
+    ];
+    let run = sandbox.cmd().args(args).output().unwrap();
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let items = task_items(&report, "credentials");
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["kind"], "msal-cache");
+    assert_eq!(items[0]["status"], "info");
+    assert!(cache.exists(), "kept by default");
+
+    sandbox.write_managed_config("[credentials]\nclear_msal_cache = true\n");
+    let plan = sandbox
+        .cmd()
+        .args(["plan", "--only", "credentials", "--org", "contoso"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&plan.stdout).contains("signs you out of Visual Studio"),
+        "{}",
+        text(&plan.stdout)
+    );
+    let run = sandbox.cmd().args(args).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    assert!(!cache.exists(), "the admin chose to clear it");
+}
+
+#[test]
 fn without_configured_organizations_the_tenant_decides_and_offline_nothing_goes() {
     let sandbox = Sandbox::new();
     let path = sandbox.paths.home.join(".git-credentials");
