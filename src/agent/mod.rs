@@ -13,6 +13,7 @@ pub mod gitconfig;
 pub mod guided;
 pub mod history;
 pub mod hosts;
+pub mod http;
 pub mod journal;
 pub mod lock;
 pub mod log;

@@ -10,10 +10,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use reqwest::blocking::Client;
-use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
+use ureq::Agent;
+use ureq::http::StatusCode;
+use ureq::http::header::{HeaderMap, WWW_AUTHENTICATE};
 
 use crate::agent::env::Env;
+use crate::agent::http;
 
 /// The environment variable that points the lookup elsewhere (a proxy, or a test server on
 /// 127.0.0.1). Plain http is accepted only for loopback addresses.
@@ -36,7 +38,7 @@ pub enum Backing {
 
 /// Looks organizations up, each at most once per run.
 pub struct Lookup {
-    client: Option<Client>,
+    client: Agent,
     base: String,
     cache: HashMap<String, Backing>,
 }
@@ -49,13 +51,7 @@ impl Lookup {
             .unwrap_or(DEFAULT_BASE)
             .trim_end_matches('/')
             .to_string();
-        let client = Client::builder()
-            .timeout(Duration::from_secs(3))
-            .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("ado-cutover/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .ok();
+        let client = http::agent(Duration::from_secs(3));
         Lookup {
             client,
             base,
@@ -75,31 +71,27 @@ impl Lookup {
     }
 
     fn ask(&self, org: &str) -> Backing {
-        let Some(client) = &self.client else {
-            return Backing::Unknown("no HTTP client could be made".into());
-        };
         let url = format!("{}/{org}/_apis/connectionData", self.base);
         if !allowed(&url) {
             return Backing::Unknown(format!(
                 "{BASE_URL_VAR} must be an https URL (http only on this machine's loopback)"
             ));
         }
-        let response = client
+        let response = self
+            .client
             .head(&url)
             .header("Accept", "application/json")
             .header("X-TFS-FedAuthRedirect", "Suppress")
-            .send();
+            .call();
         match response {
-            Ok(response) if response.status() == reqwest::StatusCode::NOT_FOUND => {
-                Backing::NotFound
-            }
+            Ok(response) if response.status() == StatusCode::NOT_FOUND => Backing::NotFound,
             Ok(response) => parse(response.headers()).unwrap_or_else(|| {
                 Backing::Unknown(format!(
                     "Azure DevOps answered {} without naming a tenant",
                     response.status()
                 ))
             }),
-            Err(err) if err.is_timeout() => {
+            Err(ureq::Error::Timeout(_)) => {
                 Backing::Unknown("Azure DevOps did not answer in time".into())
             }
             Err(_) => Backing::Unknown("Azure DevOps could not be reached (offline?)".into()),
@@ -167,7 +159,7 @@ fn backing_of(tenant: &str) -> Backing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use ureq::http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
