@@ -6,6 +6,10 @@
 //!   both sides use.
 //! - [`agent`]: the per-user agent behind the `ado-cutover` binary (settings, paths, the task
 //!   engine, the tasks, the journal and the output).
+//! - [`server`]: `ado-cutover-server` (feature `server`): the report API, the store (SQLite or
+//!   PostgreSQL) and the dashboard. It never uses [`agent`], and the agent never uses it.
 
 pub mod agent;
 pub mod report;
+#[cfg(feature = "server")]
+pub mod server;

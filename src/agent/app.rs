@@ -25,8 +25,10 @@ use super::log::Log;
 use super::paths::Paths;
 use super::printer::{self, Style};
 use super::settings::{Inputs, Settings, keys};
+use super::spool::Spool;
 use super::state::State;
 use super::tasks::{Context, Evidence, NoProgress, Task};
+use super::upload::Endpoint;
 use super::{device, guided, undo};
 
 /// The agent binary's entry point.
@@ -76,7 +78,8 @@ pub fn run(cli: Cli, env: &Env) -> u8 {
         Some(Command::Plan { json }) => plan(&cli.common, env, json),
         Some(Command::Run { yes, silent, json }) => apply(&cli.common, env, yes, silent, json),
         Some(Command::Undo { json }) => undo(&cli.common, env, json),
-        Some(Command::Report { json }) => report(&cli.common, env, json),
+        Some(Command::Report { send: true, .. }) => send_reports(&cli.common, env),
+        Some(Command::Report { json, .. }) => report(&cli.common, env, json),
         Some(Command::Config {
             command: ConfigCommand::Show { json },
         }) => config_show(&cli.common, env, json),
@@ -215,7 +218,33 @@ impl<'e> Session<'e> {
                 "(not saved)".to_string()
             }
         };
+        self.send(&report);
         (report, saved)
+    }
+
+    /// Queues the report for the server and delivers what is queued. Never fails the run: a
+    /// problem is a warning, and the report waits in the spool for the next run or
+    /// `ado-cutover report --send`.
+    fn send(&self, report: &Report) {
+        if self.settings.report_endpoint().is_none()
+            || (report.mode == Mode::Plan && !self.settings.flag(&keys::REPORT_PLANS))
+        {
+            return;
+        }
+        let spool = Spool::new(&self.paths.data_dir);
+        if let Err(err) = spool.add(report) {
+            eprintln!("warning: the report could not be queued for the server: {err}");
+        }
+        spool.prune(OffsetDateTime::now_utc());
+        match Endpoint::from_settings(&self.settings) {
+            Ok(Some(endpoint)) => {
+                if let Some(problem) = endpoint.deliver(&spool).problem {
+                    eprintln!("warning: the report was not sent: {problem}");
+                }
+            }
+            Ok(None) => {}
+            Err(why) => eprintln!("warning: the report was not sent: {why}"),
+        }
     }
 
     /// Appends the report to the log file.
@@ -363,6 +392,44 @@ fn report(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
             exit::FAILED,
             format!(
                 "cannot read the last report: {err}\nhint: run `ado-cutover plan` to make a new one"
+            ),
+        )),
+    }
+}
+
+/// `report --send`: delivers the spooled reports now.
+fn send_reports(common: &Common, env: &Env) -> Result<u8, Failure> {
+    let session = Session::prepare(common, env)?;
+    let endpoint = match Endpoint::from_settings(&session.settings) {
+        Ok(Some(endpoint)) => endpoint,
+        Ok(None) => {
+            return Err(failure(
+                exit::USAGE,
+                "no report server is configured\nhint: set report.endpoint and report.enrollment_token_file",
+            ));
+        }
+        Err(why) => return Err(failure(exit::USAGE, why)),
+    };
+    let spool = Spool::new(&session.paths.data_dir);
+    spool.prune(OffsetDateTime::now_utc());
+    let delivered = endpoint.deliver(&spool);
+    let plural = |n: usize| if n == 1 { "report" } else { "reports" };
+    match delivered.problem {
+        None => {
+            eprintln!(
+                "sent {} {}; none waiting",
+                delivered.sent,
+                plural(delivered.sent)
+            );
+            Ok(exit::OK)
+        }
+        Some(problem) => Err(failure(
+            exit::FAILED,
+            format!(
+                "sent {} {}, {} still waiting: {problem}",
+                delivered.sent,
+                plural(delivered.sent),
+                delivered.left
             ),
         )),
     }

@@ -71,11 +71,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the last report.
+    /// Show the last report, or send the reports waiting for the server.
     Report {
         /// Print the report as JSON
         #[arg(long)]
         json: bool,
+        /// Send the reports that could not be delivered yet to report.endpoint
+        #[arg(long)]
+        send: bool,
     },
     /// Inspect the configuration.
     Config {

@@ -24,6 +24,8 @@ pub mod printer;
 pub mod repos;
 pub mod secrets;
 pub mod settings;
+pub mod spool;
 pub mod state;
 pub mod tasks;
 pub mod undo;
+pub mod upload;

@@ -15,6 +15,8 @@ use std::process::{Command, Stdio};
 pub mod fake_ado;
 #[cfg(target_os = "linux")]
 pub mod keyring;
+#[cfg(feature = "server")]
+pub mod server;
 #[cfg(unix)]
 pub mod terminal;
 

@@ -53,6 +53,13 @@ pub const ENROLLMENT_TOKEN_FILE: Key = Key {
     help: "a file holding the enrollment token the server expects",
 };
 
+pub const REPORT_PLANS: Key = Key {
+    name: "report.send_plans",
+    env: "ADO_CUTOVER_REPORT_SEND_PLANS",
+    kind: Kind::Bool,
+    help: "also send the reports of `plan` (by default only `run` and `undo` reports are sent)",
+};
+
 pub const SIGN_OUT_MICROSOFT: Key = Key {
     name: "browser_sign_out.microsoft_sign_in",
     env: "ADO_CUTOVER_SIGN_OUT_MICROSOFT",
@@ -104,6 +111,7 @@ pub const ALL: &[Key] = &[
     EXPECTED_TENANT,
     REPORT_ENDPOINT,
     ENROLLMENT_TOKEN_FILE,
+    REPORT_PLANS,
     CLEAR_UNATTRIBUTED,
     CLEAR_MSAL_CACHE,
     SIGN_OUT_MICROSOFT,

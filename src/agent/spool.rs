@@ -1,0 +1,126 @@
+//! Reports waiting to be delivered: one JSON file each in `<data>/spool`, written atomically,
+//! named so that the oldest sorts first. Bounded in count and age, so a machine that never
+//! reaches the server does not fill up.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use super::fsutil;
+use crate::report::Report;
+
+/// At most this many reports wait; the oldest go first.
+pub const MAX_REPORTS: usize = 100;
+/// A report older than this is no longer worth sending.
+pub const MAX_AGE_DAYS: i64 = 30;
+
+pub struct Spool {
+    dir: PathBuf,
+}
+
+impl Spool {
+    pub fn new(data_dir: &Path) -> Spool {
+        Spool {
+            dir: data_dir.join("spool"),
+        }
+    }
+
+    /// Queues a report; returns its file.
+    pub fn add(&self, report: &Report) -> io::Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir)?;
+        let name = format!(
+            "{:020}-{}.json",
+            report.finished_at.unix_timestamp_nanos() / 1_000_000,
+            report.report_id
+        );
+        let path = self.dir.join(name);
+        let json = serde_json::to_vec(report).map_err(io::Error::other)?;
+        fsutil::write_atomic(&path, &json, 0o600)?;
+        Ok(path)
+    }
+
+    /// The queued reports, oldest first.
+    pub fn list(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Drops what is too old or too many (oldest first); returns how many went.
+    pub fn prune(&self, now: OffsetDateTime) -> usize {
+        let files = self.list();
+        let too_old = (now - time::Duration::days(MAX_AGE_DAYS)).unix_timestamp_nanos() / 1_000_000;
+        let excess = files.len().saturating_sub(MAX_REPORTS);
+        let mut dropped = 0;
+        for (i, file) in files.iter().enumerate() {
+            let finished: i128 = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('-').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            if (i < excess || finished < too_old) && std::fs::remove_file(file).is_ok() {
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Device, Mode, Outcome, User};
+
+    fn report(at: i64) -> Report {
+        let at = OffsetDateTime::from_unix_timestamp(at).unwrap();
+        Report {
+            schema_version: 1,
+            report_id: uuid::Uuid::new_v4(),
+            agent_version: "0".into(),
+            mode: Mode::Run,
+            started_at: at,
+            finished_at: at,
+            device: Device {
+                hostname: "h".into(),
+                os: "linux".into(),
+                os_version: "1".into(),
+                arch: "x86_64".into(),
+                device_id: "d".into(),
+            },
+            user: User {
+                name: "u".into(),
+                upn: None,
+            },
+            outcome: Outcome::Done,
+            tasks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn oldest_first_and_bounded_by_count_and_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        let day = 24 * 3600;
+        let now = OffsetDateTime::from_unix_timestamp(100 * day).unwrap();
+        let old = spool.add(&report(100 * day - 31 * day)).unwrap();
+        let newer = spool.add(&report(100 * day - day)).unwrap();
+        let older = spool.add(&report(100 * day - 2 * day)).unwrap();
+        assert_eq!(spool.list(), [old.clone(), older.clone(), newer.clone()]);
+        assert_eq!(spool.prune(now), 1, "the 31-day-old report goes");
+        for i in 0..MAX_REPORTS {
+            spool.add(&report(100 * day - 3 * day + i as i64)).unwrap();
+        }
+        assert_eq!(spool.prune(now), 2);
+        assert_eq!(spool.list().len(), MAX_REPORTS);
+        assert!(spool.list().contains(&newer) && spool.list().contains(&older));
+    }
+}

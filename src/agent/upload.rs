@@ -1,0 +1,215 @@
+//! Delivery of reports to `ado-cutover-server`. A user's run never waits long and never fails
+//! because of it: every report goes to the [spool](super::spool) first and leaves it only once the
+//! server has it. 5xx answers and timeouts are retried with backoff and jitter (an unreachable
+//! server is not: the report waits for the next run), a 429 waits for
+//! its Retry-After when that is short, and a 4xx stops delivery with a hint that names the likely
+//! cause. The server stores a report once however often it is sent (by `report_id`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::http;
+use super::settings::Settings;
+use super::spool::Spool;
+
+/// How long one request may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts per report for answers worth retrying.
+const ATTEMPTS: u32 = 3;
+/// The longest Retry-After worth waiting for in a user's run; longer ones wait for the next run.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Where reports go and the token that lets them in.
+pub struct Endpoint {
+    url: String,
+    token: String,
+}
+
+/// What one delivery round did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub sent: usize,
+    pub left: usize,
+    /// Why delivery stopped, with a hint; `None` when everything went.
+    pub problem: Option<String>,
+}
+
+/// The answer to one request.
+enum Answer {
+    Stored,
+    /// Worth trying again, after this long if the server said.
+    Retry(Option<Duration>, String),
+    /// Will not work by trying again: the reason and hint.
+    Refused(String),
+}
+
+impl Endpoint {
+    /// The configured endpoint; `Ok(None)` when reporting is not configured.
+    pub fn from_settings(settings: &Settings) -> Result<Option<Endpoint>, String> {
+        let Some(base) = settings.report_endpoint() else {
+            return Ok(None);
+        };
+        let Some(file) = settings.enrollment_token_file() else {
+            return Err("report.endpoint is set but report.enrollment_token_file is not\nhint: set report.enrollment_token_file in the managed configuration".into());
+        };
+        let token = read_token(file)?;
+        let base = base.trim_end_matches('/');
+        let url = if base.ends_with("/api/v1/reports") {
+            base.to_string()
+        } else {
+            format!("{base}/api/v1/reports")
+        };
+        Ok(Some(Endpoint { url, token }))
+    }
+
+    /// Sends every spooled report, oldest first, until one cannot be delivered.
+    pub fn deliver(&self, spool: &Spool) -> Delivered {
+        let agent = http::agent(TIMEOUT);
+        let files = spool.list();
+        let mut done = Delivered {
+            left: files.len(),
+            ..Delivered::default()
+        };
+        for file in files {
+            let Ok(body) = std::fs::read(&file) else {
+                continue;
+            };
+            match self.send_with_retries(&agent, &body) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&file);
+                    done.sent += 1;
+                    done.left -= 1;
+                }
+                Err(problem) => {
+                    done.problem = Some(problem);
+                    break;
+                }
+            }
+        }
+        done
+    }
+
+    fn send_with_retries(&self, agent: &ureq::Agent, body: &[u8]) -> Result<(), String> {
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            match self.send(agent, body) {
+                Answer::Stored => return Ok(()),
+                Answer::Refused(why) => return Err(why),
+                Answer::Retry(wait, why) => {
+                    last = why;
+                    if attempt + 1 == ATTEMPTS {
+                        break;
+                    }
+                    let wait = wait.unwrap_or_else(|| backoff(attempt));
+                    if wait > MAX_WAIT {
+                        break;
+                    }
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        Err(format!(
+            "{last}\nhint: the report is kept and sent with the next run, or with `ado-cutover report --send`"
+        ))
+    }
+
+    fn send(&self, agent: &ureq::Agent, body: &[u8]) -> Answer {
+        let response = agent
+            .post(&self.url)
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("Content-Type", "application/json")
+            .send(body);
+        let response = match response {
+            Ok(response) => response,
+            Err(ureq::Error::Timeout(_)) => {
+                return Answer::Retry(None, "the report server did not answer in time".into());
+            }
+            // Unreachable (offline, refused, no such host): trying again at once would only
+            // keep the user waiting; the report waits in the spool instead.
+            Err(_) => {
+                return Answer::Refused(format!(
+                    "the report server at {} could not be reached\nhint: the report is kept and sent with the next run, or with `ado-cutover report --send`",
+                    self.url
+                ));
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        match status {
+            200..=299 => Answer::Stored,
+            429 => Answer::Retry(retry_after, "the report server is busy (429)".into()),
+            500..=599 => Answer::Retry(retry_after, format!("the report server failed ({status})")),
+            401 | 403 => Answer::Refused(format!(
+                "the report server refused the enrollment token ({status})\nhint: check report.enrollment_token_file against the server's enrollment token"
+            )),
+            404 | 405 => Answer::Refused(format!(
+                "{} is not an ado-cutover-server report address ({status})\nhint: check report.endpoint; it is the server's base URL, e.g. https://cutover.example.com",
+                self.url
+            )),
+            413 | 415 | 422 => Answer::Refused(format!(
+                "the report server cannot read this report ({status}); it may be older than this agent\nhint: upgrade ado-cutover-server"
+            )),
+            _ => Answer::Refused(format!("the report server answered {status}")),
+        }
+    }
+}
+
+/// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s.
+fn backoff(attempt: u32) -> Duration {
+    let base = 500u64 << attempt.min(4);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * base / 512;
+    Duration::from_millis(base + jitter)
+}
+
+/// The token in `file`: the first line that is not empty or a `#` comment; a line written by
+/// ado-cutover-server (`enrollment=<token>`) works as it is.
+fn read_token(file: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        format!(
+            "cannot read the enrollment token file {}: {e}\nhint: check report.enrollment_token_file",
+            file.display()
+        )
+    })?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.strip_prefix("enrollment=").unwrap_or(l).trim().to_string())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "the enrollment token file {} holds no token\nhint: put the server's enrollment token in it",
+                file.display()
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_files_plain_or_as_the_server_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t");
+        std::fs::write(&file, "  abc123  \n").unwrap();
+        assert_eq!(read_token(&file).unwrap(), "abc123");
+        std::fs::write(&file, "# enrollment token\nenrollment=def456\n").unwrap();
+        assert_eq!(read_token(&file).unwrap(), "def456");
+        std::fs::write(&file, "# nothing\n\n").unwrap();
+        assert!(read_token(&file).unwrap_err().contains("hint:"));
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter() {
+        for attempt in 0..3 {
+            let d = backoff(attempt).as_millis() as u64;
+            let base = 500u64 << attempt;
+            assert!((base..base * 2).contains(&d), "{attempt}: {d}");
+        }
+    }
+}

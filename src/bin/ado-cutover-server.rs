@@ -1,0 +1,15 @@
+//! `ado-cutover-server`: see `ado_cutover::server`.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = ado_cutover::server::cli::Cli::parse();
+    match ado_cutover::server::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The `ado-cutover-server` command line, and its first start: the database is opened (and
+//! created only where that is the default), tokens are generated when none exist, and the admin
+//! is told where everything is.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+
+use super::auth::{self, Kind, Tokens};
+use super::store::{Store, redact_url};
+use super::{Limits, State, system_clock};
+
+/// The default SQLite file, in the current folder.
+pub const DEFAULT_DATABASE: &str = "ado-cutover-server.db";
+
+/// Receives ado-cutover reports and shows admins who is done.
+#[derive(Debug, Parser)]
+#[command(name = "ado-cutover-server", version)]
+pub struct Cli {
+    /// Address to listen on. Put a reverse proxy with TLS in front for anything but loopback.
+    #[arg(
+        long,
+        env = "ADO_CUTOVER_SERVER_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+    /// Database URL: sqlite://path/to/file.db or postgres://user@host/database.
+    /// Default: ado-cutover-server.db in the current folder, created on first start.
+    #[arg(long, env = "ADO_CUTOVER_SERVER_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Create the SQLite file named by --database-url if it does not exist.
+    #[arg(long)]
+    pub create: bool,
+    /// Where the generated tokens are written on first start (mode 0600).
+    /// Default: next to the SQLite database, or the current folder.
+    #[arg(long, env = "ADO_CUTOVER_SERVER_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Delete reports older than this many days (each device's latest is always kept).
+    #[arg(long, env = "ADO_CUTOVER_SERVER_RETENTION_DAYS", default_value_t = 365)]
+    pub retention_days: u64,
+    /// The largest report accepted, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_report_bytes: usize,
+    /// Reports accepted per token per minute, per server instance.
+    #[arg(long, default_value_t = 60_000)]
+    pub reports_per_minute: u32,
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (url, create) = match &cli.database_url {
+        Some(url) => (url.clone(), cli.create),
+        None => (format!("sqlite://{DEFAULT_DATABASE}"), true),
+    };
+    let store = Store::open(&url, create).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let token_file =
+        cli.token_file
+            .clone()
+            .unwrap_or_else(|| match url.strip_prefix("sqlite://") {
+                Some(path) => Path::new(path.split('?').next().unwrap_or(path))
+                    .with_file_name("ado-cutover-server-tokens.txt"),
+                None => PathBuf::from("ado-cutover-server-tokens.txt"),
+            });
+    let mut created = Vec::new();
+    for kind in [Kind::Enrollment, Kind::Admin] {
+        if store.token_hashes(kind.name()).await?.is_empty() {
+            let token = auth::random_token();
+            store
+                .add_token(kind.name(), &auth::hex(&auth::hash(&token)), now)
+                .await?;
+            created.push((kind, token));
+        }
+    }
+    if !created.is_empty() {
+        write_tokens(&token_file, &created)?;
+    }
+    let tokens = Tokens {
+        enrollment: hashes(&store, Kind::Enrollment).await?,
+        admin: hashes(&store, Kind::Admin).await?,
+    };
+    let limits = Limits {
+        body_bytes: cli.max_report_bytes,
+        reports_per_minute: cli.reports_per_minute,
+    };
+    let mut state = State::new(store, tokens, system_clock(), limits);
+    state.secure_cookies = !cli.listen.ip().is_loopback();
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e}\nhint: pick a free address with --listen",
+                cli.listen
+            )
+        })?;
+    let address = listener.local_addr()?;
+    eprintln!("ado-cutover-server {}", env!("CARGO_PKG_VERSION"));
+    eprintln!("  database:  {}", redact_url(&url));
+    eprintln!("  dashboard: http://{address}/");
+    eprintln!("  reports:   POST http://{address}/api/v1/reports");
+    if created.is_empty() {
+        eprintln!("  tokens:    as generated at the first start (see that start's token file)");
+    } else {
+        eprintln!(
+            "  tokens:    written to {} (keep it private)",
+            token_file.display()
+        );
+    }
+    let retention = Duration::from_secs(cli.retention_days.max(1) * 24 * 3600);
+    super::serve(state, listener, Some(retention), shutdown()).await?;
+    Ok(())
+}
+
+async fn hashes(store: &Store, kind: Kind) -> anyhow::Result<Vec<[u8; 32]>> {
+    Ok(store
+        .token_hashes(kind.name())
+        .await?
+        .iter()
+        .filter_map(|h| auth::from_hex(h))
+        .collect())
+}
+
+/// Writes new tokens where only the owner can read them. Appends, so an earlier file is kept.
+fn write_tokens(path: &Path, tokens: &[(Kind, String)]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write the tokens to {}: {e}\nhint: choose a writable place with --token-file",
+            path.display()
+        )
+    })?;
+    for (kind, token) in tokens {
+        let what = match kind {
+            Kind::Enrollment => "enrollment token (agents: report.enrollment_token_file)",
+            Kind::Admin => "admin token (dashboard sign-in, admin API)",
+        };
+        writeln!(file, "# {what}\n{}={token}", kind.name())?;
+    }
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

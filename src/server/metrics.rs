@@ -1,0 +1,49 @@
+//! Prometheus metrics: this instance's request counters, and the fleet's device counts from the
+//! database (the same for every instance).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of this instance.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+impl Metrics {
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The text exposition format, with the fleet's devices per outcome.
+    pub fn render(&self, devices: &[(String, i64)], stale: i64) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP ado_cutover_reports_total Reports received by this instance, by result.\n",
+        );
+        out.push_str("# TYPE ado_cutover_reports_total counter\n");
+        for (result, counter) in [
+            ("accepted", &self.accepted),
+            ("duplicate", &self.duplicates),
+            ("rejected", &self.rejected),
+        ] {
+            let _ = writeln!(
+                out,
+                "ado_cutover_reports_total{{result=\"{result}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP ado_cutover_devices Devices (device and user) by the outcome of their latest report.\n");
+        out.push_str("# TYPE ado_cutover_devices gauge\n");
+        for (outcome, count) in devices {
+            // Outcomes are the schema's own kebab-case words, stored by the server.
+            let _ = writeln!(out, "ado_cutover_devices{{outcome=\"{outcome}\"}} {count}");
+        }
+        out.push_str("# HELP ado_cutover_devices_stale Devices not seen for 7 days.\n");
+        out.push_str("# TYPE ado_cutover_devices_stale gauge\n");
+        let _ = writeln!(out, "ado_cutover_devices_stale {stale}");
+        out
+    }
+}

@@ -1,0 +1,115 @@
+//! `ado-cutover-server`: receives the agents' reports, stores them, and shows admins who is
+//! done, who is stuck and why.
+//!
+//! The server is a library: [`app`] builds the router from a [`State`], [`serve`] runs it on a
+//! listener until a shutdown future resolves, so tests bind port 0. Time is an input
+//! ([`Clock`]). Nothing that matters lives only in this process (sessions and tokens are in the
+//! database), so several instances can share one PostgreSQL behind a load balancer.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod dashboard;
+pub mod metrics;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use time::OffsetDateTime;
+
+pub use store::Store;
+
+/// Where "now" comes from: the system clock, or a fixed time in tests.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(OffsetDateTime::now_utc)
+}
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct State {
+    pub store: Store,
+    pub clock: Clock,
+    pub metrics: Arc<metrics::Metrics>,
+    pub limits: Limits,
+    /// Rate limits per token, per instance.
+    pub rate: Arc<auth::RateLimiter>,
+    pub tokens: Arc<auth::Tokens>,
+    /// Mark the session cookie `Secure` (on unless the server listens on loopback only).
+    pub secure_cookies: bool,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest report body accepted, in bytes.
+    pub body_bytes: usize,
+    /// Reports per token per minute, per server instance.
+    pub reports_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            body_bytes: 1024 * 1024,
+            reports_per_minute: 60_000,
+        }
+    }
+}
+
+impl State {
+    pub fn new(store: Store, tokens: auth::Tokens, clock: Clock, limits: Limits) -> State {
+        State {
+            store,
+            clock,
+            metrics: Arc::new(metrics::Metrics::default()),
+            rate: Arc::new(auth::RateLimiter::new(limits.reports_per_minute)),
+            limits,
+            tokens: Arc::new(tokens),
+            secure_cookies: true,
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: State) -> Router {
+    Router::new()
+        .merge(api::routes(&state))
+        .merge(dashboard::routes())
+        .layer(axum::middleware::from_fn(auth::security_headers))
+        .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves; prunes old reports hourly when
+/// `retention` is set.
+pub async fn serve(
+    state: State,
+    listener: tokio::net::TcpListener,
+    retention: Option<Duration>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Some(keep) = retention {
+        let store = state.store.clone();
+        let clock = state.clock.clone();
+        tokio::spawn(async move {
+            loop {
+                let cutoff = clock() - keep;
+                if let Err(err) = store.prune(cutoff).await {
+                    eprintln!("warning: pruning old reports failed: {err}");
+                }
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        });
+    }
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,647 @@
+//! Where reports live: embedded SQLite by default, PostgreSQL by URL, one SQL dialect for both
+//! (sqlx's `Any` driver). Every query is shared; the migrations are kept per backend under
+//! `migrations/` and compiled in.
+//!
+//! Nothing here lives only in this process: several servers may share one PostgreSQL.
+//! Parameters are numbered in the order they first appear, which SQLite needs for `$n`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use time::OffsetDateTime;
+
+use crate::report::{Report, Status};
+
+/// A store error in words, with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what}\nhint: {hint}")]
+    Setup { what: String, hint: String },
+    #[error("the database failed: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The store.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// What storing a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Accepted,
+    /// A report with this id was stored before; nothing changed.
+    Duplicate,
+}
+
+/// The latest state of one device and user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceRow {
+    pub device_id: String,
+    pub user_name: String,
+    pub upn: Option<String>,
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    pub mode: String,
+    pub outcome: String,
+    /// The first problem of the latest report, in words.
+    pub reason: Option<String>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub reports: i64,
+}
+
+/// One stored report, for a device's history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportRow {
+    pub report_id: String,
+    pub mode: String,
+    pub outcome: String,
+    pub agent_version: String,
+    pub finished_at: i64,
+    pub received_at: i64,
+}
+
+/// Filters for the device list.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct DeviceFilter {
+    /// `done`, `action-needed`, `failed`, `nothing-to-do`, or `stale` (not seen for 7 days).
+    pub outcome: Option<String>,
+    /// Part of the host name, user name or UPN (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// The fleet at a glance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub devices: i64,
+    /// Device count per outcome.
+    pub outcomes: BTreeMap<String, i64>,
+    /// Not seen for [`STALE_AFTER_MS`].
+    pub stale: i64,
+    /// Per task: device count per status.
+    pub tasks: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Per day (Unix day number): report count per outcome.
+    pub days: BTreeMap<i64, BTreeMap<String, i64>>,
+    /// Failures grouped by cause: (task, detail, devices).
+    pub failures: Vec<(String, String, i64)>,
+    /// Expected users who have not reported yet.
+    pub not_reported: Vec<String>,
+    pub expected: i64,
+}
+
+/// The columns [`device_row`] reads, in its order.
+macro_rules! device_columns {
+    () => {
+        "device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, first_seen, last_seen, reports"
+    };
+}
+
+/// A device not seen for this long is stale.
+pub const STALE_AFTER_MS: i64 = 7 * 24 * 3600 * 1000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Unix milliseconds.
+pub fn millis(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl Store {
+    /// Opens the database at `url` and applies the migrations. A SQLite file is created only
+    /// when `create` is set (the default database); a mistyped path is an error, never a new
+    /// empty database.
+    pub async fn open(url: &str, create: bool) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Setup {
+                what: format!(
+                    "`{}` is not a database URL this server knows",
+                    redact_url(url)
+                ),
+                hint: "use sqlite://path/to/file.db or postgres://user@host/database".into(),
+            });
+        };
+        let mut connect_url = url.to_string();
+        if backend == Backend::Sqlite {
+            let path = sqlite_path(url);
+            if !create && !path.exists() {
+                return Err(StoreError::Setup {
+                    what: format!("the SQLite database {} does not exist", path.display()),
+                    hint: "check the path; to start a new database there, add --create".into(),
+                });
+            }
+            connect_url = format!(
+                "sqlite://{}?mode={}",
+                path.display(),
+                if create { "rwc" } else { "rw" }
+            );
+        }
+        let options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets the dashboard read while reports are written.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(&connect_url).await.map_err(|e| StoreError::Setup {
+            what: format!("cannot open the database {}: {e}", redact_url(url)),
+            hint: match backend {
+                Backend::Sqlite => "check that the folder exists and is writable".into(),
+                Backend::Postgres => {
+                    "check the host, port, database name and credentials, and that PostgreSQL is running"
+                        .into()
+                }
+            },
+        })?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+        };
+        migrator.run(&pool).await.map_err(|e| StoreError::Setup {
+            what: format!("cannot prepare the database: {e}"),
+            hint: "the database may belong to a newer ado-cutover-server, or to something else"
+                .into(),
+        })?;
+        Ok(Store { pool, backend })
+    }
+
+    /// True when the database answers.
+    pub async fn healthy(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Stores a report (its JSON as received in `body`). The device's latest state follows the
+    /// report that finished last, so reports delivered late from a spool never hide newer ones.
+    pub async fn insert(
+        &self,
+        report: &Report,
+        body: &str,
+        received_at: OffsetDateTime,
+    ) -> Result<Stored, StoreError> {
+        let finished = millis(report.finished_at);
+        let received = millis(received_at);
+        let id = report.report_id.to_string();
+        let device = &report.device.device_id;
+        let user = &report.user.name;
+        let mode = kebab(&report.mode);
+        let outcome = kebab(&report.outcome);
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (report_id, device_id, user_name, hostname, mode, outcome, agent_version, finished_at, received_at, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (report_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(device)
+        .bind(user)
+        .bind(&report.device.hostname)
+        .bind(&mode)
+        .bind(&outcome)
+        .bind(&report.agent_version)
+        .bind(finished)
+        .bind(received)
+        .bind(body)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(Stored::Duplicate);
+        }
+        let last: Option<i64> =
+            sqlx::query("SELECT last_seen FROM devices WHERE device_id = $1 AND user_name = $2")
+                .bind(device)
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.get(0));
+        if last.is_some_and(|last| last > finished) {
+            sqlx::query(
+                "UPDATE devices SET reports = reports + 1 WHERE device_id = $1 AND user_name = $2",
+            )
+            .bind(device)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Stored::Accepted);
+        }
+        let problems = problems(report);
+        let reason = problems
+            .first()
+            .map(|(task, _, detail)| format!("{task}: {detail}"));
+        sqlx::query(
+            "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1)
+             ON CONFLICT (device_id, user_name) DO UPDATE SET
+               upn = COALESCE(excluded.upn, devices.upn), hostname = excluded.hostname, os = excluded.os,
+               agent_version = excluded.agent_version, mode = excluded.mode, outcome = excluded.outcome,
+               reason = excluded.reason, last_report_id = excluded.last_report_id,
+               last_seen = excluded.last_seen, reports = devices.reports + 1",
+        )
+        .bind(device)
+        .bind(user)
+        .bind(report.user.upn.as_deref().map(str::to_ascii_lowercase))
+        .bind(&report.device.hostname)
+        .bind(format!("{} {}", report.device.os, report.device.os_version))
+        .bind(&report.agent_version)
+        .bind(&mode)
+        .bind(&outcome)
+        .bind(reason)
+        .bind(&id)
+        .bind(finished)
+        .execute(&mut *tx)
+        .await?;
+        for delete in [
+            "DELETE FROM task_status WHERE device_id = $1 AND user_name = $2",
+            "DELETE FROM problems WHERE device_id = $1 AND user_name = $2",
+        ] {
+            sqlx::query(delete)
+                .bind(device)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for task in &report.tasks {
+            sqlx::query(
+                "INSERT INTO task_status (device_id, user_name, task_id, status) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (device_id, user_name, task_id) DO UPDATE SET status = excluded.status",
+            )
+            .bind(device)
+            .bind(user)
+            .bind(&task.id)
+            .bind(kebab(&task.status))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (task, status, detail) in &problems {
+            sqlx::query(
+                "INSERT INTO problems (device_id, user_name, task_id, status, detail) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(device)
+            .bind(user)
+            .bind(task)
+            .bind(status)
+            .bind(detail)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Stored::Accepted)
+    }
+
+    /// Devices and users matching `filter`, most recently seen first.
+    pub async fn devices(
+        &self,
+        filter: &DeviceFilter,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<DeviceRow>, StoreError> {
+        let pattern = filter
+            .q
+            .as_deref()
+            .filter(|q| !q.trim().is_empty())
+            .map(|q| format!("%{}%", escape_like(&q.trim().to_lowercase())));
+        let outcome = filter.outcome.as_deref().filter(|o| !o.is_empty());
+        let stale_before = millis(now) - STALE_AFTER_MS;
+        let rows = sqlx::query(concat!(
+            "SELECT ", device_columns!(), " FROM devices
+             WHERE ($1 = '' OR lower(hostname) LIKE $1 ESCAPE '\\' OR lower(user_name) LIKE $1 ESCAPE '\\' OR lower(COALESCE(upn, '')) LIKE $1 ESCAPE '\\')
+               AND ($2 = '' OR ($2 = 'stale' AND last_seen < $3) OR outcome = $2)
+             ORDER BY last_seen DESC, device_id, user_name LIMIT $4"
+        ))
+        .bind(pattern.unwrap_or_default())
+        .bind(outcome.unwrap_or_default())
+        .bind(stale_before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(device_row).collect())
+    }
+
+    /// One device and user, with every report kept for it, newest first.
+    pub async fn device(
+        &self,
+        device_id: &str,
+        user_name: &str,
+    ) -> Result<Option<(DeviceRow, Vec<ReportRow>, Option<Report>)>, StoreError> {
+        let Some(row) = sqlx::query(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices WHERE device_id = $1 AND user_name = $2"
+        ))
+        .bind(device_id)
+        .bind(user_name)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let device = device_row(&row);
+        let reports = sqlx::query(
+            "SELECT report_id, mode, outcome, agent_version, finished_at, received_at FROM reports
+             WHERE device_id = $1 AND user_name = $2 ORDER BY finished_at DESC LIMIT 500",
+        )
+        .bind(device_id)
+        .bind(user_name)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| ReportRow {
+            report_id: r.get(0),
+            mode: r.get(1),
+            outcome: r.get(2),
+            agent_version: r.get(3),
+            finished_at: r.get(4),
+            received_at: r.get(5),
+        })
+        .collect();
+        let latest: Option<String> = sqlx::query(
+            "SELECT body FROM reports WHERE report_id = (SELECT last_report_id FROM devices WHERE device_id = $1 AND user_name = $2)",
+        )
+        .bind(device_id)
+        .bind(user_name)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.get(0));
+        let latest = latest.and_then(|body| serde_json::from_str(&body).ok());
+        Ok(Some((device, reports, latest)))
+    }
+
+    /// The fleet overview at `now`, with report counts for the last `days` days.
+    pub async fn summary(&self, now: OffsetDateTime, days: i64) -> Result<Summary, StoreError> {
+        let now = millis(now);
+        let mut summary = Summary::default();
+        for row in sqlx::query(
+            "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices GROUP BY outcome",
+        )
+        .bind(now - STALE_AFTER_MS)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let count: i64 = row.get(1);
+            let stale: i64 = row.try_get(2).unwrap_or(0);
+            summary.devices += count;
+            summary.stale += stale;
+            summary.outcomes.insert(row.get(0), count);
+        }
+        for row in sqlx::query(
+            "SELECT task_id, status, COUNT(*) FROM task_status GROUP BY task_id, status",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            summary
+                .tasks
+                .entry(row.get(0))
+                .or_default()
+                .insert(row.get(1), row.get(2));
+        }
+        let since = (now / DAY_MS - days + 1) * DAY_MS;
+        for row in sqlx::query(
+            "SELECT finished_at / $1 AS day, outcome, COUNT(*) FROM reports WHERE finished_at >= $2 GROUP BY 1, 2",
+        )
+        .bind(DAY_MS)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            summary
+                .days
+                .entry(row.get(0))
+                .or_default()
+                .insert(row.get(1), row.get(2));
+        }
+        summary.failures = sqlx::query(
+            "SELECT task_id, detail, COUNT(*) AS n FROM problems WHERE status = 'failed'
+             GROUP BY task_id, detail ORDER BY n DESC, task_id, detail LIMIT 20",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+        summary.expected = sqlx::query("SELECT COUNT(*) FROM expected_users")
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        summary.not_reported = sqlx::query(
+            "SELECT upn FROM expected_users e WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.upn = e.upn)
+             ORDER BY upn LIMIT 200",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        Ok(summary)
+    }
+
+    /// Replaces the list of expected users (lower-cased UPNs); returns how many.
+    pub async fn set_expected_users(&self, upns: &[String]) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM expected_users")
+            .execute(&mut *tx)
+            .await?;
+        for upn in upns {
+            sqlx::query(
+                "INSERT INTO expected_users (upn) VALUES ($1) ON CONFLICT (upn) DO NOTHING",
+            )
+            .bind(upn.to_ascii_lowercase())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(upns.len())
+    }
+
+    /// Deletes reports that finished before `cutoff`, except each device's latest.
+    pub async fn prune(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM reports WHERE finished_at < $1
+             AND report_id NOT IN (SELECT last_report_id FROM devices)",
+        )
+        .bind(millis(cutoff))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The token hashes of `kind` (`enrollment` or `admin`).
+    pub async fn token_hashes(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query("SELECT sha256 FROM tokens WHERE kind = $1")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    /// Records a token by its hash.
+    pub async fn add_token(
+        &self,
+        kind: &str,
+        sha256: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO tokens (sha256, kind, created_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+            .bind(sha256)
+            .bind(kind)
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a dashboard session (by the hash of its cookie value).
+    pub async fn add_session(
+        &self,
+        sha256: &str,
+        csrf: &str,
+        expires: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (sha256, csrf, expires_at) VALUES ($1, $2, $3)")
+            .bind(sha256)
+            .bind(csrf)
+            .bind(millis(expires))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The CSRF token of a live session.
+    pub async fn session(
+        &self,
+        sha256: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query("SELECT csrf FROM sessions WHERE sha256 = $1 AND expires_at > $2")
+                .bind(sha256)
+                .bind(millis(now))
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.get(0)),
+        )
+    }
+
+    /// Ends a session, and forgets expired ones.
+    pub async fn end_session(&self, sha256: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE sha256 = $1 OR expires_at <= $2")
+            .bind(sha256)
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// How many reports are stored.
+    pub async fn report_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM reports")
+            .fetch_one(&self.pool)
+            .await?
+            .get(0))
+    }
+}
+
+fn device_row(r: &AnyRow) -> DeviceRow {
+    DeviceRow {
+        device_id: r.get(0),
+        user_name: r.get(1),
+        upn: r.get(2),
+        hostname: r.get(3),
+        os: r.get(4),
+        agent_version: r.get(5),
+        mode: r.get(6),
+        outcome: r.get(7),
+        reason: r.get(8),
+        first_seen: r.get(9),
+        last_seen: r.get(10),
+        reports: r.get(11),
+    }
+}
+
+/// The items of a report that need someone, most serious first: (task, status, detail).
+fn problems(report: &Report) -> Vec<(String, String, String)> {
+    let mut found: Vec<(Status, String, String)> = report
+        .tasks
+        .iter()
+        .flat_map(|task| {
+            task.items
+                .iter()
+                .filter(|i| matches!(i.status, Status::Failed | Status::NeedsUser))
+                .map(move |i| (i.status, task.id.clone(), i.detail.clone()))
+        })
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.0));
+    found
+        .into_iter()
+        .take(50)
+        .map(|(status, task, detail)| (task, kebab(&status), detail))
+        .collect()
+}
+
+/// The kebab-case name serde gives an enum value.
+fn kebab<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// The file of a `sqlite://` URL (query removed).
+fn sqlite_path(url: &str) -> PathBuf {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let rest = rest.split('?').next().unwrap_or(rest);
+    Path::new(rest).to_path_buf()
+}
+
+/// A database URL without its password.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

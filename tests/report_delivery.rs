@@ -1,0 +1,137 @@
+//! End to end: the real agent binary in a sandboxed home reports to a real server on
+//! 127.0.0.1. With the server down, reports wait in the spool; once it is up, `report --send`
+//! delivers them, each stored once.
+#![cfg(feature = "server")]
+
+mod support;
+
+use ado_cutover::server::Limits;
+use support::server::{ENROLLMENT, TestServer, fresh_database};
+use support::{Sandbox, text};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn configure(sandbox: &Sandbox, port: u16, token: &str) -> std::path::PathBuf {
+    let token_file = sandbox.paths.managed_dir.join("enrollment-token");
+    sandbox.write(
+        &token_file,
+        format!("# enrollment token\nenrollment={token}\n").as_bytes(),
+    );
+    sandbox.write_managed_config(&format!(
+        "organizations = [\"contoso\"]\n[report]\nendpoint = \"http://127.0.0.1:{port}\"\nenrollment_token_file = {:?}\n",
+        token_file.display().to_string()
+    ));
+    sandbox.paths.data_dir.join("spool")
+}
+
+fn spooled(spool: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(spool)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[test]
+fn reports_wait_while_the_server_is_down_and_arrive_once_when_it_is_up() {
+    let sandbox = Sandbox::new();
+    let port = free_port();
+    let spool = configure(&sandbox, port, ENROLLMENT);
+
+    for _ in 0..3 {
+        let run = sandbox
+            .cmd()
+            .args(["run", "--yes", "--silent"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "delivery never fails a run: {}",
+            text(&run.stderr)
+        );
+        assert!(
+            text(&run.stderr).contains("the report was not sent"),
+            "{}",
+            text(&run.stderr)
+        );
+    }
+    let waiting = spooled(&spool);
+    assert_eq!(waiting.len(), 3);
+    let first = std::fs::read(&waiting[0]).unwrap();
+
+    let (url, dir) = fresh_database(false);
+    let server = TestServer::start_on(&url, dir, &format!("127.0.0.1:{port}"), Limits::default());
+    let send = sandbox.cmd().args(["report", "--send"]).output().unwrap();
+    assert_eq!(send.status.code(), Some(0), "{}", text(&send.stderr));
+    assert!(
+        text(&send.stderr).contains("sent 3 reports"),
+        "{}",
+        text(&send.stderr)
+    );
+    assert_eq!(server.reports(), 3);
+    assert!(spooled(&spool).is_empty());
+
+    let again = sandbox.cmd().args(["report", "--send"]).output().unwrap();
+    assert!(text(&again.stderr).contains("sent 0 reports; none waiting"));
+    // The same report delivered twice is stored once.
+    let duplicate = support::server::client()
+        .post(format!("{}/api/v1/reports", server.base))
+        .header("Authorization", &format!("Bearer {ENROLLMENT}"))
+        .header("Content-Type", "application/json")
+        .send(&first[..])
+        .unwrap();
+    assert_eq!(duplicate.status().as_u16(), 200);
+    assert_eq!(server.reports(), 3);
+
+    // With the server up, a run delivers its own report at once.
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--silent"])
+        .output()
+        .unwrap();
+    assert!(
+        !text(&run.stderr).contains("not sent"),
+        "{}",
+        text(&run.stderr)
+    );
+    assert_eq!(server.reports(), 4);
+    // Plans are kept to the machine unless the admin asks for them.
+    sandbox.cmd().args(["plan"]).output().unwrap();
+    assert_eq!(server.reports(), 4);
+    for out in [&send, &again, &run] {
+        assert!(!text(&out.stdout).contains(ENROLLMENT) && !text(&out.stderr).contains(ENROLLMENT));
+    }
+    sandbox.assert_not_in_agent_files(ENROLLMENT);
+}
+
+#[test]
+fn a_refused_token_stops_delivery_with_a_hint_and_keeps_the_reports() {
+    let sandbox = Sandbox::new();
+    let server = TestServer::start(false);
+    let port: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
+    let spool = configure(&sandbox, port, "not-the-token");
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--silent"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    assert!(
+        text(&run.stderr).contains("refused the enrollment token (401)"),
+        "{}",
+        text(&run.stderr)
+    );
+    let send = sandbox.cmd().args(["report", "--send"]).output().unwrap();
+    assert_eq!(send.status.code(), Some(1));
+    assert!(text(&send.stderr).contains("hint: check report.enrollment_token_file"));
+    assert_eq!(spooled(&spool).len(), 1, "kept for when the token is fixed");
+    assert_eq!(server.reports(), 0);
+    assert!(!text(&send.stderr).contains("not-the-token"));
+}

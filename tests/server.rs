@@ -1,0 +1,434 @@
+//! `ado-cutover-server`: the store story (SQLite always, PostgreSQL when `TEST_DATABASE_URL` is
+//! set), the report API against hostile input, and a property test of the report parser.
+#![cfg(feature = "server")]
+
+mod support;
+
+use ado_cutover::report::{
+    Device, Item, Mode, Outcome, Report, SCHEMA_VERSION, Status, TaskReport, User,
+};
+use ado_cutover::server::store::DeviceFilter;
+use serde_json::{Value, json};
+use support::server::{ADMIN, ENROLLMENT, TestServer, backends, client};
+use time::OffsetDateTime;
+
+fn report(host: &str, user: &str, outcome: Outcome, at: OffsetDateTime) -> Report {
+    let (status, detail) = match outcome {
+        Outcome::Failed => (Status::Failed, "could not delete it: access denied"),
+        Outcome::ActionNeeded => (Status::NeedsUser, "close Chrome and run again"),
+        Outcome::Done => (Status::Done, "deleted"),
+        Outcome::NothingToDo => (Status::Ok, "already fine"),
+    };
+    Report {
+        schema_version: SCHEMA_VERSION,
+        report_id: uuid::Uuid::new_v4(),
+        agent_version: "0.1.0".into(),
+        mode: Mode::Run,
+        started_at: at,
+        finished_at: at,
+        device: Device {
+            hostname: host.into(),
+            os: "windows".into(),
+            os_version: "11".into(),
+            arch: "x86_64".into(),
+            device_id: format!("id-{host}"),
+        },
+        user: User {
+            name: user.into(),
+            upn: Some(format!("{user}@contoso.com")),
+        },
+        outcome,
+        tasks: vec![TaskReport {
+            id: "browser-sign-out".into(),
+            status,
+            summary: "one line".into(),
+            items: vec![Item {
+                kind: "cookies".into(),
+                target: "Chrome".into(),
+                status,
+                detail: detail.into(),
+            }],
+        }],
+    }
+}
+
+fn post(server: &TestServer, token: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    let response = client()
+        .post(format!("{}/api/v1/reports", server.base))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", content_type)
+        .send(&body[..])
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn post_report(server: &TestServer, report: &Report) -> u16 {
+    post(
+        server,
+        ENROLLMENT,
+        "application/json",
+        serde_json::to_vec(report).unwrap(),
+    )
+    .0
+}
+
+fn get(server: &TestServer, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = client().get(format!("{}{path}", server.base));
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let response = request.call().unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.into_body().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn store_story_on_every_backend() {
+    for postgres in backends() {
+        let server = TestServer::start(postgres);
+        let now = OffsetDateTime::now_utc();
+        let day = time::Duration::days(1);
+        *server.now.lock().unwrap() = now;
+        let store = &server.store;
+
+        // Three machines: one done, one stuck, one failing; one machine seen long ago.
+        let done = report("pc-done", "alice", Outcome::Done, now - day);
+        let stuck = report("pc-stuck", "bob", Outcome::ActionNeeded, now - day);
+        let failed = report("pc-failed", "carol", Outcome::Failed, now);
+        let old = report("pc-old", "dave", Outcome::Done, now - day * 10);
+        for r in [&done, &stuck, &failed, &old] {
+            assert_eq!(post_report(&server, r), 202, "{postgres}");
+        }
+        assert_eq!(
+            post_report(&server, &done),
+            200,
+            "a duplicate is stored once"
+        );
+        // bob fixes it; then his older report arrives late from a spool: the newer one wins.
+        let fixed = report("pc-stuck", "bob", Outcome::Done, now);
+        assert_eq!(post_report(&server, &fixed), 202);
+        let late = report("pc-stuck", "bob", Outcome::ActionNeeded, now - day * 2);
+        assert_eq!(post_report(&server, &late), 202);
+        assert_eq!(server.reports(), 6);
+
+        let summary = server.block_on(store.summary(now, 30)).unwrap();
+        assert_eq!(summary.devices, 4);
+        assert_eq!(summary.outcomes.get("done"), Some(&3), "{summary:?}");
+        assert_eq!(summary.outcomes.get("failed"), Some(&1));
+        assert_eq!(summary.outcomes.get("action-needed"), None);
+        assert_eq!(summary.stale, 1, "pc-old was last seen 10 days ago");
+        assert_eq!(summary.tasks["browser-sign-out"].get("done"), Some(&3));
+        assert_eq!(
+            summary.failures,
+            [(
+                "browser-sign-out".to_string(),
+                "could not delete it: access denied".to_string(),
+                1
+            )]
+        );
+        let total: i64 = summary.days.values().flat_map(|d| d.values()).sum();
+        assert_eq!(total, 6, "every report finished in the last 30 days");
+
+        let bob = server
+            .block_on(store.device("id-pc-stuck", "bob"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(bob.0.outcome, "done");
+        assert_eq!(bob.0.reports, 3);
+        assert_eq!(bob.1.len(), 3, "every report is kept");
+        assert_eq!(
+            bob.2.unwrap().report_id,
+            fixed.report_id,
+            "the latest in full"
+        );
+
+        let search = |q: &str, outcome: &str| {
+            let filter = DeviceFilter {
+                q: Some(q.into()),
+                outcome: Some(outcome.into()),
+            };
+            let rows = server.block_on(store.devices(&filter, now, 100)).unwrap();
+            rows.into_iter().map(|r| r.hostname).collect::<Vec<_>>()
+        };
+        assert_eq!(search("CAROL", ""), ["pc-failed"]);
+        assert_eq!(search("", "stale"), ["pc-old"]);
+        assert_eq!(search("pc-", "failed"), ["pc-failed"]);
+        assert_eq!(
+            search("100%_", ""),
+            Vec::<String>::new(),
+            "LIKE wildcards are literal"
+        );
+
+        // Readiness: erin is expected and never reported.
+        let expected = [
+            "alice@contoso.com".to_string(),
+            "Erin@Contoso.com".to_string(),
+        ];
+        server
+            .block_on(store.set_expected_users(&expected))
+            .unwrap();
+        let summary = server.block_on(store.summary(now, 30)).unwrap();
+        assert_eq!(summary.expected, 2);
+        assert_eq!(summary.not_reported, ["erin@contoso.com"]);
+
+        // Retention: old reports go, each device's latest stays.
+        let pruned = server
+            .block_on(store.prune(now - time::Duration::hours(36)))
+            .unwrap();
+        assert_eq!(pruned, 1, "bob's late report (2 days old) goes");
+        let dave = server
+            .block_on(store.device("id-pc-old", "dave"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            dave.2.is_some(),
+            "dave's 10-day-old report is his latest and stays"
+        );
+        assert_eq!(server.reports(), 5);
+    }
+}
+
+#[test]
+fn hostile_input_gets_the_right_4xx_stores_nothing_and_the_server_keeps_serving() {
+    let server = TestServer::start(false);
+    let now = OffsetDateTime::now_utc();
+    let good = serde_json::to_vec(&report("pc", "alice", Outcome::Done, now)).unwrap();
+    let mut future: Value = serde_json::from_slice(&good).unwrap();
+    future["schema_version"] = json!(SCHEMA_VERSION + 1);
+    let mut wrong_type: Value = serde_json::from_slice(&good).unwrap();
+    wrong_type["tasks"] = json!("not a list");
+    let mut missing: Value = serde_json::from_slice(&good).unwrap();
+    missing.as_object_mut().unwrap().remove("device");
+    let mut empty_host: Value = serde_json::from_slice(&good).unwrap();
+    empty_host["device"]["hostname"] = json!("  ");
+    let oversize = {
+        let mut r = report("pc", "alice", Outcome::Done, now);
+        r.tasks[0].items = (0..3000)
+            .map(|i| Item {
+                kind: "x".into(),
+                target: format!("{i}"),
+                status: Status::Ok,
+                detail: "y".repeat(400),
+            })
+            .collect();
+        serde_json::to_vec(&r).unwrap()
+    };
+    let json = "application/json";
+    let cases: Vec<(&str, &str, &str, Vec<u8>, u16)> = vec![
+        ("no such token", "wrong-token", json, good.clone(), 401),
+        ("empty token", "", json, good.clone(), 401),
+        (
+            "not JSON by type",
+            ENROLLMENT,
+            "text/plain",
+            good.clone(),
+            415,
+        ),
+        (
+            "malformed",
+            ENROLLMENT,
+            json,
+            b"{\"schema_version\": 1,".to_vec(),
+            400,
+        ),
+        (
+            "not an object",
+            ENROLLMENT,
+            json,
+            b"[1, 2, 3]".to_vec(),
+            422,
+        ),
+        (
+            "future schema",
+            ENROLLMENT,
+            json,
+            serde_json::to_vec(&future).unwrap(),
+            422,
+        ),
+        (
+            "wrong types",
+            ENROLLMENT,
+            json,
+            serde_json::to_vec(&wrong_type).unwrap(),
+            422,
+        ),
+        (
+            "missing field",
+            ENROLLMENT,
+            json,
+            serde_json::to_vec(&missing).unwrap(),
+            422,
+        ),
+        (
+            "empty host name",
+            ENROLLMENT,
+            json,
+            serde_json::to_vec(&empty_host).unwrap(),
+            422,
+        ),
+        ("oversize", ENROLLMENT, json, oversize, 413),
+    ];
+    for (what, token, content_type, body, want) in cases {
+        let (status, answer) = post(&server, token, content_type, body);
+        assert_eq!(status, want, "{what}: {answer}");
+        assert!(
+            answer["error"].is_string() && answer["hint"].is_string(),
+            "{what}: {answer}"
+        );
+        assert_eq!(server.reports(), 0, "{what} stored something");
+    }
+    let (status, answer) = post(
+        &server,
+        ENROLLMENT,
+        json,
+        b"{\"schema_version\": 2}".to_vec(),
+    );
+    assert_eq!(status, 422);
+    assert!(
+        answer["hint"]
+            .as_str()
+            .unwrap()
+            .contains("upgrade ado-cutover-server")
+    );
+
+    // An agent's token cannot read; nobody reads without a token.
+    assert_eq!(get(&server, "/api/v1/devices", Some(ENROLLMENT)).0, 403);
+    assert_eq!(get(&server, "/api/v1/summary", None).0, 401);
+    assert_eq!(get(&server, "/api/v1/summary", Some("wrong")).0, 401);
+    assert_eq!(
+        get(&server, "/", None).0,
+        303,
+        "the dashboard sends strangers to the login form"
+    );
+
+    // Still serving, and a good report is accepted.
+    assert_eq!(get(&server, "/healthz", None), (200, "ok\n".to_string()));
+    assert_eq!(post(&server, ENROLLMENT, json, good.clone()).0, 202);
+    assert_eq!(post(&server, ENROLLMENT, json, good).0, 200);
+    let (status, devices) = get(&server, "/api/v1/devices", Some(ADMIN));
+    assert_eq!(status, 200);
+    let devices: Value = serde_json::from_str(&devices).unwrap();
+    assert_eq!(devices.as_array().unwrap().len(), 1);
+    let (_, metrics) = get(&server, "/metrics", None);
+    assert!(
+        metrics.contains("ado_cutover_reports_total{result=\"accepted\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ado_cutover_reports_total{result=\"duplicate\"} 1"));
+    assert!(metrics.contains("ado_cutover_reports_total{result=\"rejected\"} 11"));
+    assert!(metrics.contains("ado_cutover_devices{outcome=\"done\"} 1"));
+    let (status, openapi) = get(&server, "/api/v1/openapi.json", None);
+    assert_eq!(status, 200);
+    let openapi: Value = serde_json::from_str(&openapi).unwrap();
+    assert!(openapi["paths"]["/api/v1/reports"]["post"].is_object());
+}
+
+#[test]
+fn security_headers_on_every_answer() {
+    let server = TestServer::start(false);
+    for path in ["/login", "/healthz", "/api/v1/summary", "/static/app.css"] {
+        let response = client()
+            .get(format!("{}{path}", server.base))
+            .call()
+            .unwrap();
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+    }
+}
+
+#[test]
+fn rate_limits_per_token_answer_429_with_retry_after() {
+    let (url, dir) = support::server::fresh_database(false);
+    let limits = ado_cutover::server::Limits {
+        reports_per_minute: 2,
+        ..Default::default()
+    };
+    let server = TestServer::start_on(&url, dir, "127.0.0.1:0", limits);
+    let now = OffsetDateTime::now_utc();
+    for _ in 0..2 {
+        assert_eq!(
+            post_report(&server, &report("pc", "a", Outcome::Done, now)),
+            202
+        );
+    }
+    let response = client()
+        .post(format!("{}/api/v1/reports", server.base))
+        .header("Authorization", &format!("Bearer {ENROLLMENT}"))
+        .header("Content-Type", "application/json")
+        .send(&serde_json::to_vec(&report("pc", "a", Outcome::Done, now)).unwrap()[..])
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+    assert_eq!(server.reports(), 2);
+}
+
+/// Property: whatever bytes arrive, the parser answers Ok or a 400/422 with words, never panics,
+/// and accepts only what is a valid report.
+#[test]
+fn the_report_parser_survives_random_mutations() {
+    use ado_cutover::server::api::parse;
+    let now = OffsetDateTime::now_utc();
+    let good = serde_json::to_vec(&report("pc", "alice", Outcome::Failed, now)).unwrap();
+    assert!(parse(&good).is_ok());
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for case in 0..5000 {
+        let mut bytes = good.clone();
+        for _ in 0..=next(4) {
+            match next(4) {
+                0 => {
+                    let i = next(bytes.len());
+                    bytes[i] = next(256) as u8;
+                }
+                1 => {
+                    let i = next(bytes.len());
+                    bytes.truncate(i);
+                }
+                2 => {
+                    let i = next(bytes.len());
+                    let pool = b"{}[]\",:0-e\\\x00\xff";
+                    bytes.insert(i, pool[next(pool.len())]);
+                }
+                _ => {
+                    let i = next(bytes.len());
+                    let j = next(bytes.len());
+                    bytes.swap(i, j);
+                }
+            }
+            if bytes.is_empty() {
+                break;
+            }
+        }
+        match parse(&bytes) {
+            Ok(report) => assert_eq!(report.schema_version, SCHEMA_VERSION, "case {case}"),
+            Err((status, what, hint)) => {
+                assert!(
+                    matches!(status.as_u16(), 400 | 422),
+                    "case {case}: {status}"
+                );
+                assert!(!what.is_empty() && !hint.is_empty(), "case {case}");
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! A real `ado-cutover-server` for tests, in this process on 127.0.0.1 (port 0 unless a test
+//! needs a fixed one), on a fresh database: a SQLite file in a temporary folder, or a new
+//! PostgreSQL database when `TEST_DATABASE_URL` names a server (CI sets it).
+
+use std::sync::{Arc, Mutex};
+
+use ado_cutover::server::auth::Tokens;
+use ado_cutover::server::{Limits, State, Store};
+use time::OffsetDateTime;
+
+pub const ENROLLMENT: &str = "test-enrollment-token-0123456789";
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+/// A fresh, empty database: (URL, the folder that holds it when it is SQLite).
+pub fn fresh_database(postgres: bool) -> (String, Option<tempfile::TempDir>) {
+    if postgres {
+        let admin = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+        let name = format!("adoc_{}", uuid::Uuid::new_v4().simple());
+        runtime().block_on(async {
+            use sqlx::Executor;
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&admin)
+                .await
+                .expect("TEST_DATABASE_URL");
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .expect("create the test database");
+        });
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        (url.to_string(), None)
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("server.db").display());
+        (url, Some(dir))
+    }
+}
+
+/// The backends to test: SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set.
+pub fn backends() -> Vec<bool> {
+    let mut all = vec![false];
+    if std::env::var_os("TEST_DATABASE_URL").is_some() {
+        all.push(true);
+    }
+    all
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub url: String,
+    pub store: Store,
+    /// What the server thinks "now" is; tests move it.
+    pub now: Arc<Mutex<OffsetDateTime>>,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server on a fresh database.
+    pub fn start(postgres: bool) -> TestServer {
+        let (url, dir) = fresh_database(postgres);
+        TestServer::start_on(&url, dir, "127.0.0.1:0", Limits::default())
+    }
+
+    /// A server on `url`, listening on `listen`.
+    pub fn start_on(
+        url: &str,
+        dir: Option<tempfile::TempDir>,
+        listen: &str,
+        limits: Limits,
+    ) -> TestServer {
+        let runtime = runtime();
+        let now = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
+        let clock_now = now.clone();
+        let (store, listener) = runtime.block_on(async {
+            let store = Store::open(url, true).await.expect("open the store");
+            let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
+            (store, listener)
+        });
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut state = State::new(
+            store.clone(),
+            Tokens::from_plain(&[ENROLLMENT], &[ADMIN]),
+            Arc::new(move || *clock_now.lock().unwrap()),
+            limits,
+        );
+        state.secure_cookies = false;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        runtime.spawn(async move {
+            let _ = ado_cutover::server::serve(state, listener, None, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        TestServer {
+            base,
+            url: url.to_string(),
+            store,
+            now,
+            runtime: Some(runtime),
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    /// Runs a store call on the server's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.as_ref().unwrap().block_on(f)
+    }
+
+    pub fn reports(&self) -> i64 {
+        self.block_on(self.store.report_count()).unwrap()
+    }
+
+    /// Stops serving; the database stays (kept by the returned folder guard).
+    pub fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        }
+        self._dir.take()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// An HTTP client for tests that reads every answer (errors too).
+pub fn client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
