@@ -12,6 +12,8 @@ use ado_cutover::agent::paths::{Paths, SANDBOX_VAR};
 use ado_cutover::agent::tasks::tenant_cache;
 use std::process::{Command, Stdio};
 
+#[cfg(target_os = "linux")]
+pub mod browser;
 pub mod fake_ado;
 #[cfg(target_os = "linux")]
 pub mod keyring;

@@ -1,0 +1,199 @@
+//! The dashboard in real headless Chromium: sign in through the form, read the numbers that were
+//! posted, see a hostile host name rendered as text, export the CSV, and keep a screenshot
+//! (`target/tmp/dashboard.png`) as a test artifact.
+#![cfg(all(feature = "server", target_os = "linux"))]
+
+mod support;
+
+use ado_cutover::report::{
+    Device, Item, Mode, Outcome, Report, SCHEMA_VERSION, Status, TaskReport, User,
+};
+use serde_json::{Value, json};
+use support::browser::Browser;
+use support::server::{ADMIN, ENROLLMENT, TestServer, client};
+use time::OffsetDateTime;
+
+const HOSTILE: &str = "<script>document.title='pwned'</script><img id=\"pwned\" src=\"x\">";
+
+fn report(host: &str, outcome: Outcome) -> Report {
+    let status = match outcome {
+        Outcome::Failed => Status::Failed,
+        Outcome::ActionNeeded => Status::NeedsUser,
+        _ => Status::Done,
+    };
+    Report {
+        schema_version: SCHEMA_VERSION,
+        report_id: uuid::Uuid::new_v4(),
+        agent_version: "0.1.0".into(),
+        mode: Mode::Run,
+        started_at: OffsetDateTime::now_utc(),
+        finished_at: OffsetDateTime::now_utc(),
+        device: Device {
+            hostname: host.into(),
+            os: "windows".into(),
+            os_version: "11".into(),
+            arch: "x86_64".into(),
+            device_id: format!("id-{host}"),
+        },
+        user: User {
+            name: "user".into(),
+            upn: None,
+        },
+        outcome,
+        tasks: vec![TaskReport {
+            id: "gcm-tenant-cache".into(),
+            status,
+            summary: "s".into(),
+            items: vec![Item {
+                kind: "tenant-cache".into(),
+                target: "tenant.cache".into(),
+                status,
+                detail: format!("detail of {host}"),
+            }],
+        }],
+    }
+}
+
+fn post(server: &TestServer, report: &Report) {
+    let response = client()
+        .post(format!("{}/api/v1/reports", server.base))
+        .header("Authorization", &format!("Bearer {ENROLLMENT}"))
+        .header("Content-Type", "application/json")
+        .send(&serde_json::to_vec(report).unwrap()[..])
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+}
+
+fn text_of(browser: &mut Browser, id: &str) -> String {
+    browser
+        .eval(&format!("document.getElementById('{id}').textContent"))
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_dashboard_shows_what_was_posted_and_renders_hostile_names_as_text() {
+    let server = TestServer::start(false);
+    let posted = [
+        ("pc-1", Outcome::Done),
+        ("pc-2", Outcome::Done),
+        ("pc-3", Outcome::NothingToDo),
+        ("pc-4", Outcome::ActionNeeded),
+        ("pc-5", Outcome::ActionNeeded),
+        ("pc-6", Outcome::Failed),
+        (HOSTILE, Outcome::ActionNeeded),
+    ];
+    for (host, outcome) in posted {
+        post(&server, &report(host, outcome));
+    }
+
+    let mut browser = Browser::launch();
+    browser.open(&format!("{}/", server.base));
+    assert_eq!(
+        browser.eval("location.pathname"),
+        json!("/login"),
+        "strangers sign in first"
+    );
+    browser.eval(&format!(
+        "document.getElementById('token').value = '{ADMIN}'; document.querySelector('form.login').submit();"
+    ));
+    browser.wait_for("location.pathname === '/' && document.readyState === 'complete' && document.getElementById('devices-reported')");
+
+    assert_eq!(text_of(&mut browser, "devices-reported"), "7");
+    assert_eq!(text_of(&mut browser, "outcome-done"), "2");
+    assert_eq!(text_of(&mut browser, "outcome-nothing-to-do"), "1");
+    assert_eq!(text_of(&mut browser, "outcome-action-needed"), "3");
+    assert_eq!(text_of(&mut browser, "outcome-failed"), "1");
+    // The hostile host name is text: no element was made from it, no script ran.
+    assert_eq!(
+        browser.eval("document.getElementById('pwned') === null"),
+        json!(true)
+    );
+    assert_ne!(browser.eval("document.title"), json!("pwned"));
+    let body = browser.eval("document.body.innerText");
+    assert!(body.as_str().unwrap().contains(HOSTILE), "{body}");
+    assert!(
+        body.as_str().unwrap().contains("detail of pc-6"),
+        "failures by cause"
+    );
+
+    let png = browser.screenshot();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let artifact = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&artifact, &png).unwrap();
+
+    // The device page of the hostile name.
+    browser.open(&format!("{}/devices?outcome=action-needed", server.base));
+    let href = browser.eval(&format!(
+        "[...document.querySelectorAll('table.devices a')].find(a => a.textContent === {}).href",
+        serde_json::to_string(HOSTILE).unwrap()
+    ));
+    browser.open(href.as_str().expect("a link to the hostile device"));
+    assert_eq!(
+        browser.eval("document.querySelector('h1').textContent"),
+        json!(HOSTILE)
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('pwned') === null"),
+        json!(true)
+    );
+
+    // The CSV export, with the browser's session.
+    let cookies = browser.call("Network.getCookies", json!({ "urls": [server.base] }));
+    let session = cookies["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ado_cutover_session")
+        .expect("a session cookie");
+    assert_eq!(session["httpOnly"], json!(true));
+    assert_eq!(session["sameSite"], json!("Strict"));
+    let cookie = format!("ado_cutover_session={}", session["value"].as_str().unwrap());
+    let csv = client()
+        .get(format!("{}/devices.csv", server.base))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), posted.len());
+    for (host, outcome) in posted {
+        let outcome: Value = serde_json::to_value(outcome).unwrap();
+        let quoted = format!("\"{}\"", host.replace('"', "\"\""));
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&quoted))
+            .unwrap_or_else(|| panic!("{host} not in {csv}"));
+        assert!(
+            row.contains(&format!("\"{}\"", outcome.as_str().unwrap())),
+            "{row}"
+        );
+    }
+
+    // A form sent from elsewhere (wrong CSRF token) is refused and changes nothing.
+    let refused = client()
+        .post(format!("{}/expected-users", server.base))
+        .header("Cookie", &cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send("csrf=forged&upns=mallory%40evil.example")
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let summary = server
+        .block_on(server.store.summary(OffsetDateTime::now_utc(), 1))
+        .unwrap();
+    assert_eq!(summary.expected, 0);
+
+    // Readiness through the real form.
+    browser.open(&format!("{}/", server.base));
+    browser.eval("document.getElementById('upns').value = 'Name,Email\\nErin,erin@contoso.com'; document.querySelector('form[action=\"/expected-users\"]').submit();");
+    browser.wait_for(
+        "document.readyState === 'complete' && document.querySelector('ul.not-reported')",
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('ul.not-reported').innerText.trim()"),
+        json!("erin@contoso.com")
+    );
+}
