@@ -432,3 +432,93 @@ fn the_report_parser_survives_random_mutations() {
         }
     }
 }
+
+/// The server binary with no database option: SQLite in the current folder, tokens generated
+/// and written (owner-only), the addresses printed.
+#[test]
+fn first_start_makes_a_database_and_tokens_and_says_where() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"))
+        .args(["--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("ADO_CUTOVER_SERVER_DATABASE_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut printed = String::new();
+    while !printed.contains("tokens:") {
+        printed.push_str(&lines.next().expect("the server stopped").unwrap());
+        printed.push('\n');
+    }
+    let dashboard = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("dashboard: "))
+        .expect("the dashboard address")
+        .to_string();
+    assert!(
+        printed.contains("written to ado-cutover-server-tokens.txt"),
+        "{printed}"
+    );
+    let tokens = std::fs::read_to_string(dir.path().join("ado-cutover-server-tokens.txt")).unwrap();
+    let admin = tokens
+        .lines()
+        .find_map(|l| l.strip_prefix("admin="))
+        .expect("an admin token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("ado-cutover-server-tokens.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(dir.path().join("ado-cutover-server.db").exists());
+    let summary = client()
+        .get(format!("{dashboard}api/v1/summary"))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .call()
+        .unwrap();
+    assert_eq!(summary.status().as_u16(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+    // The database holds no token, only hashes.
+    let db = std::fs::read(dir.path().join("ado-cutover-server.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains(admin));
+}
+
+#[test]
+fn a_mistyped_or_unreachable_database_is_a_clear_error_never_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
+    let cases = [
+        (format!("sqlite://{}", missing.display()), "does not exist"),
+        (
+            "postgres://nobody:secret-pw@127.0.0.1:9/none".to_string(),
+            "cannot open the database",
+        ),
+        ("mysql://x@y/z".to_string(), "is not a database URL"),
+    ];
+    for (url, expected) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"))
+            .args(["--listen", "127.0.0.1:0", "--database-url", &url])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(
+            stderr.contains(expected) && stderr.contains("hint:"),
+            "{url}: {stderr}"
+        );
+        assert!(!stderr.contains("secret-pw"), "the password is never shown");
+    }
+    assert!(!missing.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+}

@@ -15,6 +15,15 @@ CREATE TABLE reports (
 CREATE INDEX reports_by_device ON reports (device_id, user_name, finished_at);
 CREATE INDEX reports_by_time ON reports (finished_at);
 
+-- Reports received per day (Unix day) and outcome, for the chart: counted as they arrive, so
+-- the dashboard never scans the reports.
+CREATE TABLE report_days (
+    day     BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    reports BIGINT NOT NULL,
+    PRIMARY KEY (day, outcome)
+);
+
 -- One row per device and user: the latest report wins.
 CREATE TABLE devices (
     device_id      TEXT NOT NULL,
@@ -32,7 +41,8 @@ CREATE TABLE devices (
     reports        BIGINT NOT NULL,
     PRIMARY KEY (device_id, user_name)
 );
-CREATE INDEX devices_by_outcome ON devices (outcome);
+-- Covering the overview's counts and the lists "needing action" / "failed", newest first.
+CREATE INDEX devices_by_outcome ON devices (outcome, last_seen);
 CREATE INDEX devices_by_last_seen ON devices (last_seen);
 
 -- Each task's status in the latest report of a device and user.
@@ -54,7 +64,7 @@ CREATE TABLE problems (
     detail    TEXT NOT NULL
 );
 CREATE INDEX problems_by_device ON problems (device_id, user_name);
-CREATE INDEX problems_by_cause ON problems (status, task_id);
+CREATE INDEX problems_by_cause ON problems (status, task_id, detail);
 
 -- Who the admins expect to report (user principal names, lower case).
 CREATE TABLE expected_users (

@@ -9,10 +9,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Row as _};
 use time::OffsetDateTime;
 
 use crate::report::{Report, Status};
+
+#[path = "sqlite_writer.rs"]
+mod sqlite_writer;
 
 /// A store error in words, with the fix.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     pub backend: Backend,
+    /// SQLite: the batching writer.
+    writer: Option<sqlite_writer::Writer>,
 }
 
 /// What storing a report did.
@@ -157,7 +162,7 @@ impl Store {
         }
         let options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -194,7 +199,20 @@ impl Store {
             hint: "the database may belong to a newer ado-cutover-server, or to something else"
                 .into(),
         })?;
-        Ok(Store { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => Some(sqlite_writer::Writer::start(&sqlite_path(url)).map_err(
+                |e| StoreError::Setup {
+                    what: format!("cannot open the database for writing: {e}"),
+                    hint: "check that the file and its folder are writable".into(),
+                },
+            )?),
+            Backend::Postgres => None,
+        };
+        Ok(Store {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     /// True when the database answers.
@@ -204,120 +222,24 @@ impl Store {
 
     /// Stores a report (its JSON as received in `body`). The device's latest state follows the
     /// report that finished last, so reports delivered late from a spool never hide newer ones.
+    ///
+    /// On SQLite one writer task commits reports in batches (SQLite has one writer anyway, and a
+    /// commit per report is what limits ingest); on PostgreSQL each report is its own
+    /// transaction on the pool.
     pub async fn insert(
         &self,
         report: &Report,
         body: &str,
         received_at: OffsetDateTime,
     ) -> Result<Stored, StoreError> {
-        let finished = millis(report.finished_at);
-        let received = millis(received_at);
-        let id = report.report_id.to_string();
-        let device = &report.device.device_id;
-        let user = &report.user.name;
-        let mode = kebab(&report.mode);
-        let outcome = kebab(&report.outcome);
+        let row = Row::new(report, body, millis(received_at));
+        if let Some(writer) = &self.writer {
+            return writer.store(row).await;
+        }
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO reports (report_id, device_id, user_name, hostname, mode, outcome, agent_version, finished_at, received_at, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (report_id) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(device)
-        .bind(user)
-        .bind(&report.device.hostname)
-        .bind(&mode)
-        .bind(&outcome)
-        .bind(&report.agent_version)
-        .bind(finished)
-        .bind(received)
-        .bind(body)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(Stored::Duplicate);
-        }
-        let last: Option<i64> =
-            sqlx::query("SELECT last_seen FROM devices WHERE device_id = $1 AND user_name = $2")
-                .bind(device)
-                .bind(user)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| row.get(0));
-        if last.is_some_and(|last| last > finished) {
-            sqlx::query(
-                "UPDATE devices SET reports = reports + 1 WHERE device_id = $1 AND user_name = $2",
-            )
-            .bind(device)
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            return Ok(Stored::Accepted);
-        }
-        let problems = problems(report);
-        let reason = problems
-            .first()
-            .map(|(task, _, detail)| format!("{task}: {detail}"));
-        sqlx::query(
-            "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1)
-             ON CONFLICT (device_id, user_name) DO UPDATE SET
-               upn = COALESCE(excluded.upn, devices.upn), hostname = excluded.hostname, os = excluded.os,
-               agent_version = excluded.agent_version, mode = excluded.mode, outcome = excluded.outcome,
-               reason = excluded.reason, last_report_id = excluded.last_report_id,
-               last_seen = excluded.last_seen, reports = devices.reports + 1",
-        )
-        .bind(device)
-        .bind(user)
-        .bind(report.user.upn.as_deref().map(str::to_ascii_lowercase))
-        .bind(&report.device.hostname)
-        .bind(format!("{} {}", report.device.os, report.device.os_version))
-        .bind(&report.agent_version)
-        .bind(&mode)
-        .bind(&outcome)
-        .bind(reason)
-        .bind(&id)
-        .bind(finished)
-        .execute(&mut *tx)
-        .await?;
-        for delete in [
-            "DELETE FROM task_status WHERE device_id = $1 AND user_name = $2",
-            "DELETE FROM problems WHERE device_id = $1 AND user_name = $2",
-        ] {
-            sqlx::query(delete)
-                .bind(device)
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for task in &report.tasks {
-            sqlx::query(
-                "INSERT INTO task_status (device_id, user_name, task_id, status) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (device_id, user_name, task_id) DO UPDATE SET status = excluded.status",
-            )
-            .bind(device)
-            .bind(user)
-            .bind(&task.id)
-            .bind(kebab(&task.status))
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (task, status, detail) in &problems {
-            sqlx::query(
-                "INSERT INTO problems (device_id, user_name, task_id, status, detail) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(device)
-            .bind(user)
-            .bind(task)
-            .bind(status)
-            .bind(detail)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let stored = insert_in(&mut tx, &row).await?;
         tx.commit().await?;
-        Ok(Stored::Accepted)
+        Ok(stored)
     }
 
     /// Devices and users matching `filter`, most recently seen first.
@@ -334,18 +256,52 @@ impl Store {
             .map(|q| format!("%{}%", escape_like(&q.trim().to_lowercase())));
         let outcome = filter.outcome.as_deref().filter(|o| !o.is_empty());
         let stale_before = millis(now) - STALE_AFTER_MS;
-        let rows = sqlx::query(concat!(
-            "SELECT ", device_columns!(), " FROM devices
-             WHERE ($1 = '' OR lower(hostname) LIKE $1 ESCAPE '\\' OR lower(user_name) LIKE $1 ESCAPE '\\' OR lower(COALESCE(upn, '')) LIKE $1 ESCAPE '\\')
-               AND ($2 = '' OR ($2 = 'stale' AND last_seen < $3) OR outcome = $2)
-             ORDER BY last_seen DESC, device_id, user_name LIMIT $4"
-        ))
-        .bind(pattern.unwrap_or_default())
-        .bind(outcome.unwrap_or_default())
-        .bind(stale_before)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // Without a search, one query per filter, so each can use its index.
+        let rows = match (pattern, outcome) {
+            (None, None) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (None, Some("stale")) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices WHERE last_seen < $1
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $2"
+                ))
+                .bind(stale_before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (None, Some(outcome)) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices WHERE outcome = $1
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $2"
+                ))
+                .bind(outcome)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (Some(pattern), outcome) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices
+                     WHERE (lower(hostname) LIKE $1 ESCAPE '\\' OR lower(user_name) LIKE $1 ESCAPE '\\' OR lower(COALESCE(upn, '')) LIKE $1 ESCAPE '\\')
+                       AND ($2 = '' OR ($2 = 'stale' AND last_seen < $3) OR outcome = $2)
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $4"
+                ))
+                .bind(pattern)
+                .bind(outcome.unwrap_or_default())
+                .bind(stale_before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         Ok(rows.iter().map(device_row).collect())
     }
 
@@ -428,13 +384,10 @@ impl Store {
                 .insert(row.get(1), row.get(2));
         }
         let since = (now / DAY_MS - days + 1) * DAY_MS;
-        for row in sqlx::query(
-            "SELECT finished_at / $1 AS day, outcome, COUNT(*) FROM reports WHERE finished_at >= $2 GROUP BY 1, 2",
-        )
-        .bind(DAY_MS)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?
+        for row in sqlx::query("SELECT day, outcome, reports FROM report_days WHERE day >= $1")
+            .bind(since / DAY_MS)
+            .fetch_all(&self.pool)
+            .await?
         {
             summary
                 .days
@@ -573,6 +526,165 @@ impl Store {
             .await?
             .get(0))
     }
+}
+
+/// What storing one report writes, worked out once for either executor.
+pub(crate) struct Row {
+    pub id: String,
+    pub device: String,
+    pub user: String,
+    pub upn: Option<String>,
+    pub hostname: String,
+    pub os: String,
+    pub agent: String,
+    pub mode: String,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub finished: i64,
+    pub received: i64,
+    pub day: i64,
+    pub body: String,
+    /// Each task once, with its worst status.
+    pub statuses: Vec<(String, String)>,
+    /// (task, status, detail) of what needs someone.
+    pub problems: Vec<(String, String, String)>,
+}
+
+impl Row {
+    pub(crate) fn new(report: &Report, body: &str, received: i64) -> Row {
+        let finished = millis(report.finished_at);
+        let problems = problems(report);
+        let mut statuses: BTreeMap<&str, Status> = BTreeMap::new();
+        for task in &report.tasks {
+            let worst = statuses.entry(&task.id).or_insert(task.status);
+            *worst = (*worst).max(task.status);
+        }
+        Row {
+            id: report.report_id.to_string(),
+            device: report.device.device_id.clone(),
+            user: report.user.name.clone(),
+            upn: report.user.upn.as_deref().map(str::to_ascii_lowercase),
+            hostname: report.device.hostname.clone(),
+            os: format!("{} {}", report.device.os, report.device.os_version),
+            agent: report.agent_version.clone(),
+            mode: kebab(&report.mode),
+            outcome: kebab(&report.outcome),
+            reason: problems
+                .first()
+                .map(|(task, _, detail)| format!("{task}: {detail}")),
+            finished,
+            received,
+            day: finished.div_euclid(DAY_MS),
+            body: body.to_string(),
+            statuses: statuses
+                .into_iter()
+                .map(|(task, status)| (task.to_string(), kebab(&status)))
+                .collect(),
+            problems,
+        }
+    }
+}
+
+/// The statements that store a report, shared by both executors. In order: the report (no
+/// row: a duplicate), the day's count, the device row (no row: an older report than the
+/// device's latest, which then only counts), and the latest report's task statuses and problems.
+pub(crate) mod sql {
+    pub const REPORT: &str = "INSERT INTO reports (report_id, device_id, user_name, hostname, mode, outcome, agent_version, finished_at, received_at, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (report_id) DO NOTHING";
+    pub const DAY: &str = "INSERT INTO report_days (day, outcome, reports) VALUES ($1, $2, 1)
+         ON CONFLICT (day, outcome) DO UPDATE SET reports = report_days.reports + 1";
+    pub const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1)
+         ON CONFLICT (device_id, user_name) DO UPDATE SET
+           upn = COALESCE(excluded.upn, devices.upn), hostname = excluded.hostname, os = excluded.os,
+           agent_version = excluded.agent_version, mode = excluded.mode, outcome = excluded.outcome,
+           reason = excluded.reason, last_report_id = excluded.last_report_id,
+           first_seen = CASE WHEN devices.first_seen < excluded.first_seen THEN devices.first_seen ELSE excluded.first_seen END,
+           last_seen = excluded.last_seen, reports = devices.reports + 1
+         WHERE excluded.last_seen >= devices.last_seen";
+    pub const OLDER: &str = "UPDATE devices SET reports = reports + 1,
+           first_seen = CASE WHEN first_seen < $1 THEN first_seen ELSE $1 END
+         WHERE device_id = $2 AND user_name = $3";
+    pub const CLEAR_TASKS: &str = "DELETE FROM task_status WHERE device_id = $1 AND user_name = $2";
+    pub const CLEAR_PROBLEMS: &str = "DELETE FROM problems WHERE device_id = $1 AND user_name = $2";
+    pub const TASK: &str =
+        "INSERT INTO task_status (device_id, user_name, task_id, status) VALUES ($1, $2, $3, $4)";
+    pub const PROBLEM: &str = "INSERT INTO problems (device_id, user_name, task_id, status, detail) VALUES ($1, $2, $3, $4, $5)";
+}
+
+/// [`sql`] through sqlx, on a connection inside a transaction (PostgreSQL).
+async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, StoreError> {
+    let inserted = sqlx::query(sql::REPORT)
+        .bind(&r.id)
+        .bind(&r.device)
+        .bind(&r.user)
+        .bind(&r.hostname)
+        .bind(&r.mode)
+        .bind(&r.outcome)
+        .bind(&r.agent)
+        .bind(r.finished)
+        .bind(r.received)
+        .bind(&r.body)
+        .execute(&mut *conn)
+        .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(Stored::Duplicate);
+    }
+    sqlx::query(sql::DAY)
+        .bind(r.day)
+        .bind(&r.outcome)
+        .execute(&mut *conn)
+        .await?;
+    let latest = sqlx::query(sql::DEVICE)
+        .bind(&r.device)
+        .bind(&r.user)
+        .bind(&r.upn)
+        .bind(&r.hostname)
+        .bind(&r.os)
+        .bind(&r.agent)
+        .bind(&r.mode)
+        .bind(&r.outcome)
+        .bind(&r.reason)
+        .bind(&r.id)
+        .bind(r.finished)
+        .execute(&mut *conn)
+        .await?;
+    if latest.rows_affected() == 0 {
+        sqlx::query(sql::OLDER)
+            .bind(r.finished)
+            .bind(&r.device)
+            .bind(&r.user)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(Stored::Accepted);
+    }
+    for clear in [sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
+        sqlx::query(clear)
+            .bind(&r.device)
+            .bind(&r.user)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (task, status) in &r.statuses {
+        sqlx::query(sql::TASK)
+            .bind(&r.device)
+            .bind(&r.user)
+            .bind(task)
+            .bind(status)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (task, status, detail) in &r.problems {
+        sqlx::query(sql::PROBLEM)
+            .bind(&r.device)
+            .bind(&r.user)
+            .bind(task)
+            .bind(status)
+            .bind(detail)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(Stored::Accepted)
 }
 
 fn device_row(r: &AnyRow) -> DeviceRow {

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Measures ado-cutover-server: report ingest with wrk on loopback (reports/s, p50/p99), the
+dashboard overview at 100,000 devices with 3 reports each (p50 of 20 loads), and database size
+per 100,000 reports. SQLite always; PostgreSQL too when BENCH_DATABASE_URL (or TEST_DATABASE_URL)
+names a server where the user may create databases. Prints Markdown for docs/BENCHMARKS.md.
+
+Usage (from the repo root; needs `apt-get install wrk`, and psql for PostgreSQL):
+    python3 .ci/bench-server.py [seconds of load, default 15]
+"""
+
+import json
+import os
+import pathlib
+import platform
+import re
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / os.environ.get("BENCH_PROFILE", "release") / "ado-cutover-server"
+DEVICES = 100_000
+PER_DEVICE = 3
+DAY_MS = 86_400_000
+# The per-day counts the server keeps as reports arrive.
+DAYS = "INSERT INTO report_days SELECT finished_at / 86400000, outcome, COUNT(*) FROM reports GROUP BY 1, 2"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(url: str, workdir: pathlib.Path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN), "--listen", f"127.0.0.1:{port}", "--database-url", url, "--create",
+         "--reports-per-minute", "4000000000", "--token-file", str(workdir / "tokens.txt")],
+        stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if "tokens:" in line:
+            break
+    tokens = dict(line.split("=", 1) for line in (workdir / "tokens.txt").read_text().splitlines()
+                  if "=" in line and not line.startswith("#"))
+    return proc, port, tokens["enrollment"].strip(), tokens["admin"].strip()
+
+
+def stop(proc) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def wrk(port: int, token: str) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--latency", "-s", str(ROOT / ".ci" / "wrk-report.lua"),
+         f"http://127.0.0.1:{port}/api/v1/reports"],
+        env={**os.environ, "TOKEN": token}, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rate": rate, "p50": lat.get("50"), "p99": lat.get("99"),
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+def rows(now_ms: int):
+    """100,000 devices x 3 reports, in the shape the server stores them."""
+    outcomes = ["done", "done", "nothing-to-do", "action-needed", "failed"]
+    for d in range(DEVICES):
+        device, user = f"dev-{d:06d}", f"user{d:06d}"
+        outcome = outcomes[d % len(outcomes)]
+        reports = []
+        for r in range(PER_DEVICE):
+            finished = now_ms - (d % 40) * DAY_MS - r * 3_600_000
+            reports.append((str(uuid.uuid4()), device, user, f"PC-{d:06d}", "run",
+                            outcome if r == 0 else "action-needed", "0.1.0", finished, finished,
+                            '{"schema_version":1,"tasks":[]}'))
+        latest = reports[0]
+        reason = None if outcome in ("done", "nothing-to-do") else "browser-sign-out: close Chrome, then run ado-cutover again"
+        dev = (device, user, f"{user}@contoso.com", f"PC-{d:06d}", "windows 11", "0.1.0", "run",
+               outcome, reason, latest[0], latest[7] - 10 * DAY_MS, latest[7], PER_DEVICE)
+        tasks = [(device, user, t, "done" if outcome == "done" else "needs-user")
+                 for t in ("gcm-tenant-cache", "credentials", "remotes", "browser-sign-out", "guidance")]
+        problems = [] if reason is None else [(device, user, "browser-sign-out",
+                                                "failed" if outcome == "failed" else "needs-user",
+                                                "close Chrome, then run ado-cutover again")]
+        yield reports, dev, tasks, problems
+
+
+def seed_sqlite(path: pathlib.Path, now_ms: int) -> None:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode = WAL")
+    for reports, dev, tasks, problems in rows(now_ms):
+        db.executemany("INSERT INTO reports VALUES (?,?,?,?,?,?,?,?,?,?)", reports)
+        db.execute("INSERT INTO devices VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", dev)
+        db.executemany("INSERT INTO task_status VALUES (?,?,?,?)", tasks)
+        db.executemany("INSERT INTO problems VALUES (?,?,?,?,?)", problems)
+    db.execute(DAYS)
+    db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
+def seed_postgres(url: str, now_ms: int, workdir: pathlib.Path) -> None:
+    files = {t: open(workdir / f"{t}.tsv", "w") for t in ("reports", "devices", "task_status", "problems")}
+
+    def put(table, row):
+        files[table].write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
+
+    for reports, dev, tasks, problems in rows(now_ms):
+        for r in reports:
+            put("reports", r)
+        put("devices", dev)
+        for t in tasks:
+            put("task_status", t)
+        for p in problems:
+            put("problems", p)
+    script = ""
+    for table, f in files.items():
+        f.close()
+        script += f"\\copy {table} FROM '{workdir / (table + '.tsv')}'\n"
+    script += DAYS + ";\nANALYZE;\n"
+    subprocess.run(["psql", "-q", url], input=script, text=True, check=True)
+
+
+def dashboard_p50(port: int, admin: str) -> float:
+    times = []
+    for _ in range(21):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Authorization": f"Bearer {admin}"})
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(request) as response:
+            body = response.read()
+        times.append((time.perf_counter() - t0) * 1000)
+        assert b"devices-reported" in body, body[:200]
+    return statistics.median(times[1:])
+
+
+def sqlite_size(path: pathlib.Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def postgres_size(url: str) -> int:
+    out = subprocess.run(["psql", "-qtAc", "SELECT pg_database_size(current_database())", url],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip())
+
+
+def new_postgres_database(admin_url: str) -> str:
+    name = f"adoc_bench_{uuid.uuid4().hex[:12]}"
+    subprocess.run(["psql", "-qc", f"CREATE DATABASE {name}", admin_url], check=True)
+    parts = urllib.parse.urlsplit(admin_url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def main() -> None:
+    profile = os.environ.get("BENCH_PROFILE", "release")
+    subprocess.run(["cargo", "build", "--profile", profile, "--locked", "--bin", "ado-cutover-server"], cwd=ROOT, check=True)
+    backends = ["sqlite"]
+    pg_admin = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if pg_admin:
+        backends.append("postgres")
+    results = []
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = pathlib.Path(tmp)
+            # Ingest, on an empty database.
+            url = f"sqlite://{work / 'ingest.db'}" if backend == "sqlite" else new_postgres_database(pg_admin)
+            proc, port, enrollment, admin = start(url, work)
+            load = wrk(port, enrollment)
+            stop(proc)
+            # The dashboard, on 100,000 devices with 3 reports each.
+            now_ms = int(time.time() * 1000)
+            if backend == "sqlite":
+                path = work / "fleet.db"
+                url = f"sqlite://{path}"
+                proc, port, _, admin = start(url, work)  # migrations
+                stop(proc)
+                seed_sqlite(path, now_ms)
+            else:
+                url = new_postgres_database(pg_admin)
+                proc, port, _, admin = start(url, work)
+                stop(proc)
+                seed_postgres(url, now_ms, work)
+            proc, port, _, admin = start(url, work)
+            overview = dashboard_p50(port, admin)
+            stop(proc)
+            size = sqlite_size(work / "fleet.db") if backend == "sqlite" else postgres_size(url)
+            per_100k = size * 100_000 / (DEVICES * PER_DEVICE)
+            results.append((backend, load, overview, per_100k))
+
+    print(f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores\n")
+    print("| backend | ingest (wrk, 2 threads, 32 connections, %d s) | p50 | p99 | non-2xx | overview at 100k devices, p50 of 20 | database per 100k reports |" % SECONDS)
+    print("|---|---|---|---|---|---|---|")
+    for backend, load, overview, per_100k in results:
+        print(f"| {backend} | {load['rate']:,.0f} reports/s | {load['p50']} | {load['p99']} | {load['errors']} "
+              f"| {overview:.0f} ms | {per_100k / 1e6:.1f} MB |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+-- wrk script for .ci/bench-server.py: POSTs realistic reports (5 tasks, 8 items), each with a
+-- new report_id, spread over 10,000 devices. The token comes from the TOKEN environment variable.
+local counter = 0
+local thread_id = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("thread_id", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+end
+
+local template = [[{"schema_version":1,"report_id":"%08x-0000-4000-8000-%012x","agent_version":"0.1.0","mode":"run","started_at":"2026-11-20T10:00:00Z","finished_at":"2026-11-20T10:00:%02dZ","device":{"hostname":"PC-%05d","os":"windows","os_version":"11 (26100)","arch":"x86_64","device_id":"dev-%05d"},"user":{"name":"user%05d","upn":"user%05d@contoso.com"},"outcome":"%s","tasks":[{"id":"gcm-tenant-cache","status":"done","summary":"deleted","items":[{"kind":"tenant-cache","target":"%%LocalAppData%%\\GitCredentialManager\\tenant.cache","status":"done","detail":"deleted: the legacy tenant cache named contoso"}]},{"id":"credentials","status":"done","summary":"2 removed","items":[{"kind":"windows-credential-manager","target":"git:https://dev.azure.com/contoso (user@contoso.com)","status":"done","detail":"deleted: a credential saved by Git Credential Manager for contoso"},{"kind":"git-config","target":"~/.gitconfig: credential.azrepos:org/contoso.username","status":"done","detail":"changed: binds contoso to the old account"}]},{"id":"remotes","status":"ok","summary":"12 repositories, all fine","items":[{"kind":"repository","target":"~/src/web","status":"ok","detail":"origin is on dev.azure.com"}]},{"id":"browser-sign-out","status":"%s","summary":"Chrome","items":[{"kind":"cookies","target":"Chrome (Default)","status":"%s","detail":"close Chrome, then run ado-cutover again"}]},{"id":"guidance","status":"needs-user","summary":"2 steps","items":[{"kind":"user-step","target":"rename-msa","status":"needs-user","detail":"rename the personal Microsoft account that uses your work e-mail"},{"kind":"user-step","target":"vs-subscription","status":"needs-user","detail":"move your Visual Studio subscription"}]}]}]]
+
+function request()
+  counter = counter + 1
+  local device = (counter * 7919 + thread_id * 104729) % 10000
+  local outcome, status = "action-needed", "needs-user"
+  if counter % 5 == 0 then outcome, status = "failed", "failed" end
+  local body = string.format(template, thread_id, counter, counter % 60, device, device, device, device, outcome, status, status)
+  return wrk.format(nil, nil, nil, body)
+end

@@ -1,0 +1,143 @@
+//! The SQLite writer: one thread with its own connection (SQLite has one writer at a time
+//! anyway) that takes whatever reports are queued, up to [`BATCH`], and stores them in one
+//! transaction with a savepoint each, so one bad report does not undo the others. It runs the
+//! same statements as the PostgreSQL path ([`super::sql`]) through rusqlite's cached prepared
+//! statements: a round trip per statement through an async driver is what limited ingest.
+//! Readers (the dashboard, the API) use the sqlx pool on the same file (WAL mode).
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+
+use super::{Row, StoreError, Stored, sql};
+
+/// The most reports committed at once.
+const BATCH: usize = 256;
+
+type Reply = tokio::sync::oneshot::Sender<Result<Stored, String>>;
+
+/// The queue to the writer thread. The thread ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::SyncSender<(Row, Reply)>,
+}
+
+impl Writer {
+    /// Opens the writer's connection and starts its thread.
+    pub fn start(path: &Path) -> rusqlite::Result<Writer> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let (queue, jobs) = mpsc::sync_channel(4 * BATCH);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, jobs))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Writer { queue })
+    }
+
+    /// Stores one report; waits for its batch to commit.
+    pub async fn store(&self, row: Row) -> Result<Stored, StoreError> {
+        let stopped = || StoreError::Setup {
+            what: "the database writer stopped".into(),
+            hint: "restart the server; its log says why".into(),
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match self.queue.try_send((row, reply)) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(job)) => {
+                // The queue is bounded: waiting for room must not hold up the async runtime.
+                let queue = self.queue.clone();
+                let sent = tokio::task::spawn_blocking(move || queue.send(job).is_ok())
+                    .await
+                    .unwrap_or(false);
+                if !sent {
+                    return Err(stopped());
+                }
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
+        }
+        answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(|e| StoreError::Setup {
+                what: format!("the report could not be stored: {e}"),
+                hint: "check the server's disk and database file".into(),
+            })
+    }
+}
+
+fn run(mut conn: Connection, jobs: mpsc::Receiver<(Row, Reply)>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = match write(&mut conn, &batch) {
+            Ok(results) => results,
+            Err(err) => batch.iter().map(|_| Err(err.to_string())).collect(),
+        };
+        for ((_, reply), result) in batch.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+fn write(
+    conn: &mut Connection,
+    batch: &[(Row, Reply)],
+) -> rusqlite::Result<Vec<Result<Stored, String>>> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for (row, _) in batch {
+        let savepoint = tx.savepoint()?;
+        let result = insert(&savepoint, row);
+        if result.is_ok() {
+            savepoint.commit()?;
+        }
+        // A failed report's savepoint rolls back when dropped.
+        results.push(result.map_err(|e| e.to_string()));
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
+    let inserted = conn.prepare_cached(sql::REPORT)?.execute(params![
+        r.id, r.device, r.user, r.hostname, r.mode, r.outcome, r.agent, r.finished, r.received,
+        r.body
+    ])?;
+    if inserted == 0 {
+        return Ok(Stored::Duplicate);
+    }
+    conn.prepare_cached(sql::DAY)?
+        .execute(params![r.day, r.outcome])?;
+    let latest = conn.prepare_cached(sql::DEVICE)?.execute(params![
+        r.device, r.user, r.upn, r.hostname, r.os, r.agent, r.mode, r.outcome, r.reason, r.id,
+        r.finished
+    ])?;
+    if latest == 0 {
+        conn.prepare_cached(sql::OLDER)?
+            .execute(params![r.finished, r.device, r.user])?;
+        return Ok(Stored::Accepted);
+    }
+    for clear in [sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
+        conn.prepare_cached(clear)?
+            .execute(params![r.device, r.user])?;
+    }
+    let mut task = conn.prepare_cached(sql::TASK)?;
+    for (id, status) in &r.statuses {
+        task.execute(params![r.device, r.user, id, status])?;
+    }
+    let mut problem = conn.prepare_cached(sql::PROBLEM)?;
+    for (id, status, detail) in &r.problems {
+        problem.execute(params![r.device, r.user, id, status, detail])?;
+    }
+    Ok(Stored::Accepted)
+}
