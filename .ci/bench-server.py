@@ -153,9 +153,13 @@ def postgres_size(url: str) -> int:
     return int(out.strip())
 
 
+CREATED = []
+
+
 def new_postgres_database(admin_url: str) -> str:
     name = f"adoc_bench_{uuid.uuid4().hex[:12]}"
     subprocess.run(["psql", "-qc", f"CREATE DATABASE {name}", admin_url], check=True)
+    CREATED.append((admin_url, name))
     parts = urllib.parse.urlsplit(admin_url)
     return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
@@ -205,4 +209,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for admin_url, name in CREATED:
+            subprocess.run(["psql", "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", admin_url])

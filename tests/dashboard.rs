@@ -5,53 +5,17 @@
 
 mod support;
 
-use ado_cutover::report::{
-    Device, Item, Mode, Outcome, Report, SCHEMA_VERSION, Status, TaskReport, User,
-};
+use ado_cutover::report::{Outcome, Report};
 use serde_json::{Value, json};
 use support::browser::Browser;
-use support::server::{ADMIN, ENROLLMENT, TestServer, client};
+use support::server::{ADMIN, ENROLLMENT, TestServer, client, sample_report};
 use time::OffsetDateTime;
 
 const HOSTILE: &str = "<script>document.title='pwned'</script><img id=\"pwned\" src=\"x\">";
 
 fn report(host: &str, outcome: Outcome) -> Report {
-    let status = match outcome {
-        Outcome::Failed => Status::Failed,
-        Outcome::ActionNeeded => Status::NeedsUser,
-        _ => Status::Done,
-    };
-    Report {
-        schema_version: SCHEMA_VERSION,
-        report_id: uuid::Uuid::new_v4(),
-        agent_version: "0.1.0".into(),
-        mode: Mode::Run,
-        started_at: OffsetDateTime::now_utc(),
-        finished_at: OffsetDateTime::now_utc(),
-        device: Device {
-            hostname: host.into(),
-            os: "windows".into(),
-            os_version: "11".into(),
-            arch: "x86_64".into(),
-            device_id: format!("id-{host}"),
-        },
-        user: User {
-            name: "user".into(),
-            upn: None,
-        },
-        outcome,
-        tasks: vec![TaskReport {
-            id: "gcm-tenant-cache".into(),
-            status,
-            summary: "s".into(),
-            items: vec![Item {
-                kind: "tenant-cache".into(),
-                target: "tenant.cache".into(),
-                status,
-                detail: format!("detail of {host}"),
-            }],
-        }],
-    }
+    let now = OffsetDateTime::now_utc();
+    sample_report(host, "user", outcome, now, &format!("detail of {host}"))
 }
 
 fn post(server: &TestServer, report: &Report) {

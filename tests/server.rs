@@ -4,52 +4,20 @@
 
 mod support;
 
-use ado_cutover::report::{
-    Device, Item, Mode, Outcome, Report, SCHEMA_VERSION, Status, TaskReport, User,
-};
+use ado_cutover::report::{Item, Outcome, Report, SCHEMA_VERSION, Status};
 use ado_cutover::server::store::DeviceFilter;
 use serde_json::{Value, json};
-use support::server::{ADMIN, ENROLLMENT, TestServer, backends, client};
+use support::server::{ADMIN, ENROLLMENT, TestServer, backends, client, sample_report};
 use time::OffsetDateTime;
 
 fn report(host: &str, user: &str, outcome: Outcome, at: OffsetDateTime) -> Report {
-    let (status, detail) = match outcome {
-        Outcome::Failed => (Status::Failed, "could not delete it: access denied"),
-        Outcome::ActionNeeded => (Status::NeedsUser, "close Chrome and run again"),
-        Outcome::Done => (Status::Done, "deleted"),
-        Outcome::NothingToDo => (Status::Ok, "already fine"),
+    let detail = match outcome {
+        Outcome::Failed => "could not delete it: access denied",
+        Outcome::ActionNeeded => "close Chrome and run again",
+        Outcome::Done => "deleted",
+        Outcome::NothingToDo => "already fine",
     };
-    Report {
-        schema_version: SCHEMA_VERSION,
-        report_id: uuid::Uuid::new_v4(),
-        agent_version: "0.1.0".into(),
-        mode: Mode::Run,
-        started_at: at,
-        finished_at: at,
-        device: Device {
-            hostname: host.into(),
-            os: "windows".into(),
-            os_version: "11".into(),
-            arch: "x86_64".into(),
-            device_id: format!("id-{host}"),
-        },
-        user: User {
-            name: user.into(),
-            upn: Some(format!("{user}@contoso.com")),
-        },
-        outcome,
-        tasks: vec![TaskReport {
-            id: "browser-sign-out".into(),
-            status,
-            summary: "one line".into(),
-            items: vec![Item {
-                kind: "cookies".into(),
-                target: "Chrome".into(),
-                status,
-                detail: detail.into(),
-            }],
-        }],
-    }
+    sample_report(host, user, outcome, at, detail)
 }
 
 fn post(server: &TestServer, token: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {

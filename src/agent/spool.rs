@@ -75,34 +75,40 @@ impl Spool {
     }
 }
 
+/// A small report finished at `at` (Unix seconds), for tests.
+#[cfg(test)]
+pub(crate) fn sample_report(at: i64) -> Report {
+    use crate::report::{Device, Mode, Outcome, User};
+    let at = OffsetDateTime::from_unix_timestamp(at).unwrap();
+    Report {
+        schema_version: 1,
+        report_id: uuid::Uuid::new_v4(),
+        agent_version: "0".into(),
+        mode: Mode::Run,
+        started_at: at,
+        finished_at: at,
+        device: Device {
+            hostname: "h".into(),
+            os: "linux".into(),
+            os_version: "1".into(),
+            arch: "x86_64".into(),
+            device_id: "d".into(),
+        },
+        user: User {
+            name: "u".into(),
+            upn: None,
+        },
+        outcome: Outcome::Done,
+        tasks: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Device, Mode, Outcome, User};
 
     fn report(at: i64) -> Report {
-        let at = OffsetDateTime::from_unix_timestamp(at).unwrap();
-        Report {
-            schema_version: 1,
-            report_id: uuid::Uuid::new_v4(),
-            agent_version: "0".into(),
-            mode: Mode::Run,
-            started_at: at,
-            finished_at: at,
-            device: Device {
-                hostname: "h".into(),
-                os: "linux".into(),
-                os_version: "1".into(),
-                arch: "x86_64".into(),
-                device_id: "d".into(),
-            },
-            user: User {
-                name: "u".into(),
-                upn: None,
-            },
-            outcome: Outcome::Done,
-            tasks: Vec::new(),
-        }
+        sample_report(at)
     }
 
     #[test]

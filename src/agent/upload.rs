@@ -204,6 +204,134 @@ mod tests {
         assert!(read_token(&file).unwrap_err().contains("hint:"));
     }
 
+    /// A server on 127.0.0.1 that answers each connection with the next scripted response and
+    /// records what it was sent.
+    fn scripted(
+        answers: &[&'static str],
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let answers: Vec<&'static str> = answers.to_vec();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read the head, then the body its Content-Length announces.
+                loop {
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                record
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&request).into_owned());
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        (base, seen)
+    }
+
+    fn endpoint(base: &str) -> Endpoint {
+        Endpoint {
+            url: format!("{base}/api/v1/reports"),
+            token: "SECRET-TOKEN".into(),
+        }
+    }
+
+    fn spool_with(n: usize) -> (tempfile::TempDir, Spool) {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        for i in 0..n {
+            let mut report = crate::agent::spool::sample_report(1_000_000 + i as i64);
+            report.agent_version = format!("{i}");
+            spool.add(&report).unwrap();
+        }
+        (dir, spool)
+    }
+
+    const ACCEPTED: &str =
+        "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const FAILED: &str =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const BUSY: &str = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const BUSY_LONG: &str = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 600\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const TOO_NEW: &str =
+        "HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+    #[test]
+    fn server_errors_and_busy_answers_are_retried_then_delivered_in_order() {
+        let (base, seen) = scripted(&[FAILED, BUSY, ACCEPTED, ACCEPTED]);
+        let (_dir, spool) = spool_with(2);
+        let started = std::time::Instant::now();
+        let done = endpoint(&base).deliver(&spool);
+        assert_eq!(
+            done,
+            Delivered {
+                sent: 2,
+                left: 0,
+                problem: None
+            }
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(1400),
+            "backoff, then Retry-After: 1"
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 4);
+        assert!(seen.iter().all(|r| {
+            r.to_ascii_lowercase()
+                .contains("authorization: bearer secret-token")
+        }));
+        assert!(
+            seen[3].contains("\"agent_version\":\"1\""),
+            "the older report goes first"
+        );
+        assert!(spool.list().is_empty());
+    }
+
+    #[test]
+    fn a_long_retry_after_or_a_4xx_stops_and_keeps_the_reports() {
+        let (base, _) = scripted(&[BUSY_LONG]);
+        let (_dir, spool) = spool_with(2);
+        let done = endpoint(&base).deliver(&spool);
+        assert_eq!((done.sent, done.left), (0, 2));
+        assert!(done.problem.unwrap().contains("busy (429)"));
+
+        let (base, seen) = scripted(&[TOO_NEW]);
+        let done = endpoint(&base).deliver(&spool);
+        let problem = done.problem.unwrap();
+        assert!(
+            problem.contains("422") && problem.contains("hint: upgrade ado-cutover-server"),
+            "{problem}"
+        );
+        assert!(!problem.contains("SECRET-TOKEN"));
+        assert_eq!(seen.lock().unwrap().len(), 1, "a 4xx is not retried");
+        assert_eq!(spool.list().len(), 2);
+    }
+
     #[test]
     fn backoff_grows_with_jitter() {
         for attempt in 0..3 {

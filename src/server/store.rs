@@ -154,9 +154,14 @@ impl Store {
                     hint: "check the path; to start a new database there, add --create".into(),
                 });
             }
+            // The path is percent-encoded in the opaque `sqlite:` form, so that no URL parser
+            // mistakes `C:` for a host or turns a Windows `\` into `/` on the way to SQLite.
             connect_url = format!(
-                "sqlite://{}?mode={}",
-                path.display(),
+                "sqlite:{}?mode={}",
+                percent_encoding::utf8_percent_encode(
+                    &path.to_string_lossy(),
+                    percent_encoding::NON_ALPHANUMERIC
+                ),
                 if create { "rwc" } else { "rw" }
             );
         }

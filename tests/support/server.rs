@@ -4,6 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use ado_cutover::report::{
+    Device, Item, Mode, Outcome, Report, SCHEMA_VERSION, Status, TaskReport, User,
+};
 use ado_cutover::server::auth::Tokens;
 use ado_cutover::server::{Limits, State, Store};
 use time::OffsetDateTime;
@@ -142,6 +145,22 @@ impl Drop for TestServer {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+        // A PostgreSQL test database goes with its server.
+        if let (Ok(admin), Ok(url)) = (
+            std::env::var("TEST_DATABASE_URL"),
+            url::Url::parse(&self.url),
+        ) {
+            let name = url.path().trim_start_matches('/').to_string();
+            if url.scheme().starts_with("postgres") && name.starts_with("adoc_") {
+                runtime().block_on(async {
+                    use sqlx::Executor;
+                    if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
+                        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = pool.execute(sqlx::AssertSqlSafe(drop)).await;
+                    }
+                });
+            }
+        }
     }
 }
 
@@ -152,4 +171,52 @@ pub fn client() -> ureq::Agent {
         .max_redirects(0)
         .build()
         .into()
+}
+
+/// A report from `host` for `user` with one task whose one item has `detail` and a status that
+/// fits `outcome`.
+pub fn sample_report(
+    host: &str,
+    user: &str,
+    outcome: Outcome,
+    at: OffsetDateTime,
+    detail: &str,
+) -> Report {
+    let status = match outcome {
+        Outcome::Failed => Status::Failed,
+        Outcome::ActionNeeded => Status::NeedsUser,
+        Outcome::Done => Status::Done,
+        Outcome::NothingToDo => Status::Ok,
+    };
+    Report {
+        schema_version: SCHEMA_VERSION,
+        report_id: uuid::Uuid::new_v4(),
+        agent_version: "0.1.0".into(),
+        mode: Mode::Run,
+        started_at: at,
+        finished_at: at,
+        device: Device {
+            hostname: host.into(),
+            os: "windows".into(),
+            os_version: "11".into(),
+            arch: "x86_64".into(),
+            device_id: format!("id-{host}"),
+        },
+        user: User {
+            name: user.into(),
+            upn: Some(format!("{user}@contoso.com")),
+        },
+        outcome,
+        tasks: vec![TaskReport {
+            id: "browser-sign-out".into(),
+            status,
+            summary: "one line".into(),
+            items: vec![Item {
+                kind: "cookies".into(),
+                target: "Chrome".into(),
+                status,
+                detail: detail.into(),
+            }],
+        }],
+    }
 }
