@@ -415,3 +415,69 @@ fn credentials_in_a_url_never_reach_output_reports_or_logs() {
     assert!(text(&plan.stdout).contains("https://alice:***@dev.azure.com/contoso/"));
     sandbox.assert_not_in_agent_files(secret);
 }
+
+#[test]
+fn installers_write_the_managed_configuration_through_the_agent() {
+    use std::io::Write;
+    let sandbox = Sandbox::new();
+    let mut child = sandbox
+        .cmd()
+        .args([
+            "config",
+            "write-managed",
+            "--endpoint",
+            "https://cutover.example.com",
+            "--token-stdin",
+            "--org",
+            "contoso,fabrikam",
+            "--tenant",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SECRET-ENROLLMENT\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let token = sandbox.paths.managed_dir.join("enrollment-token");
+    assert_eq!(
+        std::fs::read_to_string(&token).unwrap(),
+        "SECRET-ENROLLMENT\n"
+    );
+    let show = sandbox
+        .cmd()
+        .args(["config", "show", "--json"])
+        .output()
+        .unwrap();
+    let shown = text(&show.stdout);
+    assert!(
+        shown.contains("https://cutover.example.com") && shown.contains("fabrikam"),
+        "{shown}"
+    );
+    assert!(!shown.contains("SECRET-ENROLLMENT"));
+
+    // A bad value: exit 2 with a hint, and the earlier file stays as it was.
+    let before = std::fs::read(sandbox.paths.managed_config()).unwrap();
+    let bad = sandbox
+        .cmd()
+        .args([
+            "config",
+            "write-managed",
+            "--org",
+            "https://dev.azure.com/contoso",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("hint: use the organization's name alone"));
+    assert_eq!(
+        std::fs::read(sandbox.paths.managed_config()).unwrap(),
+        before
+    );
+}

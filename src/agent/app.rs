@@ -83,6 +83,15 @@ pub fn run(cli: Cli, env: &Env) -> u8 {
         Some(Command::Config {
             command: ConfigCommand::Show { json },
         }) => config_show(&cli.common, env, json),
+        Some(Command::Config {
+            command:
+                ConfigCommand::WriteManaged {
+                    endpoint,
+                    token,
+                    token_stdin,
+                    tenant,
+                },
+        }) => write_managed(&cli.common, env, endpoint, token, token_stdin, tenant),
         Some(Command::Discover { roots }) => discover(&cli.common, env, roots),
     };
     result.unwrap_or_else(|fail| {
@@ -395,6 +404,41 @@ fn report(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
             ),
         )),
     }
+}
+
+/// `config write-managed`: the installers' way to write the managed configuration.
+fn write_managed(
+    common: &Common,
+    env: &Env,
+    endpoint: Option<String>,
+    token: Option<String>,
+    token_stdin: bool,
+    tenant: Option<String>,
+) -> Result<u8, Failure> {
+    let token = match (token, token_stdin) {
+        (Some(token), _) => Some(token),
+        (None, true) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| {
+                failure(
+                    exit::USAGE,
+                    format!("cannot read the token from standard input: {e}"),
+                )
+            })?;
+            Some(line.trim().to_string())
+        }
+        (None, false) => None,
+    };
+    let wanted = super::managed::Wanted {
+        endpoint,
+        token,
+        tenant,
+        organizations: common.orgs.clone(),
+    };
+    let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, e))?;
+    let written = super::managed::write(&paths, &wanted).map_err(|e| failure(exit::USAGE, e))?;
+    eprintln!("wrote {}", paths.display(&written));
+    Ok(exit::OK)
 }
 
 /// `report --send`: delivers the spooled reports now.

@@ -101,6 +101,22 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+    /// For installers (MSI, pkg, deb): write the machine-wide managed configuration and the
+    /// enrollment token file. Organizations come from --org (comma-separated works too).
+    WriteManaged {
+        /// The ado-cutover-server URL reports go to
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// The enrollment token (prefer --token-stdin: a command line can be seen by others)
+        #[arg(long, value_name = "TOKEN", conflicts_with = "token_stdin")]
+        token: Option<String>,
+        /// Read the enrollment token from standard input
+        #[arg(long)]
+        token_stdin: bool,
+        /// The Microsoft Entra tenant id the organizations moved to
+        #[arg(long, value_name = "GUID")]
+        tenant: Option<String>,
+    },
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod http;
 pub mod journal;
 pub mod lock;
 pub mod log;
+pub mod managed;
 pub mod parallel;
 pub mod paths;
 pub mod platform;
