@@ -418,32 +418,20 @@ fn credentials_in_a_url_never_reach_output_reports_or_logs() {
 
 #[test]
 fn installers_write_the_managed_configuration_through_the_agent() {
-    use std::io::Write;
     let sandbox = Sandbox::new();
-    let mut child = sandbox
-        .cmd()
-        .args([
-            "config",
-            "write-managed",
-            "--endpoint",
-            "https://cutover.example.com",
-            "--token-stdin",
-            "--org",
-            "contoso,fabrikam",
-            "--tenant",
-            "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SECRET-ENROLLMENT\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = sandbox.cmd();
+    cmd.args([
+        "config",
+        "write-managed",
+        "--endpoint",
+        "https://cutover.example.com",
+        "--token-stdin",
+        "--org",
+        "contoso,fabrikam",
+        "--tenant",
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    ]);
+    let out = support::output_with_stdin(&mut cmd, "SECRET-ENROLLMENT\n");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let token = sandbox.paths.managed_dir.join("enrollment-token");
     assert_eq!(

@@ -162,19 +162,7 @@ impl Drop for Keyring {
 }
 
 fn run_with_stdin(cmd: &mut Command, input: &str) -> String {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = super::output_with_stdin(cmd, input);
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
