@@ -31,7 +31,8 @@ DEVICES = 100_000
 PER_DEVICE = 3
 DAY_MS = 86_400_000
 # The per-day counts the server keeps as reports arrive.
-DAYS = "INSERT INTO report_days SELECT finished_at / 86400000, outcome, COUNT(*) FROM reports GROUP BY 1, 2"
+DAYS = ("INSERT INTO report_days SELECT finished_at / 86400000, outcome, COUNT(*) FROM reports GROUP BY 1, 2; "
+        "INSERT INTO task_counts SELECT task_id, status, COUNT(*) FROM task_status GROUP BY 1, 2")
 
 
 def free_port() -> int:
@@ -103,7 +104,7 @@ def seed_sqlite(path: pathlib.Path, now_ms: int) -> None:
         db.execute("INSERT INTO devices VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", dev)
         db.executemany("INSERT INTO task_status VALUES (?,?,?,?)", tasks)
         db.executemany("INSERT INTO problems VALUES (?,?,?,?,?)", problems)
-    db.execute(DAYS)
+    db.executescript(DAYS)
     db.commit()
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()

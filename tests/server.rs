@@ -91,6 +91,12 @@ fn store_story_on_every_backend() {
         assert_eq!(summary.outcomes.get("action-needed"), None);
         assert_eq!(summary.stale, 1, "pc-old was last seen 10 days ago");
         assert_eq!(summary.tasks["browser-sign-out"].get("done"), Some(&3));
+        assert_eq!(summary.tasks["browser-sign-out"].get("failed"), Some(&1));
+        assert_eq!(
+            summary.tasks["browser-sign-out"].get("needs-user"),
+            None,
+            "bob's needs-user no longer counts once his newer report is done"
+        );
         assert_eq!(
             summary.failures,
             [(

@@ -127,13 +127,15 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
             .execute(params![r.finished, r.device, r.user])?;
         return Ok(Stored::Accepted);
     }
-    for clear in [sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
+    for clear in [sql::UNCOUNT_TASKS, sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
         conn.prepare_cached(clear)?
             .execute(params![r.device, r.user])?;
     }
     let mut task = conn.prepare_cached(sql::TASK)?;
+    let mut count = conn.prepare_cached(sql::COUNT_TASK)?;
     for (id, status) in &r.statuses {
         task.execute(params![r.device, r.user, id, status])?;
+        count.execute(params![id, status])?;
     }
     let mut problem = conn.prepare_cached(sql::PROBLEM)?;
     for (id, status, detail) in &r.problems {

@@ -376,11 +376,9 @@ impl Store {
             summary.stale += stale;
             summary.outcomes.insert(row.get(0), count);
         }
-        for row in sqlx::query(
-            "SELECT task_id, status, COUNT(*) FROM task_status GROUP BY task_id, status",
-        )
-        .fetch_all(&self.pool)
-        .await?
+        for row in sqlx::query("SELECT task_id, status, devices FROM task_counts WHERE devices > 0")
+            .fetch_all(&self.pool)
+            .await?
         {
             summary
                 .tasks
@@ -610,7 +608,14 @@ pub(crate) mod sql {
     pub const OLDER: &str = "UPDATE devices SET reports = reports + 1,
            first_seen = CASE WHEN first_seen < $1 THEN first_seen ELSE $1 END
          WHERE device_id = $2 AND user_name = $3";
+    /// Before a device's task statuses are replaced: they no longer count.
+    pub const UNCOUNT_TASKS: &str = "UPDATE task_counts SET devices = devices - 1
+         WHERE EXISTS (SELECT 1 FROM task_status t WHERE t.device_id = $1 AND t.user_name = $2
+                       AND t.task_id = task_counts.task_id AND t.status = task_counts.status)";
     pub const CLEAR_TASKS: &str = "DELETE FROM task_status WHERE device_id = $1 AND user_name = $2";
+    pub const COUNT_TASK: &str =
+        "INSERT INTO task_counts (task_id, status, devices) VALUES ($1, $2, 1)
+         ON CONFLICT (task_id, status) DO UPDATE SET devices = task_counts.devices + 1";
     pub const CLEAR_PROBLEMS: &str = "DELETE FROM problems WHERE device_id = $1 AND user_name = $2";
     pub const TASK: &str =
         "INSERT INTO task_status (device_id, user_name, task_id, status) VALUES ($1, $2, $3, $4)";
@@ -663,7 +668,7 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
             .await?;
         return Ok(Stored::Accepted);
     }
-    for clear in [sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
+    for clear in [sql::UNCOUNT_TASKS, sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
         sqlx::query(clear)
             .bind(&r.device)
             .bind(&r.user)
@@ -674,6 +679,11 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
         sqlx::query(sql::TASK)
             .bind(&r.device)
             .bind(&r.user)
+            .bind(task)
+            .bind(status)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(sql::COUNT_TASK)
             .bind(task)
             .bind(status)
             .execute(&mut *conn)
