@@ -5,6 +5,16 @@ mod support;
 
 use serde_json::Value;
 use support::fake_ado::FakeAzureDevOps;
+
+/// `plan --json` of the credentials task for the organization that moved.
+const PLAN_CONTOSO: &[&str] = &[
+    "plan",
+    "--json",
+    "--only",
+    "credentials",
+    "--org",
+    "contoso",
+];
 use support::{Sandbox, task_items, text};
 
 const LINES: &[&str] = &[
@@ -32,18 +42,7 @@ fn only_the_lines_of_moved_organizations_leave_the_credential_store() {
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
     let before = std::fs::read(&path).unwrap();
 
-    let plan = sandbox
-        .cmd()
-        .args([
-            "plan",
-            "--json",
-            "--only",
-            "credentials",
-            "--org",
-            "contoso",
-        ])
-        .output()
-        .unwrap();
+    let plan = sandbox.cmd().args(PLAN_CONTOSO).output().unwrap();
     assert_eq!(
         std::fs::read(&path).unwrap(),
         before,
@@ -98,18 +97,7 @@ fn only_the_lines_of_moved_organizations_leave_the_credential_store() {
             sandbox.assert_not_in_agent_files(secret);
         }
     }
-    let again = sandbox
-        .cmd()
-        .args([
-            "plan",
-            "--json",
-            "--only",
-            "credentials",
-            "--org",
-            "contoso",
-        ])
-        .output()
-        .unwrap();
+    let again = sandbox.cmd().args(PLAN_CONTOSO).output().unwrap();
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert!(
         task_items(&report, "credentials")
@@ -186,18 +174,7 @@ fn gcm_dpapi_and_gpg_stores_lose_only_credential_files_of_moved_organizations() 
     for path in kept.iter().chain([&dpapi, &gpg, &gpg_legacy]) {
         sandbox.write(path, b"\x85\x02ENCRYPTED");
     }
-    let plan = sandbox
-        .cmd()
-        .args([
-            "plan",
-            "--json",
-            "--only",
-            "credentials",
-            "--org",
-            "contoso",
-        ])
-        .output()
-        .unwrap();
+    let plan = sandbox.cmd().args(PLAN_CONTOSO).output().unwrap();
     let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
     let kinds: Vec<String> = task_items(&report, "credentials")
         .iter()
@@ -389,18 +366,7 @@ fn tokens_kept_in_package_manager_and_shell_files_are_reported_never_shown_or_ch
     let bash = "export PATH=$PATH:~/bin\nexport AZURE_DEVOPS_EXT_PAT=SECRETSHELLPAT\n";
     sandbox.write(&npmrc, npm.as_bytes());
     sandbox.write(&bashrc, bash.as_bytes());
-    let out = sandbox
-        .cmd()
-        .args([
-            "plan",
-            "--json",
-            "--only",
-            "credentials",
-            "--org",
-            "contoso",
-        ])
-        .output()
-        .unwrap();
+    let out = sandbox.cmd().args(PLAN_CONTOSO).output().unwrap();
     assert_eq!(out.status.code(), Some(10), "{}", text(&out.stderr));
     for secret in ["U0VDUkVUTlBN", "RkFCUklLQU0", "SECRETSHELLPAT"] {
         assert!(!text(&out.stdout).contains(secret), "{secret} leaked");

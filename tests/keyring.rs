@@ -7,6 +7,16 @@ mod support;
 
 use serde_json::Value;
 use support::keyring::Keyring;
+
+/// `plan --json` of the credentials task for the organization that moved.
+const PLAN_CONTOSO: &[&str] = &[
+    "plan",
+    "--json",
+    "--only",
+    "credentials",
+    "--org",
+    "contoso",
+];
 use support::{Sandbox, task_items, text};
 
 const GCM: &str = "com.microsoft.GitCredentialManager";
@@ -137,18 +147,7 @@ fn exactly_the_moved_organizations_items_leave_the_secret_service() {
     seed(&keyring);
     assert_eq!(keyring.count(GCM), GCM_ITEMS.len());
 
-    let plan = agent(
-        &sandbox,
-        &keyring,
-        &[
-            "plan",
-            "--json",
-            "--only",
-            "credentials",
-            "--org",
-            "contoso",
-        ],
-    );
+    let plan = agent(&sandbox, &keyring, PLAN_CONTOSO);
     // Exit 10: there is something to do.
     assert_eq!(plan.status.code(), Some(10), "{}", text(&plan.stderr));
     assert_gcm_items(&keyring, |_, _| true);
@@ -219,18 +218,7 @@ fn exactly_the_moved_organizations_items_leave_the_secret_service() {
     assert_eq!(git_get(&keyring, "github.com", "contoso"), "SECRET-GIT-3");
     assert_eq!(keyring.count(MSAL), 1, "the shared sign-in cache must stay");
 
-    let again = agent(
-        &sandbox,
-        &keyring,
-        &[
-            "plan",
-            "--json",
-            "--only",
-            "credentials",
-            "--org",
-            "contoso",
-        ],
-    );
+    let again = agent(&sandbox, &keyring, PLAN_CONTOSO);
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
     let planned: Vec<Value> = task_items(&report, "credentials")
         .into_iter()

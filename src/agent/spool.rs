@@ -107,23 +107,21 @@ pub(crate) fn sample_report(at: i64) -> Report {
 mod tests {
     use super::*;
 
-    fn report(at: i64) -> Report {
-        sample_report(at)
-    }
-
     #[test]
     fn oldest_first_and_bounded_by_count_and_age() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::new(dir.path());
         let day = 24 * 3600;
         let now = OffsetDateTime::from_unix_timestamp(100 * day).unwrap();
-        let old = spool.add(&report(100 * day - 31 * day)).unwrap();
-        let newer = spool.add(&report(100 * day - day)).unwrap();
-        let older = spool.add(&report(100 * day - 2 * day)).unwrap();
+        let old = spool.add(&sample_report(100 * day - 31 * day)).unwrap();
+        let newer = spool.add(&sample_report(100 * day - day)).unwrap();
+        let older = spool.add(&sample_report(100 * day - 2 * day)).unwrap();
         assert_eq!(spool.list(), [old.clone(), older.clone(), newer.clone()]);
         assert_eq!(spool.prune(now), 1, "the 31-day-old report goes");
         for i in 0..MAX_REPORTS {
-            spool.add(&report(100 * day - 3 * day + i as i64)).unwrap();
+            spool
+                .add(&sample_report(100 * day - 3 * day + i as i64))
+                .unwrap();
         }
         assert_eq!(spool.prune(now), 2);
         assert_eq!(spool.list().len(), MAX_REPORTS);

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::State;
 use super::auth::{self, Admin};
-use super::store::{DeviceFilter, DeviceRow, STALE_AFTER_MS, Summary, millis};
+use super::store::{DeviceFilter, DeviceRow, STALE_AFTER_MS, Summary, kebab, millis};
 
 type AppState = axum::extract::State<State>;
 
@@ -407,14 +407,14 @@ async fn device_page(
         @if let Some(report) = &latest {
             h2 { "Latest report" }
             @for task in &report.tasks {
-                h3 { (task.id) " " span class={"badge " (status_name(&task.status))} { (status_name(&task.status)) } }
+                h3 { (task.id) " " span class={"badge " (kebab(&task.status))} { (kebab(&task.status)) } }
                 p { (task.summary) }
                 @if !task.items.is_empty() {
                     table.items {
                         thead { tr { th { "Status" } th { "What" } th { "Detail" } } }
                         tbody {
                             @for item in &task.items {
-                                tr { td { (status_name(&item.status)) } td { code { (item.target) } } td { (item.detail) } }
+                                tr { td { (kebab(&item.status)) } td { code { (item.target) } } td { (item.detail) } }
                             }
                         }
                     }
@@ -436,13 +436,6 @@ async fn device_page(
         }
     };
     page(&device.hostname, admin.csrf.as_deref(), body)
-}
-
-fn status_name(status: &crate::report::Status) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 #[derive(serde::Deserialize)]

@@ -739,8 +739,8 @@ fn problems(report: &Report) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The kebab-case name serde gives an enum value.
-fn kebab<T: serde::Serialize>(value: &T) -> String {
+/// The kebab-case name serde gives an enum value (`needs-user`, `action-needed`).
+pub(crate) fn kebab<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

@@ -31,34 +31,26 @@ pub(super) enum Class {
 
 /// The store's Azure DevOps items, each with its owner.
 pub(super) fn candidates(cx: &Context<'_>, namespaces: &BTreeSet<String>) -> Vec<Candidate> {
+    // A store that cannot be used is said once, as a note, and nothing else is looked at.
+    let note = |detail: String, status: Status| {
+        vec![Candidate {
+            owner: Owner::Everyone,
+            finding: Finding {
+                kind: Store::KIND,
+                target: Store::NAME.to_string(),
+                detail,
+                action: Action::Note(status),
+            },
+        }]
+    };
     let store = match cx.secret_store() {
         Ok(Some(store)) => store,
         Ok(None) => return Vec::new(),
-        Err(why) => {
-            return vec![Candidate {
-                owner: Owner::Everyone,
-                finding: Finding {
-                    kind: Store::KIND,
-                    target: Store::NAME.to_string(),
-                    detail: format!("not checked: {why}"),
-                    action: Action::Note(Status::Info),
-                },
-            }];
-        }
+        Err(why) => return note(format!("not checked: {why}"), Status::Info),
     };
     let items = match store.candidates() {
         Ok(items) => items,
-        Err(why) => {
-            return vec![Candidate {
-                owner: Owner::Everyone,
-                finding: Finding {
-                    kind: Store::KIND,
-                    target: Store::NAME.to_string(),
-                    detail: format!("could not be searched: {why}"),
-                    action: Action::Note(Status::Failed),
-                },
-            }];
-        }
+        Err(why) => return note(format!("could not be searched: {why}"), Status::Failed),
     };
     let mut found = Vec::new();
     for item in items {
