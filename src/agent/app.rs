@@ -27,7 +27,7 @@ use super::printer::{self, Style};
 use super::settings::{Inputs, Settings, keys};
 use super::spool::Spool;
 use super::state::State;
-use super::tasks::{Context, Evidence, NoProgress, Task};
+use super::tasks::{Context, Evidence, Interaction, NoProgress, Task};
 use super::upload::Endpoint;
 use super::{device, guided, undo};
 
@@ -108,6 +108,8 @@ pub struct Session<'e> {
     pub tasks: Vec<&'static dyn Task>,
     /// Show progress of long steps on standard error (a terminal, and not a silent run).
     pub progress: bool,
+    /// Who can answer: `run --silent` nobody, the guided run a person with questions.
+    pub interaction: Interaction,
 }
 
 impl<'e> Session<'e> {
@@ -139,6 +141,7 @@ impl<'e> Session<'e> {
             settings,
             tasks,
             progress: std::io::stderr().is_terminal(),
+            interaction: Interaction::Attended,
         })
     }
 
@@ -157,6 +160,7 @@ impl<'e> Session<'e> {
             &NoProgress
         };
         Context::new(&self.paths, &self.settings, self.env, now, progress)
+            .with_interaction(self.interaction)
     }
 
     /// Detects every selected task, starting from what earlier runs remembered.
@@ -166,6 +170,7 @@ impl<'e> Session<'e> {
             msa_orgs: state.msa_orgs,
             shown_steps: state.shown_steps.into_keys().collect(),
             ssh_remotes: false,
+            ssh_orgs: Default::default(),
         };
         engine::plan(&self.context(now), &self.tasks, evidence)
     }
@@ -326,6 +331,9 @@ pub fn confirm(question: &str) -> Option<bool> {
 fn apply(common: &Common, env: &Env, yes: bool, silent: bool, json: bool) -> Result<u8, Failure> {
     let mut session = Session::prepare(common, env)?;
     session.progress &= !silent;
+    if silent {
+        session.interaction = Interaction::Silent;
+    }
     let _lock = session.lock()?;
     let started = OffsetDateTime::now_utc();
     let (planned, evidence) = session.plan(started);

@@ -14,9 +14,11 @@ use crate::report::{Item, Status, TaskReport};
 use super::browsers::cookies;
 use super::fsutil;
 use super::gitconfig;
-use super::journal::{Change, Journal};
+use super::journal::{Change, Journal, sha256_hex};
 use super::secrets;
-use super::tasks::{Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry};
+use super::tasks::{
+    Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry, ssh_key,
+};
 
 /// The tasks a command works on, from `--only` and `--skip`.
 pub fn select(
@@ -113,11 +115,29 @@ fn planned_item(finding: &Finding) -> Item {
             Status::Planned,
             format!("will be removed: {}", finding.detail),
         ),
+        Action::CreateSshKey(_) => (
+            Status::Planned,
+            format!("will be created: {}", finding.detail),
+        ),
+        Action::WriteFile { .. } => (
+            Status::Planned,
+            format!("will be changed: {}", finding.detail),
+        ),
+        Action::RegisterSshKey { api: true, .. } => (
+            Status::Planned,
+            format!("will be registered: {}", finding.detail),
+        ),
+        Action::RegisterSshKey { api: false, .. } => (Status::NeedsUser, finding.detail.clone()),
+        Action::VerifySsh { .. } => (
+            Status::Info,
+            format!("will be checked after the changes: {}", finding.detail),
+        ),
     };
     item(finding, status, detail)
 }
 
-fn item(finding: &Finding, status: Status, detail: String) -> Item {
+/// The report item for a finding.
+pub(crate) fn item(finding: &Finding, status: Status, detail: String) -> Item {
     Item {
         kind: finding.kind.to_string(),
         target: finding.target.clone(),
@@ -311,7 +331,58 @@ fn apply_one(
                 ),
             }
         }
+        Action::WriteFile {
+            path,
+            contents,
+            expected_sha256,
+        } => write_file(cx, task, finding, path, contents, expected_sha256.as_deref(), journal, run_id),
+        Action::CreateSshKey(_) | Action::RegisterSshKey { .. } | Action::VerifySsh { .. } => {
+            ssh_key::apply(cx, task, finding, journal, run_id)
+        }
         _ => planned_item(finding),
+    }
+}
+
+/// Replaces a text file if it is still as planned, keeping the old content for `undo`.
+#[allow(clippy::too_many_arguments)]
+fn write_file(
+    cx: &Context<'_>,
+    task: &str,
+    finding: &Finding,
+    path: &Path,
+    contents: &str,
+    expected_sha256: Option<&str>,
+    journal: &Journal,
+    run_id: Uuid,
+) -> Item {
+    let current = match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            return item(finding, Status::Failed, format!("could not read it: {err}"));
+        }
+    };
+    if current.as_deref().map(sha256_hex).as_deref() != expected_sha256 {
+        return item(
+            finding,
+            Status::Failed,
+            "it changed after the plan was made; left as it is (run ado-cutover again)".into(),
+        );
+    }
+    let result = (|| {
+        let backup = current.as_deref().map(|old| journal.backup(old)).transpose()?;
+        let change = Change::FileWritten {
+            path: path.to_path_buf(),
+            backup,
+            after_sha256: sha256_hex(contents.as_bytes()),
+        };
+        journaled(cx, task, change, journal, run_id, || {
+            fsutil::write_atomic(path, contents.as_bytes(), 0o600).map(|()| 1)
+        })
+    })();
+    match result {
+        Ok(_) => item(finding, Status::Done, format!("changed: {}", finding.detail)),
+        Err(err) => item(finding, Status::Failed, format!("could not change it: {err}")),
     }
 }
 
@@ -343,7 +414,7 @@ fn config_change(
 }
 
 /// Records the intent, makes the change, and confirms it when something changed.
-fn journaled(
+pub(crate) fn journaled(
     cx: &Context<'_>,
     task: &str,
     change: Change,
@@ -540,14 +611,14 @@ mod tests {
     }
 
     #[test]
-    fn select_honours_only_skip_and_future_ids() {
+    fn select_honours_only_and_skip() {
         let (tasks, warnings) = select(&[], &["guidance".into()]).unwrap();
         assert!(tasks.iter().all(|t| t.id() != "guidance"));
         assert!(warnings.is_empty());
         let (tasks, warnings) = select(&["guidance".into(), "ssh-key".into()], &[]).unwrap();
-        assert_eq!(tasks.len(), 1);
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("ssh-key"));
+        let ids: Vec<&str> = tasks.iter().map(|t| t.id()).collect();
+        assert_eq!(ids, ["ssh-key", "guidance"]);
+        assert!(warnings.is_empty());
         let Err(err) = select(&["nope".into()], &[]) else {
             panic!("an unknown task id must be refused");
         };

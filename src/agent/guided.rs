@@ -62,7 +62,8 @@ fn say(text: &str) {
 }
 
 fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {
-    let session = Session::prepare(common, env)?;
+    let mut session = Session::prepare(common, env)?;
+    session.interaction = super::tasks::Interaction::Guided;
     let style = session.out_style();
     say(&intro(&session, style));
     let _lock = session.lock()?;

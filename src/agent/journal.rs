@@ -41,6 +41,15 @@ pub enum Change {
         key: String,
         before: String,
     },
+    /// A new SSH key pair was made. Never removed by `undo`: a key may be in use by then.
+    KeyCreated { path: PathBuf, fingerprint: String },
+    /// An SSH key was registered with Azure DevOps. `undo` cannot sign in to take it back; it
+    /// says where to remove it.
+    KeyRegistered {
+        path: PathBuf,
+        org: String,
+        fingerprint: String,
+    },
     /// A file was replaced (or created, when `backup` is `None`); `undo` puts the old content
     /// back as long as nobody changed the file since.
     FileWritten {
@@ -66,7 +75,9 @@ impl Change {
         match self {
             Change::FileDeleted { path }
             | Change::EntriesDeleted { path, .. }
-            | Change::FileWritten { path, .. } => path,
+            | Change::FileWritten { path, .. }
+            | Change::KeyCreated { path, .. }
+            | Change::KeyRegistered { path, .. } => path,
             Change::GitConfigSet { repo, .. } => repo,
             Change::GitConfigUnset { file, .. } => file,
         }

@@ -22,6 +22,12 @@ pub struct State {
     /// User steps shown to the person, and when.
     #[serde(default)]
     pub shown_steps: BTreeMap<String, String>,
+    /// The SSH key fingerprint registered with each organization.
+    #[serde(default)]
+    pub ssh_registered: BTreeMap<String, String>,
+    /// SSH key fingerprints Azure DevOps was seen to accept, and when.
+    #[serde(default)]
+    pub ssh_verified: BTreeMap<String, String>,
 }
 
 fn file(data_dir: &Path) -> PathBuf {
@@ -41,6 +47,13 @@ impl State {
     pub fn save(&self, data_dir: &Path) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         fsutil::write_atomic(&file(data_dir), &json, 0o600)
+    }
+
+    /// Loads, changes and saves the state in one step (for facts learnt while applying).
+    pub fn update(data_dir: &Path, change: impl FnOnce(&mut State)) -> io::Result<()> {
+        let mut state = State::load(data_dir);
+        change(&mut state);
+        state.save(data_dir)
     }
 
     /// Records that step `id` was shown at `at`.

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::report::{Item, Status, TaskReport};
 
 use super::engine::summarize;
-use super::journal::{Journal, UndoResult};
+use super::journal::{Change, Journal, UndoResult};
 use super::paths::Paths;
 
 /// Undoes what can be undone and reports every entry it looked at, grouped by task.
@@ -45,17 +45,11 @@ pub fn undo(
                 continue;
             }
             journal.settle_irreversible(&entry, now)?;
-            let what = match &entry.change {
-                super::journal::Change::EntriesDeleted { what, .. } => format!("{what} were"),
-                _ => "it was".to_string(),
-            };
             Item {
                 kind: "undo".into(),
                 target,
                 status: Status::Info,
-                detail: format!(
-                    "{what} deleted and cannot be restored: deleted caches, cookies and credentials are not kept"
-                ),
+                detail: irreversible(&entry.change),
             }
         };
         by_task.entry(entry.task.clone()).or_default().push(item);
@@ -79,11 +73,28 @@ pub fn undo(
         .collect())
 }
 
+/// What `undo` says about a change it does not reverse.
+fn irreversible(change: &Change) -> String {
+    match change {
+        Change::KeyCreated { fingerprint, .. } => format!(
+            "kept: the SSH key ({fingerprint}) stays, because ado-cutover never deletes a key; delete it yourself if you do not use it"
+        ),
+        Change::KeyRegistered { org, .. } => format!(
+            "kept: the key stays registered with {org}; remove it on {} if you do not use it",
+            crate::agent::tasks::ssh_key::keys_page(org)
+        ),
+        Change::EntriesDeleted { what, .. } => format!(
+            "{what} were deleted and cannot be restored: deleted caches, cookies and credentials are not kept"
+        ),
+        _ => "it was deleted and cannot be restored: deleted caches, cookies and credentials are not kept".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::agent::fsutil;
-    use crate::agent::journal::{Change, sha256_hex};
+    use crate::agent::journal::sha256_hex;
     use uuid::Uuid;
 
     #[test]

@@ -14,6 +14,7 @@ use ureq::Agent;
 use ureq::http::StatusCode;
 use ureq::http::header::{HeaderMap, WWW_AUTHENTICATE};
 
+use super::allowed;
 use crate::agent::env::Env;
 use crate::agent::http;
 
@@ -96,20 +97,6 @@ impl Lookup {
             }
             Err(_) => Backing::Unknown("Azure DevOps could not be reached (offline?)".into()),
         }
-    }
-}
-
-fn allowed(url: &str) -> bool {
-    match url::Url::parse(url) {
-        Ok(u) if u.scheme() == "https" => true,
-        Ok(u) if u.scheme() == "http" => {
-            matches!(
-                u.host(),
-                Some(url::Host::Ipv4(ip)) if ip.is_loopback()
-            ) || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-                || u.host_str() == Some("localhost")
-        }
-        _ => false,
     }
 }
 

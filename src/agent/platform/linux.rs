@@ -89,3 +89,18 @@ pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::bro
         },
     ]
 }
+
+/// Unix permissions already make the key owner-only (mode 0600).
+pub fn restrict_to_owner(_path: &Path, _env: &Env) -> Result<(), String> {
+    Ok(())
+}
+
+/// The programs that open a web page in the user's browser, tried in order.
+pub fn url_openers() -> &'static [&'static str] {
+    &["xdg-open", "gio open", "sensible-browser"]
+}
+
+/// The programs that put standard input on the clipboard, tried in order (Wayland, then X).
+pub fn clipboard_writers() -> &'static [&'static str] {
+    &["wl-copy", "xclip -selection clipboard", "xsel --clipboard --input"]
+}

@@ -81,3 +81,18 @@ pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::bro
         },
     ]
 }
+
+/// Unix permissions already make the key owner-only (mode 0600).
+pub fn restrict_to_owner(_path: &Path, _env: &Env) -> Result<(), String> {
+    Ok(())
+}
+
+/// The program that opens a web page in the user's browser.
+pub fn url_openers() -> &'static [&'static str] {
+    &["open"]
+}
+
+/// The program that puts standard input on the clipboard.
+pub fn clipboard_writers() -> &'static [&'static str] {
+    &["pbcopy"]
+}

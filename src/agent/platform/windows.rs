@@ -116,3 +116,37 @@ pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::bro
         },
     ]
 }
+
+/// Makes `path` readable by its owner alone, as OpenSSH for Windows requires of a private key:
+/// inherited entries removed, full control granted to the current user only (`icacls`).
+pub fn restrict_to_owner(path: &Path, env: &Env) -> Result<(), String> {
+    let user = env.get("USERNAME").ok_or("USERNAME is not set")?;
+    let account = match env.get("USERDOMAIN") {
+        Some(domain) => format!("{domain}\\{user}"),
+        None => user.to_string(),
+    };
+    let status = std::process::Command::new("icacls")
+        .arg(path)
+        .args(["/inheritance:r", "/grant:r"])
+        .arg(format!("{account}:F"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("icacls could not be started: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("icacls failed ({status})"))
+    }
+}
+
+/// The program that opens a web page in the user's browser (`rundll32` passes the URL through
+/// untouched, where `cmd /c start` would split it at `&`).
+pub fn url_openers() -> &'static [&'static str] {
+    &["rundll32 url.dll,FileProtocolHandler"]
+}
+
+/// The program that puts standard input on the clipboard.
+pub fn clipboard_writers() -> &'static [&'static str] {
+    &["clip"]
+}

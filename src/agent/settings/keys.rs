@@ -105,6 +105,55 @@ pub const CLEAR_MSAL_CACHE: Key = Key {
     help: "also delete the shared Microsoft sign-in cache (.IdentityService), which signs the user out of Visual Studio and Azure tools; default false",
 };
 
+pub const SSH_KEY_CREATE: Key = Key {
+    name: "ssh_key.create",
+    env: "ADO_CUTOVER_SSH_KEY_CREATE",
+    kind: Kind::Text,
+    help: "make a new SSH key for Azure DevOps: `auto` (when SSH is used with Azure DevOps; default), `always` or `never`",
+};
+pub const SSH_KEY_TYPE: Key = Key {
+    name: "ssh_key.type",
+    env: "ADO_CUTOVER_SSH_KEY_TYPE",
+    kind: Kind::Text,
+    help: "the new key's type: `rsa` (default; all Azure DevOps accepts as of 2026) or `ed25519`",
+};
+pub const SSH_KEY_BITS: Key = Key {
+    name: "ssh_key.bits",
+    env: "ADO_CUTOVER_SSH_KEY_BITS",
+    kind: Kind::Text,
+    help: "the RSA key size: 3072 or 4096 (default)",
+};
+pub const SSH_KEY_PASSPHRASE: Key = Key {
+    name: "ssh_key.passphrase",
+    env: "ADO_CUTOVER_SSH_KEY_PASSPHRASE_POLICY",
+    kind: Kind::Text,
+    help: "`optional` (the guided run offers one; default), `required` (no key without one; silent runs leave the key to the user) or `none`",
+};
+pub const SSH_KEY_REGISTRATION: Key = Key {
+    name: "ssh_key.registration",
+    env: "ADO_CUTOVER_SSH_KEY_REGISTRATION",
+    kind: Kind::Text,
+    help: "how the key gets to Azure DevOps: `api` (sign in with Entra and register it; default) or `guided` (the user adds it on the SSH keys page)",
+};
+pub const SSH_KEY_VALID_DAYS: Key = Key {
+    name: "ssh_key.valid_days",
+    env: "ADO_CUTOVER_SSH_KEY_VALID_DAYS",
+    kind: Kind::Text,
+    help: "how many days the registered key is valid: 1 to 365 (default 365)",
+};
+pub const ENTRA_CLIENT_ID: Key = Key {
+    name: "entra.client_id",
+    env: "ADO_CUTOVER_ENTRA_CLIENT_ID",
+    kind: Kind::Text,
+    help: "the application (client) id of the company's Entra app registration used to sign in (docs/entra-app.md)",
+};
+pub const ENTRA_TENANT: Key = Key {
+    name: "entra.tenant",
+    env: "ADO_CUTOVER_ENTRA_TENANT",
+    kind: Kind::Text,
+    help: "the tenant to sign in to; default expected_tenant, else the organization's own",
+};
+
 /// Every key, in the order `config show` lists them.
 pub const ALL: &[Key] = &[
     ORGANIZATIONS,
@@ -119,6 +168,14 @@ pub const ALL: &[Key] = &[
     REMOTES_SKIP,
     FIX_LEGACY_HOSTS,
     REMOVE_URL_CREDENTIALS,
+    SSH_KEY_CREATE,
+    SSH_KEY_TYPE,
+    SSH_KEY_BITS,
+    SSH_KEY_PASSPHRASE,
+    SSH_KEY_REGISTRATION,
+    SSH_KEY_VALID_DAYS,
+    ENTRA_CLIENT_ID,
+    ENTRA_TENANT,
 ];
 
 /// The key with this dotted name.

@@ -221,6 +221,14 @@ impl Settings {
         }
     }
 
+    /// A text setting (already checked); `None` when not set.
+    pub fn text(&self, key: &Key) -> Option<&str> {
+        match self.value(key) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
     /// A true/false setting; false when not set.
     pub fn flag(&self, key: &Key) -> bool {
         matches!(self.value(key), Some(Value::Bool(true)))

@@ -73,7 +73,31 @@ pub fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
                 .filter(|item| !item.is_empty())
                 .collect(),
         )),
-        (name, Raw::Text(text)) if name == keys::EXPECTED_TENANT.name => tenant(&text),
+        (name, Raw::Text(text))
+            if name == keys::EXPECTED_TENANT.name || name == keys::ENTRA_TENANT.name =>
+        {
+            tenant(key, &text)
+        }
+        (name, Raw::Text(text)) if name == keys::ENTRA_CLIENT_ID.name => client_id(&text),
+        (name, Raw::Text(text)) if name == keys::SSH_KEY_CREATE.name => {
+            choice(key, &text, &["auto", "always", "never"])
+        }
+        (name, Raw::Text(text)) if name == keys::SSH_KEY_TYPE.name => {
+            choice(key, &text, &["rsa", "ed25519"])
+        }
+        (name, Raw::Text(text)) if name == keys::SSH_KEY_PASSPHRASE.name => {
+            choice(key, &text, &["optional", "required", "none"])
+        }
+        (name, Raw::Text(text)) if name == keys::SSH_KEY_REGISTRATION.name => {
+            choice(key, &text, &["api", "guided"])
+        }
+        (name, Raw::Text(text)) if name == keys::SSH_KEY_BITS.name => {
+            number(key, &text, &[3072, 4096], "3072 or 4096")
+        }
+        (name, Raw::Text(text)) if name == keys::SSH_KEY_VALID_DAYS.name => {
+            let days: Vec<u32> = (1..=365).collect();
+            number(key, &text, &days, "a whole number of days from 1 to 365 (Azure DevOps keeps SSH keys at most a year)")
+        }
         (name, Raw::Text(text)) if name == keys::REPORT_ENDPOINT.name => endpoint(&text),
         (_, Raw::Text(text)) if key.kind == keys::Kind::Path => {
             let path = PathBuf::from(text.trim());
@@ -126,12 +150,50 @@ pub fn organization(text: &str) -> Result<String, Invalid> {
     }
 }
 
-fn tenant(text: &str) -> Result<Value, Invalid> {
+/// One of a few words, compared without case.
+fn choice(key: &Key, text: &str, words: &[&str]) -> Result<Value, Invalid> {
+    let word = text.trim().to_ascii_lowercase();
+    if words.contains(&word.as_str()) {
+        Ok(Value::Text(word))
+    } else {
+        Err(invalid(
+            format!("`{}` is not a valid value for {}", text.trim(), key.name),
+            format!("set {} to one of: {}", key.name, words.join(", ")),
+        ))
+    }
+}
+
+/// A whole number from `allowed`.
+fn number(key: &Key, text: &str, allowed: &[u32], what: &str) -> Result<Value, Invalid> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if allowed.contains(&n) => Ok(Value::Text(n.to_string())),
+        _ => Err(invalid(
+            format!("`{}` is not a valid value for {}", text.trim(), key.name),
+            format!("set {} to {what}", key.name),
+        )),
+    }
+}
+
+/// An Entra application (client) id: a GUID.
+fn client_id(text: &str) -> Result<Value, Invalid> {
+    match uuid::Uuid::try_parse(text.trim()) {
+        Ok(id) if !id.is_nil() => Ok(Value::Text(id.hyphenated().to_string())),
+        _ => Err(invalid(
+            format!("`{}` is not an application (client) id", text.trim()),
+            "use the Application (client) ID GUID from the app registration's Overview page (docs/entra-app.md)",
+        )),
+    }
+}
+
+fn tenant(key: &Key, text: &str) -> Result<Value, Invalid> {
     let text = text.trim();
     match uuid::Uuid::try_parse(text) {
         Ok(id) if !id.is_nil() => Ok(Value::Text(id.hyphenated().to_string())),
         Ok(_) => Err(invalid(
-            "`expected_tenant` is the all-zero GUID, which stands for personal Microsoft accounts, not a tenant",
+            format!(
+                "`{}` is the all-zero GUID, which stands for personal Microsoft accounts, not a tenant",
+                key.name
+            ),
             "use the Tenant ID shown on the Overview page of the Microsoft Entra admin center",
         )),
         Err(_) => Err(invalid(
@@ -201,10 +263,10 @@ mod tests {
 
     #[test]
     fn tenant_must_be_a_non_nil_guid() {
-        assert!(tenant("not-a-guid").is_err());
-        assert!(tenant("00000000-0000-0000-0000-000000000000").is_err());
+        assert!(tenant(&keys::EXPECTED_TENANT, "not-a-guid").is_err());
+        assert!(tenant(&keys::EXPECTED_TENANT, "00000000-0000-0000-0000-000000000000").is_err());
         assert_eq!(
-            tenant("72F988BF-86F1-41AF-91AB-2D7CD011DB47").unwrap(),
+            tenant(&keys::EXPECTED_TENANT, "72F988BF-86F1-41AF-91AB-2D7CD011DB47").unwrap(),
             Value::Text("72f988bf-86f1-41af-91ab-2d7cd011db47".into())
         );
     }

@@ -94,7 +94,7 @@ impl Task for Guidance {
 }
 
 /// Which file in `~/.ssh` shows SSH use with Azure DevOps, if any.
-fn ssh_use(ssh_dir: &Path) -> Option<&'static str> {
+pub(crate) fn ssh_use(ssh_dir: &Path) -> Option<&'static str> {
     let names_ado = |text: &str, words: fn(&str) -> Vec<&str>| {
         text.lines()
             .map(str::trim)

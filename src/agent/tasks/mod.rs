@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod feeds;
 pub mod guidance;
 pub mod remotes;
+pub mod ssh_key;
 pub mod tenant_cache;
 
 use std::collections::BTreeSet;
@@ -42,6 +43,21 @@ pub struct Context<'a> {
     repos: OnceLock<Discovery>,
     /// The OS credential store, opened once per run when first needed.
     secrets: OnceLock<Result<Option<secrets::Store>, String>>,
+    /// Who is there to answer: nobody, a person at a terminal, or a person in the guided run.
+    pub interaction: Interaction,
+    /// The Entra sign-in, made once per run when first needed, kept in memory only.
+    pub(crate) sign_in: std::sync::Mutex<Option<Result<crate::agent::ado::entra::SignedIn, String>>>,
+}
+
+/// Who can answer questions and sign in during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interaction {
+    /// Device management or a script: no questions, no sign-in, no browser.
+    Silent,
+    /// `run` from a terminal: sign-in in the browser or with a device code, no other questions.
+    Attended,
+    /// The guided run for a person: sign-in, and questions such as a key's passphrase.
+    Guided,
 }
 
 impl<'a> Context<'a> {
@@ -60,7 +76,15 @@ impl<'a> Context<'a> {
             progress,
             repos: OnceLock::new(),
             secrets: OnceLock::new(),
+            interaction: Interaction::Silent,
+            sign_in: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The same context for a run where someone can answer.
+    pub fn with_interaction(mut self, interaction: Interaction) -> Context<'a> {
+        self.interaction = interaction;
+        self
     }
 
     /// The OS credential store: `Ok(None)` when a test sandbox keeps it out, `Err` (in words)
@@ -159,6 +183,21 @@ pub enum Action {
     /// Delete this item from the OS credential store (not reversible: the secret is never read,
     /// so it cannot be put back; the plan names the item first).
     DeleteSecret(secrets::Item),
+    /// Make a new SSH key pair (never over an existing file; the key files stay on `undo`).
+    CreateSshKey(crate::agent::ssh::keygen::Spec),
+    /// Replace (or create) the text file `path` with `contents`, only if it is still as planned
+    /// (`expected_sha256`, `None` for a file that did not exist); `undo` puts it back.
+    WriteFile {
+        path: PathBuf,
+        contents: String,
+        expected_sha256: Option<String>,
+    },
+    /// Register the SSH public key of `key` with the organization `org`: through the API after
+    /// an Entra sign-in (`api`), or by showing the user how (the key on the clipboard, the
+    /// organization's SSH keys page opened).
+    RegisterSshKey { org: String, key: PathBuf, api: bool },
+    /// Check with `ssh -T` that Azure DevOps accepts the key (changes nothing).
+    VerifySsh { key: PathBuf },
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is
     /// how many the plan counted.
     DeleteCookies {
@@ -180,6 +219,9 @@ impl Action {
                 | Action::SetGitConfig { .. }
                 | Action::UnsetGitConfig { .. }
                 | Action::RemoveLines { .. }
+                | Action::CreateSshKey(_)
+                | Action::WriteFile { .. }
+                | Action::RegisterSshKey { api: true, .. }
         )
     }
 }
@@ -206,6 +248,8 @@ pub struct Evidence {
     pub shown_steps: BTreeSet<String>,
     /// A repository uses SSH with Azure DevOps (found by `remotes`).
     pub ssh_remotes: bool,
+    /// The organizations repositories reach over SSH (found by `remotes`).
+    pub ssh_orgs: BTreeSet<String>,
 }
 
 /// A task failed to look; its detail goes into the report.
@@ -244,6 +288,7 @@ pub fn registry() -> Vec<&'static dyn Task> {
         &tenant_cache::TenantCache,
         &credentials::Credentials,
         &remotes::Remotes,
+        &ssh_key::SshKey,
         &browser_sign_out::BrowserSignOut,
         &guidance::Guidance,
     ]
@@ -280,6 +325,7 @@ mod tests {
             })
             .collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert_eq!(ids.len(), TASK_IDS.len(), "every stable id has its task");
         assert_eq!(ids.last(), Some(&"guidance"));
     }
 }

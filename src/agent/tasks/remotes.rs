@@ -68,7 +68,8 @@ impl Task for Remotes {
                 action: Action::Note(Status::Info),
             });
         }
-        evidence.ssh_remotes |= totals.ssh;
+        evidence.ssh_remotes |= !totals.ssh_orgs.is_empty();
+        evidence.ssh_orgs.extend(totals.ssh_orgs.iter().cloned());
         findings.extend(organizations(cx, &totals.orgs));
         let shown_roots: Vec<String> = roots.iter().map(|r| cx.paths.display(r)).collect();
         findings.push(Finding {
@@ -93,8 +94,8 @@ struct Totals {
     tfvc: usize,
     /// The Azure DevOps organizations the remotes use.
     orgs: BTreeSet<String>,
-    /// Some Azure DevOps remote uses SSH.
-    ssh: bool,
+    /// The organizations some remote reaches over SSH.
+    ssh_orgs: BTreeSet<String>,
 }
 
 impl Totals {
@@ -106,7 +107,7 @@ impl Totals {
         self.unpushed += other.unpushed;
         self.tfvc += other.tfvc;
         self.orgs.extend(other.orgs);
-        self.ssh |= other.ssh;
+        self.ssh_orgs.extend(other.ssh_orgs);
     }
 
     fn describe(&self) -> String {
@@ -281,7 +282,9 @@ fn examine(cx: &Context<'_>, path: &Path) -> Examined {
                 continue;
             }
             totals.orgs.insert(ado.org.clone());
-            totals.ssh |= ado.transport == url::Transport::Ssh;
+            if ado.transport == url::Transport::Ssh {
+                totals.ssh_orgs.insert(ado.org.clone());
+            }
             if !ado_remotes.contains(&remote.name) {
                 ado_remotes.push(remote.name.clone());
             }

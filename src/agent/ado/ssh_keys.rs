@@ -1,0 +1,275 @@
+//! The user's SSH keys in Azure DevOps, through the undocumented SessionTokens resource
+//! (../shared/reference/azure-devops-api.md section 1.3): the organization's id from
+//! `connectionData`, the keys already registered, and registering a new one.
+//!
+//! The resource is undocumented, so every answer that is not exactly the expected shape is a
+//! clean failure with a reason, never a guess. Sign-in answers (401, 203, a redirect to
+//! `_signin`, an HTML page) are told apart so the caller can refresh the token once; 429 waits
+//! for a short `Retry-After` and 5xx is retried once.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+use ureq::Agent;
+use ureq::http::StatusCode;
+
+use super::entra::{Secret, transport};
+use crate::agent::env::Env;
+use crate::agent::http;
+
+/// Points `vssps.dev.azure.com` elsewhere (a test server on 127.0.0.1).
+pub const VSSPS_URL_VAR: &str = "ADO_CUTOVER_VSSPS_URL";
+const DEFAULT_VSSPS: &str = "https://vssps.dev.azure.com";
+const DEFAULT_ADO: &str = "https://dev.azure.com";
+
+/// The longest `Retry-After` waited for; a longer one is a failure for this run.
+const MAX_RETRY_AFTER: u64 = 30;
+
+/// Why a call did not work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The token was not accepted (401, 203 sign-in page, redirect to sign-in).
+    #[error("Azure DevOps did not accept the sign-in ({0})")]
+    SignIn(String),
+    #[error("Azure DevOps refused: {0}")]
+    Refused(String),
+    #[error("Azure DevOps is busy (429); try again later")]
+    Throttled,
+    #[error("Azure DevOps had an error ({0})")]
+    Server(u16),
+    #[error("Azure DevOps could not be reached: {0}")]
+    Unreachable(String),
+    #[error("Azure DevOps answered in an unexpected way: {0}")]
+    Unexpected(String),
+}
+
+/// An SSH key registered in Azure DevOps (a public session token).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredKey {
+    pub authorization_id: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub public_data: Option<String>,
+    #[serde(default)]
+    pub valid_to: Option<String>,
+    #[serde(default)]
+    pub is_valid: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct KeyList {
+    value: Vec<RegisteredKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectionData {
+    instance_id: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: Option<String>,
+}
+
+/// The Azure DevOps endpoints.
+pub struct Api {
+    http: Agent,
+    ado: String,
+    vssps: String,
+}
+
+impl Api {
+    pub fn new(env: &Env) -> Result<Api, String> {
+        Ok(Api {
+            http: http::agent(Duration::from_secs(20)),
+            ado: super::base_url(env, super::tenant::BASE_URL_VAR, DEFAULT_ADO)?,
+            vssps: super::base_url(env, VSSPS_URL_VAR, DEFAULT_VSSPS)?,
+        })
+    }
+
+    /// The organization's id (`connectionData.instanceId`), which `targetAccounts` names.
+    pub fn organization_id(&self, org: &str, token: &Secret) -> Result<String, ApiError> {
+        let url = format!("{}/{org}/_apis/connectionData", self.ado);
+        let body = self.send(token, || self.http.get(&url), None)?;
+        let data: ConnectionData = parse(&body, "connectionData")?;
+        uuid::Uuid::try_parse(&data.instance_id)
+            .map(|id| id.hyphenated().to_string())
+            .map_err(|_| ApiError::Unexpected("connectionData.instanceId is not a GUID".into()))
+    }
+
+    /// The user's SSH keys.
+    pub fn list(&self, org: &str, token: &Secret) -> Result<Vec<RegisteredKey>, ApiError> {
+        let url = format!(
+            "{}/{org}/_apis/Token/SessionTokens?isPublic=true&includePublicData=true&api-version=7.0-preview.1",
+            self.vssps
+        );
+        let body = self.send(token, || self.http.get(&url), None)?;
+        Ok(parse::<KeyList>(&body, "the SSH key list")?.value)
+    }
+
+    /// Registers `public_line` for the organization `org_id`, valid until `valid_to` (RFC 3339).
+    pub fn register(
+        &self,
+        org: &str,
+        token: &Secret,
+        org_id: &str,
+        display_name: &str,
+        public_line: &str,
+        valid_to: &str,
+    ) -> Result<RegisteredKey, ApiError> {
+        let url = format!(
+            "{}/{org}/_apis/Token/SessionTokens?isPublic=true&api-version=5.0-preview.1",
+            self.vssps
+        );
+        let body = json!({
+            "displayName": display_name,
+            "publicData": public_line.trim(),
+            "validTo": valid_to,
+            "scope": "app_token",
+            "targetAccounts": [org_id],
+        })
+        .to_string();
+        let answer = self.send(token, || self.http.post(&url), Some(&body))?;
+        let key: RegisteredKey = parse(&answer, "the registered key")?;
+        if key.authorization_id.is_empty() {
+            return Err(ApiError::Unexpected("the answer names no authorizationId".into()));
+        }
+        Ok(key)
+    }
+
+    /// One request with the headers Azure DevOps needs, retried once on 429 (short
+    /// `Retry-After`) and 5xx. Returns the body of a 2xx JSON answer.
+    fn send<B>(&self, token: &Secret, request: impl Fn() -> B, body: Option<&str>) -> Result<String, ApiError>
+    where
+        B: Into<Request>,
+    {
+        let mut retried = false;
+        loop {
+            let result = match request().into() {
+                Request::Get(builder) => with_headers(builder, token).call(),
+                Request::Post(builder) => with_headers(builder, token)
+                    .header("Content-Type", "application/json")
+                    .send(body.unwrap_or("{}")),
+            };
+            let outcome = match result {
+                Ok(response) => read(response),
+                Err(err) => Err(Retry::Final(ApiError::Unreachable(transport(&err)))),
+            };
+            match outcome {
+                Err(Retry::After(seconds)) if !retried => {
+                    retried = true;
+                    std::thread::sleep(Duration::from_secs(seconds));
+                }
+                Err(Retry::After(_)) => return Err(ApiError::Throttled),
+                Err(Retry::ServerError(_)) if !retried => {
+                    retried = true;
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+                Err(Retry::ServerError(status)) => return Err(ApiError::Server(status)),
+                Err(Retry::Final(err)) => return Err(err),
+                Ok(body) => return Ok(body),
+            }
+        }
+    }
+}
+
+/// A request before its headers.
+pub enum Request {
+    Get(ureq::RequestBuilder<ureq::typestate::WithoutBody>),
+    Post(ureq::RequestBuilder<ureq::typestate::WithBody>),
+}
+
+impl From<ureq::RequestBuilder<ureq::typestate::WithoutBody>> for Request {
+    fn from(builder: ureq::RequestBuilder<ureq::typestate::WithoutBody>) -> Request {
+        Request::Get(builder)
+    }
+}
+
+impl From<ureq::RequestBuilder<ureq::typestate::WithBody>> for Request {
+    fn from(builder: ureq::RequestBuilder<ureq::typestate::WithBody>) -> Request {
+        Request::Post(builder)
+    }
+}
+
+fn with_headers<T>(builder: ureq::RequestBuilder<T>, token: &Secret) -> ureq::RequestBuilder<T> {
+    builder
+        .header("Authorization", &format!("Bearer {}", token.expose()))
+        .header("Accept", "application/json")
+        .header("X-TFS-FedAuthRedirect", "Suppress")
+}
+
+/// What to do about an answer that was not a success.
+enum Retry {
+    After(u64),
+    ServerError(u16),
+    Final(ApiError),
+}
+
+impl From<ApiError> for Retry {
+    fn from(err: ApiError) -> Retry {
+        Retry::Final(err)
+    }
+}
+
+/// Sorts one answer: the body of a JSON success, or what went wrong.
+fn read(mut response: ureq::http::Response<ureq::Body>) -> Result<String, Retry> {
+    let status = response.status();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let content_type = header("content-type").unwrap_or_default();
+    let location = header("location").unwrap_or_default();
+    let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(4 * 1024 * 1024)
+        .read_to_string()
+        .map_err(|e| Retry::Final(ApiError::Unreachable(transport(&e))))?;
+    let html = content_type.to_ascii_lowercase().contains("text/html");
+    if status == StatusCode::UNAUTHORIZED {
+        return Err(ApiError::SignIn("401".into()).into());
+    }
+    if status == StatusCode::NON_AUTHORITATIVE_INFORMATION || (status.is_success() && html) {
+        return Err(ApiError::SignIn(format!("{} with a sign-in page", status.as_u16())).into());
+    }
+    if status.is_redirection() {
+        return Err(if location.contains("_signin") {
+            ApiError::SignIn(format!("{} to the sign-in page", status.as_u16()))
+        } else {
+            ApiError::Unexpected(format!("a {} redirect", status.as_u16()))
+        }
+        .into());
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return match retry_after {
+            Some(seconds) if seconds <= MAX_RETRY_AFTER => Err(Retry::After(seconds)),
+            None => Err(Retry::After(5)),
+            Some(_) => Err(ApiError::Throttled.into()),
+        };
+    }
+    if status.is_server_error() {
+        return Err(Retry::ServerError(status.as_u16()));
+    }
+    if !status.is_success() {
+        let message = serde_json::from_str::<ErrorBody>(&body)
+            .ok()
+            .and_then(|b| b.message)
+            .map(|m| m.chars().take(300).collect::<String>())
+            .unwrap_or_else(|| format!("status {}", status.as_u16()));
+        return Err(ApiError::Refused(message).into());
+    }
+    Ok(body)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, ApiError> {
+    serde_json::from_str(body).map_err(|_| ApiError::Unexpected(format!("{what} could not be read")))
+}

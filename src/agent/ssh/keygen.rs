@@ -1,0 +1,287 @@
+//! A new SSH key pair, made with the ssh-key crate and written next to the user's other keys
+//! without ever replacing one.
+//!
+//! The private key is written to a temporary file in `~/.ssh` and linked into place only if the
+//! name is still free (`persist_noclobber`), so a key that appears in the meantime is never
+//! overwritten. It is private to the user: mode 0600 on Unix, an owner-only ACL on Windows.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use ssh_key::private::{KeypairData, RsaKeypair};
+use ssh_key::rand_core::OsRng;
+use ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey};
+
+use crate::agent::env::Env;
+use crate::agent::{fsutil, platform};
+
+/// Written into every key comment, so a later run recognises the keys it made.
+pub const MARKER: &str = "ado-cutover";
+
+/// The kind of key to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Rsa { bits: usize },
+    Ed25519,
+}
+
+impl KeyType {
+    /// From the `ssh_key.type` and `ssh_key.bits` settings (already checked).
+    pub fn from_settings(kind: Option<&str>, bits: Option<&str>) -> KeyType {
+        match kind {
+            Some("ed25519") => KeyType::Ed25519,
+            _ => KeyType::Rsa {
+                bits: bits.and_then(|b| b.parse().ok()).unwrap_or(4096),
+            },
+        }
+    }
+
+    /// The usual file name stem: `id_rsa`, `id_ed25519`.
+    pub fn stem(self) -> &'static str {
+        match self {
+            KeyType::Rsa { .. } => "id_rsa",
+            KeyType::Ed25519 => "id_ed25519",
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyType::Rsa { bits } => write!(f, "{bits}-bit RSA"),
+            KeyType::Ed25519 => f.write_str("Ed25519"),
+        }
+    }
+}
+
+/// What to make and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// The private key's path; the public key goes next to it with `.pub` added.
+    pub path: PathBuf,
+    pub kind: KeyType,
+    /// `user@device ado-cutover YYYY-MM-DD`.
+    pub comment: String,
+}
+
+/// The `.pub` file next to a private key.
+pub fn public_path(private: &Path) -> PathBuf {
+    let mut name = private.as_os_str().to_os_string();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// The first of `~/.ssh/id_rsa_azure_devops`, `…_2`, `…_3`, … where neither the key nor its
+/// `.pub` exists.
+pub fn free_name(ssh_dir: &Path, kind: KeyType) -> PathBuf {
+    let base = format!("{}_azure_devops", kind.stem());
+    (1..)
+        .map(|n| {
+            let name = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}_{n}")
+            };
+            ssh_dir.join(name)
+        })
+        .find(|path| {
+            fs::symlink_metadata(path).is_err() && fs::symlink_metadata(public_path(path)).is_err()
+        })
+        .expect("an unbounded range always has a free name")
+}
+
+/// The names ado-cutover would have used, in order (to find a key an earlier run made).
+pub fn our_names(ssh_dir: &Path, kind: KeyType) -> Vec<PathBuf> {
+    let base = format!("{}_azure_devops", kind.stem());
+    (1..=20)
+        .map(|n| match n {
+            1 => ssh_dir.join(&base),
+            n => ssh_dir.join(format!("{base}_{n}")),
+        })
+        .collect()
+}
+
+/// A key pair in memory.
+pub struct Generated {
+    key: PrivateKey,
+}
+
+impl Generated {
+    /// The public key as one `authorized_keys` line (no newline).
+    pub fn public_line(&self) -> String {
+        self.key
+            .public_key()
+            .to_openssh()
+            .unwrap_or_else(|_| String::new())
+    }
+
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self.key.public_key())
+    }
+}
+
+/// `SHA256:…` of a public key.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// Makes a key pair; with a passphrase the private key is encrypted the way `ssh-keygen` does
+/// (bcrypt-pbkdf and AES-256-CTR).
+pub fn generate(spec: &Spec, passphrase: Option<&str>) -> Result<Generated, String> {
+    let mut rng = OsRng;
+    let data = match spec.kind {
+        KeyType::Rsa { bits } => RsaKeypair::random(&mut rng, bits)
+            .map(KeypairData::from)
+            .map_err(|e| format!("could not make the RSA key: {e}"))?,
+        KeyType::Ed25519 => {
+            KeypairData::from(ssh_key::private::Ed25519Keypair::random(&mut rng))
+        }
+    };
+    let mut key = PrivateKey::new(data, spec.comment.clone())
+        .map_err(|e| format!("could not make the key: {e}"))?;
+    if let Some(passphrase) = passphrase.filter(|p| !p.is_empty()) {
+        key = key
+            .encrypt(&mut rng, passphrase)
+            .map_err(|e| format!("could not protect the key with the passphrase: {e}"))?;
+    }
+    Ok(Generated { key })
+}
+
+/// Writes the key pair to `spec.path` and its `.pub`, never replacing an existing file.
+/// Creates `~/.ssh` (mode 0700) when it is missing. Returns a warning when the key could not be
+/// made owner-only on Windows (it stays in the user's profile, which is private by default).
+pub fn write(spec: &Spec, key: &Generated, env: &Env) -> io::Result<Option<String>> {
+    let dir = spec
+        .path
+        .parent()
+        .ok_or_else(|| io::Error::other("the key path has no folder"))?;
+    if !dir.exists() {
+        fs::create_dir_all(dir)?;
+        fsutil::set_mode(dir, 0o700)?;
+    }
+    let private = key
+        .key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| io::Error::other(format!("could not encode the key: {e}")))?;
+    let public = public_path(&spec.path);
+    if fs::symlink_metadata(&public).is_ok() {
+        return Err(exists(&public));
+    }
+    write_new(&spec.path, private.as_bytes(), 0o600)?;
+    let warning = platform::restrict_to_owner(&spec.path, env).err();
+    if let Err(err) = write_new(&public, format!("{}\n", key.public_line()).as_bytes(), 0o644) {
+        // The pair belongs together: a private key without its public half is removed again
+        // (it was created a moment ago by this run, and nothing else knows it).
+        let _ = fs::remove_file(&spec.path);
+        return Err(err);
+    }
+    Ok(warning.map(|why| format!("the key could not be made readable by you alone: {why}")))
+}
+
+fn exists(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{} already exists; ado-cutover never replaces a key",
+            path.display()
+        ),
+    )
+}
+
+/// Creates `path` with `contents`, atomically, failing if anything exists there.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ado-cutover-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    fsutil::set_mode(tmp.path(), mode)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map_err(|err| {
+        if err.error.kind() == io::ErrorKind::AlreadyExists {
+            exists(path)
+        } else {
+            err.error
+        }
+    })?;
+    Ok(())
+}
+
+/// The public key in `path.pub`, when it can be read.
+pub fn read_public(private: &Path) -> Option<PublicKey> {
+    let text = fs::read_to_string(public_path(private)).ok()?;
+    PublicKey::from_openssh(text.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &Path, kind: KeyType) -> Spec {
+        Spec {
+            path: free_name(dir, kind),
+            kind,
+            comment: format!("jo@laptop {MARKER} 2026-11-22"),
+        }
+    }
+
+    #[test]
+    fn names_never_clash_with_existing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let kind = KeyType::Rsa { bits: 3072 };
+        assert_eq!(
+            free_name(dir.path(), kind),
+            dir.path().join("id_rsa_azure_devops")
+        );
+        // Only the public half left behind still takes the name.
+        fs::write(dir.path().join("id_rsa_azure_devops.pub"), "x").unwrap();
+        assert_eq!(
+            free_name(dir.path(), kind),
+            dir.path().join("id_rsa_azure_devops_2")
+        );
+    }
+
+    #[test]
+    fn writes_a_private_pair_and_never_replaces_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ssh = dir.path().join(".ssh");
+        let spec = spec(&ssh, KeyType::Ed25519);
+        let key = generate(&spec, None).unwrap();
+        write(&spec, &key, &Env::default()).unwrap();
+        let public = read_public(&spec.path).unwrap();
+        assert_eq!(fingerprint(&public), key.fingerprint());
+        assert!(public.comment().contains(MARKER));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&spec.path), 0o600);
+            assert_eq!(mode(&ssh), 0o700);
+        }
+        let before = fs::read(&spec.path).unwrap();
+        let other = generate(&spec, None).unwrap();
+        let err = write(&spec, &other, &Env::default()).unwrap_err();
+        assert!(err.to_string().contains("never replaces"), "{err}");
+        assert_eq!(fs::read(&spec.path).unwrap(), before, "the first key is intact");
+    }
+
+    #[test]
+    fn settings_pick_the_key_type() {
+        assert_eq!(
+            KeyType::from_settings(None, None),
+            KeyType::Rsa { bits: 4096 }
+        );
+        assert_eq!(
+            KeyType::from_settings(Some("rsa"), Some("3072")),
+            KeyType::Rsa { bits: 3072 }
+        );
+        assert_eq!(
+            KeyType::from_settings(Some("ed25519"), Some("3072")),
+            KeyType::Ed25519
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! SSH for Azure DevOps: the new key pair, the `~/.ssh/config` block that makes ssh offer it, and
+//! the `ssh -T` check that Azure DevOps accepts it.
+
+pub mod config;
+pub mod keygen;
+pub mod verify;
+
+/// The host Azure DevOps serves git over SSH on.
+pub const HOST: &str = crate::agent::hosts::SSH_DEV_AZURE;
+
+/// The SHA-256 fingerprint of the RSA host key of `ssh.dev.azure.com` (and
+/// `vs-ssh.visualstudio.com`), as Microsoft publishes it.
+pub const HOST_KEY_SHA256: &str = "SHA256:ohD8VZEXGWo6Ez8GSEJQ9WpafgLFsOfLOtGGQCQo6Og";

@@ -1,0 +1,294 @@
+//! Task `ssh-key`: a new SSH key for Azure DevOps, set up, registered and verified.
+//!
+//! Microsoft tells every SSH user to add a new key after the move to Entra ID: keys added under
+//! the old identity do not carry over. Applies when the user uses SSH with Azure DevOps (an SSH
+//! remote, or Azure DevOps in `~/.ssh/config` or `known_hosts`), or when `ssh_key.create =
+//! "always"`. The plan, in order:
+//!
+//! 1. the key: found (the key the block names, or one ado-cutover made earlier, by the marker in
+//!    its comment) or made at a name that cannot clash (`~/.ssh/id_rsa_azure_devops`, numbered
+//!    if taken); RSA 4096 by default, since Azure DevOps accepts only RSA as of 2026;
+//! 2. the `~/.ssh/config` block (see [`crate::agent::ssh::config`]), journaled for `undo`, and
+//!    the leftovers of the old guidance, reported;
+//! 3. registration with each organization: through the SessionTokens API after an Entra
+//!    sign-in, or the guided steps when that is turned off, not set up, or fails;
+//! 4. `ssh -T` with the new key only.
+//!
+//! What is done is remembered (registered fingerprints, verified keys), so a second run changes
+//! nothing. `undo` restores `~/.ssh/config`; the key files stay.
+
+mod apply;
+
+use std::path::{Path, PathBuf};
+
+pub use apply::apply;
+
+use super::{Action, Context, Evidence, Finding, Interaction, Task, TaskError};
+use crate::agent::journal::sha256_hex;
+use crate::agent::settings::keys;
+use crate::agent::ssh::keygen::{self, KeyType, Spec};
+use crate::agent::ssh::{self, config};
+use crate::agent::state::State;
+use crate::report::Status;
+
+/// The `ssh-key` task.
+pub struct SshKey;
+
+/// An organization's SSH public keys page.
+pub fn keys_page(org: &str) -> String {
+    if org.is_empty() {
+        "https://dev.azure.com (User settings, SSH public keys)".to_string()
+    } else {
+        format!("https://dev.azure.com/{org}/_usersSettings/keys")
+    }
+}
+
+impl Task for SshKey {
+    fn id(&self) -> &'static str {
+        "ssh-key"
+    }
+
+    fn title(&self) -> &'static str {
+        "A new SSH key for Azure DevOps"
+    }
+
+    fn why(&self) -> &'static str {
+        "SSH keys added under your old sign-in do not carry over. ado-cutover makes a new key \
+         (your other keys stay as they are), sets up SSH to use it for Azure DevOps, adds it to \
+         your account and checks that it works."
+    }
+
+    fn detect(&self, cx: &Context<'_>, evidence: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
+        let create = cx.settings.text(&keys::SSH_KEY_CREATE).unwrap_or("auto");
+        if create == "never" {
+            return Ok(Vec::new());
+        }
+        let config_path = cx.paths.ssh_dir.join("config");
+        let config_text = match std::fs::read_to_string(&config_path) {
+            Ok(text) => Some(text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => {
+                return Err(TaskError(format!(
+                    "cannot read {}: {err}",
+                    cx.paths.display(&config_path)
+                )));
+            }
+        };
+        let text = config_text.as_deref().unwrap_or("");
+        let uses_ssh = evidence.ssh_remotes
+            || super::guidance::ssh_use(&cx.paths.ssh_dir).is_some()
+            || config::identity(text).is_some();
+        if create == "auto" && !uses_ssh {
+            return Ok(Vec::new());
+        }
+        let kind = KeyType::from_settings(
+            cx.settings.text(&keys::SSH_KEY_TYPE),
+            cx.settings.text(&keys::SSH_KEY_BITS),
+        );
+        let mut findings = Vec::new();
+
+        let (key, fingerprint) = match existing_key(&cx.paths.ssh_dir, text, kind) {
+            Some((path, fingerprint)) => {
+                findings.push(Finding {
+                    kind: "ssh-key",
+                    target: cx.paths.display(&path),
+                    detail: format!("the key ado-cutover made: {fingerprint}"),
+                    action: Action::Note(Status::Ok),
+                });
+                (path, Some(fingerprint))
+            }
+            None => {
+                let policy = cx.settings.text(&keys::SSH_KEY_PASSPHRASE).unwrap_or("optional");
+                if policy == "required" && cx.interaction != Interaction::Guided {
+                    findings.push(Finding {
+                        kind: "ssh-key",
+                        target: cx.paths.display(&cx.paths.ssh_dir),
+                        detail: "You need a new SSH key for Azure DevOps, and your organization wants it protected with a passphrase: start ado-cutover yourself (double-click it) to make it.".into(),
+                        action: Action::NeedsUser,
+                    });
+                    return Ok(findings);
+                }
+                let path = keygen::free_name(&cx.paths.ssh_dir, kind);
+                findings.push(Finding {
+                    kind: "ssh-key",
+                    target: cx.paths.display(&path),
+                    detail: format!(
+                        "a new {kind} key for Azure DevOps (your other keys are not touched)"
+                    ),
+                    action: Action::CreateSshKey(Spec {
+                        path: path.clone(),
+                        kind,
+                        comment: comment(cx),
+                    }),
+                });
+                (path, None)
+            }
+        };
+
+        findings.push(config_finding(cx, &config_path, config_text.as_deref(), &key));
+        for leftover in config::leftovers(text) {
+            findings.push(Finding {
+                kind: "ssh-config-leftover",
+                target: format!("{} line {}", cx.paths.display(&config_path), leftover.line),
+                detail: format!("`{}`: {}", leftover.text, leftover.why),
+                action: Action::Note(Status::Info),
+            });
+        }
+
+        let state = State::load(&cx.paths.data_dir);
+        let (api, not_api) = registration_path(cx);
+        let configured = cx.settings.organizations();
+        let orgs: Vec<String> = if configured.is_empty() {
+            evidence.ssh_orgs.iter().cloned().collect()
+        } else {
+            configured.to_vec()
+        };
+        let orgs = if orgs.is_empty() { vec![String::new()] } else { orgs };
+        for org in orgs {
+            let registered = fingerprint.is_some()
+                && state.ssh_registered.get(&org.to_ascii_lowercase()) == fingerprint.as_ref();
+            let target = if org.is_empty() {
+                "Azure DevOps".to_string()
+            } else {
+                org.clone()
+            };
+            let (detail, action) = if registered {
+                (
+                    "the key is registered with your Azure DevOps account".to_string(),
+                    Action::Note(Status::Ok),
+                )
+            } else if api && !org.is_empty() {
+                (
+                    "sign in with your work account (Microsoft Entra ID) and add the key to your Azure DevOps account".to_string(),
+                    Action::RegisterSshKey { org: org.clone(), key: key.clone(), api: true },
+                )
+            } else {
+                (
+                    format!(
+                        "add the new key to your Azure DevOps account on {}{not_api}",
+                        keys_page(&org)
+                    ),
+                    Action::RegisterSshKey { org: org.clone(), key: key.clone(), api: false },
+                )
+            };
+            findings.push(Finding {
+                kind: "ssh-key-registration",
+                target,
+                detail,
+                action,
+            });
+        }
+
+        let verified = fingerprint
+            .as_ref()
+            .and_then(|fp| state.ssh_verified.get(fp));
+        findings.push(match verified {
+            Some(when) => Finding {
+                kind: "ssh-verify",
+                target: format!("ssh -T git@{}", ssh::HOST),
+                detail: format!("Azure DevOps accepted the key ({when})"),
+                action: Action::Note(Status::Ok),
+            },
+            None => Finding {
+                kind: "ssh-verify",
+                target: format!("ssh -T git@{}", ssh::HOST),
+                detail: "Azure DevOps accepts the new key (checked with it alone)".into(),
+                action: Action::VerifySsh { key: key.clone() },
+            },
+        });
+        Ok(findings)
+    }
+}
+
+/// The key an earlier run made: the one the block names, else one at ado-cutover's names with
+/// its marker in the comment. Only a key of the configured type counts (changing
+/// `ssh_key.type` makes a new key).
+fn existing_key(ssh_dir: &Path, config_text: &str, kind: KeyType) -> Option<(PathBuf, String)> {
+    let wanted = |public: &ssh_key::PublicKey| match kind {
+        KeyType::Rsa { .. } => matches!(public.algorithm(), ssh_key::Algorithm::Rsa { .. }),
+        KeyType::Ed25519 => public.algorithm() == ssh_key::Algorithm::Ed25519,
+    };
+    let named = config::identity(config_text).into_iter();
+    let ours = keygen::our_names(ssh_dir, kind).into_iter();
+    named.chain(ours).find_map(|path| {
+        let public = keygen::read_public(&path)?;
+        let marked = public.comment().contains(keygen::MARKER);
+        (path.is_file() && wanted(&public) && (marked || config::identity(config_text).as_ref() == Some(&path)))
+            .then(|| (path, keygen::fingerprint(&public)))
+    })
+}
+
+/// The `~/.ssh/config` block: in place, to be written, or left alone because it is damaged.
+fn config_finding(cx: &Context<'_>, path: &Path, current: Option<&str>, key: &Path) -> Finding {
+    let text = current.unwrap_or("");
+    let target = cx.paths.display(path);
+    match config::with_block(text, key) {
+        Ok(new) if current.is_some() && new == text => Finding {
+            kind: "ssh-config",
+            target,
+            detail: "ssh offers the new key first for Azure DevOps".into(),
+            action: Action::Note(Status::Ok),
+        },
+        Ok(new) => Finding {
+            kind: "ssh-config",
+            target,
+            detail: format!(
+                "one marked block for {} and {} that offers the new key first (IdentitiesOnly yes); every other line stays as it is",
+                ssh::HOST,
+                crate::agent::hosts::VS_SSH
+            ),
+            action: Action::WriteFile {
+                path: path.to_path_buf(),
+                contents: new,
+                expected_sha256: current.map(|t| sha256_hex(t.as_bytes())),
+            },
+        },
+        Err(why) => Finding {
+            kind: "ssh-config",
+            target,
+            detail: format!(
+                "left alone: {why}. Delete the lines from `{}` to `{}`, then run ado-cutover again.",
+                config::BEGIN,
+                config::END
+            ),
+            action: Action::NeedsUser,
+        },
+    }
+}
+
+/// Whether registration can use the API, and if not, why (as a sentence tail).
+fn registration_path(cx: &Context<'_>) -> (bool, String) {
+    if cx.settings.text(&keys::SSH_KEY_REGISTRATION) == Some("guided") {
+        return (false, String::new());
+    }
+    if cx.settings.text(&keys::ENTRA_CLIENT_ID).is_none() {
+        return (
+            false,
+            " (automatic registration is not set up: your administrator can set entra.client_id)"
+                .into(),
+        );
+    }
+    if cx.interaction == Interaction::Silent {
+        return (
+            false,
+            " (or start ado-cutover yourself to sign in and have it added for you)".into(),
+        );
+    }
+    (true, String::new())
+}
+
+/// `user@device ado-cutover YYYY-MM-DD`.
+fn comment(cx: &Context<'_>) -> String {
+    let user = crate::agent::device::user(cx.env).name;
+    format!(
+        "{user}@{} {} {}",
+        host_name(),
+        keygen::MARKER,
+        cx.now.date()
+    )
+}
+
+/// This computer's name, for the key's comment and its name in Azure DevOps.
+fn host_name() -> String {
+    sysinfo::System::host_name().unwrap_or_else(|| "computer".into())
+}
