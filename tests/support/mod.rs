@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 #[cfg(target_os = "linux")]
 pub mod browser;
 pub mod fake_ado;
+pub mod fake_cloud;
 #[cfg(target_os = "linux")]
 pub mod keyring;
 #[cfg(feature = "server")]
@@ -56,6 +57,10 @@ impl Sandbox {
                 ado_cutover::agent::ado::tenant::BASE_URL_VAR,
                 "http://127.0.0.1:9",
             )
+            .env("ADO_CUTOVER_ENTRA_URL", "http://127.0.0.1:9")
+            .env("ADO_CUTOVER_VSSPS_URL", "http://127.0.0.1:9")
+            // ssh checks go to a closed local port unless a test runs an sshd.
+            .env("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9")
             .env("NO_COLOR", "1")
             .env("HOME", &self.paths.home)
             .env("USERPROFILE", &self.paths.home);

@@ -1,0 +1,304 @@
+//! The `ssh-key` task end to end: the real agent binary, real `ssh-keygen` to check its keys, a
+//! real `sshd` on a loopback port standing in for ssh.dev.azure.com, and the fake Entra and
+//! Azure DevOps endpoints of `support::fake_cloud` (the only parts that cannot be real here).
+#![cfg(unix)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use serde_json::Value;
+use support::fake_cloud::{CLIENT_ID, FakeCloud};
+use support::{Sandbox, TENANT, task_items, text};
+
+/// A local sshd that accepts only the keys in `authorized_keys` and answers like Azure DevOps.
+struct Sshd {
+    child: Child,
+    port: u16,
+    fingerprint: String,
+    authorized_keys: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn user() -> String {
+    text(&Command::new("id").arg("-un").output().unwrap().stdout)
+        .trim()
+        .to_string()
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "this test needs OpenSSH's server: apt-get install openssh-server"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let host_key = dir.path().join("host_rsa");
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", "rsa", "-b", "3072", "-N", "", "-f"])
+            .arg(&host_key)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let authorized_keys = dir.path().join("authorized_keys");
+        std::fs::write(&authorized_keys, "").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nAllowUsers {}\nForceCommand echo 'remote: Shell access is not supported.' >&2; exit 1\n",
+                host_key.display(),
+                dir.path().join("sshd.pid").display(),
+                authorized_keys.display(),
+                user()
+            ),
+        )
+        .unwrap();
+        // sshd run as root wants its privilege-separation folder.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let child = Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let listed = Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(host_key.with_extension("pub"))
+            .output()
+            .unwrap();
+        let fingerprint = text(&listed.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        Sshd {
+            child,
+            port,
+            fingerprint,
+            authorized_keys,
+            _dir: dir,
+        }
+    }
+}
+
+/// A script that plays the browser: it follows the sign-in page's redirect to the agent.
+fn browser_script(sandbox: &Sandbox) -> PathBuf {
+    let path = sandbox.root.path().join("browser.sh");
+    std::fs::write(&path, "#!/bin/sh\nexec curl -s -o /dev/null -L \"$1\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn configure(sandbox: &Sandbox, orgs: &[&str], extra: &str) {
+    let orgs: Vec<String> = orgs.iter().map(|o| format!("{o:?}")).collect();
+    sandbox.write_managed_config(&format!(
+        "organizations = [{}]\nexpected_tenant = \"{TENANT}\"\n[entra]\nclient_id = \"{CLIENT_ID}\"\n{extra}",
+        orgs.join(", ")
+    ));
+}
+
+fn run(sandbox: &Sandbox, cloud: &FakeCloud, extra_env: &[(&str, String)], args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut cmd = sandbox.cmd();
+    cmd.args(args).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    for (k, v) in cloud.env().iter().chain(extra_env) {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!("no JSON report: {}\n{}", text(&out.stdout), text(&out.stderr))
+    });
+    (out.status.code(), report, text(&out.stderr))
+}
+
+fn item<'a>(items: &'a [Value], kind: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|i| i["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} item in {items:#?}"))
+}
+
+const OLD_CONFIG: &str = "Host github.com\n  User git\n\nHost ssh.dev.azure.com\n  IdentityFile ~/.ssh/id_rsa\n  HostkeyAlgorithms +ssh-rsa\n";
+
+#[test]
+fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_config() {
+    let sandbox = Sandbox::new();
+    let ssh_dir = sandbox.paths.ssh_dir.clone();
+    let config = ssh_dir.join("config");
+    sandbox.write(&config, OLD_CONFIG.as_bytes());
+    // Someone else's file at the name ado-cutover would use first: never touched.
+    sandbox.write(&ssh_dir.join("id_rsa_azure_devops"), b"not ours");
+    configure(&sandbox, &["contoso"], "");
+    let sshd = Sshd::start();
+    let cloud = FakeCloud::start();
+    {
+        let mut state = cloud.state.lock().unwrap();
+        state.authorized_keys = Some(sshd.authorized_keys.clone());
+        state.reject_first_token = true;
+    }
+    let env = [
+        ("ADO_CUTOVER_BROWSER", browser_script(&sandbox).display().to_string()),
+        ("ADO_CUTOVER_SSH_TEST_ENDPOINT", format!("{}@127.0.0.1:{}", user(), sshd.port)),
+        ("ADO_CUTOVER_SSH_TEST_HOST_KEY", sshd.fingerprint.clone()),
+    ];
+
+    let plan_before = sandbox.snapshot();
+    let (code, plan, _) = run(&sandbox, &cloud, &env, &["plan", "--json", "--only", "ssh-key"]);
+    assert_eq!(code, Some(10), "{plan:#}");
+    sandbox.assert_unchanged(&plan_before, "plan");
+    assert!(cloud.requests().is_empty(), "plan signs nobody in");
+
+    let (code, report, stderr) = run(&sandbox, &cloud, &env, &["run", "--yes", "--json", "--only", "ssh-key"]);
+    let items = task_items(&report, "ssh-key");
+    assert_eq!(code, Some(0), "{items:#?}\n{stderr}");
+
+    // The key: at the next free name, private, and the fingerprint ssh-keygen sees.
+    let key = ssh_dir.join("id_rsa_azure_devops_2");
+    assert_eq!(std::fs::read(ssh_dir.join("id_rsa_azure_devops")).unwrap(), b"not ours");
+    let created = item(&items, "ssh-key");
+    assert_eq!(created["status"], "done", "{created:#}");
+    let listed = Command::new("ssh-keygen").arg("-l").arg("-f").arg(key.with_extension("pub")).output().unwrap();
+    let listed = text(&listed.stdout);
+    assert!(listed.starts_with("4096 SHA256:"), "{listed}");
+    let fingerprint = listed.split_whitespace().nth(1).unwrap();
+    assert!(created["detail"].as_str().unwrap().contains(fingerprint), "{created:#}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    assert!(public.contains("ado-cutover"), "comment names the tool: {public}");
+
+    // The config: one block first, every old line kept after it.
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.starts_with("# >>> ado-cutover"), "{written}");
+    assert!(written.ends_with(OLD_CONFIG), "{written}");
+    assert!(written.contains(&format!("IdentityFile {}", key.display())));
+    let leftovers: Vec<&Value> = items.iter().filter(|i| i["kind"] == "ssh-config-leftover").collect();
+    assert_eq!(leftovers.len(), 2, "the old IdentityFile and +ssh-rsa: {leftovers:#?}");
+
+    // Registered once, with the organization's id, after renewing the turned-down token.
+    let registered = item(&items, "ssh-key-registration");
+    assert_eq!(registered["status"], "done", "{registered:#}");
+    {
+        let state = cloud.state.lock().unwrap();
+        assert_eq!(state.keys.len(), 1);
+        assert_eq!(state.keys[0]["publicData"].as_str().unwrap(), public.trim());
+        assert!(state.bodies.iter().any(|b| b.contains("grant_type=refresh_token")));
+        assert!(state.bodies.iter().any(|b| b.contains("code_verifier=")));
+    }
+    // Verified against the local sshd, which knows only the registered key.
+    let verified = item(&items, "ssh-verify");
+    assert_eq!(verified["status"], "ok", "{verified:#}");
+
+    // No secret anywhere: tokens, codes, the private key.
+    let private = std::fs::read_to_string(&key).unwrap();
+    let body = private.lines().nth(1).unwrap().to_string();
+    for secret in ["at-1-secret", "at-2-secret", "rt-1-secret", "code-1", body.as_str()] {
+        assert!(!report.to_string().contains(secret) && !stderr.contains(secret), "{secret} leaked");
+        sandbox.assert_not_in_agent_files(secret);
+    }
+
+    // A second run changes nothing and asks Azure DevOps nothing.
+    let asked = cloud.requests().len();
+    let (code, again, _) = run(&sandbox, &cloud, &env, &["run", "--yes", "--json", "--only", "ssh-key"]);
+    let items = task_items(&again, "ssh-key");
+    assert_eq!(code, Some(0), "{items:#?}");
+    assert!(items.iter().all(|i| i["status"] != "done" && i["status"] != "planned"), "{items:#?}");
+    assert_eq!(cloud.requests().len(), asked);
+    assert!(!ssh_dir.join("id_rsa_azure_devops_3").exists());
+
+    // undo puts the config back as it was; the key stays, and undo says so.
+    let (_, undone, _) = run(&sandbox, &cloud, &[], &["undo", "--json"]);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), OLD_CONFIG);
+    assert!(key.exists() && key.with_extension("pub").exists());
+    let details: Vec<String> = task_items(&undone, "ssh-key").iter().map(|i| i["detail"].to_string()).collect();
+    assert!(details.iter().any(|d| d.contains("kept")), "{details:#?}");
+}
+
+#[test]
+fn failures_of_the_api_end_in_guided_steps_with_their_reason() {
+    let sandbox = Sandbox::new();
+    sandbox.write(&sandbox.paths.ssh_dir.join("known_hosts"), b"ssh.dev.azure.com ssh-rsa AAAAB3NzaC1yc2E\n");
+    configure(
+        &sandbox,
+        &["throttled", "signin203", "signin302", "broken", "sshoff"],
+        "[ssh_key]\nbits = \"3072\"\n",
+    );
+    let cloud = FakeCloud::start();
+    // No browser here: the device code is shown instead.
+    let (code, report, stderr) = run(&sandbox, &cloud, &[], &["run", "--yes", "--json", "--only", "ssh-key"]);
+    assert_eq!(code, Some(10), "{report:#}\n{stderr}");
+    assert!(stderr.contains("FAKE-CODE") && stderr.contains("https://microsoft.com/devicelogin"), "{stderr}");
+    assert!(!stderr.contains("dc-secret"));
+    let items = task_items(&report, "ssh-key");
+    let org = |name: &str| {
+        items
+            .iter()
+            .find(|i| i["kind"] == "ssh-key-registration" && i["target"] == name)
+            .unwrap_or_else(|| panic!("{name}: {items:#?}"))
+    };
+    assert_eq!(org("throttled")["status"], "done", "429 then OK: {:#}", org("throttled"));
+    for (name, reason) in [
+        ("signin203", "did not accept the sign-in (203"),
+        ("signin302", "did not accept the sign-in (302"),
+        ("broken", "had an error (500)"),
+        ("sshoff", "sshPolicyDisabled"),
+    ] {
+        let item = org(name);
+        assert_eq!(item["status"], "needs-user", "{item:#}");
+        let detail = item["detail"].as_str().unwrap();
+        assert!(detail.contains(reason), "{name}: {detail}");
+        assert!(detail.contains(&format!("https://dev.azure.com/{name}/_usersSettings/keys")), "{detail}");
+        assert!(detail.contains("id_rsa_azure_devops.pub"), "{detail}");
+    }
+    // Offline ssh check: said plainly, not a failure.
+    let verify = item(&items, "ssh-verify");
+    assert_eq!(verify["status"], "info", "{verify:#}");
+    assert!(verify["detail"].as_str().unwrap().starts_with("could not verify"));
+}
+
+#[test]
+fn silent_runs_never_sign_in_and_a_required_passphrase_waits_for_the_user() {
+    let sandbox = Sandbox::new();
+    sandbox.write(&sandbox.paths.ssh_dir.join("config"), b"Host ssh.dev.azure.com\n  User git\n");
+    configure(&sandbox, &["contoso"], "[ssh_key]\ntype = \"ed25519\"\n");
+    let cloud = FakeCloud::start();
+    let (code, report, _) = run(&sandbox, &cloud, &[], &["run", "--silent", "--json", "--only", "ssh-key"]);
+    assert_eq!(code, Some(10));
+    let items = task_items(&report, "ssh-key");
+    assert_eq!(item(&items, "ssh-key")["status"], "done");
+    assert!(sandbox.paths.ssh_dir.join("id_ed25519_azure_devops").exists());
+    let registration = item(&items, "ssh-key-registration");
+    assert_eq!(registration["status"], "needs-user", "{registration:#}");
+    assert!(cloud.requests().is_empty(), "{:?}", cloud.requests());
+
+    let other = Sandbox::new();
+    other.write(&other.paths.ssh_dir.join("config"), b"Host ssh.dev.azure.com\n  User git\n");
+    configure(&other, &["contoso"], "[ssh_key]\npassphrase = \"required\"\n");
+    let (code, report, _) = run(&other, &cloud, &[], &["run", "--silent", "--json", "--only", "ssh-key"]);
+    assert_eq!(code, Some(10));
+    let items = task_items(&report, "ssh-key");
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["status"], "needs-user");
+    assert!(!other.paths.ssh_dir.join("id_rsa_azure_devops").exists());
+}

@@ -1,0 +1,347 @@
+//! A stand-in for Microsoft Entra ID and the Azure DevOps APIs the `ssh-key` task calls, on
+//! 127.0.0.1, following ../shared/reference/azure-devops-api.md sections 1.3, 3 and 5:
+//!
+//! - Entra (`/{tenant}/oauth2/v2.0/…`): `devicecode`; `authorize`, which answers at once with a
+//!   302 to the loopback redirect carrying a code and the state; `token` for the device code
+//!   (`authorization_pending` first), the authorization code (the PKCE verifier is checked
+//!   against the challenge) and the refresh token.
+//! - Azure DevOps (`/ado/{org}/_apis/connectionData`) and SPS
+//!   (`/vssps/{org}/_apis/Token/SessionTokens`, list and create), Bearer tokens only.
+//!   A created key is appended to `authorized_keys`, so a local sshd then accepts it, as Azure
+//!   DevOps would.
+//!
+//! Organizations other than `contoso` misbehave on purpose: `signin203` answers 203 with an
+//! HTML sign-in page, `signin302` redirects to `_signin`, `throttled` answers 429 with
+//! `Retry-After: 1` once, `broken` answers 500, `sshoff` lists no keys and refuses new ones with `sshPolicyDisabled`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub const ORG_ID: &str = "3c1f4b2e-5d6a-4e7f-8a9b-0c1d2e3f4a5b";
+pub const CLIENT_ID: &str = "0f1e2d3c-4b5a-4968-8776-655443322110";
+
+#[derive(Default)]
+pub struct CloudState {
+    /// `METHOD path` of every request.
+    pub requests: Vec<String>,
+    /// The request bodies, for checking what was sent.
+    pub bodies: Vec<String>,
+    /// The SSH keys registered, as SessionTokens.
+    pub keys: Vec<Value>,
+    /// Where registered keys go for the local sshd.
+    pub authorized_keys: Option<PathBuf>,
+    /// Device code polls still to answer `authorization_pending`.
+    pub pending_polls: usize,
+    /// Turn the first access token down (401), so the agent must refresh.
+    pub reject_first_token: bool,
+    valid_tokens: Vec<String>,
+    refresh_tokens: Vec<String>,
+    codes: HashMap<String, (String, String)>,
+    throttled_once: bool,
+    issued: usize,
+}
+
+pub struct FakeCloud {
+    pub base: String,
+    pub state: Arc<Mutex<CloudState>>,
+}
+
+impl FakeCloud {
+    pub fn start() -> FakeCloud {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(CloudState {
+            pending_polls: 1,
+            ..Default::default()
+        }));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || serve(stream, &shared));
+            }
+        });
+        FakeCloud { base, state }
+    }
+
+    /// The environment that points the agent here.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ADO_CUTOVER_ENTRA_URL", self.base.clone()),
+            ("ADO_CUTOVER_AZURE_DEVOPS_URL", format!("{}/ado", self.base)),
+            ("ADO_CUTOVER_VSSPS_URL", format!("{}/vssps", self.base)),
+        ]
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: HashMap<String, String>,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+fn read_request(stream: &TcpStream) -> Option<Request> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? <= 2 {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+        }
+    }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    Some(Request {
+        method,
+        path: path.to_string(),
+        query: form(query),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn form(text: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn reply(stream: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &str) {
+    let mut text = format!("HTTP/1.1 {status}\r\n");
+    for (name, value) in headers {
+        text += &format!("{name}: {value}\r\n");
+    }
+    text += &format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(text.as_bytes());
+}
+
+fn json_reply(stream: &mut TcpStream, status: &str, body: &Value) {
+    reply(
+        stream,
+        status,
+        &[("Content-Type", "application/json; charset=utf-8")],
+        &body.to_string(),
+    );
+}
+
+fn serve(mut stream: TcpStream, shared: &Mutex<CloudState>) {
+    let Some(request) = read_request(&stream) else {
+        return;
+    };
+    let mut state = shared.lock().unwrap();
+    state
+        .requests
+        .push(format!("{} {}", request.method, request.path));
+    state.bodies.push(request.body.clone());
+    let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [_tenant, "oauth2", "v2.0", endpoint] => entra(&mut stream, &mut state, endpoint, &request),
+        ["ado", org, "_apis", "connectionData"] => {
+            if authorized(&mut stream, &mut state, org, &request) {
+                json_reply(
+                    &mut stream,
+                    "200 OK",
+                    &json!({
+                        "authenticatedUser": {"id": "a1b2c3d4-0000-4000-8000-000000000001", "providerDisplayName": "Jo"},
+                        "authorizedUser": {"id": "a1b2c3d4-0000-4000-8000-000000000001"},
+                        "instanceId": ORG_ID,
+                        "locationServiceData": {"serviceOwner": "00025394-6065-48ca-87d9-7f5672854ef7"}
+                    }),
+                );
+            }
+        }
+        ["vssps", org, "_apis", "Token", "SessionTokens"] => {
+            if !authorized(&mut stream, &mut state, org, &request) {
+                return;
+            }
+            if request.query.get("isPublic").map(String::as_str) != Some("true") {
+                return json_reply(&mut stream, "400 Bad Request", &json!({"message": "isPublic must be true for SSH keys"}));
+            }
+            if request.method == "GET" {
+                // With SSH turned off the organization shows no keys at all.
+                let keys = if *org == "sshoff" { Vec::new() } else { state.keys.clone() };
+                json_reply(&mut stream, "200 OK", &json!({"count": keys.len(), "value": keys}));
+            } else if *org == "sshoff" {
+                json_reply(&mut stream, "400 Bad Request", &json!({"$id": "1", "message": "sshPolicyDisabled: SSH authentication is turned off for this organization.", "typeKey": "SessionTokenCreateException", "errorCode": 0, "eventId": 3000}));
+            } else {
+                create_key(&mut stream, &mut state, &request);
+            }
+        }
+        _ => reply(&mut stream, "404 Not Found", &[], ""),
+    }
+}
+
+/// Checks the Bearer token and the organization's misbehaviour; answers when it is not OK.
+fn authorized(stream: &mut TcpStream, state: &mut CloudState, org: &str, request: &Request) -> bool {
+    let token = request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if request.headers.get("x-tfs-fedauthredirect").map(String::as_str) != Some("Suppress") {
+        reply(stream, "302 Found", &[("Location", "https://spsprod.vssps.visualstudio.com/_signin?realm=dev.azure.com")], "Object moved");
+        return false;
+    }
+    match org {
+        "signin203" => {
+            reply(stream, "203 Non-Authoritative Information", &[("Content-Type", "text/html")], "<html><title>Sign in</title></html>");
+            return false;
+        }
+        "signin302" => {
+            reply(stream, "302 Found", &[("Location", "https://spsprod.vssps.visualstudio.com/_signin?realm=dev.azure.com")], "Object moved");
+            return false;
+        }
+        "broken" => {
+            json_reply(stream, "500 Internal Server Error", &json!({"message": "VS402000: internal error"}));
+            return false;
+        }
+        "throttled" if !state.throttled_once => {
+            state.throttled_once = true;
+            reply(stream, "429 Too Many Requests", &[("Retry-After", "1"), ("Content-Type", "application/json")], "{\"message\":\"TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource\"}");
+            return false;
+        }
+        _ => {}
+    }
+    if !state.valid_tokens.iter().any(|t| t == token) {
+        json_reply(stream, "401 Unauthorized", &json!({"message": "TF400813: Resource not available for anonymous access. Client authentication required.", "typeKey": "UnauthorizedRequestException", "errorCode": 0, "eventId": 3000}));
+        return false;
+    }
+    true
+}
+
+fn create_key(stream: &mut TcpStream, state: &mut CloudState, request: &Request) {
+    let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
+    let public = body["publicData"].as_str().unwrap_or("");
+    let valid_to = body["validTo"].as_str().unwrap_or("");
+    let problems = [
+        (body["displayName"].as_str().is_none_or(str::is_empty), "displayNameRequired"),
+        (!public.starts_with("ssh-rsa ") && !public.starts_with("ssh-ed25519 ") || public.contains('\n'), "invalid publicData"),
+        (time::OffsetDateTime::parse(valid_to, &time::format_description::well_known::Rfc3339).is_err(), "invalidValidTo"),
+        (body["scope"] != "app_token", "invalidScope"),
+        (body["targetAccounts"] != json!([ORG_ID]), "invalidTargetAccounts"),
+    ];
+    if let Some((_, problem)) = problems.iter().find(|(bad, _)| *bad) {
+        return json_reply(stream, "400 Bad Request", &json!({"message": problem}));
+    }
+    let key = json!({
+        "authorizationId": format!("9d8e7f6a-0000-4000-8000-{:012}", state.keys.len() + 1),
+        "displayName": body["displayName"],
+        "publicData": public,
+        "validFrom": "2026-11-22T00:00:00Z",
+        "validTo": valid_to,
+        "scope": "app_token",
+        "targetAccounts": [ORG_ID],
+        "isValid": true,
+        "isPublic": true,
+        "token": null,
+        "userId": "a1b2c3d4-0000-4000-8000-000000000001"
+    });
+    if let Some(path) = &state.authorized_keys {
+        let mut file = std::fs::OpenOptions::new().append(true).create(true).open(path).unwrap();
+        writeln!(file, "{public}").unwrap();
+    }
+    state.keys.push(key.clone());
+    json_reply(stream, "200 OK", &key);
+}
+
+fn issue(state: &mut CloudState) -> Value {
+    state.issued += 1;
+    let access = format!("at-{}-secret", state.issued);
+    let refresh = format!("rt-{}-secret", state.issued);
+    if !(state.reject_first_token && state.issued == 1) {
+        state.valid_tokens.push(access.clone());
+    }
+    state.refresh_tokens.push(refresh.clone());
+    json!({"token_type": "Bearer", "scope": "499b84ac-1321-427f-aa17-267ca6975798/user_impersonation", "expires_in": 3599, "access_token": access, "refresh_token": refresh, "id_token": "e30.e30."})
+}
+
+fn entra_error(stream: &mut TcpStream, error: &str, description: &str) {
+    json_reply(stream, "400 Bad Request", &json!({"error": error, "error_description": format!("{description}\r\nTrace ID: 0000\r\nCorrelation ID: 0000\r\nTimestamp: 2026-11-22 00:00:00Z"), "error_codes": [70016]}));
+}
+
+fn entra(stream: &mut TcpStream, state: &mut CloudState, endpoint: &str, request: &Request) {
+    let params = if request.method == "GET" { request.query.clone() } else { form(&request.body) };
+    if params.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+        return entra_error(stream, "unauthorized_client", "AADSTS700016: Application not found in the directory.");
+    }
+    match endpoint {
+        "devicecode" => {
+            assert!(params["scope"].contains("499b84ac-1321-427f-aa17-267ca6975798/.default"));
+            json_reply(stream, "200 OK", &json!({"device_code": "dc-secret", "user_code": "FAKE-CODE", "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 900, "interval": 1, "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code FAKE-CODE to authenticate."}));
+        }
+        "authorize" => {
+            let redirect = params.get("redirect_uri").cloned().unwrap_or_default();
+            let ok = params.get("response_type").map(String::as_str) == Some("code")
+                && params.get("code_challenge_method").map(String::as_str) == Some("S256")
+                && redirect.starts_with("http://localhost:");
+            if !ok {
+                return reply(stream, "400 Bad Request", &[], "bad authorize request");
+            }
+            let code = format!("code-{}", state.codes.len() + 1);
+            state.codes.insert(code.clone(), (params["code_challenge"].clone(), redirect.clone()));
+            let location = format!("{redirect}?code={code}&state={}", params["state"]);
+            reply(stream, "302 Found", &[("Location", &location)], "");
+        }
+        "token" => match params.get("grant_type").map(String::as_str) {
+            Some("urn:ietf:params:oauth:grant-type:device_code") => {
+                if state.pending_polls > 0 {
+                    state.pending_polls -= 1;
+                    return entra_error(stream, "authorization_pending", "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.");
+                }
+                let tokens = issue(state);
+                json_reply(stream, "200 OK", &tokens);
+            }
+            Some("authorization_code") => {
+                let Some((challenge, redirect)) = state.codes.remove(params.get("code").map(String::as_str).unwrap_or("")) else {
+                    return entra_error(stream, "invalid_grant", "AADSTS70000: The provided code is invalid.");
+                };
+                let verifier = params.get("code_verifier").cloned().unwrap_or_default();
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+                if computed != challenge || params.get("redirect_uri") != Some(&redirect) || params.contains_key("client_secret") {
+                    return entra_error(stream, "invalid_grant", "AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+                }
+                let tokens = issue(state);
+                json_reply(stream, "200 OK", &tokens);
+            }
+            Some("refresh_token") => {
+                let known = params.get("refresh_token").is_some_and(|rt| state.refresh_tokens.contains(rt));
+                if !known {
+                    return entra_error(stream, "invalid_grant", "AADSTS70008: The refresh token has expired.");
+                }
+                let tokens = issue(state);
+                json_reply(stream, "200 OK", &tokens);
+            }
+            _ => entra_error(stream, "unsupported_grant_type", "AADSTS70003: unsupported grant type"),
+        },
+        _ => reply(stream, "404 Not Found", &[], ""),
+    }
+}
