@@ -136,9 +136,7 @@ pub fn generate(spec: &Spec, passphrase: Option<&str>) -> Result<Generated, Stri
         KeyType::Rsa { bits } => RsaKeypair::random(&mut rng, bits)
             .map(KeypairData::from)
             .map_err(|e| format!("could not make the RSA key: {e}"))?,
-        KeyType::Ed25519 => {
-            KeypairData::from(ssh_key::private::Ed25519Keypair::random(&mut rng))
-        }
+        KeyType::Ed25519 => KeypairData::from(ed25519()?),
     };
     let mut key = PrivateKey::new(data, spec.comment.clone())
         .map_err(|e| format!("could not make the key: {e}"))?;
@@ -148,6 +146,32 @@ pub fn generate(spec: &Spec, passphrase: Option<&str>) -> Result<Generated, Stri
             .map_err(|e| format!("could not protect the key with the passphrase: {e}"))?;
     }
     Ok(Generated { key })
+}
+
+/// An Ed25519 key pair from ring. ring hands out a PKCS#8 v2 document whose layout is fixed
+/// (RFC 8410): the 32-byte seed sits at bytes 16..48. ring checks the pair when it reads the
+/// document back, and the public key is taken from ring, not from the document.
+fn ed25519() -> Result<ssh_key::private::Ed25519Keypair, String> {
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    const FAILED: &str = "could not make the Ed25519 key";
+    let rng = ring::rand::SystemRandom::new();
+    let document = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| FAILED)?;
+    let pair = Ed25519KeyPair::from_pkcs8(document.as_ref()).map_err(|_| FAILED)?;
+    let seed: [u8; 32] = document
+        .as_ref()
+        .get(16..48)
+        .and_then(|s| s.try_into().ok())
+        .ok_or("could not read the Ed25519 key")?;
+    let public: [u8; 32] = pair
+        .public_key()
+        .as_ref()
+        .try_into()
+        .map_err(|_| "could not read the Ed25519 public key")?;
+    Ed25519KeyPair::from_seed_and_public_key(&seed, &public).map_err(|_| FAILED)?;
+    Ok(ssh_key::private::Ed25519Keypair {
+        public: ssh_key::public::Ed25519PublicKey(public),
+        private: ssh_key::private::Ed25519PrivateKey::from_bytes(&seed),
+    })
 }
 
 /// Writes the key pair to `spec.path` and its `.pub`, never replacing an existing file.
