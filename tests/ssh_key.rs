@@ -119,15 +119,26 @@ fn configure(sandbox: &Sandbox, orgs: &[&str], extra: &str) {
     ));
 }
 
-fn run(sandbox: &Sandbox, cloud: &FakeCloud, extra_env: &[(&str, String)], args: &[&str]) -> (Option<i32>, Value, String) {
+fn run(
+    sandbox: &Sandbox,
+    cloud: &FakeCloud,
+    extra_env: &[(&str, String)],
+    args: &[&str],
+) -> (Option<i32>, Value, String) {
     let mut cmd = sandbox.cmd();
-    cmd.args(args).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    cmd.args(args)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
     for (k, v) in cloud.env().iter().chain(extra_env) {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
     let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!("no JSON report: {}\n{}", text(&out.stdout), text(&out.stderr))
+        panic!(
+            "no JSON report: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
     });
     (out.status.code(), report, text(&out.stderr))
 }
@@ -158,43 +169,83 @@ fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_c
         state.reject_first_token = true;
     }
     let env = [
-        ("ADO_CUTOVER_BROWSER", browser_script(&sandbox).display().to_string()),
-        ("ADO_CUTOVER_SSH_TEST_ENDPOINT", format!("{}@127.0.0.1:{}", user(), sshd.port)),
+        (
+            "ADO_CUTOVER_BROWSER",
+            browser_script(&sandbox).display().to_string(),
+        ),
+        (
+            "ADO_CUTOVER_SSH_TEST_ENDPOINT",
+            format!("{}@127.0.0.1:{}", user(), sshd.port),
+        ),
         ("ADO_CUTOVER_SSH_TEST_HOST_KEY", sshd.fingerprint.clone()),
     ];
 
     let plan_before = sandbox.snapshot();
-    let (code, plan, _) = run(&sandbox, &cloud, &env, &["plan", "--json", "--only", "ssh-key"]);
+    let (code, plan, _) = run(
+        &sandbox,
+        &cloud,
+        &env,
+        &["plan", "--json", "--only", "ssh-key"],
+    );
     assert_eq!(code, Some(10), "{plan:#}");
     sandbox.assert_unchanged(&plan_before, "plan");
     assert!(cloud.requests().is_empty(), "plan signs nobody in");
 
-    let (code, report, stderr) = run(&sandbox, &cloud, &env, &["run", "--yes", "--json", "--only", "ssh-key"]);
+    let (code, report, stderr) = run(
+        &sandbox,
+        &cloud,
+        &env,
+        &["run", "--yes", "--json", "--only", "ssh-key"],
+    );
     let items = task_items(&report, "ssh-key");
     assert_eq!(code, Some(0), "{items:#?}\n{stderr}");
 
     // The key: at the next free name, private, and the fingerprint ssh-keygen sees.
     let key = ssh_dir.join("id_rsa_azure_devops_2");
-    assert_eq!(std::fs::read(ssh_dir.join("id_rsa_azure_devops")).unwrap(), b"not ours");
+    assert_eq!(
+        std::fs::read(ssh_dir.join("id_rsa_azure_devops")).unwrap(),
+        b"not ours"
+    );
     let created = item(&items, "ssh-key");
     assert_eq!(created["status"], "done", "{created:#}");
-    let listed = Command::new("ssh-keygen").arg("-l").arg("-f").arg(key.with_extension("pub")).output().unwrap();
+    let listed = Command::new("ssh-keygen")
+        .arg("-l")
+        .arg("-f")
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
     let listed = text(&listed.stdout);
     assert!(listed.starts_with("4096 SHA256:"), "{listed}");
     let fingerprint = listed.split_whitespace().nth(1).unwrap();
-    assert!(created["detail"].as_str().unwrap().contains(fingerprint), "{created:#}");
+    assert!(
+        created["detail"].as_str().unwrap().contains(fingerprint),
+        "{created:#}"
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    assert!(public.contains("ado-cutover"), "comment names the tool: {public}");
+    assert!(
+        public.contains("ado-cutover"),
+        "comment names the tool: {public}"
+    );
 
     // The config: one block first, every old line kept after it.
     let written = std::fs::read_to_string(&config).unwrap();
     assert!(written.starts_with("# >>> ado-cutover"), "{written}");
     assert!(written.ends_with(OLD_CONFIG), "{written}");
     assert!(written.contains(&format!("IdentityFile {}", key.display())));
-    let leftovers: Vec<&Value> = items.iter().filter(|i| i["kind"] == "ssh-config-leftover").collect();
-    assert_eq!(leftovers.len(), 2, "the old IdentityFile and +ssh-rsa: {leftovers:#?}");
+    let leftovers: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["kind"] == "ssh-config-leftover")
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "the old IdentityFile and +ssh-rsa: {leftovers:#?}"
+    );
 
     // Registered once, with the organization's id, after renewing the turned-down token.
     let registered = item(&items, "ssh-key-registration");
@@ -203,7 +254,12 @@ fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_c
         let state = cloud.state.lock().unwrap();
         assert_eq!(state.keys.len(), 1);
         assert_eq!(state.keys[0]["publicData"].as_str().unwrap(), public.trim());
-        assert!(state.bodies.iter().any(|b| b.contains("grant_type=refresh_token")));
+        assert!(
+            state
+                .bodies
+                .iter()
+                .any(|b| b.contains("grant_type=refresh_token"))
+        );
         assert!(state.bodies.iter().any(|b| b.contains("code_verifier=")));
     }
     // Verified against the local sshd, which knows only the registered key.
@@ -213,17 +269,36 @@ fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_c
     // No secret anywhere: tokens, codes, the private key.
     let private = std::fs::read_to_string(&key).unwrap();
     let body = private.lines().nth(1).unwrap().to_string();
-    for secret in ["at-1-secret", "at-2-secret", "rt-1-secret", "code-1", body.as_str()] {
-        assert!(!report.to_string().contains(secret) && !stderr.contains(secret), "{secret} leaked");
+    for secret in [
+        "at-1-secret",
+        "at-2-secret",
+        "rt-1-secret",
+        "code-1",
+        body.as_str(),
+    ] {
+        assert!(
+            !report.to_string().contains(secret) && !stderr.contains(secret),
+            "{secret} leaked"
+        );
         sandbox.assert_not_in_agent_files(secret);
     }
 
     // A second run changes nothing and asks Azure DevOps nothing.
     let asked = cloud.requests().len();
-    let (code, again, _) = run(&sandbox, &cloud, &env, &["run", "--yes", "--json", "--only", "ssh-key"]);
+    let (code, again, _) = run(
+        &sandbox,
+        &cloud,
+        &env,
+        &["run", "--yes", "--json", "--only", "ssh-key"],
+    );
     let items = task_items(&again, "ssh-key");
     assert_eq!(code, Some(0), "{items:#?}");
-    assert!(items.iter().all(|i| i["status"] != "done" && i["status"] != "planned"), "{items:#?}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["status"] != "done" && i["status"] != "planned"),
+        "{items:#?}"
+    );
     assert_eq!(cloud.requests().len(), asked);
     assert!(!ssh_dir.join("id_rsa_azure_devops_3").exists());
 
@@ -231,14 +306,20 @@ fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_c
     let (_, undone, _) = run(&sandbox, &cloud, &[], &["undo", "--json"]);
     assert_eq!(std::fs::read_to_string(&config).unwrap(), OLD_CONFIG);
     assert!(key.exists() && key.with_extension("pub").exists());
-    let details: Vec<String> = task_items(&undone, "ssh-key").iter().map(|i| i["detail"].to_string()).collect();
+    let details: Vec<String> = task_items(&undone, "ssh-key")
+        .iter()
+        .map(|i| i["detail"].to_string())
+        .collect();
     assert!(details.iter().any(|d| d.contains("kept")), "{details:#?}");
 }
 
 #[test]
 fn failures_of_the_api_end_in_guided_steps_with_their_reason() {
     let sandbox = Sandbox::new();
-    sandbox.write(&sandbox.paths.ssh_dir.join("known_hosts"), b"ssh.dev.azure.com ssh-rsa AAAAB3NzaC1yc2E\n");
+    sandbox.write(
+        &sandbox.paths.ssh_dir.join("known_hosts"),
+        b"ssh.dev.azure.com ssh-rsa AAAAB3NzaC1yc2E\n",
+    );
     configure(
         &sandbox,
         &["throttled", "signin203", "signin302", "broken", "sshoff"],
@@ -246,9 +327,17 @@ fn failures_of_the_api_end_in_guided_steps_with_their_reason() {
     );
     let cloud = FakeCloud::start();
     // No browser here: the device code is shown instead.
-    let (code, report, stderr) = run(&sandbox, &cloud, &[], &["run", "--yes", "--json", "--only", "ssh-key"]);
+    let (code, report, stderr) = run(
+        &sandbox,
+        &cloud,
+        &[],
+        &["run", "--yes", "--json", "--only", "ssh-key"],
+    );
     assert_eq!(code, Some(10), "{report:#}\n{stderr}");
-    assert!(stderr.contains("FAKE-CODE") && stderr.contains("https://microsoft.com/devicelogin"), "{stderr}");
+    assert!(
+        stderr.contains("FAKE-CODE") && stderr.contains("https://microsoft.com/devicelogin"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("dc-secret"));
     let items = task_items(&report, "ssh-key");
     let org = |name: &str| {
@@ -257,7 +346,12 @@ fn failures_of_the_api_end_in_guided_steps_with_their_reason() {
             .find(|i| i["kind"] == "ssh-key-registration" && i["target"] == name)
             .unwrap_or_else(|| panic!("{name}: {items:#?}"))
     };
-    assert_eq!(org("throttled")["status"], "done", "429 then OK: {:#}", org("throttled"));
+    assert_eq!(
+        org("throttled")["status"],
+        "done",
+        "429 then OK: {:#}",
+        org("throttled")
+    );
     for (name, reason) in [
         ("signin203", "did not accept the sign-in (203"),
         ("signin302", "did not accept the sign-in (302"),
@@ -268,37 +362,131 @@ fn failures_of_the_api_end_in_guided_steps_with_their_reason() {
         assert_eq!(item["status"], "needs-user", "{item:#}");
         let detail = item["detail"].as_str().unwrap();
         assert!(detail.contains(reason), "{name}: {detail}");
-        assert!(detail.contains(&format!("https://dev.azure.com/{name}/_usersSettings/keys")), "{detail}");
+        assert!(
+            detail.contains(&format!("https://dev.azure.com/{name}/_usersSettings/keys")),
+            "{detail}"
+        );
         assert!(detail.contains("id_rsa_azure_devops.pub"), "{detail}");
     }
     // Offline ssh check: said plainly, not a failure.
     let verify = item(&items, "ssh-verify");
     assert_eq!(verify["status"], "info", "{verify:#}");
-    assert!(verify["detail"].as_str().unwrap().starts_with("could not verify"));
+    assert!(
+        verify["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not verify")
+    );
 }
 
 #[test]
 fn silent_runs_never_sign_in_and_a_required_passphrase_waits_for_the_user() {
     let sandbox = Sandbox::new();
-    sandbox.write(&sandbox.paths.ssh_dir.join("config"), b"Host ssh.dev.azure.com\n  User git\n");
+    sandbox.write(
+        &sandbox.paths.ssh_dir.join("config"),
+        b"Host ssh.dev.azure.com\n  User git\n",
+    );
     configure(&sandbox, &["contoso"], "[ssh_key]\ntype = \"ed25519\"\n");
     let cloud = FakeCloud::start();
-    let (code, report, _) = run(&sandbox, &cloud, &[], &["run", "--silent", "--json", "--only", "ssh-key"]);
+    let (code, report, _) = run(
+        &sandbox,
+        &cloud,
+        &[],
+        &["run", "--silent", "--json", "--only", "ssh-key"],
+    );
     assert_eq!(code, Some(10));
     let items = task_items(&report, "ssh-key");
     assert_eq!(item(&items, "ssh-key")["status"], "done");
-    assert!(sandbox.paths.ssh_dir.join("id_ed25519_azure_devops").exists());
+    assert!(
+        sandbox
+            .paths
+            .ssh_dir
+            .join("id_ed25519_azure_devops")
+            .exists()
+    );
     let registration = item(&items, "ssh-key-registration");
     assert_eq!(registration["status"], "needs-user", "{registration:#}");
     assert!(cloud.requests().is_empty(), "{:?}", cloud.requests());
 
     let other = Sandbox::new();
-    other.write(&other.paths.ssh_dir.join("config"), b"Host ssh.dev.azure.com\n  User git\n");
-    configure(&other, &["contoso"], "[ssh_key]\npassphrase = \"required\"\n");
-    let (code, report, _) = run(&other, &cloud, &[], &["run", "--silent", "--json", "--only", "ssh-key"]);
+    other.write(
+        &other.paths.ssh_dir.join("config"),
+        b"Host ssh.dev.azure.com\n  User git\n",
+    );
+    configure(
+        &other,
+        &["contoso"],
+        "[ssh_key]\npassphrase = \"required\"\n",
+    );
+    let (code, report, _) = run(
+        &other,
+        &cloud,
+        &[],
+        &["run", "--silent", "--json", "--only", "ssh-key"],
+    );
     assert_eq!(code, Some(10));
     let items = task_items(&report, "ssh-key");
     assert_eq!(items.len(), 1, "{items:#?}");
     assert_eq!(items[0]["status"], "needs-user");
     assert!(!other.paths.ssh_dir.join("id_rsa_azure_devops").exists());
+}
+
+#[test]
+fn the_guided_run_asks_for_a_passphrase_that_then_opens_the_key() {
+    use support::terminal::Terminal;
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        &sandbox.paths.ssh_dir.join("config"),
+        b"Host ssh.dev.azure.com\n  User git\n",
+    );
+    // No app registration: the key is added by the user, with the guided steps.
+    sandbox.write_managed_config("organizations = [\"contoso\"]\n[ssh_key]\ntype = \"ed25519\"\n");
+    let term = Terminal::start(
+        &sandbox,
+        &[
+            ("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9"),
+            ("ADO_CUTOVER_AZURE_DEVOPS_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    term.wait_for("Make these changes now? [y/N]");
+    term.type_line("y");
+    term.wait_for("Passphrase for the new SSH key (press Enter for none):");
+    term.type_line("correct horse");
+    term.wait_for("The same passphrase again:");
+    term.type_line("correct horse");
+    let code = term.wait_for_exit();
+    let screen = term.screen();
+    assert_eq!(code, 10, "{screen}");
+    assert!(
+        !screen.contains("correct horse"),
+        "the passphrase is not echoed:\n{screen}"
+    );
+    assert!(
+        screen.contains("https://dev.azure.com/contoso/_usersSettings/keys"),
+        "{screen}"
+    );
+    sandbox.assert_not_in_agent_files("correct horse");
+
+    let key = sandbox.paths.ssh_dir.join("id_ed25519_azure_devops");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let opened = Command::new("ssh-keygen")
+        .args(["-y", "-P", "correct horse", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(opened.status.success(), "{}", text(&opened.stderr));
+    let derived = text(&opened.stdout);
+    assert_eq!(
+        derived.split_whitespace().nth(1),
+        public.split_whitespace().nth(1)
+    );
+    let wrong = Command::new("ssh-keygen")
+        .args(["-y", "-P", "wrong", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        !wrong.status.success(),
+        "a wrong passphrase must not open it"
+    );
 }

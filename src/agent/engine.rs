@@ -335,7 +335,16 @@ fn apply_one(
             path,
             contents,
             expected_sha256,
-        } => write_file(cx, task, finding, path, contents, expected_sha256.as_deref(), journal, run_id),
+        } => write_file(
+            cx,
+            task,
+            finding,
+            path,
+            contents,
+            expected_sha256.as_deref(),
+            journal,
+            run_id,
+        ),
         Action::CreateSshKey(_) | Action::RegisterSshKey { .. } | Action::VerifySsh { .. } => {
             ssh_key::apply(cx, task, finding, journal, run_id)
         }
@@ -370,7 +379,10 @@ fn write_file(
         );
     }
     let result = (|| {
-        let backup = current.as_deref().map(|old| journal.backup(old)).transpose()?;
+        let backup = current
+            .as_deref()
+            .map(|old| journal.backup(old))
+            .transpose()?;
         let change = Change::FileWritten {
             path: path.to_path_buf(),
             backup,
@@ -381,8 +393,16 @@ fn write_file(
         })
     })();
     match result {
-        Ok(_) => item(finding, Status::Done, format!("changed: {}", finding.detail)),
-        Err(err) => item(finding, Status::Failed, format!("could not change it: {err}")),
+        Ok(_) => item(
+            finding,
+            Status::Done,
+            format!("changed: {}", finding.detail),
+        ),
+        Err(err) => item(
+            finding,
+            Status::Failed,
+            format!("could not change it: {err}"),
+        ),
     }
 }
 

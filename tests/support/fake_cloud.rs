@@ -184,14 +184,30 @@ fn serve(mut stream: TcpStream, shared: &Mutex<CloudState>) {
                 return;
             }
             if request.query.get("isPublic").map(String::as_str) != Some("true") {
-                return json_reply(&mut stream, "400 Bad Request", &json!({"message": "isPublic must be true for SSH keys"}));
+                return json_reply(
+                    &mut stream,
+                    "400 Bad Request",
+                    &json!({"message": "isPublic must be true for SSH keys"}),
+                );
             }
             if request.method == "GET" {
                 // With SSH turned off the organization shows no keys at all.
-                let keys = if *org == "sshoff" { Vec::new() } else { state.keys.clone() };
-                json_reply(&mut stream, "200 OK", &json!({"count": keys.len(), "value": keys}));
+                let keys = if *org == "sshoff" {
+                    Vec::new()
+                } else {
+                    state.keys.clone()
+                };
+                json_reply(
+                    &mut stream,
+                    "200 OK",
+                    &json!({"count": keys.len(), "value": keys}),
+                );
             } else if *org == "sshoff" {
-                json_reply(&mut stream, "400 Bad Request", &json!({"$id": "1", "message": "sshPolicyDisabled: SSH authentication is turned off for this organization.", "typeKey": "SessionTokenCreateException", "errorCode": 0, "eventId": 3000}));
+                json_reply(
+                    &mut stream,
+                    "400 Bad Request",
+                    &json!({"$id": "1", "message": "sshPolicyDisabled: SSH authentication is turned off for this organization.", "typeKey": "SessionTokenCreateException", "errorCode": 0, "eventId": 3000}),
+                );
             } else {
                 create_key(&mut stream, &mut state, &request);
             }
@@ -201,38 +217,82 @@ fn serve(mut stream: TcpStream, shared: &Mutex<CloudState>) {
 }
 
 /// Checks the Bearer token and the organization's misbehaviour; answers when it is not OK.
-fn authorized(stream: &mut TcpStream, state: &mut CloudState, org: &str, request: &Request) -> bool {
+fn authorized(
+    stream: &mut TcpStream,
+    state: &mut CloudState,
+    org: &str,
+    request: &Request,
+) -> bool {
     let token = request
         .headers
         .get("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if request.headers.get("x-tfs-fedauthredirect").map(String::as_str) != Some("Suppress") {
-        reply(stream, "302 Found", &[("Location", "https://spsprod.vssps.visualstudio.com/_signin?realm=dev.azure.com")], "Object moved");
+    if request
+        .headers
+        .get("x-tfs-fedauthredirect")
+        .map(String::as_str)
+        != Some("Suppress")
+    {
+        reply(
+            stream,
+            "302 Found",
+            &[(
+                "Location",
+                "https://spsprod.vssps.visualstudio.com/_signin?realm=dev.azure.com",
+            )],
+            "Object moved",
+        );
         return false;
     }
     match org {
         "signin203" => {
-            reply(stream, "203 Non-Authoritative Information", &[("Content-Type", "text/html")], "<html><title>Sign in</title></html>");
+            reply(
+                stream,
+                "203 Non-Authoritative Information",
+                &[("Content-Type", "text/html")],
+                "<html><title>Sign in</title></html>",
+            );
             return false;
         }
         "signin302" => {
-            reply(stream, "302 Found", &[("Location", "https://spsprod.vssps.visualstudio.com/_signin?realm=dev.azure.com")], "Object moved");
+            reply(
+                stream,
+                "302 Found",
+                &[(
+                    "Location",
+                    "https://spsprod.vssps.visualstudio.com/_signin?realm=dev.azure.com",
+                )],
+                "Object moved",
+            );
             return false;
         }
         "broken" => {
-            json_reply(stream, "500 Internal Server Error", &json!({"message": "VS402000: internal error"}));
+            json_reply(
+                stream,
+                "500 Internal Server Error",
+                &json!({"message": "VS402000: internal error"}),
+            );
             return false;
         }
         "throttled" if !state.throttled_once => {
             state.throttled_once = true;
-            reply(stream, "429 Too Many Requests", &[("Retry-After", "1"), ("Content-Type", "application/json")], "{\"message\":\"TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource\"}");
+            reply(
+                stream,
+                "429 Too Many Requests",
+                &[("Retry-After", "1"), ("Content-Type", "application/json")],
+                "{\"message\":\"TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource\"}",
+            );
             return false;
         }
         _ => {}
     }
     if !state.valid_tokens.iter().any(|t| t == token) {
-        json_reply(stream, "401 Unauthorized", &json!({"message": "TF400813: Resource not available for anonymous access. Client authentication required.", "typeKey": "UnauthorizedRequestException", "errorCode": 0, "eventId": 3000}));
+        json_reply(
+            stream,
+            "401 Unauthorized",
+            &json!({"message": "TF400813: Resource not available for anonymous access. Client authentication required.", "typeKey": "UnauthorizedRequestException", "errorCode": 0, "eventId": 3000}),
+        );
         return false;
     }
     true
@@ -243,11 +303,25 @@ fn create_key(stream: &mut TcpStream, state: &mut CloudState, request: &Request)
     let public = body["publicData"].as_str().unwrap_or("");
     let valid_to = body["validTo"].as_str().unwrap_or("");
     let problems = [
-        (body["displayName"].as_str().is_none_or(str::is_empty), "displayNameRequired"),
-        (!public.starts_with("ssh-rsa ") && !public.starts_with("ssh-ed25519 ") || public.contains('\n'), "invalid publicData"),
-        (time::OffsetDateTime::parse(valid_to, &time::format_description::well_known::Rfc3339).is_err(), "invalidValidTo"),
+        (
+            body["displayName"].as_str().is_none_or(str::is_empty),
+            "displayNameRequired",
+        ),
+        (
+            !public.starts_with("ssh-rsa ") && !public.starts_with("ssh-ed25519 ")
+                || public.contains('\n'),
+            "invalid publicData",
+        ),
+        (
+            time::OffsetDateTime::parse(valid_to, &time::format_description::well_known::Rfc3339)
+                .is_err(),
+            "invalidValidTo",
+        ),
         (body["scope"] != "app_token", "invalidScope"),
-        (body["targetAccounts"] != json!([ORG_ID]), "invalidTargetAccounts"),
+        (
+            body["targetAccounts"] != json!([ORG_ID]),
+            "invalidTargetAccounts",
+        ),
     ];
     if let Some((_, problem)) = problems.iter().find(|(bad, _)| *bad) {
         return json_reply(stream, "400 Bad Request", &json!({"message": problem}));
@@ -266,7 +340,11 @@ fn create_key(stream: &mut TcpStream, state: &mut CloudState, request: &Request)
         "userId": "a1b2c3d4-0000-4000-8000-000000000001"
     });
     if let Some(path) = &state.authorized_keys {
-        let mut file = std::fs::OpenOptions::new().append(true).create(true).open(path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap();
         writeln!(file, "{public}").unwrap();
     }
     state.keys.push(key.clone());
@@ -285,18 +363,34 @@ fn issue(state: &mut CloudState) -> Value {
 }
 
 fn entra_error(stream: &mut TcpStream, error: &str, description: &str) {
-    json_reply(stream, "400 Bad Request", &json!({"error": error, "error_description": format!("{description}\r\nTrace ID: 0000\r\nCorrelation ID: 0000\r\nTimestamp: 2026-11-22 00:00:00Z"), "error_codes": [70016]}));
+    json_reply(
+        stream,
+        "400 Bad Request",
+        &json!({"error": error, "error_description": format!("{description}\r\nTrace ID: 0000\r\nCorrelation ID: 0000\r\nTimestamp: 2026-11-22 00:00:00Z"), "error_codes": [70016]}),
+    );
 }
 
 fn entra(stream: &mut TcpStream, state: &mut CloudState, endpoint: &str, request: &Request) {
-    let params = if request.method == "GET" { request.query.clone() } else { form(&request.body) };
+    let params = if request.method == "GET" {
+        request.query.clone()
+    } else {
+        form(&request.body)
+    };
     if params.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
-        return entra_error(stream, "unauthorized_client", "AADSTS700016: Application not found in the directory.");
+        return entra_error(
+            stream,
+            "unauthorized_client",
+            "AADSTS700016: Application not found in the directory.",
+        );
     }
     match endpoint {
         "devicecode" => {
             assert!(params["scope"].contains("499b84ac-1321-427f-aa17-267ca6975798/.default"));
-            json_reply(stream, "200 OK", &json!({"device_code": "dc-secret", "user_code": "FAKE-CODE", "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 900, "interval": 1, "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code FAKE-CODE to authenticate."}));
+            json_reply(
+                stream,
+                "200 OK",
+                &json!({"device_code": "dc-secret", "user_code": "FAKE-CODE", "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 900, "interval": 1, "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code FAKE-CODE to authenticate."}),
+            );
         }
         "authorize" => {
             let redirect = params.get("redirect_uri").cloned().unwrap_or_default();
@@ -307,7 +401,10 @@ fn entra(stream: &mut TcpStream, state: &mut CloudState, endpoint: &str, request
                 return reply(stream, "400 Bad Request", &[], "bad authorize request");
             }
             let code = format!("code-{}", state.codes.len() + 1);
-            state.codes.insert(code.clone(), (params["code_challenge"].clone(), redirect.clone()));
+            state.codes.insert(
+                code.clone(),
+                (params["code_challenge"].clone(), redirect.clone()),
+            );
             let location = format!("{redirect}?code={code}&state={}", params["state"]);
             reply(stream, "302 Found", &[("Location", &location)], "");
         }
@@ -315,32 +412,61 @@ fn entra(stream: &mut TcpStream, state: &mut CloudState, endpoint: &str, request
             Some("urn:ietf:params:oauth:grant-type:device_code") => {
                 if state.pending_polls > 0 {
                     state.pending_polls -= 1;
-                    return entra_error(stream, "authorization_pending", "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.");
+                    return entra_error(
+                        stream,
+                        "authorization_pending",
+                        "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.",
+                    );
                 }
                 let tokens = issue(state);
                 json_reply(stream, "200 OK", &tokens);
             }
             Some("authorization_code") => {
-                let Some((challenge, redirect)) = state.codes.remove(params.get("code").map(String::as_str).unwrap_or("")) else {
-                    return entra_error(stream, "invalid_grant", "AADSTS70000: The provided code is invalid.");
+                let Some((challenge, redirect)) = state
+                    .codes
+                    .remove(params.get("code").map(String::as_str).unwrap_or(""))
+                else {
+                    return entra_error(
+                        stream,
+                        "invalid_grant",
+                        "AADSTS70000: The provided code is invalid.",
+                    );
                 };
                 let verifier = params.get("code_verifier").cloned().unwrap_or_default();
-                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-                if computed != challenge || params.get("redirect_uri") != Some(&redirect) || params.contains_key("client_secret") {
-                    return entra_error(stream, "invalid_grant", "AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(Sha256::digest(verifier.as_bytes()));
+                if computed != challenge
+                    || params.get("redirect_uri") != Some(&redirect)
+                    || params.contains_key("client_secret")
+                {
+                    return entra_error(
+                        stream,
+                        "invalid_grant",
+                        "AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+                    );
                 }
                 let tokens = issue(state);
                 json_reply(stream, "200 OK", &tokens);
             }
             Some("refresh_token") => {
-                let known = params.get("refresh_token").is_some_and(|rt| state.refresh_tokens.contains(rt));
+                let known = params
+                    .get("refresh_token")
+                    .is_some_and(|rt| state.refresh_tokens.contains(rt));
                 if !known {
-                    return entra_error(stream, "invalid_grant", "AADSTS70008: The refresh token has expired.");
+                    return entra_error(
+                        stream,
+                        "invalid_grant",
+                        "AADSTS70008: The refresh token has expired.",
+                    );
                 }
                 let tokens = issue(state);
                 json_reply(stream, "200 OK", &tokens);
             }
-            _ => entra_error(stream, "unsupported_grant_type", "AADSTS70003: unsupported grant type"),
+            _ => entra_error(
+                stream,
+                "unsupported_grant_type",
+                "AADSTS70003: unsupported grant type",
+            ),
         },
         _ => reply(stream, "404 Not Found", &[], ""),
     }

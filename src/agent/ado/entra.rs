@@ -39,6 +39,10 @@ const BROWSER_WAIT: Duration = Duration::from_secs(300);
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
     /// The value, for an `Authorization` header.
     pub fn expose(&self) -> &str {
         &self.0
@@ -143,9 +147,8 @@ fn post_form(http: &Agent, url: &str, form: &[(&str, &str)]) -> Result<TokenAnsw
         .body_mut()
         .read_to_string()
         .map_err(|e| SignInError::Unreachable(transport(&e)))?;
-    serde_json::from_str(&body).map_err(|_| {
-        SignInError::Unexpected(format!("status {status} without a JSON answer"))
-    })
+    serde_json::from_str(&body)
+        .map_err(|_| SignInError::Unexpected(format!("status {status} without a JSON answer")))
 }
 
 /// A transport error in words (never a URL with a query, which could hold a code).
@@ -163,7 +166,11 @@ pub fn transport(err: &ureq::Error) -> String {
 /// The first line of Entra's error description (`AADSTS…: …`), without trace ids.
 fn described(answer: &TokenAnswer) -> String {
     let error = answer.error.as_deref().unwrap_or("unknown_error");
-    match answer.error_description.as_deref().and_then(|d| d.lines().next()) {
+    match answer
+        .error_description
+        .as_deref()
+        .and_then(|d| d.lines().next())
+    {
         Some(first) => format!("{error}: {}", first.trim()),
         None => error.to_string(),
     }
@@ -188,7 +195,10 @@ pub fn device_code(
     let mut response = http
         .post(&authority.endpoint("devicecode"))
         .header("Accept", "application/json")
-        .send_form([("client_id", authority.client_id.as_str()), ("scope", SCOPE)])
+        .send_form([
+            ("client_id", authority.client_id.as_str()),
+            ("scope", SCOPE),
+        ])
         .map_err(|e| SignInError::Unreachable(transport(&e)))?;
     let body = response
         .body_mut()
@@ -322,16 +332,18 @@ fn answer_browser(mut stream: TcpStream, state: &str) -> Option<Result<String, S
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line).ok()?;
     let target = line.split_whitespace().nth(1)?;
-    let query = target.strip_prefix("/?").or_else(|| {
-        (target == "/").then_some("")
-    });
+    let query = target
+        .strip_prefix("/?")
+        .or_else(|| (target == "/").then_some(""));
     let Some(query) = query else {
-        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return None;
     };
-    let pairs: std::collections::HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
+    let pairs: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
     let result = if pairs.get("state").map(String::as_str) != Some(state) {
         Err(SignInError::Unexpected(
             "the browser came back from a different sign-in (state mismatch)".into(),
@@ -351,8 +363,12 @@ fn answer_browser(mut stream: TcpStream, state: &str) -> Option<Result<String, S
         }
     };
     let page = match &result {
-        Ok(_) => "<!doctype html><title>ado-cutover</title><p>You are signed in. You can close this tab and go back to ado-cutover.</p>",
-        Err(_) => "<!doctype html><title>ado-cutover</title><p>Sign-in did not work. Go back to ado-cutover to see why.</p>",
+        Ok(_) => {
+            "<!doctype html><title>ado-cutover</title><p>You are signed in. You can close this tab and go back to ado-cutover.</p>"
+        }
+        Err(_) => {
+            "<!doctype html><title>ado-cutover</title><p>Sign-in did not work. Go back to ado-cutover to see why.</p>"
+        }
     };
     let _ = write!(
         stream,
@@ -391,7 +407,10 @@ mod tests {
             refresh: Some(Secret("0.AAAA-refresh".into())),
         };
         let shown = format!("{tokens:?}");
-        assert!(!shown.contains("secret") && !shown.contains("AAAA"), "{shown}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("AAAA"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -84,8 +84,13 @@ pub struct Api {
 
 impl Api {
     pub fn new(env: &Env) -> Result<Api, String> {
+        Api::with_timeout(env, Duration::from_secs(20))
+    }
+
+    /// The endpoints, each request taking at most `timeout`.
+    pub fn with_timeout(env: &Env, timeout: Duration) -> Result<Api, String> {
         Ok(Api {
-            http: http::agent(Duration::from_secs(20)),
+            http: http::agent(timeout),
             ado: super::base_url(env, super::tenant::BASE_URL_VAR, DEFAULT_ADO)?,
             vssps: super::base_url(env, VSSPS_URL_VAR, DEFAULT_VSSPS)?,
         })
@@ -136,14 +141,21 @@ impl Api {
         let answer = self.send(token, || self.http.post(&url), Some(&body))?;
         let key: RegisteredKey = parse(&answer, "the registered key")?;
         if key.authorization_id.is_empty() {
-            return Err(ApiError::Unexpected("the answer names no authorizationId".into()));
+            return Err(ApiError::Unexpected(
+                "the answer names no authorizationId".into(),
+            ));
         }
         Ok(key)
     }
 
     /// One request with the headers Azure DevOps needs, retried once on 429 (short
     /// `Retry-After`) and 5xx. Returns the body of a 2xx JSON answer.
-    fn send<B>(&self, token: &Secret, request: impl Fn() -> B, body: Option<&str>) -> Result<String, ApiError>
+    fn send<B>(
+        &self,
+        token: &Secret,
+        request: impl Fn() -> B,
+        body: Option<&str>,
+    ) -> Result<String, ApiError>
     where
         B: Into<Request>,
     {
@@ -271,5 +283,41 @@ fn read(mut response: ureq::http::Response<ureq::Body>) -> Result<String, Retry>
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, ApiError> {
-    serde_json::from_str(body).map_err(|_| ApiError::Unexpected(format!("{what} could not be read")))
+    serde_json::from_str(body)
+        .map_err(|_| ApiError::Unexpected(format!("{what} could not be read")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server on 127.0.0.1 that accepts connections and never answers.
+    fn silent_server() -> (String, std::net::TcpListener) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        (
+            format!("http://{}", listener.local_addr().unwrap()),
+            listener,
+        )
+    }
+
+    #[test]
+    fn a_server_that_never_answers_is_a_clean_failure() {
+        let (base, _listener) = silent_server();
+        let env = Env::from_pairs([
+            (super::super::tenant::BASE_URL_VAR, base.clone()),
+            (VSSPS_URL_VAR, base),
+        ]);
+        let api = Api::with_timeout(&env, Duration::from_millis(300)).unwrap();
+        let token = Secret::new("at-secret");
+        let err = api.list("contoso", &token).unwrap_err();
+        assert_eq!(err, ApiError::Unreachable("no answer in time".into()));
+        assert!(!err.to_string().contains("at-secret"));
+    }
+
+    #[test]
+    fn only_https_or_loopback_endpoints_are_accepted() {
+        let env = Env::from_pairs([(VSSPS_URL_VAR, "http://vssps.example.com")]);
+        let err = Api::new(&env).err().unwrap();
+        assert!(err.contains(VSSPS_URL_VAR), "{err}");
+    }
 }

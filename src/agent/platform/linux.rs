@@ -102,5 +102,9 @@ pub fn url_openers() -> &'static [&'static str] {
 
 /// The programs that put standard input on the clipboard, tried in order (Wayland, then X).
 pub fn clipboard_writers() -> &'static [&'static str] {
-    &["wl-copy", "xclip -selection clipboard", "xsel --clipboard --input"]
+    &[
+        "wl-copy",
+        "xclip -selection clipboard",
+        "xsel --clipboard --input",
+    ]
 }

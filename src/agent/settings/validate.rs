@@ -96,7 +96,12 @@ pub fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
         }
         (name, Raw::Text(text)) if name == keys::SSH_KEY_VALID_DAYS.name => {
             let days: Vec<u32> = (1..=365).collect();
-            number(key, &text, &days, "a whole number of days from 1 to 365 (Azure DevOps keeps SSH keys at most a year)")
+            number(
+                key,
+                &text,
+                &days,
+                "a whole number of days from 1 to 365 (Azure DevOps keeps SSH keys at most a year)",
+            )
         }
         (name, Raw::Text(text)) if name == keys::REPORT_ENDPOINT.name => endpoint(&text),
         (_, Raw::Text(text)) if key.kind == keys::Kind::Path => {
@@ -264,9 +269,19 @@ mod tests {
     #[test]
     fn tenant_must_be_a_non_nil_guid() {
         assert!(tenant(&keys::EXPECTED_TENANT, "not-a-guid").is_err());
-        assert!(tenant(&keys::EXPECTED_TENANT, "00000000-0000-0000-0000-000000000000").is_err());
+        assert!(
+            tenant(
+                &keys::EXPECTED_TENANT,
+                "00000000-0000-0000-0000-000000000000"
+            )
+            .is_err()
+        );
         assert_eq!(
-            tenant(&keys::EXPECTED_TENANT, "72F988BF-86F1-41AF-91AB-2D7CD011DB47").unwrap(),
+            tenant(
+                &keys::EXPECTED_TENANT,
+                "72F988BF-86F1-41AF-91AB-2D7CD011DB47"
+            )
+            .unwrap(),
             Value::Text("72f988bf-86f1-41af-91ab-2d7cd011db47".into())
         );
     }

@@ -163,7 +163,7 @@ pub fn leftovers(current: &str) -> Vec<Leftover> {
             "hostkeyalgorithms" | "pubkeyacceptedalgorithms" | "pubkeyacceptedkeytypes"
                 if value.to_ascii_lowercase().contains("ssh-rsa") =>
             {
-                "it re-enables SHA-1 `ssh-rsa` signatures, which Azure DevOps no longer accepts; the new key signs with rsa-sha2 and does not need it, so you can remove the line"
+                "it re-enables SHA-1 `ssh-rsa` signatures, which Azure DevOps no longer accepts and the new key does not need; you can remove the line"
             }
             "identityfile" if in_ado_host => {
                 "an older key for Azure DevOps; ssh now offers the new key first, so you can remove this line once the new key works"

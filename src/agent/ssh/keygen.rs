@@ -196,7 +196,11 @@ pub fn write(spec: &Spec, key: &Generated, env: &Env) -> io::Result<Option<Strin
     }
     write_new(&spec.path, private.as_bytes(), 0o600)?;
     let warning = platform::restrict_to_owner(&spec.path, env).err();
-    if let Err(err) = write_new(&public, format!("{}\n", key.public_line()).as_bytes(), 0o644) {
+    if let Err(err) = write_new(
+        &public,
+        format!("{}\n", key.public_line()).as_bytes(),
+        0o644,
+    ) {
         // The pair belongs together: a private key without its public half is removed again
         // (it was created a moment ago by this run, and nothing else knows it).
         let _ = fs::remove_file(&spec.path);
@@ -290,7 +294,11 @@ mod tests {
         let other = generate(&spec, None).unwrap();
         let err = write(&spec, &other, &Env::default()).unwrap_err();
         assert!(err.to_string().contains("never replaces"), "{err}");
-        assert_eq!(fs::read(&spec.path).unwrap(), before, "the first key is intact");
+        assert_eq!(
+            fs::read(&spec.path).unwrap(),
+            before,
+            "the first key is intact"
+        );
     }
 
     #[test]

@@ -230,11 +230,15 @@ mod tests {
             Verdict::Denied
         );
         assert_eq!(
-            judge("remote: Authentication failed: your SSH key has expired. To restore access, visit https://aka.ms/ado-ssh-public-key-expired\n"),
+            judge(
+                "remote: Authentication failed: your SSH key has expired. To restore access, visit https://aka.ms/ado-ssh-public-key-expired\n"
+            ),
             Verdict::Expired
         );
         assert!(matches!(
-            judge("ssh: Could not resolve hostname ssh.dev.azure.com: Temporary failure in name resolution\n"),
+            judge(
+                "ssh: Could not resolve hostname ssh.dev.azure.com: Temporary failure in name resolution\n"
+            ),
             Verdict::Unreachable(_)
         ));
     }
@@ -249,7 +253,12 @@ mod tests {
         assert_eq!(Target::new(&env, false).address, None);
         let test = Target::new(&env, true);
         assert_eq!(
-            (test.user.as_str(), test.address.as_deref(), test.port, test.pin.as_str()),
+            (
+                test.user.as_str(),
+                test.address.as_deref(),
+                test.port,
+                test.pin.as_str()
+            ),
             ("me", Some("127.0.0.1"), 2222, "SHA256:x")
         );
     }

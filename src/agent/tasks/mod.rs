@@ -46,7 +46,8 @@ pub struct Context<'a> {
     /// Who is there to answer: nobody, a person at a terminal, or a person in the guided run.
     pub interaction: Interaction,
     /// The Entra sign-in, made once per run when first needed, kept in memory only.
-    pub(crate) sign_in: std::sync::Mutex<Option<Result<crate::agent::ado::entra::SignedIn, String>>>,
+    pub(crate) sign_in:
+        std::sync::Mutex<Option<Result<crate::agent::ado::entra::SignedIn, String>>>,
 }
 
 /// Who can answer questions and sign in during a run.
@@ -195,7 +196,11 @@ pub enum Action {
     /// Register the SSH public key of `key` with the organization `org`: through the API after
     /// an Entra sign-in (`api`), or by showing the user how (the key on the clipboard, the
     /// organization's SSH keys page opened).
-    RegisterSshKey { org: String, key: PathBuf, api: bool },
+    RegisterSshKey {
+        org: String,
+        key: PathBuf,
+        api: bool,
+    },
     /// Check with `ssh -T` that Azure DevOps accepts the key (changes nothing).
     VerifySsh { key: PathBuf },
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is

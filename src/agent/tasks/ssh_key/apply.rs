@@ -191,10 +191,7 @@ fn register(
     });
     if already {
         remember_registered(cx, org, fingerprint);
-        return Ok((
-            Status::Ok,
-            "Azure DevOps already has this key".to_string(),
-        ));
+        return Ok((Status::Ok, "Azure DevOps already has this key".to_string()));
     }
     let days = cx
         .settings
@@ -350,7 +347,11 @@ fn guided(
     }
     detail += &format!(
         "Add your new SSH key to Azure DevOps: open {page}{}, choose “New Key”, paste the public key ({}{public}), give it a name and save. Then run ado-cutover again to check that it works.",
-        if opened { " (opened in your browser)" } else { "" },
+        if opened {
+            " (opened in your browser)"
+        } else {
+            ""
+        },
         if copied {
             "it is on your clipboard, and in "
         } else {
@@ -363,7 +364,11 @@ fn guided(
 /// `ssh -T` with the new key alone.
 fn check(cx: &Context<'_>, finding: &Finding, key: &Path) -> Item {
     let Some(public) = keygen::read_public(key) else {
-        return item(finding, Status::Skipped, "there is no new key to check".into());
+        return item(
+            finding,
+            Status::Skipped,
+            "there is no new key to check".into(),
+        );
     };
     let encrypted = std::fs::read_to_string(key)
         .ok()

@@ -98,7 +98,10 @@ impl Task for SshKey {
                 (path, Some(fingerprint))
             }
             None => {
-                let policy = cx.settings.text(&keys::SSH_KEY_PASSPHRASE).unwrap_or("optional");
+                let policy = cx
+                    .settings
+                    .text(&keys::SSH_KEY_PASSPHRASE)
+                    .unwrap_or("optional");
                 if policy == "required" && cx.interaction != Interaction::Guided {
                     findings.push(Finding {
                         kind: "ssh-key",
@@ -125,12 +128,29 @@ impl Task for SshKey {
             }
         };
 
-        findings.push(config_finding(cx, &config_path, config_text.as_deref(), &key));
-        for leftover in config::leftovers(text) {
+        findings.push(config_finding(
+            cx,
+            &config_path,
+            config_text.as_deref(),
+            &key,
+        ));
+        // Line numbers as the file will read once the block is in place.
+        let after = config::with_block(text, &key).unwrap_or_else(|_| text.to_string());
+        for leftover in config::leftovers(&after) {
             findings.push(Finding {
                 kind: "ssh-config-leftover",
                 target: format!("{} line {}", cx.paths.display(&config_path), leftover.line),
                 detail: format!("`{}`: {}", leftover.text, leftover.why),
+                action: Action::Note(Status::Info),
+            });
+        }
+        if let Some(held) = agent_keys(cx) {
+            findings.push(Finding {
+                kind: "ssh-agent",
+                target: "ssh-agent".into(),
+                detail: format!(
+                    "ssh-agent holds {held}, which ssh would offer first; Azure DevOps judges only the first key offered, so the block's IdentitiesOnly yes keeps them away from it"
+                ),
                 action: Action::Note(Status::Info),
             });
         }
@@ -143,7 +163,11 @@ impl Task for SshKey {
         } else {
             configured.to_vec()
         };
-        let orgs = if orgs.is_empty() { vec![String::new()] } else { orgs };
+        let orgs = if orgs.is_empty() {
+            vec![String::new()]
+        } else {
+            orgs
+        };
         for org in orgs {
             let registered = fingerprint.is_some()
                 && state.ssh_registered.get(&org.to_ascii_lowercase()) == fingerprint.as_ref();
@@ -168,7 +192,11 @@ impl Task for SshKey {
                         "add the new key to your Azure DevOps account on {}{not_api}",
                         keys_page(&org)
                     ),
-                    Action::RegisterSshKey { org: org.clone(), key: key.clone(), api: false },
+                    Action::RegisterSshKey {
+                        org: org.clone(),
+                        key: key.clone(),
+                        api: false,
+                    },
                 )
             };
             findings.push(Finding {
@@ -213,8 +241,10 @@ fn existing_key(ssh_dir: &Path, config_text: &str, kind: KeyType) -> Option<(Pat
     named.chain(ours).find_map(|path| {
         let public = keygen::read_public(&path)?;
         let marked = public.comment().contains(keygen::MARKER);
-        (path.is_file() && wanted(&public) && (marked || config::identity(config_text).as_ref() == Some(&path)))
-            .then(|| (path, keygen::fingerprint(&public)))
+        (path.is_file()
+            && wanted(&public)
+            && (marked || config::identity(config_text).as_ref() == Some(&path)))
+        .then(|| (path, keygen::fingerprint(&public)))
     })
 }
 
@@ -275,6 +305,27 @@ fn registration_path(cx: &Context<'_>) -> (bool, String) {
         );
     }
     (true, String::new())
+}
+
+/// How many keys the user's ssh-agent holds (`ssh-add -l`), when it runs and holds some.
+fn agent_keys(cx: &Context<'_>) -> Option<String> {
+    let socket = cx.env.get_os("SSH_AUTH_SOCK")?;
+    let output = std::process::Command::new("ssh-add")
+        .arg("-l")
+        .env("SSH_AUTH_SOCK", socket)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let held = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.contains("SHA256:") || l.contains("MD5:"))
+        .count();
+    match held {
+        0 => None,
+        1 => Some("1 key".into()),
+        n => Some(format!("{n} keys")),
+    }
 }
 
 /// `user@device ado-cutover YYYY-MM-DD`.
