@@ -1,8 +1,8 @@
 //! Finds git repositories under the scan roots: working trees, bare repositories, linked
 //! worktrees and submodules (`.git` files), and TFVC workspaces (reported, never touched).
 //!
-//! A parallel walk (the `ignore` crate's, with every ignore rule off: a user's clone may live
-//! anywhere). It never follows symbolic links, so link loops cannot trap it; it does not descend
+//! A parallel walk: a few threads share a queue of folders, each lists one and queues its
+//! subfolders (no ignore rules: a user's clone may live anywhere). It never follows symbolic links, so link loops cannot trap it; it does not descend
 //! into a repository's own `.git`; it skips folders that never hold a user's clone, and cloud
 //! and network folders that listing could make download. An unreadable folder becomes a
 //! warning, not a failure.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ignore::{WalkBuilder, WalkState};
+use std::sync::Condvar;
 
 /// Folder names skipped wherever they are: package caches and build output that never hold a
 /// user's clone.
@@ -127,72 +127,48 @@ pub fn discover(
             ..Discovery::default()
         };
     };
-    let mut builder = WalkBuilder::new(first);
-    for root in rest {
-        builder.add(root);
-    }
-    let skip_for_filter = skip.clone();
-    builder
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        // Other file systems are searched too: a home often has its code on a second disk.
-        // Network and cloud folders are skipped by name instead (see SKIP_UNDER_HOME).
-        .same_file_system(false)
-        .filter_entry(move |entry| {
-            !(entry.file_type().is_some_and(|t| t.is_dir())
-                && skip_for_filter.skips(entry.path(), entry.file_name()))
-        });
-
     let found = Mutex::new(Vec::new());
     let problems = Mutex::new(Vec::new());
     let folders = AtomicUsize::new(0);
     let repos = AtomicUsize::new(0);
-    builder.build_parallel().run(|| {
-        Box::new(|entry| {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => {
-                    if let Ok(mut problems) = problems.lock() {
-                        problems.push(err.to_string());
-                    }
-                    return WalkState::Continue;
-                }
-            };
-            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            let name = entry.file_name();
-            let record = |path: &Path, kind: Kind| {
-                repos.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut found) = found.lock() {
-                    found.push(Found {
-                        path: path.to_path_buf(),
-                        kind,
-                    });
-                }
-            };
-            if is_dir {
-                let n = folders.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(4096) {
-                    progress(n, repos.load(Ordering::Relaxed));
-                }
+    // Looks at one entry; says whether to descend into it.
+    let visit = |path: &Path, name: &OsStr, is_dir: bool| -> bool {
+        let record = |path: &Path, kind: Kind| {
+            repos.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut found) = found.lock() {
+                found.push(Found {
+                    path: path.to_path_buf(),
+                    kind,
+                });
             }
-            let parent = entry.path().parent().unwrap_or(entry.path());
-            if name == ".git" {
-                if is_dir {
-                    record(parent, Kind::WorkTree);
-                    return WalkState::Skip;
-                }
-                record(parent, Kind::Linked);
-            } else if is_dir && (name == "$tf" || name == ".tf") {
-                record(parent, Kind::Tfvc);
-                return WalkState::Skip;
-            } else if is_dir && is_bare(entry.path()) {
-                record(entry.path(), Kind::Bare);
-                return WalkState::Skip;
+        };
+        if is_dir {
+            let n = folders.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_multiple_of(4096) {
+                progress(n, repos.load(Ordering::Relaxed));
             }
-            WalkState::Continue
-        })
-    });
+        }
+        let parent = path.parent().unwrap_or(path);
+        if name == ".git" {
+            record(parent, if is_dir { Kind::WorkTree } else { Kind::Linked });
+            return false;
+        }
+        if is_dir && (name == "$tf" || name == ".tf") {
+            record(parent, Kind::Tfvc);
+            return false;
+        }
+        if is_dir && is_bare(path) {
+            record(path, Kind::Bare);
+            return false;
+        }
+        is_dir
+    };
+    let start: Vec<PathBuf> = std::iter::once(*first)
+        .chain(rest.iter().copied())
+        .filter(|root| visit(root, root.file_name().unwrap_or(root.as_os_str()), true))
+        .cloned()
+        .collect();
+    walk(start, skip, &visit, &problems);
     let mut found = found.into_inner().unwrap_or_default();
     found.sort();
     found.dedup();
@@ -204,6 +180,96 @@ pub fn discover(
         warnings,
         folders_scanned,
     }
+}
+
+/// Folders waiting to be listed, and how many threads are listing one now. The walk ends when
+/// nothing waits and nobody is busy (a busy thread may still queue more).
+struct Queue {
+    state: Mutex<(Vec<PathBuf>, usize)>,
+    changed: Condvar,
+}
+
+impl Queue {
+    /// The next folder to list; `None` when the walk is over.
+    fn take(&self) -> Option<PathBuf> {
+        let mut state = self.state.lock().ok()?;
+        loop {
+            if let Some(dir) = state.0.pop() {
+                state.1 += 1;
+                return Some(dir);
+            }
+            if state.1 == 0 {
+                self.changed.notify_all();
+                return None;
+            }
+            state = self.changed.wait(state).ok()?;
+        }
+    }
+
+    /// Queues the subfolders of a listed folder and marks its thread free again.
+    fn finish(&self, subfolders: Vec<PathBuf>) {
+        if let Ok(mut state) = self.state.lock() {
+            state.0.extend(subfolders);
+            state.1 -= 1;
+        }
+        self.changed.notify_all();
+    }
+}
+
+/// Lists `start` and everything below it on a few threads. Entries are looked at with their
+/// own type (a symbolic link is never a folder here, so links are never followed); skipped
+/// folders are neither looked at nor entered; `visit` says which folders to enter.
+fn walk(
+    start: Vec<PathBuf>,
+    skip: &Skip,
+    visit: &(dyn Fn(&Path, &OsStr, bool) -> bool + Sync),
+    problems: &Mutex<Vec<String>>,
+) {
+    let queue = Queue {
+        state: Mutex::new((start, 0)),
+        changed: Condvar::new(),
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    let problem = |text: String| {
+        if let Ok(mut problems) = problems.lock() {
+            problems.push(text);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(dir) = queue.take() {
+                    let mut subfolders = Vec::new();
+                    match std::fs::read_dir(&dir) {
+                        Ok(entries) => {
+                            for entry in entries {
+                                let entry = match entry {
+                                    Ok(entry) => entry,
+                                    Err(err) => {
+                                        problem(format!("{}: {err}", dir.display()));
+                                        continue;
+                                    }
+                                };
+                                let Ok(kind) = entry.file_type() else {
+                                    continue;
+                                };
+                                let (path, name) = (entry.path(), entry.file_name());
+                                let is_dir = kind.is_dir();
+                                if is_dir && skip.skips(&path, &name) {
+                                    continue;
+                                }
+                                if visit(&path, &name, is_dir) {
+                                    subfolders.push(path);
+                                }
+                            }
+                        }
+                        Err(err) => problem(format!("cannot read {}: {err}", dir.display())),
+                    }
+                    queue.finish(subfolders);
+                }
+            });
+        }
+    });
 }
 
 /// A bare repository: `HEAD`, `objects/` and `refs/` in a folder that is not a `.git`. Only
