@@ -231,6 +231,17 @@ fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_c
         public.contains("ado-cutover"),
         "comment names the tool: {public}"
     );
+    // OpenSSH reads the private key and derives the same public key from it.
+    let derived = Command::new("ssh-keygen")
+        .arg("-y")
+        .arg("-f")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&derived.stdout).split_whitespace().nth(1),
+        public.split_whitespace().nth(1)
+    );
 
     // The config: one block first, every old line kept after it.
     let written = std::fs::read_to_string(&config).unwrap();

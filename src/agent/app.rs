@@ -93,6 +93,7 @@ pub fn run(cli: Cli, env: &Env) -> u8 {
                 },
         }) => write_managed(&cli.common, env, endpoint, token, token_stdin, tenant),
         Some(Command::Discover { roots }) => discover(&cli.common, env, roots),
+        Some(Command::Keygen { path, r#type, bits }) => keygen(env, path, &r#type, bits),
     };
     result.unwrap_or_else(|fail| {
         eprintln!("error: {}", fail.message);
@@ -510,5 +511,36 @@ fn discover(common: &Common, env: &Env, roots: Vec<PathBuf>) -> Result<u8, Failu
         found.found.len(),
         found.folders_scanned
     ))?;
+    Ok(exit::OK)
+}
+
+/// The hidden `keygen` command: the `ssh-key` task's key generation alone, for benchmarks.
+fn keygen(env: &Env, path: PathBuf, kind: &str, bits: usize) -> Result<u8, Failure> {
+    use super::ssh::keygen::{self, KeyType, Spec};
+    let kind = match kind {
+        "rsa" if [3072, 4096].contains(&bits) => KeyType::Rsa { bits },
+        "ed25519" => KeyType::Ed25519,
+        _ => {
+            return Err(failure(
+                exit::USAGE,
+                format!(
+                    "cannot make a `{kind}` key of {bits} bits\nhint: use --type rsa with --bits 3072 or 4096, or --type ed25519"
+                ),
+            ));
+        }
+    };
+    let spec = Spec {
+        path,
+        kind,
+        comment: format!("benchmark {}", keygen::MARKER),
+    };
+    let key = keygen::generate(&spec, None).map_err(|e| failure(exit::FAILED, e))?;
+    keygen::write(&spec, &key, env).map_err(|e| {
+        failure(
+            exit::FAILED,
+            format!("{e}\nhint: name a path where no file exists yet"),
+        )
+    })?;
+    write_stdout(&format!("{}\n", key.fingerprint()))?;
     Ok(exit::OK)
 }

@@ -91,6 +91,19 @@ pub enum Command {
         /// Folders to search
         roots: Vec<PathBuf>,
     },
+    /// Only the key generation of the `ssh-key` task, for benchmarks: writes a new key pair
+    /// (never over an existing file) the way the task does.
+    #[command(hide = true)]
+    Keygen {
+        /// Where the private key goes (the public key gets `.pub` added)
+        path: PathBuf,
+        /// `rsa` or `ed25519`
+        #[arg(long, default_value = "rsa")]
+        r#type: String,
+        /// RSA key size
+        #[arg(long, default_value_t = 4096)]
+        bits: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -133,7 +133,8 @@ pub fn fingerprint(key: &PublicKey) -> String {
 pub fn generate(spec: &Spec, passphrase: Option<&str>) -> Result<Generated, String> {
     let mut rng = OsRng;
     let data = match spec.kind {
-        KeyType::Rsa { bits } => RsaKeypair::random(&mut rng, bits)
+        KeyType::Rsa { bits } => super::primes::rsa_key(bits)
+            .and_then(|key| RsaKeypair::try_from(key).map_err(|e| e.to_string()))
             .map(KeypairData::from)
             .map_err(|e| format!("could not make the RSA key: {e}"))?,
         KeyType::Ed25519 => KeypairData::from(ed25519()?),

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod keygen;
+pub mod primes;
 pub mod verify;
 
 /// The host Azure DevOps serves git over SSH on.
