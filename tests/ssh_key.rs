@@ -501,3 +501,81 @@ fn the_guided_run_asks_for_a_passphrase_that_then_opens_the_key() {
         "a wrong passphrase must not open it"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_new_personal_access_token_is_shown_once_and_saved_only_in_the_os_store_when_asked() {
+    use support::keyring::{Keyring, libsecret_helper};
+    use support::terminal::Terminal;
+    let sandbox = Sandbox::new();
+    let keyring = Keyring::start();
+    sandbox.write(
+        &sandbox.paths.home.join(".gitconfig"),
+        format!(
+            "[credential]\n\thelper = {}\n",
+            libsecret_helper().display()
+        )
+        .as_bytes(),
+    );
+    configure(
+        &sandbox,
+        &["contoso", "nopat"],
+        "[pat]\ncreate = true\nscopes = \"vso.code_write vso.packaging\"\n",
+    );
+    let cloud = FakeCloud::start();
+    let mut env: Vec<(&str, String)> = cloud.env();
+    env.extend(keyring.env());
+    env.push((
+        "ADO_CUTOVER_BROWSER",
+        browser_script(&sandbox).display().to_string(),
+    ));
+    env.push(("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let term = Terminal::start(&sandbox, &env);
+    term.wait_for("Make these changes now? [y/N]");
+    term.type_line("y");
+    term.wait_for("Save it in this computer's credential store");
+    term.type_line("y");
+    let code = term.wait_for_exit();
+    let screen = term.screen();
+    assert_eq!(code, 10, "nopat may not make tokens:\n{screen}");
+    let token = "patvalue1secretsecretsecret";
+    assert_eq!(
+        screen.matches(token).count(),
+        1,
+        "shown exactly once:\n{screen}"
+    );
+    assert_eq!(cloud.state.lock().unwrap().pats, 1);
+
+    // Saved through git's helper into the Secret Service, where git will find it (git asks
+    // without the path unless credential.useHttpPath is set).
+    let stored = keyring.git_helper(&["get"], "protocol=https\nhost=dev.azure.com\n\n");
+    assert!(
+        stored.contains(&format!("password={token}")),
+        "{stored}\n{screen}"
+    );
+    // Nowhere else: not in the report, the log, the journal or the state.
+    sandbox.assert_not_in_agent_files(token);
+    let report = sandbox.cmd().args(["report", "--json"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert!(!report.to_string().contains(token));
+    let items = task_items(&report, "ssh-key");
+    let nopat = items.iter().find(|i| i["target"] == "nopat").unwrap();
+    assert_eq!(nopat["status"], "needs-user");
+    assert!(
+        nopat["detail"]
+            .as_str()
+            .unwrap()
+            .contains("disablePatCreationPolicyViolation"),
+        "{nopat:#}"
+    );
+    let contoso = items.iter().find(|i| i["target"] == "contoso").unwrap();
+    assert_eq!(contoso["status"], "done", "{contoso:#}");
+    assert!(
+        contoso["detail"]
+            .as_str()
+            .unwrap()
+            .contains("saved in the credential store"),
+        "{contoso:#}"
+    );
+}

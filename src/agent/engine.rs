@@ -128,6 +128,10 @@ fn planned_item(finding: &Finding) -> Item {
             format!("will be registered: {}", finding.detail),
         ),
         Action::RegisterSshKey { api: false, .. } => (Status::NeedsUser, finding.detail.clone()),
+        Action::CreatePat { .. } => (
+            Status::Planned,
+            format!("will be created: {}", finding.detail),
+        ),
         Action::VerifySsh { .. } => (
             Status::Info,
             format!("will be checked after the changes: {}", finding.detail),
@@ -345,9 +349,10 @@ fn apply_one(
             journal,
             run_id,
         ),
-        Action::CreateSshKey(_) | Action::RegisterSshKey { .. } | Action::VerifySsh { .. } => {
-            ssh_key::apply(cx, task, finding, journal, run_id)
-        }
+        Action::CreateSshKey(_)
+        | Action::RegisterSshKey { .. }
+        | Action::VerifySsh { .. }
+        | Action::CreatePat { .. } => ssh_key::apply(cx, task, finding, journal, run_id),
         _ => planned_item(finding),
     }
 }

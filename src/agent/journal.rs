@@ -50,6 +50,9 @@ pub enum Change {
         org: String,
         fingerprint: String,
     },
+    /// A personal access token was created (its value is never recorded). `undo` says where
+    /// to revoke it.
+    TokenCreated { path: PathBuf, org: String },
     /// A file was replaced (or created, when `backup` is `None`); `undo` puts the old content
     /// back as long as nobody changed the file since.
     FileWritten {
@@ -77,7 +80,8 @@ impl Change {
             | Change::EntriesDeleted { path, .. }
             | Change::FileWritten { path, .. }
             | Change::KeyCreated { path, .. }
-            | Change::KeyRegistered { path, .. } => path,
+            | Change::KeyRegistered { path, .. }
+            | Change::TokenCreated { path, .. } => path,
             Change::GitConfigSet { repo, .. } => repo,
             Change::GitConfigUnset { file, .. } => file,
         }

@@ -28,6 +28,9 @@ pub struct State {
     /// SSH key fingerprints Azure DevOps was seen to accept, and when.
     #[serde(default)]
     pub ssh_verified: BTreeMap<String, String>,
+    /// Organizations a personal access token was created for, and when.
+    #[serde(default)]
+    pub pat_created: BTreeMap<String, String>,
 }
 
 fn file(data_dir: &Path) -> PathBuf {

@@ -83,6 +83,9 @@ fn irreversible(change: &Change) -> String {
             "kept: the key stays registered with {org}; remove it on {} if you do not use it",
             crate::agent::tasks::ssh_key::keys_page(org)
         ),
+        Change::TokenCreated { org, .. } => format!(
+            "kept: the personal access token for {org} stays valid; revoke it on https://dev.azure.com/{org}/_usersSettings/tokens if you do not use it"
+        ),
         Change::EntriesDeleted { what, .. } => format!(
             "{what} were deleted and cannot be restored: deleted caches, cookies and credentials are not kept"
         ),

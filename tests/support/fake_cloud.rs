@@ -8,11 +8,12 @@
 //! - Azure DevOps (`/ado/{org}/_apis/connectionData`) and SPS
 //!   (`/vssps/{org}/_apis/Token/SessionTokens`, list and create), Bearer tokens only.
 //!   A created key is appended to `authorized_keys`, so a local sshd then accepts it, as Azure
-//!   DevOps would.
+//!   DevOps would. The PAT lifecycle API's create (`/vssps/{org}/_apis/tokens/pats`).
 //!
 //! Organizations other than `contoso` misbehave on purpose: `signin203` answers 203 with an
 //! HTML sign-in page, `signin302` redirects to `_signin`, `throttled` answers 429 with
-//! `Retry-After: 1` once, `broken` answers 500, `sshoff` lists no keys and refuses new ones with `sshPolicyDisabled`.
+//! `Retry-After: 1` once, `broken` answers 500, `sshoff` lists no keys and refuses new ones with
+//! `sshPolicyDisabled`, and `nopat` may not create personal access tokens.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,6 +42,8 @@ pub struct CloudState {
     pub pending_polls: usize,
     /// Turn the first access token down (401), so the agent must refresh.
     pub reject_first_token: bool,
+    /// How many personal access tokens were made.
+    pub pats: usize,
     valid_tokens: Vec<String>,
     refresh_tokens: Vec<String>,
     codes: HashMap<String, (String, String)>,
@@ -212,8 +215,46 @@ fn serve(mut stream: TcpStream, shared: &Mutex<CloudState>) {
                 create_key(&mut stream, &mut state, &request);
             }
         }
+        ["vssps", org, "_apis", "tokens", "pats"] if request.method == "POST" => {
+            if authorized(&mut stream, &mut state, org, &request) {
+                create_pat(&mut stream, &mut state, org, &request);
+            }
+        }
         _ => reply(&mut stream, "404 Not Found", &[], ""),
     }
+}
+
+/// The PAT lifecycle API's create (reference section 2): `nopat` has PAT creation restricted.
+fn create_pat(stream: &mut TcpStream, state: &mut CloudState, org: &str, request: &Request) {
+    let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
+    let scope_ok = body["scope"]
+        .as_str()
+        .is_some_and(|s| s.split(' ').all(|w| w.starts_with("vso.")));
+    if request.query.get("api-version").map(String::as_str) != Some("7.1-preview.1")
+        || body["allOrgs"] != json!(false)
+        || !scope_ok
+        || body["displayName"].as_str().is_none_or(str::is_empty)
+    {
+        return json_reply(
+            stream,
+            "400 Bad Request",
+            &json!({"message": "bad PAT request"}),
+        );
+    }
+    if org == "nopat" {
+        return json_reply(
+            stream,
+            "200 OK",
+            &json!({"patToken": null, "patTokenError": "disablePatCreationPolicyViolation", "patTokenErrorMessage": "Your organization restricts who can create personal access tokens."}),
+        );
+    }
+    state.pats += 1;
+    let token = format!("patvalue{}secretsecretsecret", state.pats);
+    json_reply(
+        stream,
+        "200 OK",
+        &json!({"patToken": {"displayName": body["displayName"], "validTo": body["validTo"], "scope": body["scope"], "targetAccounts": [ORG_ID], "validFrom": "2026-11-22T00:00:00Z", "authorizationId": "4ab5764f-0000-4000-8000-000000000001", "token": token}, "patTokenError": "none", "patTokenErrorMessage": null}),
+    );
 }
 
 /// Checks the Bearer token and the organization's misbehaviour; answers when it is not OK.

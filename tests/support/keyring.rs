@@ -94,6 +94,19 @@ impl Keyring {
             .env(ado_cutover::agent::secrets::SANDBOX_OPT_IN, "1")
     }
 
+    /// The environment that points a program at this keyring, for programs started elsewhere
+    /// (a terminal).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DBUS_SESSION_BUS_ADDRESS", self.address.clone()),
+            (
+                "XDG_RUNTIME_DIR",
+                self.dir.path().join("run").display().to_string(),
+            ),
+            (ado_cutover::agent::secrets::SANDBOX_OPT_IN, "1".into()),
+        ]
+    }
+
     /// `secret-tool` on this keyring.
     pub fn tool(&self) -> Command {
         let mut cmd = Command::new("secret-tool");
@@ -172,7 +185,7 @@ fn run_with_stdin(cmd: &mut Command, input: &str) -> String {
 }
 
 /// Builds `git-credential-libsecret` from the source Debian's git package ships, once.
-fn libsecret_helper() -> &'static Path {
+pub fn libsecret_helper() -> &'static Path {
     static HELPER: OnceLock<PathBuf> = OnceLock::new();
     HELPER.get_or_init(|| {
         let source =

@@ -59,6 +59,29 @@ pub struct RegisteredKey {
     pub is_valid: Option<bool>,
 }
 
+/// A personal access token just created: shown once, never stored by ado-cutover.
+#[derive(Debug)]
+pub struct NewPat {
+    pub token: Secret,
+    /// When it expires (RFC 3339), as Azure DevOps set it (a policy may shorten it).
+    pub valid_to: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatResult {
+    pat_token: Option<PatToken>,
+    pat_token_error: Option<String>,
+    pat_token_error_message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatToken {
+    token: Option<String>,
+    valid_to: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct KeyList {
     value: Vec<RegisteredKey>,
@@ -146,6 +169,53 @@ impl Api {
             ));
         }
         Ok(key)
+    }
+
+    /// Creates a personal access token for `org` only (`allOrgs: false`; global tokens are
+    /// retired) through the PAT lifecycle API (reference section 2).
+    pub fn create_pat(
+        &self,
+        org: &str,
+        token: &Secret,
+        display_name: &str,
+        scope: &str,
+        valid_to: &str,
+    ) -> Result<NewPat, ApiError> {
+        let url = format!(
+            "{}/{org}/_apis/tokens/pats?api-version=7.1-preview.1",
+            self.vssps
+        );
+        let body = json!({
+            "displayName": display_name,
+            "scope": scope,
+            "validTo": valid_to,
+            "allOrgs": false,
+        })
+        .to_string();
+        let answer = self.send(token, || self.http.post(&url), Some(&body))?;
+        let result: PatResult = parse(&answer, "the new token")?;
+        let error = result.pat_token_error.unwrap_or_else(|| "none".into());
+        if error != "none" {
+            let message = result.pat_token_error_message.unwrap_or_default();
+            return Err(ApiError::Refused(
+                format!("{error} {message}")
+                    .trim()
+                    .chars()
+                    .take(300)
+                    .collect(),
+            ));
+        }
+        match result.pat_token {
+            Some(PatToken {
+                token: Some(value),
+                valid_to,
+                ..
+            }) if !value.is_empty() => Ok(NewPat {
+                token: Secret::new(value),
+                valid_to: valid_to.unwrap_or_default(),
+            }),
+            _ => Err(ApiError::Unexpected("the answer holds no token".into())),
+        }
     }
 
     /// One request with the headers Azure DevOps needs, retried once on 429 (short

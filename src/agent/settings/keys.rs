@@ -154,6 +154,25 @@ pub const ENTRA_TENANT: Key = Key {
     help: "the tenant to sign in to; default expected_tenant, else the organization's own",
 };
 
+pub const PAT_CREATE: Key = Key {
+    name: "pat.create",
+    env: "ADO_CUTOVER_PAT_CREATE",
+    kind: Kind::Bool,
+    help: "offer each person a new personal access token in the guided run (shown once; saved only where they choose); default false",
+};
+pub const PAT_SCOPES: Key = Key {
+    name: "pat.scopes",
+    env: "ADO_CUTOVER_PAT_SCOPES",
+    kind: Kind::Text,
+    help: "the new token's scopes, space-separated (default `vso.code_write`)",
+};
+pub const PAT_VALID_DAYS: Key = Key {
+    name: "pat.valid_days",
+    env: "ADO_CUTOVER_PAT_VALID_DAYS",
+    kind: Kind::Text,
+    help: "how many days the new token is valid: 1 to 365 (default 30)",
+};
+
 /// Every key, in the order `config show` lists them.
 pub const ALL: &[Key] = &[
     ORGANIZATIONS,
@@ -176,6 +195,9 @@ pub const ALL: &[Key] = &[
     SSH_KEY_VALID_DAYS,
     ENTRA_CLIENT_ID,
     ENTRA_TENANT,
+    PAT_CREATE,
+    PAT_SCOPES,
+    PAT_VALID_DAYS,
 ];
 
 /// The key with this dotted name.

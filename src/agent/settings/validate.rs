@@ -94,6 +94,11 @@ pub fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
         (name, Raw::Text(text)) if name == keys::SSH_KEY_BITS.name => {
             number(key, &text, &[3072, 4096], "3072 or 4096")
         }
+        (name, Raw::Text(text)) if name == keys::PAT_SCOPES.name => scopes(&text),
+        (name, Raw::Text(text)) if name == keys::PAT_VALID_DAYS.name => {
+            let days: Vec<u32> = (1..=365).collect();
+            number(key, &text, &days, "a whole number of days from 1 to 365")
+        }
         (name, Raw::Text(text)) if name == keys::SSH_KEY_VALID_DAYS.name => {
             let days: Vec<u32> = (1..=365).collect();
             number(
@@ -176,6 +181,26 @@ fn number(key: &Key, text: &str, allowed: &[u32], what: &str) -> Result<Value, I
             format!("`{}` is not a valid value for {}", text.trim(), key.name),
             format!("set {} to {what}", key.name),
         )),
+    }
+}
+
+/// Personal access token scopes: `vso.*` names separated by spaces (full access, `app_token`,
+/// is refused: organizations' policies forbid it and it is never needed for git).
+fn scopes(text: &str) -> Result<Value, Invalid> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let valid = !words.is_empty()
+        && words.iter().all(|w| {
+            w.strip_prefix("vso.").is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+        });
+    if valid {
+        Ok(Value::Text(words.join(" ")))
+    } else {
+        Err(invalid(
+            format!("`{}` is not a list of token scopes", text.trim()),
+            "write scopes such as \"vso.code_write vso.packaging\" (space-separated; full access is not offered)",
+        ))
     }
 }
 

@@ -10,7 +10,6 @@
 //! replace the address and the pin. Outside a sandbox they are ignored, so the pin cannot be
 //! turned off on a user's machine.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use ssh_key::PublicKey;
 
 use super::{HOST, HOST_KEY_SHA256};
 use crate::agent::env::Env;
+use crate::agent::paths::Paths;
 
 /// Test-only: where the SSH server is (`user@host:port`).
 pub const TEST_ENDPOINT_VAR: &str = "ADO_CUTOVER_SSH_TEST_ENDPOINT";
@@ -80,9 +80,10 @@ pub enum Verdict {
     Unknown(String),
 }
 
-/// Runs the check with the ssh configuration in `config`.
-pub fn verify(config: &Path, target: &Target) -> Verdict {
-    let host_key = match host_key(target) {
+/// Runs the check with the user's ssh configuration (`~/.ssh/config`).
+pub fn verify(paths: &Paths, target: &Target) -> Verdict {
+    let config = paths.ssh_dir.join("config");
+    let host_key = match host_key(paths, target) {
         Ok(key) => key,
         Err(verdict) => return verdict,
     };
@@ -94,10 +95,10 @@ pub fn verify(config: &Path, target: &Target) -> Verdict {
         return Verdict::Unknown("could not write a temporary file".into());
     }
     let null = if cfg!(windows) { "NUL" } else { "/dev/null" };
-    let mut command = Command::new("ssh");
+    let mut command = paths.command("ssh");
     command
         .arg("-F")
-        .arg(config)
+        .arg(&config)
         .arg("-T")
         .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"])
         .args(["-o", "StrictHostKeyChecking=yes"])
@@ -121,8 +122,8 @@ pub fn verify(config: &Path, target: &Target) -> Verdict {
 }
 
 /// The server's RSA host key (`ssh-rsa AAAA…`), if its fingerprint is the pinned one.
-fn host_key(target: &Target) -> Result<String, Verdict> {
-    let mut command = Command::new("ssh-keyscan");
+fn host_key(paths: &Paths, target: &Target) -> Result<String, Verdict> {
+    let mut command = paths.command("ssh-keyscan");
     command
         .args(["-T", "10", "-t", "rsa", "-p", &target.port.to_string()])
         .arg(target.address.as_deref().unwrap_or(HOST));

@@ -203,6 +203,9 @@ pub enum Action {
     },
     /// Check with `ssh -T` that Azure DevOps accepts the key (changes nothing).
     VerifySsh { key: PathBuf },
+    /// Create a personal access token for `org` after an Entra sign-in, show it to the person
+    /// once and save it only if they ask (in the OS credential store, through git).
+    CreatePat { org: String },
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is
     /// how many the plan counted.
     DeleteCookies {
@@ -227,6 +230,7 @@ impl Action {
                 | Action::CreateSshKey(_)
                 | Action::WriteFile { .. }
                 | Action::RegisterSshKey { api: true, .. }
+                | Action::CreatePat { .. }
         )
     }
 }

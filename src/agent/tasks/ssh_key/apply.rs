@@ -52,6 +52,7 @@ pub fn apply(
             }
         }
         Action::VerifySsh { key } => check(cx, finding, key),
+        Action::CreatePat { org } => super::pat::create(cx, task, finding, org, journal, run_id),
         _ => item(finding, Status::Failed, "not an ssh-key action".into()),
     }
 }
@@ -233,7 +234,7 @@ fn register(
     ))
 }
 
-fn remember_registered(cx: &Context<'_>, org: &str, fingerprint: &str) {
+pub(super) fn remember_registered(cx: &Context<'_>, org: &str, fingerprint: &str) {
     let saved = State::update(&cx.paths.data_dir, |state| {
         state
             .ssh_registered
@@ -246,7 +247,7 @@ fn remember_registered(cx: &Context<'_>, org: &str, fingerprint: &str) {
 
 /// Calls Azure DevOps with the run's sign-in; when the token is turned down, refreshes it once
 /// and tries again.
-fn with_token<T>(
+pub(super) fn with_token<T>(
     cx: &Context<'_>,
     org: &str,
     call: impl Fn(&Secret) -> Result<T, ApiError>,
@@ -390,7 +391,7 @@ fn check(cx: &Context<'_>, finding: &Finding, key: &Path) -> Item {
         .ssh_registered
         .values()
         .any(|fp| *fp == fingerprint);
-    let (status, detail) = match verify::verify(&cx.paths.ssh_dir.join("config"), &target) {
+    let (status, detail) = match verify::verify(cx.paths, &target) {
         Verdict::Accepted => {
             let stamp = cx.now.date().to_string();
             let saved = State::update(&cx.paths.data_dir, |state| {

@@ -18,6 +18,7 @@
 //! nothing. `undo` restores `~/.ssh/config`; the key files stay.
 
 mod apply;
+mod pat;
 
 use std::path::{Path, PathBuf};
 
@@ -59,93 +60,151 @@ impl Task for SshKey {
     }
 
     fn detect(&self, cx: &Context<'_>, evidence: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
-        let create = cx.settings.text(&keys::SSH_KEY_CREATE).unwrap_or("auto");
-        if create == "never" {
-            return Ok(Vec::new());
-        }
-        let config_path = cx.paths.ssh_dir.join("config");
-        let config_text = match std::fs::read_to_string(&config_path) {
-            Ok(text) => Some(text),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-            Err(err) => {
-                return Err(TaskError(format!(
-                    "cannot read {}: {err}",
-                    cx.paths.display(&config_path)
-                )));
-            }
-        };
-        let text = config_text.as_deref().unwrap_or("");
-        let uses_ssh = evidence.ssh_remotes
-            || super::guidance::ssh_use(&cx.paths.ssh_dir).is_some()
-            || config::identity(text).is_some();
-        if create == "auto" && !uses_ssh {
-            return Ok(Vec::new());
-        }
-        let kind = KeyType::from_settings(
-            cx.settings.text(&keys::SSH_KEY_TYPE),
-            cx.settings.text(&keys::SSH_KEY_BITS),
-        );
-        let mut findings = Vec::new();
+        let mut findings = ssh_findings(cx, evidence)?;
+        findings.extend(pat_findings(cx));
+        Ok(findings)
+    }
+}
 
-        let (key, fingerprint) = match existing_key(&cx.paths.ssh_dir, text, kind) {
-            Some((path, fingerprint)) => {
-                findings.push(Finding {
-                    kind: "ssh-key",
-                    target: cx.paths.display(&path),
-                    detail: format!("the key ado-cutover made: {fingerprint}"),
-                    action: Action::Note(Status::Ok),
-                });
-                (path, Some(fingerprint))
+/// An organization's personal access tokens page.
+pub fn tokens_page(org: &str) -> String {
+    format!("https://dev.azure.com/{org}/_usersSettings/tokens")
+}
+
+/// The optional new personal access token (`pat.create`), per organization: made only in the
+/// guided run, where a person can see it once.
+fn pat_findings(cx: &Context<'_>) -> Vec<Finding> {
+    if !cx.settings.flag(&keys::PAT_CREATE) {
+        return Vec::new();
+    }
+    let state = State::load(&cx.paths.data_dir);
+    let scope = cx
+        .settings
+        .text(&keys::PAT_SCOPES)
+        .unwrap_or("vso.code_write");
+    let days = cx.settings.text(&keys::PAT_VALID_DAYS).unwrap_or("30");
+    cx.settings
+        .organizations()
+        .iter()
+        .map(|org| {
+            let page = tokens_page(org);
+            let (detail, action) = if let Some(when) = state.pat_created.get(&org.to_ascii_lowercase()) {
+                (format!("a new personal access token was made for you on {when}"), Action::Note(Status::Ok))
+            } else if cx.settings.text(&keys::ENTRA_CLIENT_ID).is_none() {
+                (
+                    format!("If you use a personal access token with {org}, make a new one on {page}: tokens made under your old sign-in stop working."),
+                    Action::NeedsUser,
+                )
+            } else if cx.interaction != Interaction::Guided {
+                (
+                    format!("A new personal access token for {org} can be made for you: start ado-cutover yourself (double-click it) to get it. It is shown only once."),
+                    Action::NeedsUser,
+                )
+            } else {
+                (
+                    format!("a new personal access token ({scope}, valid {days} days), shown to you once and saved only if you ask"),
+                    Action::CreatePat { org: org.clone() },
+                )
+            };
+            Finding {
+                kind: "personal-access-token",
+                target: org.clone(),
+                detail,
+                action,
             }
-            None => {
-                let policy = cx
-                    .settings
-                    .text(&keys::SSH_KEY_PASSPHRASE)
-                    .unwrap_or("optional");
-                if policy == "required" && cx.interaction != Interaction::Guided {
-                    findings.push(Finding {
+        })
+        .collect()
+}
+
+/// The SSH part of the plan.
+fn ssh_findings(cx: &Context<'_>, evidence: &Evidence) -> Result<Vec<Finding>, TaskError> {
+    let create = cx.settings.text(&keys::SSH_KEY_CREATE).unwrap_or("auto");
+    if create == "never" {
+        return Ok(Vec::new());
+    }
+    let config_path = cx.paths.ssh_dir.join("config");
+    let config_text = match std::fs::read_to_string(&config_path) {
+        Ok(text) => Some(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            return Err(TaskError(format!(
+                "cannot read {}: {err}",
+                cx.paths.display(&config_path)
+            )));
+        }
+    };
+    let text = config_text.as_deref().unwrap_or("");
+    let uses_ssh = evidence.ssh_remotes
+        || super::guidance::ssh_use(&cx.paths.ssh_dir).is_some()
+        || config::identity(text).is_some();
+    if create == "auto" && !uses_ssh {
+        return Ok(Vec::new());
+    }
+    let kind = KeyType::from_settings(
+        cx.settings.text(&keys::SSH_KEY_TYPE),
+        cx.settings.text(&keys::SSH_KEY_BITS),
+    );
+    let mut findings = Vec::new();
+
+    let (key, fingerprint) = match existing_key(&cx.paths.ssh_dir, text, kind) {
+        Some((path, fingerprint)) => {
+            findings.push(Finding {
+                kind: "ssh-key",
+                target: cx.paths.display(&path),
+                detail: format!("the key ado-cutover made: {fingerprint}"),
+                action: Action::Note(Status::Ok),
+            });
+            (path, Some(fingerprint))
+        }
+        None => {
+            let policy = cx
+                .settings
+                .text(&keys::SSH_KEY_PASSPHRASE)
+                .unwrap_or("optional");
+            if policy == "required" && cx.interaction != Interaction::Guided {
+                findings.push(Finding {
                         kind: "ssh-key",
                         target: cx.paths.display(&cx.paths.ssh_dir),
                         detail: "You need a new SSH key for Azure DevOps, and your organization wants it protected with a passphrase: start ado-cutover yourself (double-click it) to make it.".into(),
                         action: Action::NeedsUser,
                     });
-                    return Ok(findings);
-                }
-                let path = keygen::free_name(&cx.paths.ssh_dir, kind);
-                findings.push(Finding {
-                    kind: "ssh-key",
-                    target: cx.paths.display(&path),
-                    detail: format!(
-                        "a new {kind} key for Azure DevOps (your other keys are not touched)"
-                    ),
-                    action: Action::CreateSshKey(Spec {
-                        path: path.clone(),
-                        kind,
-                        comment: comment(cx),
-                    }),
-                });
-                (path, None)
+                return Ok(findings);
             }
-        };
-
-        findings.push(config_finding(
-            cx,
-            &config_path,
-            config_text.as_deref(),
-            &key,
-        ));
-        // Line numbers as the file will read once the block is in place.
-        let after = config::with_block(text, &key).unwrap_or_else(|_| text.to_string());
-        for leftover in config::leftovers(&after) {
+            let path = keygen::free_name(&cx.paths.ssh_dir, kind);
             findings.push(Finding {
-                kind: "ssh-config-leftover",
-                target: format!("{} line {}", cx.paths.display(&config_path), leftover.line),
-                detail: format!("`{}`: {}", leftover.text, leftover.why),
-                action: Action::Note(Status::Info),
+                kind: "ssh-key",
+                target: cx.paths.display(&path),
+                detail: format!(
+                    "a new {kind} key for Azure DevOps (your other keys are not touched)"
+                ),
+                action: Action::CreateSshKey(Spec {
+                    path: path.clone(),
+                    kind,
+                    comment: comment(cx),
+                }),
             });
+            (path, None)
         }
-        if let Some(held) = agent_keys(cx) {
-            findings.push(Finding {
+    };
+
+    findings.push(config_finding(
+        cx,
+        &config_path,
+        config_text.as_deref(),
+        &key,
+    ));
+    // Line numbers as the file will read once the block is in place.
+    let after = config::with_block(text, &key).unwrap_or_else(|_| text.to_string());
+    for leftover in config::leftovers(&after) {
+        findings.push(Finding {
+            kind: "ssh-config-leftover",
+            target: format!("{} line {}", cx.paths.display(&config_path), leftover.line),
+            detail: format!("`{}`: {}", leftover.text, leftover.why),
+            action: Action::Note(Status::Info),
+        });
+    }
+    if let Some(held) = agent_keys(cx) {
+        findings.push(Finding {
                 kind: "ssh-agent",
                 target: "ssh-agent".into(),
                 detail: format!(
@@ -153,79 +212,78 @@ impl Task for SshKey {
                 ),
                 action: Action::Note(Status::Info),
             });
-        }
+    }
 
-        let state = State::load(&cx.paths.data_dir);
-        let (api, not_api) = registration_path(cx);
-        let configured = cx.settings.organizations();
-        let orgs: Vec<String> = if configured.is_empty() {
-            evidence.ssh_orgs.iter().cloned().collect()
+    let state = State::load(&cx.paths.data_dir);
+    let (api, not_api) = registration_path(cx);
+    let configured = cx.settings.organizations();
+    let orgs: Vec<String> = if configured.is_empty() {
+        evidence.ssh_orgs.iter().cloned().collect()
+    } else {
+        configured.to_vec()
+    };
+    let orgs = if orgs.is_empty() {
+        vec![String::new()]
+    } else {
+        orgs
+    };
+    for org in orgs {
+        let registered = fingerprint.is_some()
+            && state.ssh_registered.get(&org.to_ascii_lowercase()) == fingerprint.as_ref();
+        let target = if org.is_empty() {
+            "Azure DevOps".to_string()
         } else {
-            configured.to_vec()
+            org.clone()
         };
-        let orgs = if orgs.is_empty() {
-            vec![String::new()]
-        } else {
-            orgs
-        };
-        for org in orgs {
-            let registered = fingerprint.is_some()
-                && state.ssh_registered.get(&org.to_ascii_lowercase()) == fingerprint.as_ref();
-            let target = if org.is_empty() {
-                "Azure DevOps".to_string()
-            } else {
-                org.clone()
-            };
-            let (detail, action) = if registered {
-                (
-                    "the key is registered with your Azure DevOps account".to_string(),
-                    Action::Note(Status::Ok),
-                )
-            } else if api && !org.is_empty() {
-                (
+        let (detail, action) = if registered {
+            (
+                "the key is registered with your Azure DevOps account".to_string(),
+                Action::Note(Status::Ok),
+            )
+        } else if api && !org.is_empty() {
+            (
                     "sign in with your work account (Microsoft Entra ID) and add the key to your Azure DevOps account".to_string(),
                     Action::RegisterSshKey { org: org.clone(), key: key.clone(), api: true },
                 )
-            } else {
-                (
-                    format!(
-                        "add the new key to your Azure DevOps account on {}{not_api}",
-                        keys_page(&org)
-                    ),
-                    Action::RegisterSshKey {
-                        org: org.clone(),
-                        key: key.clone(),
-                        api: false,
-                    },
-                )
-            };
-            findings.push(Finding {
-                kind: "ssh-key-registration",
-                target,
-                detail,
-                action,
-            });
-        }
-
-        let verified = fingerprint
-            .as_ref()
-            .and_then(|fp| state.ssh_verified.get(fp));
-        findings.push(match verified {
-            Some(when) => Finding {
-                kind: "ssh-verify",
-                target: format!("ssh -T git@{}", ssh::HOST),
-                detail: format!("Azure DevOps accepted the key ({when})"),
-                action: Action::Note(Status::Ok),
-            },
-            None => Finding {
-                kind: "ssh-verify",
-                target: format!("ssh -T git@{}", ssh::HOST),
-                detail: "Azure DevOps accepts the new key (checked with it alone)".into(),
-                action: Action::VerifySsh { key: key.clone() },
-            },
+        } else {
+            (
+                format!(
+                    "add the new key to your Azure DevOps account on {}{not_api}",
+                    keys_page(&org)
+                ),
+                Action::RegisterSshKey {
+                    org: org.clone(),
+                    key: key.clone(),
+                    api: false,
+                },
+            )
+        };
+        findings.push(Finding {
+            kind: "ssh-key-registration",
+            target,
+            detail,
+            action,
         });
-        Ok(findings)
     }
+
+    let verified = fingerprint
+        .as_ref()
+        .and_then(|fp| state.ssh_verified.get(fp));
+    findings.push(match verified {
+        Some(when) => Finding {
+            kind: "ssh-verify",
+            target: format!("ssh -T git@{}", ssh::HOST),
+            detail: format!("Azure DevOps accepted the key ({when})"),
+            action: Action::Note(Status::Ok),
+        },
+        None => Finding {
+            kind: "ssh-verify",
+            target: format!("ssh -T git@{}", ssh::HOST),
+            detail: "Azure DevOps accepts the new key (checked with it alone)".into(),
+            action: Action::VerifySsh { key: key.clone() },
+        },
+    });
+    Ok(findings)
 }
 
 /// The key an earlier run made: the one the block names, else one at ado-cutover's names with
@@ -310,7 +368,9 @@ fn registration_path(cx: &Context<'_>) -> (bool, String) {
 /// How many keys the user's ssh-agent holds (`ssh-add -l`), when it runs and holds some.
 fn agent_keys(cx: &Context<'_>) -> Option<String> {
     let socket = cx.env.get_os("SSH_AUTH_SOCK")?;
-    let output = std::process::Command::new("ssh-add")
+    let output = cx
+        .paths
+        .command("ssh-add")
         .arg("-l")
         .env("SSH_AUTH_SOCK", socket)
         .stdin(std::process::Stdio::null())
