@@ -397,6 +397,11 @@ fn write_file(
             fsutil::write_atomic(path, contents.as_bytes(), 0o600).map(|()| 1)
         })
     })();
+    changed(finding, result)
+}
+
+/// The report item for a change that was made, or not.
+fn changed(finding: &Finding, result: std::io::Result<usize>) -> Item {
     match result {
         Ok(_) => item(
             finding,
@@ -424,18 +429,7 @@ fn config_change(
     let result = journaled(cx, task, change, journal, run_id, || {
         make().map(|()| 1).map_err(std::io::Error::other)
     });
-    match result {
-        Ok(_) => item(
-            finding,
-            Status::Done,
-            format!("changed: {}", finding.detail),
-        ),
-        Err(err) => item(
-            finding,
-            Status::Failed,
-            format!("could not change it: {err}"),
-        ),
-    }
+    changed(finding, result)
 }
 
 /// Records the intent, makes the change, and confirms it when something changed.

@@ -257,6 +257,19 @@ fn create_pat(stream: &mut TcpStream, state: &mut CloudState, org: &str, request
     );
 }
 
+/// What Azure DevOps answers a browser that is not signed in: a redirect to the sign-in page.
+fn to_sign_in(stream: &mut TcpStream) {
+    reply(
+        stream,
+        "302 Found",
+        &[(
+            "Location",
+            "https://spsprod.vssps.visualstudio.com/_signin?realm=dev.azure.com",
+        )],
+        "Object moved",
+    );
+}
+
 /// Checks the Bearer token and the organization's misbehaviour; answers when it is not OK.
 fn authorized(
     stream: &mut TcpStream,
@@ -275,15 +288,7 @@ fn authorized(
         .map(String::as_str)
         != Some("Suppress")
     {
-        reply(
-            stream,
-            "302 Found",
-            &[(
-                "Location",
-                "https://spsprod.vssps.visualstudio.com/_signin?realm=dev.azure.com",
-            )],
-            "Object moved",
-        );
+        to_sign_in(stream);
         return false;
     }
     match org {
@@ -297,15 +302,7 @@ fn authorized(
             return false;
         }
         "signin302" => {
-            reply(
-                stream,
-                "302 Found",
-                &[(
-                    "Location",
-                    "https://spsprod.vssps.visualstudio.com/_signin?realm=dev.azure.com",
-                )],
-                "Object moved",
-            );
+            to_sign_in(stream);
             return false;
         }
         "broken" => {
