@@ -269,6 +269,9 @@ pub fn browser(
         .local_addr()
         .map_err(|e| SignInError::Unexpected(e.to_string()))?
         .port();
+    // `localhost` may resolve to ::1 first; listen there too when the machine has IPv6.
+    let mut listeners = vec![listener];
+    listeners.extend(TcpListener::bind(("::1", port)).ok());
     let redirect = format!("http://localhost:{port}/");
     let verifier = random_url_safe(32);
     let state = random_url_safe(16);
@@ -286,7 +289,7 @@ pub fn browser(
         .append_pair("prompt", "select_account");
     open(url.as_str()).map_err(SignInError::NoBrowser)?;
     waiting("Sign in in the browser window that opened; ado-cutover waits here.");
-    let code = wait_for_code(&listener, &state)?;
+    let code = wait_for_code(&listeners, &state)?;
     let answer = post_form(
         http,
         &authority.endpoint("token"),
@@ -303,22 +306,29 @@ pub fn browser(
 }
 
 /// Waits for the browser to come back to the loopback address with the code.
-fn wait_for_code(listener: &TcpListener, state: &str) -> Result<String, SignInError> {
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| SignInError::Unexpected(e.to_string()))?;
+fn wait_for_code(listeners: &[TcpListener], state: &str) -> Result<String, SignInError> {
+    for listener in listeners {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| SignInError::Unexpected(e.to_string()))?;
+    }
     let deadline = Instant::now() + BROWSER_WAIT;
     while Instant::now() < deadline {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if let Some(result) = answer_browser(stream, state) {
-                    return result;
+        let mut idle = true;
+        for listener in listeners {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    idle = false;
+                    if let Some(result) = answer_browser(stream, state) {
+                        return result;
+                    }
                 }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(err) => return Err(SignInError::Unexpected(err.to_string())),
             }
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(err) => return Err(SignInError::Unexpected(err.to_string())),
+        }
+        if idle {
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
     Err(SignInError::TimedOut)
