@@ -579,3 +579,44 @@ fn a_new_personal_access_token_is_shown_once_and_saved_only_in_the_os_store_when
         "{contoso:#}"
     );
 }
+
+#[test]
+fn without_the_required_passphrase_no_key_is_made_and_the_config_is_not_touched() {
+    use support::terminal::Terminal;
+    let sandbox = Sandbox::new();
+    let config = sandbox.paths.ssh_dir.join("config");
+    sandbox.write(&config, b"Host ssh.dev.azure.com\n  User git\n");
+    sandbox.write_managed_config(
+        "organizations = [\"contoso\"]\n[ssh_key]\ntype = \"ed25519\"\npassphrase = \"required\"\n",
+    );
+    let term = Terminal::start(
+        &sandbox,
+        &[
+            ("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9"),
+            ("ADO_CUTOVER_AZURE_DEVOPS_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    term.wait_for("Make these changes now? [y/N]");
+    term.type_line("y");
+    for _ in 0..3 {
+        term.wait_for("(your organization requires one):");
+        term.type_line("");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let code = term.wait_for_exit();
+    let screen = term.screen();
+    assert_eq!(code, 10, "{screen}");
+    assert!(screen.contains("a passphrase is required"), "{screen}");
+    assert!(
+        !sandbox
+            .paths
+            .ssh_dir
+            .join("id_ed25519_azure_devops")
+            .exists()
+    );
+    // A block naming a key that does not exist would stop ssh from offering any key.
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "Host ssh.dev.azure.com\n  User git\n"
+    );
+}

@@ -336,9 +336,21 @@ fn apply_one(
             }
         }
         Action::WriteFile {
+            needs: Some(needed),
+            ..
+        } if !needed.is_file() => item(
+            finding,
+            Status::Skipped,
+            format!(
+                "not changed: it would name {}, which could not be made",
+                cx.paths.display(needed)
+            ),
+        ),
+        Action::WriteFile {
             path,
             contents,
             expected_sha256,
+            ..
         } => write_file(
             cx,
             task,

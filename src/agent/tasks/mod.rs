@@ -187,11 +187,14 @@ pub enum Action {
     /// Make a new SSH key pair (never over an existing file; the key files stay on `undo`).
     CreateSshKey(crate::agent::ssh::keygen::Spec),
     /// Replace (or create) the text file `path` with `contents`, only if it is still as planned
-    /// (`expected_sha256`, `None` for a file that did not exist); `undo` puts it back.
+    /// (`expected_sha256`, `None` for a file that did not exist) and the file it refers to
+    /// exists (`needs`: a configuration naming a key is not written when the key could not be
+    /// made); `undo` puts it back.
     WriteFile {
         path: PathBuf,
         contents: String,
         expected_sha256: Option<String>,
+        needs: Option<PathBuf>,
     },
     /// Register the SSH public key of `key` with the organization `org`: through the API after
     /// an Entra sign-in (`api`), or by showing the user how (the key on the clipboard, the

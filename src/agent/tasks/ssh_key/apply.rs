@@ -37,8 +37,8 @@ pub fn apply(
             let Some(public) = keygen::read_public(key) else {
                 return item(
                     finding,
-                    Status::Failed,
-                    "there is no new key to register (it could not be made)".into(),
+                    Status::Skipped,
+                    "waits for the new key, which was not made".into(),
                 );
             };
             let line = public.to_openssh().unwrap_or_default();

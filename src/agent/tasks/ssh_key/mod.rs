@@ -329,6 +329,7 @@ fn config_finding(cx: &Context<'_>, path: &Path, current: Option<&str>, key: &Pa
                 path: path.to_path_buf(),
                 contents: new,
                 expected_sha256: current.map(|t| sha256_hex(t.as_bytes())),
+                needs: Some(key.to_path_buf()),
             },
         },
         Err(why) => Finding {
