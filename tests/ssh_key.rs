@@ -150,6 +150,14 @@ fn item<'a>(items: &'a [Value], kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} item in {items:#?}"))
 }
 
+/// The guided run in a real terminal (tmux), past its one question.
+fn guided_and_confirmed(sandbox: &Sandbox, env: &[(&str, &str)]) -> support::terminal::Terminal {
+    let term = support::terminal::Terminal::start(sandbox, env);
+    term.wait_for("Make these changes now? [y/N]");
+    term.type_line("y");
+    term
+}
+
 const OLD_CONFIG: &str = "Host github.com\n  User git\n\nHost ssh.dev.azure.com\n  IdentityFile ~/.ssh/id_rsa\n  HostkeyAlgorithms +ssh-rsa\n";
 
 #[test]
@@ -444,7 +452,6 @@ fn silent_runs_never_sign_in_and_a_required_passphrase_waits_for_the_user() {
 
 #[test]
 fn the_guided_run_asks_for_a_passphrase_that_then_opens_the_key() {
-    use support::terminal::Terminal;
     let sandbox = Sandbox::new();
     sandbox.write(
         &sandbox.paths.ssh_dir.join("config"),
@@ -452,15 +459,7 @@ fn the_guided_run_asks_for_a_passphrase_that_then_opens_the_key() {
     );
     // No app registration: the key is added by the user, with the guided steps.
     sandbox.write_managed_config("organizations = [\"contoso\"]\n[ssh_key]\ntype = \"ed25519\"\n");
-    let term = Terminal::start(
-        &sandbox,
-        &[
-            ("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9"),
-            ("ADO_CUTOVER_AZURE_DEVOPS_URL", "http://127.0.0.1:9"),
-        ],
-    );
-    term.wait_for("Make these changes now? [y/N]");
-    term.type_line("y");
+    let term = guided_and_confirmed(&sandbox, &[]);
     term.wait_for("Passphrase for the new SSH key (press Enter for none):");
     term.type_line("correct horse");
     term.wait_for("The same passphrase again:");
@@ -506,7 +505,6 @@ fn the_guided_run_asks_for_a_passphrase_that_then_opens_the_key() {
 #[test]
 fn a_new_personal_access_token_is_shown_once_and_saved_only_in_the_os_store_when_asked() {
     use support::keyring::{Keyring, libsecret_helper};
-    use support::terminal::Terminal;
     let sandbox = Sandbox::new();
     let keyring = Keyring::start();
     sandbox.write(
@@ -529,11 +527,8 @@ fn a_new_personal_access_token_is_shown_once_and_saved_only_in_the_os_store_when
         "ADO_CUTOVER_BROWSER",
         browser_script(&sandbox).display().to_string(),
     ));
-    env.push(("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let term = Terminal::start(&sandbox, &env);
-    term.wait_for("Make these changes now? [y/N]");
-    term.type_line("y");
+    let term = guided_and_confirmed(&sandbox, &env);
     term.wait_for("Save it in this computer's credential store");
     term.type_line("y");
     let code = term.wait_for_exit();
@@ -582,22 +577,13 @@ fn a_new_personal_access_token_is_shown_once_and_saved_only_in_the_os_store_when
 
 #[test]
 fn without_the_required_passphrase_no_key_is_made_and_the_config_is_not_touched() {
-    use support::terminal::Terminal;
     let sandbox = Sandbox::new();
     let config = sandbox.paths.ssh_dir.join("config");
     sandbox.write(&config, b"Host ssh.dev.azure.com\n  User git\n");
     sandbox.write_managed_config(
         "organizations = [\"contoso\"]\n[ssh_key]\ntype = \"ed25519\"\npassphrase = \"required\"\n",
     );
-    let term = Terminal::start(
-        &sandbox,
-        &[
-            ("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9"),
-            ("ADO_CUTOVER_AZURE_DEVOPS_URL", "http://127.0.0.1:9"),
-        ],
-    );
-    term.wait_for("Make these changes now? [y/N]");
-    term.type_line("y");
+    let term = guided_and_confirmed(&sandbox, &[]);
     for _ in 0..3 {
         term.wait_for("(your organization requires one):");
         term.type_line("");

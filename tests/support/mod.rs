@@ -27,6 +27,15 @@ pub mod terminal;
 pub const MSA: &str = "00000000-0000-0000-0000-000000000000";
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
+/// Never the internet: every network call the agent makes goes to a closed local port unless
+/// a test serves it (Azure DevOps, Entra ID, and ssh to a local sshd).
+pub const OFFLINE: &[(&str, &str)] = &[
+    ("ADO_CUTOVER_AZURE_DEVOPS_URL", "http://127.0.0.1:9"),
+    ("ADO_CUTOVER_ENTRA_URL", "http://127.0.0.1:9"),
+    ("ADO_CUTOVER_VSSPS_URL", "http://127.0.0.1:9"),
+    ("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9"),
+];
+
 /// A temporary machine: home, local data, config, the managed folder, all under one root.
 pub struct Sandbox {
     pub root: tempfile::TempDir,
@@ -51,16 +60,8 @@ impl Sandbox {
                 cmd.env_remove(&key);
             }
         }
-        cmd.env(SANDBOX_VAR, self.root.path())
-            // Never the internet: lookups go to a closed port unless a test serves them.
-            .env(
-                ado_cutover::agent::ado::tenant::BASE_URL_VAR,
-                "http://127.0.0.1:9",
-            )
-            .env("ADO_CUTOVER_ENTRA_URL", "http://127.0.0.1:9")
-            .env("ADO_CUTOVER_VSSPS_URL", "http://127.0.0.1:9")
-            // ssh checks go to a closed local port unless a test runs an sshd.
-            .env("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9")
+        cmd.envs(OFFLINE.iter().copied())
+            .env(SANDBOX_VAR, self.root.path())
             .env("NO_COLOR", "1")
             .env("HOME", &self.paths.home)
             .env("USERPROFILE", &self.paths.home);

@@ -26,14 +26,19 @@ impl Terminal {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         let exit_file = dir.path().join("exit-code");
-        let mut env = vec![
+        // The offline defaults first: `env` lets a test's own value for a variable win.
+        let mut env: Vec<(&str, String)> = super::OFFLINE
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect();
+        env.extend([
             (
                 "ADO_CUTOVER_SANDBOX",
                 sandbox.root.path().display().to_string(),
             ),
             ("HOME", sandbox.paths.home.display().to_string()),
             ("NO_COLOR", "1".to_string()),
-        ];
+        ]);
         env.extend(extra_env.iter().map(|(k, v)| (*k, v.to_string())));
         let assignments: Vec<String> = env
             .iter()

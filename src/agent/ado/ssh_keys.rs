@@ -122,7 +122,7 @@ impl Api {
     /// The organization's id (`connectionData.instanceId`), which `targetAccounts` names.
     pub fn organization_id(&self, org: &str, token: &Secret) -> Result<String, ApiError> {
         let url = format!("{}/{org}/_apis/connectionData", self.ado);
-        let body = self.send(token, || self.http.get(&url), None)?;
+        let body = self.send(token, &url, None)?;
         let data: ConnectionData = parse(&body, "connectionData")?;
         uuid::Uuid::try_parse(&data.instance_id)
             .map(|id| id.hyphenated().to_string())
@@ -135,7 +135,7 @@ impl Api {
             "{}/{org}/_apis/Token/SessionTokens?isPublic=true&includePublicData=true&api-version=7.0-preview.1",
             self.vssps
         );
-        let body = self.send(token, || self.http.get(&url), None)?;
+        let body = self.send(token, &url, None)?;
         Ok(parse::<KeyList>(&body, "the SSH key list")?.value)
     }
 
@@ -161,7 +161,7 @@ impl Api {
             "targetAccounts": [org_id],
         })
         .to_string();
-        let answer = self.send(token, || self.http.post(&url), Some(&body))?;
+        let answer = self.send(token, &url, Some(&body))?;
         let key: RegisteredKey = parse(&answer, "the registered key")?;
         if key.authorization_id.is_empty() {
             return Err(ApiError::Unexpected(
@@ -192,7 +192,7 @@ impl Api {
             "allOrgs": false,
         })
         .to_string();
-        let answer = self.send(token, || self.http.post(&url), Some(&body))?;
+        let answer = self.send(token, &url, Some(&body))?;
         let result: PatResult = parse(&answer, "the new token")?;
         let error = result.pat_token_error.unwrap_or_else(|| "none".into());
         if error != "none" {
@@ -220,22 +220,15 @@ impl Api {
 
     /// One request with the headers Azure DevOps needs, retried once on 429 (short
     /// `Retry-After`) and 5xx. Returns the body of a 2xx JSON answer.
-    fn send<B>(
-        &self,
-        token: &Secret,
-        request: impl Fn() -> B,
-        body: Option<&str>,
-    ) -> Result<String, ApiError>
-    where
-        B: Into<Request>,
-    {
+    fn send(&self, token: &Secret, url: &str, body: Option<&str>) -> Result<String, ApiError> {
         let mut retried = false;
         loop {
-            let result = match request().into() {
-                Request::Get(builder) => with_headers(builder, token).call(),
-                Request::Post(builder) => with_headers(builder, token)
+            // A body makes it a POST of JSON; without one it is a GET.
+            let result = match body {
+                None => with_headers(self.http.get(url), token).call(),
+                Some(body) => with_headers(self.http.post(url), token)
                     .header("Content-Type", "application/json")
-                    .send(body.unwrap_or("{}")),
+                    .send(body),
             };
             let outcome = match result {
                 Ok(response) => read(response),
@@ -256,24 +249,6 @@ impl Api {
                 Ok(body) => return Ok(body),
             }
         }
-    }
-}
-
-/// A request before its headers.
-pub enum Request {
-    Get(ureq::RequestBuilder<ureq::typestate::WithoutBody>),
-    Post(ureq::RequestBuilder<ureq::typestate::WithBody>),
-}
-
-impl From<ureq::RequestBuilder<ureq::typestate::WithoutBody>> for Request {
-    fn from(builder: ureq::RequestBuilder<ureq::typestate::WithoutBody>) -> Request {
-        Request::Get(builder)
-    }
-}
-
-impl From<ureq::RequestBuilder<ureq::typestate::WithBody>> for Request {
-    fn from(builder: ureq::RequestBuilder<ureq::typestate::WithBody>) -> Request {
-        Request::Post(builder)
     }
 }
 

@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::keys_page;
@@ -200,12 +199,8 @@ fn register(
         .and_then(|d| d.parse::<i64>().ok())
         .unwrap_or(365)
         .clamp(1, 365);
-    let valid_to = (cx.now + time::Duration::days(days))
-        .replace_nanosecond(0)
-        .unwrap_or(cx.now)
-        .format(&Rfc3339)
-        .map_err(|e| e.to_string())?;
-    let display_name = format!("ado-cutover {} {}", super::host_name(), cx.now.date());
+    let valid_to = super::valid_until(cx, days);
+    let display_name = super::display_name(cx);
     let mut registered = None;
     let change = Change::KeyRegistered {
         path: key.to_path_buf(),

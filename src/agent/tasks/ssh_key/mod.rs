@@ -400,6 +400,21 @@ fn comment(cx: &Context<'_>) -> String {
     )
 }
 
+/// The name ado-cutover gives what it adds to a person's Azure DevOps account (a key, a token).
+fn display_name(cx: &Context<'_>) -> String {
+    format!("ado-cutover {} {}", host_name(), cx.now.date())
+}
+
+/// `days` from now, to the second, in RFC 3339 (`validTo`).
+fn valid_until(cx: &Context<'_>, days: i64) -> String {
+    let until = cx.now + time::Duration::days(days);
+    until
+        .replace_nanosecond(0)
+        .unwrap_or(until)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// This computer's name, for the key's comment and its name in Azure DevOps.
 fn host_name() -> String {
     sysinfo::System::host_name().unwrap_or_else(|| "computer".into())

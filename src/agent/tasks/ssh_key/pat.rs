@@ -7,7 +7,6 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::apply::with_token;
@@ -63,12 +62,8 @@ pub fn create(
         .text(&keys::PAT_VALID_DAYS)
         .and_then(|d| d.parse().ok())
         .unwrap_or(30);
-    let valid_to = (cx.now + time::Duration::days(days))
-        .replace_nanosecond(0)
-        .unwrap_or(cx.now)
-        .format(&Rfc3339)
-        .unwrap_or_default();
-    let name = format!("ado-cutover {} {}", super::host_name(), cx.now.date());
+    let valid_to = super::valid_until(cx, days);
+    let name = super::display_name(cx);
     let change = Change::TokenCreated {
         path: PathBuf::from(&page),
         org: org.to_string(),
