@@ -501,3 +501,38 @@ fn repository_bindings_are_cleared_and_undo_restores_them() {
         "the empty no-inherit value is back"
     );
 }
+
+/// Several organizations' lines in one file are planned against the same checksum; one run
+/// removes them all (each removal accepts what the run's own earlier removal left), and a file
+/// something else changed after the plan is still refused.
+#[test]
+fn one_run_clears_several_moved_organizations_from_one_credential_file() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.paths.home.join(".git-credentials");
+    let content = "https://a:S1@dev.azure.com/contoso\n\
+                   https://gh:GHTOKEN@github.com\n\
+                   https://b:S2@dev.azure.com/fabrikam/p/_git/r\n\
+                   https://c:S3@tailspin.visualstudio.com\n\
+                   https://a:S4@dev.azure.com/contoso/other/_git/x\n";
+    sandbox.write(&path, content.as_bytes());
+    let orgs = ["--org", "contoso", "--org", "fabrikam", "--org", "tailspin"];
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--silent", "--only", "credentials"])
+        .args(orgs)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "https://gh:GHTOKEN@github.com\n"
+    );
+    let again = sandbox
+        .cmd()
+        .args(["plan", "--json", "--only", "credentials"])
+        .args(orgs)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(task_items(&report, "credentials").is_empty(), "{report:#}");
+}

@@ -170,8 +170,7 @@ impl<'e> Session<'e> {
         let evidence = Evidence {
             msa_orgs: state.msa_orgs,
             shown_steps: state.shown_steps.into_keys().collect(),
-            ssh_remotes: false,
-            ssh_orgs: Default::default(),
+            ..Evidence::default()
         };
         engine::plan(&self.context(now), &self.tasks, evidence)
     }

@@ -19,6 +19,7 @@ use super::secrets;
 use super::tasks::{
     Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry, ssh_key,
 };
+use super::versions::Versions;
 
 /// The tasks a command works on, from `--only` and `--skip`.
 pub fn select(
@@ -157,6 +158,8 @@ pub fn apply(
     journal: &Journal,
     run_id: Uuid,
 ) -> Vec<TaskReport> {
+    // Shared by every task: a file two tasks change (git config, `~/.ssh/config`) composes too.
+    let versions = Versions::default();
     planned
         .iter()
         .map(|p| {
@@ -166,7 +169,7 @@ pub fn apply(
             };
             let mut items: Vec<Item> = findings
                 .iter()
-                .map(|finding| apply_one(cx, p.task.id(), finding, journal, run_id))
+                .map(|finding| apply_one(cx, p.task.id(), finding, journal, run_id, &versions))
                 .collect();
             if p.has_changes() {
                 verify(cx, p.task, findings, &mut items);
@@ -182,6 +185,7 @@ fn apply_one(
     finding: &Finding,
     journal: &Journal,
     run_id: Uuid,
+    versions: &Versions,
 ) -> Item {
     match &finding.action {
         Action::DeleteFile(path) => match delete(cx, task, path, journal, run_id) {
@@ -318,8 +322,17 @@ fn apply_one(
                 path: file.clone(),
                 what: "stored Azure DevOps credentials".into(),
             };
+            let planned = Some(expected_sha256.clone());
             let result = journaled(cx, task, change, journal, run_id, || {
-                fsutil::remove_lines(file, lines, expected_sha256)
+                let still_planned =
+                    |now: &str| versions.accepts(file, &planned, &Some(now.to_string()));
+                let removed = fsutil::remove_lines(file, lines, &still_planned)?;
+                versions.record(
+                    file,
+                    Some(removed.before_sha256),
+                    Some(removed.after_sha256),
+                );
+                Ok(removed.count)
             });
             match result {
                 Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
@@ -360,6 +373,7 @@ fn apply_one(
             expected_sha256.as_deref(),
             journal,
             run_id,
+            versions,
         ),
         Action::CreateSshKey(_)
         | Action::RegisterSshKey { .. }
@@ -380,6 +394,7 @@ fn write_file(
     expected_sha256: Option<&str>,
     journal: &Journal,
     run_id: Uuid,
+    versions: &Versions,
 ) -> Item {
     let current = match std::fs::read(path) {
         Ok(bytes) => Some(bytes),
@@ -388,7 +403,8 @@ fn write_file(
             return item(finding, Status::Failed, format!("could not read it: {err}"));
         }
     };
-    if current.as_deref().map(sha256_hex).as_deref() != expected_sha256 {
+    let current_sha = current.as_deref().map(sha256_hex);
+    if !versions.accepts(path, &expected_sha256.map(str::to_string), &current_sha) {
         return item(
             finding,
             Status::Failed,
@@ -406,7 +422,9 @@ fn write_file(
             after_sha256: sha256_hex(contents.as_bytes()),
         };
         journaled(cx, task, change, journal, run_id, || {
-            fsutil::write_atomic(path, contents.as_bytes(), 0o600).map(|()| 1)
+            fsutil::write_atomic(path, contents.as_bytes(), 0o600)?;
+            versions.record(path, current_sha, Some(sha256_hex(contents.as_bytes())));
+            Ok(1)
         })
     })();
     changed(finding, result)

@@ -67,11 +67,23 @@ pub fn delete_file(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// What [`remove_lines`] did: how many lines went, and the file's checksum before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub count: usize,
+    pub before_sha256: String,
+    pub after_sha256: String,
+}
+
 /// Removes every line of `path` equal to one of `lines`, keeping all other bytes as they were
 /// (line endings, a missing final newline, the file mode). Takes git's lock (`<path>.lock`,
 /// created exclusively) as git's credential-store does, and refuses when the file is no longer
-/// the one that was planned (`expected_sha256`). Returns how many lines went.
-pub fn remove_lines(path: &Path, lines: &[String], expected_sha256: &str) -> io::Result<usize> {
+/// the one that was planned (`still_planned` says no to its checksum).
+pub fn remove_lines(
+    path: &Path,
+    lines: &[String],
+    still_planned: &dyn Fn(&str) -> bool,
+) -> io::Result<Removed> {
     let mut lock_name = path.as_os_str().to_os_string();
     lock_name.push(".lock");
     let lock = std::path::PathBuf::from(lock_name);
@@ -87,26 +99,31 @@ pub fn remove_lines(path: &Path, lines: &[String], expected_sha256: &str) -> io:
         })?;
     let result = (|| {
         let content = fs::read(path)?;
-        if crate::agent::journal::sha256_hex(&content) != expected_sha256 {
+        let before_sha256 = crate::agent::journal::sha256_hex(&content);
+        if !still_planned(&before_sha256) {
             return Err(io::Error::other(
                 "the file changed since the plan was made; run ado-cutover again",
             ));
         }
         let mut kept = Vec::with_capacity(content.len());
-        let mut removed = 0;
+        let mut count = 0;
         for piece in content.split_inclusive(|&b| b == b'\n') {
             let line = piece.strip_suffix(b"\n").unwrap_or(piece);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if lines.iter().any(|l| l.as_bytes() == line) {
-                removed += 1;
+                count += 1;
             } else {
                 kept.extend_from_slice(piece);
             }
         }
-        if removed > 0 {
+        if count > 0 {
             write_atomic(path, &kept, 0o600)?;
         }
-        Ok(removed)
+        Ok(Removed {
+            count,
+            before_sha256,
+            after_sha256: crate::agent::journal::sha256_hex(&kept),
+        })
     })();
     let _ = fs::remove_file(&lock);
     result
@@ -200,17 +217,24 @@ mod tests {
             b"https://a:x@github.com\r\nhttps://b:y@dev.azure.com/contoso\nlast-without-newline";
         fs::write(&path, content).unwrap();
         let sha = crate::agent::journal::sha256_hex(content);
-        let wrong = remove_lines(
-            &path,
-            &["https://b:y@dev.azure.com/contoso".into()],
-            "stale",
-        );
+        let line = ["https://b:y@dev.azure.com/contoso".to_string()];
+        let wrong = remove_lines(&path, &line, &|s| s == "stale");
         assert!(wrong.is_err());
-        let n = remove_lines(&path, &["https://b:y@dev.azure.com/contoso".into()], &sha).unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            content,
+            "a refused file is untouched"
+        );
+        let removed = remove_lines(&path, &line, &|s| s == sha).unwrap();
+        assert_eq!(removed.count, 1);
+        assert_eq!(removed.before_sha256, sha);
         assert_eq!(
             fs::read(&path).unwrap(),
             b"https://a:x@github.com\r\nlast-without-newline"
+        );
+        assert_eq!(
+            removed.after_sha256,
+            crate::agent::journal::sha256_hex(&fs::read(&path).unwrap())
         );
         assert!(!dir.path().join(".git-credentials.lock").exists());
     }
@@ -222,7 +246,7 @@ mod tests {
         fs::write(&path, b"x\n").unwrap();
         fs::write(dir.path().join(".git-credentials.lock"), b"").unwrap();
         let sha = crate::agent::journal::sha256_hex(b"x\n");
-        let err = remove_lines(&path, &["x".into()], &sha).unwrap_err();
+        let err = remove_lines(&path, &["x".into()], &|s| s == sha).unwrap_err();
         assert!(err.to_string().contains("locked"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"x\n");
     }

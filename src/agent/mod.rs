@@ -32,3 +32,4 @@ pub mod state;
 pub mod tasks;
 pub mod undo;
 pub mod upload;
+pub mod versions;

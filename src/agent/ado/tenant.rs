@@ -100,20 +100,13 @@ impl Lookup {
     }
 }
 
-/// The tenant named by the headers, the way Git Credential Manager reads them.
+/// The tenant named by the headers, the way Git Credential Manager reads them: the scheme and
+/// parameter names of `WWW-Authenticate` are case-insensitive (RFC 9110), values may be quoted.
 pub fn parse(headers: &HeaderMap) -> Option<Backing> {
     for value in headers.get_all(WWW_AUTHENTICATE) {
         let Ok(value) = value.to_str() else { continue };
-        let Some(rest) = value.trim().strip_prefix("Bearer") else {
-            continue;
-        };
-        for part in rest.split(',') {
-            if let Some(uri) = part.trim().strip_prefix("authorization_uri=") {
-                let uri = uri.trim_matches('"');
-                if let Some(tenant) = uri.rsplit('/').next().and_then(guid) {
-                    return Some(backing_of(&tenant));
-                }
-            }
+        if let Some(tenant) = bearer_authority_tenant(value) {
+            return Some(backing_of(&tenant));
         }
     }
     let tenants: Vec<String> = headers
@@ -127,6 +120,25 @@ pub fn parse(headers: &HeaderMap) -> Option<Backing> {
         return Some(Backing::Entra(tenant.clone()));
     }
     (tenants.len() == 1).then_some(Backing::Msa)
+}
+
+/// The tenant GUID at the end of a `Bearer` challenge's `authorization_uri`.
+fn bearer_authority_tenant(challenge: &str) -> Option<String> {
+    let challenge = challenge.trim();
+    let (scheme, rest) = challenge
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .unwrap_or((challenge, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    rest.split(',').find_map(|part| {
+        let (name, value) = part.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("authorization_uri") {
+            return None;
+        }
+        let uri = value.trim().trim_matches('"');
+        uri.trim_end_matches('/').rsplit('/').next().and_then(guid)
+    })
 }
 
 fn guid(text: &str) -> Option<String> {
@@ -172,6 +184,27 @@ mod tests {
                 "72f988bf-86f1-41af-91ab-2d7cd011db47".into()
             ))
         );
+    }
+
+    #[test]
+    fn scheme_and_parameter_names_are_case_insensitive() {
+        let t = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        for challenge in [
+            format!("bEArEr auThORizAtIoN_uRi=https://login.microsoftonline.com/{t}"),
+            format!("BEARER authorization_uri=\"https://login.microsoftonline.com/{t}/\""),
+            format!("Bearer realm=\"\", Authorization_URI = https://login.microsoftonline.com/{t}"),
+        ] {
+            let h = headers(&[("WWW-Authenticate", &challenge)]);
+            assert_eq!(parse(&h), Some(Backing::Entra(t.into())), "{challenge}");
+        }
+        // Another scheme, or a scheme that merely starts with "Bearer", names no tenant.
+        for challenge in [
+            format!("Basic authorization_uri=https://login.microsoftonline.com/{t}"),
+            format!("Bearerx authorization_uri=https://login.microsoftonline.com/{t}"),
+        ] {
+            let h = headers(&[("WWW-Authenticate", &challenge)]);
+            assert_eq!(parse(&h), None, "{challenge}");
+        }
     }
 
     #[test]

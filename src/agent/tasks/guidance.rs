@@ -4,8 +4,14 @@
 //!   asking which account to use; and move the Visual Studio subscription to the new identity.
 //!   Both apply when an organization was used with personal Microsoft accounts (evidence from
 //!   earlier tasks, e.g. the tenant cache's all-zero tenant).
-//! - Ask the administrators to clear the SSH keys of the old identity. Applies when this user's
-//!   SSH configuration, known hosts or repositories' remotes show SSH use with Azure DevOps.
+//!   Evidence is any of: the tenant cache's all-zero tenant, a cached `azureAuthority` of
+//!   `/organizations` or the all-zero tenant, an `authority = MSA` pin, or a tenant lookup that
+//!   answers with the personal-account tenant (gathered by `gcm-tenant-cache` and `credentials`).
+//! - The SSH keys of the old identity: Microsoft's procedure has the organization ask Microsoft
+//!   Support to clear them, before the switch. Applies when this user's SSH configuration, known
+//!   hosts or repositories' remotes show SSH use with Azure DevOps.
+//! - Sign back in with the work account, once saved credentials were cleared; make new personal
+//!   access tokens for scripts and feeds, once old tokens were found.
 //!
 //! Each is recorded as a `needs-user` item only where it applies, and the guided run shows it
 //! once, with its link.
@@ -20,6 +26,10 @@ pub const RENAME_MSA_URL: &str =
     "https://support.microsoft.com/help/11545/microsoft-account-rename-your-personal-account";
 /// Where Microsoft explains adding the new identity to a Visual Studio subscription.
 pub const VS_SUBSCRIPTION_URL: &str = "https://learn.microsoft.com/visualstudio/subscriptions/vs-alternate-identity#add-an-alternate-account-to-your-subscription";
+/// Where an organization asks Microsoft Support to clear the old identity's SSH keys.
+pub const SUPPORT_URL: &str = "https://azure.microsoft.com/support/devops/";
+/// Where Microsoft explains personal access tokens.
+pub const PAT_URL: &str = "https://learn.microsoft.com/azure/devops/organizations/accounts/use-personal-access-tokens-to-authenticate";
 /// Where Microsoft explains SSH keys for Azure DevOps.
 pub const SSH_KEYS_URL: &str =
     "https://learn.microsoft.com/azure/devops/repos/git/use-ssh-keys-to-authenticate";
@@ -76,7 +86,25 @@ impl Task for Guidance {
                 kind: "user-step",
                 target: "clear-old-ssh-keys".into(),
                 detail: format!(
-                    "Your {source} shows you use SSH with Azure DevOps. Keys added under your old sign-in do not carry over: ask your Azure DevOps administrator to have them cleared, then add your new key: {SSH_KEYS_URL}"
+                    "Your {source} shows you use SSH with Azure DevOps. Keys added under your old sign-in do not carry over, and Microsoft's procedure has the organization ask Microsoft Support to clear them before the switch ({SUPPORT_URL}): check with your Azure DevOps administrator that this was done, then add your new key: {SSH_KEYS_URL}"
+                ),
+                action: Action::NeedsUser,
+            });
+        }
+        if evidence.credentials_cleared {
+            findings.push(Finding {
+                kind: "user-step",
+                target: "sign-in-with-work-account".into(),
+                detail: "Your saved Azure DevOps sign-ins were removed. The next time Git, Visual Studio or a browser asks, sign in with your work account (not a personal Microsoft account), and choose it again if you are asked which account to use".into(),
+                action: Action::NeedsUser,
+            });
+        }
+        if evidence.old_tokens {
+            findings.push(Finding {
+                kind: "user-step",
+                target: "make-new-personal-access-tokens".into(),
+                detail: format!(
+                    "Personal access tokens made under your old sign-in stop working. Make new ones for your scripts, package feeds and tools, signed in with your work account: {PAT_URL}"
                 ),
                 action: Action::NeedsUser,
             });
@@ -190,6 +218,10 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].target, "clear-old-ssh-keys");
         assert!(findings[0].detail.contains("known_hosts"));
+        // Microsoft's procedure: the organization asks Microsoft Support, before the switch.
+        assert!(findings[0].detail.contains("Microsoft Support"));
+        assert!(findings[0].detail.contains(SUPPORT_URL));
+        assert!(findings[0].detail.contains("before the switch"));
 
         std::fs::write(
             paths.ssh_dir.join("config"),
@@ -218,6 +250,41 @@ mod tests {
             "{}",
             findings[0].detail
         );
+    }
+
+    #[test]
+    fn sign_in_and_new_token_steps_follow_what_credentials_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::sandboxed(dir.path());
+        let mut evidence = Evidence {
+            credentials_cleared: true,
+            ..Evidence::default()
+        };
+        let targets = |evidence: &mut Evidence| -> Vec<String> {
+            detect(&paths, evidence)
+                .into_iter()
+                .map(|f| f.target)
+                .collect()
+        };
+        assert_eq!(targets(&mut evidence), ["sign-in-with-work-account"]);
+        evidence.old_tokens = true;
+        assert_eq!(
+            targets(&mut evidence),
+            [
+                "sign-in-with-work-account",
+                "make-new-personal-access-tokens"
+            ]
+        );
+        evidence
+            .shown_steps
+            .insert("sign-in-with-work-account".into());
+        let findings = detect(&paths, &mut evidence);
+        assert_eq!(
+            findings[0].action,
+            Action::Note(crate::report::Status::Info),
+            "shown once"
+        );
+        assert_eq!(findings[1].action, Action::NeedsUser);
     }
 
     #[test]

@@ -262,6 +262,12 @@ pub struct Evidence {
     pub ssh_remotes: bool,
     /// The organizations repositories reach over SSH (found by `remotes`).
     pub ssh_orgs: BTreeSet<String>,
+    /// Saved Azure DevOps credentials are cleared in this run (found by `credentials`): the
+    /// person signs in again with the work account.
+    pub credentials_cleared: bool,
+    /// Old tokens were found (saved credentials, tokens in feed and shell files): scripts and
+    /// feeds need new personal access tokens.
+    pub old_tokens: bool,
 }
 
 /// A task failed to look; its detail goes into the report.

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Candidate, Owner, msal, org_of_url};
+use super::{Candidate, Owner, msal, owner_of_url};
 use crate::agent::secrets::{Item, Store};
 use crate::agent::tasks::{Action, Context, Finding};
 use crate::report::{Status, redact};
@@ -139,10 +139,8 @@ fn credential(url: &str, account: &str, shown: &str, writer: &'static str) -> Cl
         // The account may be an organization name (git's helpers on `https://contoso@dev.azure.com`).
         let _ = url.set_username(account);
     }
-    let owner = match org_of_url(&url) {
-        Ok(Some(org)) => Owner::Org(org),
-        Ok(None) => Owner::Unknown,
-        Err(()) => return Class::Other,
+    let Ok(owner) = owner_of_url(&url) else {
+        return Class::Other;
     };
     Class::Credential {
         name: shown.to_string(),
@@ -175,6 +173,11 @@ mod tests {
 
     fn org(name: &str) -> Option<Owner> {
         Some(Owner::Org(name.into()))
+    }
+
+    /// A host-wide item saved for a user name that may be an organization (decided later).
+    fn maybe(name: &str) -> Option<Owner> {
+        Some(Owner::MaybeOrg(name.into()))
     }
 
     #[test]
@@ -231,9 +234,9 @@ mod tests {
         );
         assert_eq!(
             win("git:https://contoso@dev.azure.com", "contoso"),
-            org("contoso")
+            maybe("contoso")
         );
-        assert_eq!(win("git:https://dev.azure.com", "contoso"), org("contoso"));
+        assert_eq!(win("git:https://dev.azure.com", "jdoe"), maybe("jdoe"));
         assert_eq!(
             win("git:https://dev.azure.com", "alice@contoso.com"),
             Some(Owner::Unknown)
@@ -254,7 +257,7 @@ mod tests {
                 ("port", port),
             ])
         };
-        assert_eq!(lib("dev.azure.com", "contoso", "", "0"), org("contoso"));
+        assert_eq!(lib("dev.azure.com", "contoso", "", "0"), maybe("contoso"));
         assert_eq!(
             lib("dev.azure.com", "x", "contoso/p/_git/r", "0"),
             org("contoso")
