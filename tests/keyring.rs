@@ -176,7 +176,13 @@ fn exactly_the_moved_organizations_items_leave_the_secret_service() {
         .collect();
     assert_eq!(unattributed.len(), 1, "{items:#?}");
     assert_eq!(unattributed[0]["status"], "needs-user");
-    assert!(status_of("fabrikam").is_empty() && status_of("github").is_empty());
+    // Offline and not configured, a host-wide item saved as "fabrikam" cannot be told from a
+    // person's: shown to the person, kept.
+    assert_eq!(
+        status_of("https://dev.azure.com/ (fabrikam)"),
+        ["needs-user"]
+    );
+    assert!(status_of("dev.azure.com/fabrikam").is_empty() && status_of("github").is_empty());
     assert!(status_of("evil").is_empty() && status_of("notdev").is_empty());
     let msal: Vec<&Value> = items.iter().filter(|i| i["kind"] == "msal-cache").collect();
     assert_eq!(msal.len(), 1, "{items:#?}");
@@ -289,10 +295,17 @@ enum Place {
     SecretService,
 }
 
-/// Base URLs: (url, belongs to the moved organization `contoso`).
+/// Base URLs: (url, belongs to a moved organization, `contoso` or `tailspin`). A URL with a user
+/// name is a host-wide credential saved for that name, which only git's store file holds.
 const URLS: &[(&str, bool)] = &[
     ("https://dev.azure.com/contoso", true),
     ("https://contoso.visualstudio.com", true),
+    ("https://dev.azure.com/tailspin", true),
+    ("https://tailspin.visualstudio.com", true),
+    ("https://contoso@dev.azure.com", true),
+    // A person's name: nobody can tell whose it is, so it stays (and is shown to the person).
+    ("https://jdoe@dev.azure.com", false),
+    ("https://dev.azure.com", false),
     ("https://dev.azure.com/fabrikam", false),
     ("https://dev.azure.com.evil.example/contoso", false),
     ("https://notdev.azure.com/contoso", false),
@@ -315,8 +328,10 @@ impl Rng {
 }
 
 /// Property: for random mixes of Azure DevOps, look-alike and foreign credentials across the
-/// credential-store file, GCM's plaintext store and the Secret Service, a run removes exactly the
-/// moved organization's and leaves every other one exactly as it was.
+/// credential-store file (several moved organizations and host-wide lines in one file), GCM's
+/// plaintext store, the Secret Service and the XDG git configuration, one run removes exactly
+/// the moved organizations' and leaves every other one exactly as it was, and a second plan
+/// finds nothing left to do.
 #[test]
 fn random_mixes_across_stores_keep_every_foreign_credential() {
     let keyring = Keyring::start();
@@ -331,15 +346,23 @@ fn random_mixes_across_stores_keep_every_foreign_credential() {
             let (url, moved) = URLS[rng.below(URLS.len())];
             let secret = format!("SECRET-P{seed}-{i}");
             let account = format!("user{seed}x{i}@example.com");
-            match [
-                Place::StoreFile,
-                Place::PlaintextStore,
-                Place::SecretService,
-            ][rng.below(3)]
-            {
+            let place = if url.contains('@') {
+                Place::StoreFile
+            } else {
+                [
+                    Place::StoreFile,
+                    Place::PlaintextStore,
+                    Place::SecretService,
+                ][rng.below(3)]
+            };
+            match place {
                 Place::StoreFile => {
                     let (scheme, rest) = url.split_once("://").unwrap();
-                    lines.push((format!("{scheme}://u{i}:{secret}@{rest}"), moved));
+                    let line = match rest.split_once('@') {
+                        Some((user, host)) => format!("{scheme}://{user}:{secret}@{host}"),
+                        None => format!("{scheme}://u{i}:{secret}@{rest}"),
+                    };
+                    lines.push((line, moved));
                 }
                 Place::PlaintextStore => {
                     let slug = url.trim_start_matches("https://");
@@ -372,20 +395,24 @@ fn random_mixes_across_stores_keep_every_foreign_credential() {
                 .collect::<String>()
         };
         sandbox.write(&store, text_of(&|_| true).as_bytes());
+        // Bindings in the XDG global configuration: the moved organizations' go, others stay.
+        let xdg = home.join(".config/git/config");
+        let bound = ["contoso", "fabrikam", "tailspin"];
+        let binding = |org: &str| format!("credential.azrepos:org/{org}.username");
+        let mut config_text = String::new();
+        for org in bound.iter().filter(|_| rng.below(2) == 0) {
+            config_text.push_str(&format!(
+                "[credential \"azrepos:org/{org}\"]\n\tusername = someone@{org}.example\n"
+            ));
+        }
+        sandbox.write(&xdg, config_text.as_bytes());
 
-        let run = agent(
-            &sandbox,
-            &keyring,
-            &[
-                "run",
-                "--yes",
-                "--silent",
-                "--only",
-                "credentials",
-                "--org",
-                "contoso",
-            ],
-        );
+        let orgs = ["--org", "contoso", "--org", "tailspin"];
+        let args: Vec<&str> = ["run", "--yes", "--silent", "--only", "credentials"]
+            .into_iter()
+            .chain(orgs)
+            .collect();
+        let run = agent(&sandbox, &keyring, &args);
         assert!(
             matches!(run.status.code(), Some(0 | 10)),
             "seed {seed}: {}",
@@ -407,5 +434,23 @@ fn random_mixes_across_stores_keep_every_foreign_credential() {
             let want = (!moved).then(|| secret.clone());
             assert_eq!(now, want, "seed {seed}: {service} ({account})");
         }
+        let config = git2::Config::open(&xdg).unwrap();
+        for org in bound {
+            let had = config_text.contains(&format!("org/{org}\""));
+            let now = config.get_string(&binding(org)).ok();
+            let want = (had && org == "fabrikam").then(|| format!("someone@{org}.example"));
+            assert_eq!(now, want, "seed {seed}: {}", binding(org));
+        }
+        let args: Vec<&str> = ["plan", "--json", "--only", "credentials"]
+            .into_iter()
+            .chain(orgs)
+            .collect();
+        let again = agent(&sandbox, &keyring, &args);
+        let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+        let left: Vec<Value> = task_items(&report, "credentials")
+            .into_iter()
+            .filter(|i| i["status"] == "planned")
+            .collect();
+        assert!(left.is_empty(), "seed {seed}: left behind: {left:#?}");
     }
 }

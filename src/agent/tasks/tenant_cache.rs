@@ -38,6 +38,9 @@ pub struct Entry {
     pub tenant: String,
     /// The Azure DevOps organization, when the URL is one.
     pub org: Option<String>,
+    /// The host-wide entry (`https://dev.azure.com/`) GCM for Windows writes when it cannot see
+    /// the remote's organization: it applies to every organization on the host.
+    pub host_key: bool,
 }
 
 impl Entry {
@@ -101,11 +104,19 @@ fn parse_pair(piece: &[u8]) -> Option<Entry> {
         .ok()?
         .hyphenated()
         .to_string();
-    url::Url::parse(url).ok()?;
+    let parsed = url::Url::parse(url).ok()?;
+    let org = hosts::org_of_https_url(url);
+    let host_key = org.is_none()
+        && parsed.port().is_none()
+        && parsed.host_str().is_some_and(|h| {
+            h.trim_end_matches('.')
+                .eq_ignore_ascii_case(hosts::DEV_AZURE)
+        });
     Some(Entry {
         url: url.to_string(),
-        org: hosts::org_of_https_url(url),
+        org,
         tenant,
+        host_key,
     })
 }
 
@@ -169,14 +180,26 @@ fn plan(
         .entries
         .iter()
         .filter(|e| {
-            e.org
-                .as_deref()
-                .is_some_and(|org| cx.settings.org_in_scope(org))
+            // The host-wide entry serves every organization, the moved ones among them.
+            e.host_key
+                || e.org
+                    .as_deref()
+                    .is_some_and(|org| cx.settings.org_in_scope(org))
         })
         .collect();
     for entry in &in_scope {
-        if let (true, Some(org)) = (entry.is_msa(), &entry.org) {
-            evidence.msa_orgs.insert(org.to_ascii_lowercase());
+        match (entry.is_msa(), &entry.org) {
+            (true, Some(org)) => {
+                evidence.msa_orgs.insert(org.to_ascii_lowercase());
+            }
+            // The host-wide entry on personal accounts: every configured organization was used so.
+            (true, None) => evidence.msa_orgs.extend(
+                cx.settings
+                    .organizations()
+                    .iter()
+                    .map(|org| org.to_ascii_lowercase()),
+            ),
+            _ => {}
         }
     }
     let stale: Vec<&&Entry> = in_scope
@@ -240,6 +263,9 @@ fn describe_one(entry: &Entry) -> String {
     };
     match &entry.org {
         Some(org) => format!("organization {org}: {backing}"),
+        None if entry.host_key => format!(
+            "the host-wide entry Git Credential Manager for Windows writes when it cannot see the organization; it applies to every organization: {backing}"
+        ),
         None => format!("not an Azure DevOps organization: {backing}"),
     }
 }
@@ -249,7 +275,11 @@ fn describe(entries: &[Entry]) -> String {
     entries
         .iter()
         .map(|e| {
-            let name = e.org.clone().unwrap_or_else(|| redact::url(&e.url));
+            let name = match &e.org {
+                Some(org) => org.clone(),
+                None if e.host_key => "dev.azure.com (every organization)".to_string(),
+                None => redact::url(&e.url),
+            };
             if e.is_msa() {
                 format!("{name} (personal Microsoft accounts)")
             } else {
@@ -297,11 +327,13 @@ mod tests {
                     url: "https://dev.azure.com/contoso/".into(),
                     tenant: MSA_TENANT.into(),
                     org: Some("contoso".into()),
+                    host_key: false,
                 },
                 Entry {
                     url: "https://fabrikam.visualstudio.com/".into(),
                     tenant: TENANT.into(),
                     org: Some("fabrikam".into()),
+                    host_key: false,
                 },
             ]
         );
@@ -381,6 +413,38 @@ mod tests {
         assert_eq!(findings.len(), 3);
         assert!(evidence.msa_orgs.contains("contoso"));
         assert!(f.dir.path().exists());
+    }
+
+    #[test]
+    fn a_cache_holding_only_the_host_wide_entry_goes_when_organizations_moved() {
+        let cache = encode(&[("https://dev.azure.com/", MSA_TENANT)]);
+        for config in ["organizations = [\"contoso\"]\n", ""] {
+            let f = Fixture::new(&cache, config);
+            let (findings, evidence) = f.detect();
+            assert_eq!(
+                evidence.msa_orgs.contains("contoso"),
+                !config.is_empty(),
+                "personal-account evidence for the configured organizations"
+            );
+            assert_eq!(
+                findings[0].action,
+                Action::DeleteFile(cache_path(&f.paths.local_data)),
+                "{config}"
+            );
+            assert!(
+                findings[1].detail.contains("host-wide"),
+                "{}",
+                findings[1].detail
+            );
+        }
+        // Already on the new tenant: nothing stale.
+        let cache = encode(&[("https://dev.azure.com/", TENANT)]);
+        let f = Fixture::new(&cache, &format!("expected_tenant = \"{TENANT}\"\n"));
+        assert_eq!(f.detect().0[0].action, Action::Note(Status::Ok));
+        // Another host's entry is still not ours.
+        let cache = encode(&[("https://example.com/", MSA_TENANT)]);
+        let f = Fixture::new(&cache, "organizations = [\"contoso\"]\n");
+        assert!(!f.detect().0[0].action.changes());
     }
 
     #[test]
