@@ -22,7 +22,7 @@ enum Ours {
     /// Azure DevOps's, but no organization can be told: shown to the person, kept.
     NoOrg,
     /// Not Azure DevOps: never touched.
-    NotOurs,
+    Foreign,
 }
 
 struct UrlRow {
@@ -78,7 +78,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://vs-ssh.myorg.visualstudio.com",
         orgs: &["myorg"],
         gcm: "Azure DevOps, vs-ssh.myorg",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: Some(
             "GCM takes any name ending in .visualstudio.com; an organization's https host has exactly one label before it, so a deeper name is nobody's credential to clear",
         ),
@@ -88,7 +88,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://testdev.azure.com/org",
         orgs: &["org"],
         gcm: "not Azure DevOps",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: None,
     },
     UrlRow {
@@ -96,7 +96,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://test.dev.azure.com/org",
         orgs: &["org"],
         gcm: "not Azure DevOps",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: None,
     },
     UrlRow {
@@ -104,7 +104,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://visualstudio.com",
         orgs: &["org"],
         gcm: "not Azure DevOps",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: None,
     },
     UrlRow {
@@ -112,7 +112,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://testvisualstudio.com",
         orgs: &["org"],
         gcm: "not Azure DevOps",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: None,
     },
     UrlRow {
@@ -128,7 +128,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://dev.azure.com:456/myorg/myproject/_git/myrepo",
         orgs: &["myorg"],
         gcm: "Azure DevOps, myorg",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: Some(
             "matching is port-aware: dev.azure.com on another port is a different server, whose credentials are not ours to clear",
         ),
@@ -214,7 +214,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://visualstudio.com",
         orgs: &["org"],
         gcm: "error: not an organization",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: None,
     },
     UrlRow {
@@ -222,7 +222,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://example.com/org/proj/_git/repo",
         orgs: &["org"],
         gcm: "not Azure DevOps",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: None,
     },
     UrlRow {
@@ -246,7 +246,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://dev.azure.com.evil.example/org/proj/_git/repo",
         orgs: &["org"],
         gcm: "not Azure DevOps",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: None,
     },
     UrlRow {
@@ -254,7 +254,7 @@ const URL_ROWS: &[UrlRow] = &[
         url: "https://org.visualstudio.com.evil.example",
         orgs: &["org"],
         gcm: "not Azure DevOps",
-        ours: Ours::NotOurs,
+        ours: Ours::Foreign,
         why: None,
     },
 ];
@@ -286,7 +286,7 @@ fn ours_for(row: &UrlRow) -> Ours {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let items = task_items(&report, "credentials");
     match items.as_slice() {
-        [] => Ours::NotOurs,
+        [] => Ours::Foreign,
         [item] => {
             let target = item["target"].as_str().unwrap();
             match (item["status"].as_str().unwrap(), target) {
@@ -315,7 +315,7 @@ fn urls_are_attributed_as_gcm_attributes_them_or_the_row_says_why() {
         }
         let same = match &row.ours {
             Ours::Org(org) => row.gcm == format!("Azure DevOps, {org}"),
-            Ours::NotOurs => {
+            Ours::Foreign => {
                 row.gcm.starts_with("not Azure DevOps") || row.gcm.starts_with("error: not")
             }
             Ours::NoOrg => false,
