@@ -43,12 +43,18 @@ fn items(report: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn config_value(file: &Path, key: &str) -> Option<String> {
+/// `key` in the git configuration file `file` (read with libgit2), if set.
+pub(crate) fn config_value(file: &Path, key: &str) -> Option<String> {
     git2::Config::open(file).unwrap().get_string(key).ok()
 }
 
 const RUN: &[&str] = &["run", "--yes", "--json", "--only", "credentials"];
 const PLAN: &[&str] = &["plan", "--json", "--only", "credentials"];
+
+/// `args` for the moved organization `contoso`.
+fn for_contoso(args: &[&'static str]) -> Vec<&'static str> {
+    args.iter().copied().chain(["--org", "contoso"]).collect()
+}
 
 #[test]
 fn host_wide_credentials_with_a_plain_user_name_are_reported_not_taken_for_an_organization() {
@@ -60,7 +66,7 @@ fn host_wide_credentials_with_a_plain_user_name_are_reported_not_taken_for_an_or
     sandbox.write(&path, content.as_bytes());
 
     // Configured and offline: contoso's two forms go together; jdoe is nobody's to decide.
-    let args: Vec<&str> = RUN.iter().copied().chain(["--org", "contoso"]).collect();
+    let args = for_contoso(RUN);
     let (run, code) = report(&sandbox, &args, &[]);
     assert_eq!(code, Some(10), "a step is left for the person: {run:#}");
     assert_eq!(
@@ -168,7 +174,7 @@ fn gcm_state_is_found_in_the_xdg_config_and_included_files() {
         b"SECRETCORP\nservice=https://dev.azure.com/contoso\n",
     );
 
-    let args: Vec<&str> = RUN.iter().copied().chain(["--org", "contoso"]).collect();
+    let args = for_contoso(RUN);
     let (run, code) = report(&sandbox, &args, &[]);
     assert_eq!(code, Some(0), "{run:#}");
     let key = "credential.azrepos:org/contoso.username";
@@ -236,7 +242,7 @@ fn gcm_file_stores_are_found_wherever_gcm_keeps_them() {
     for path in gone.iter().chain(&kept).chain([&host_wide]) {
         sandbox.write(path, b"SECRETFILE\nservice=x\naccount=a\n");
     }
-    let args: Vec<&str> = RUN.iter().copied().chain(["--org", "contoso"]).collect();
+    let args = for_contoso(RUN);
     let (run, code) = report(&sandbox, &args, &[]);
     assert_eq!(code, Some(10), "the host-wide one is the person's: {run:#}");
     for path in &gone {
@@ -280,7 +286,7 @@ fn username_pins_for_azure_devops_urls_are_cleared_and_undo_restores_them() {
         )
         .unwrap();
 
-    let plan_args: Vec<&str> = PLAN.iter().copied().chain(["--org", "contoso"]).collect();
+    let plan_args = for_contoso(PLAN);
     let (plan, _) = report(&sandbox, &plan_args, &[]);
     let planned: Vec<String> = items(&plan)
         .into_iter()
@@ -290,7 +296,7 @@ fn username_pins_for_azure_devops_urls_are_cleared_and_undo_restores_them() {
     assert_eq!(planned.len(), 2, "{plan:#}");
     assert!(planned[0].ends_with("credential.https://dev.azure.com/contoso.username"));
 
-    let args: Vec<&str> = RUN.iter().copied().chain(["--org", "contoso"]).collect();
+    let args = for_contoso(RUN);
     let (_, code) = report(&sandbox, &args, &[]);
     assert_eq!(code, Some(0));
     assert_eq!(
