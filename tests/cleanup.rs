@@ -234,7 +234,11 @@ fn gcm_file_stores_are_found_wherever_gcm_keeps_them() {
     ];
     let kept = [
         home.join("creds/git/https/dev.azure.com/fabrikam/bob.credential"),
-        home.join("creds/git/https/dev.azure.com:8443/contoso/alice.credential"),
+        // GCM's folder for another port: `host:port`, or `host-port` on Windows (no `:` there).
+        home.join(format!(
+            "creds/git/https/dev.azure.com{}8443/contoso/alice.credential",
+            if cfg!(windows) { "-" } else { ":" }
+        )),
         home.join("creds/git/https/github.com/contoso/alice.credential"),
         home.join("creds/git/https/dev.azure.com/contoso/notes.txt"),
     ];
