@@ -89,7 +89,7 @@ fn walk(
             .or_else(|| item.span())
             .map_or(0, |span| line_of(text, span.start));
         if let Some(key) = keys::find(&dotted) {
-            let raw = raw_value(item).ok_or_else(|| {
+            let raw = raw_value(key, item).ok_or_else(|| {
                 ConfigError::new(
                     format!(
                         "{} line {line}: `{dotted}` must be {}, not {}",
@@ -133,9 +133,13 @@ fn walk(
     Ok(())
 }
 
-fn raw_value(item: &Item) -> Option<Raw> {
+fn raw_value(key: &Key, item: &Item) -> Option<Raw> {
     match item.as_value()? {
         TomlValue::String(s) => Some(Raw::Text(s.value().clone())),
+        // A number key's value is checked by its validator, whichever way it was written.
+        TomlValue::Integer(n) if key.kind == keys::Kind::Number => {
+            Some(Raw::Text(n.value().to_string()))
+        }
         TomlValue::Boolean(b) => Some(Raw::Bool(*b.value())),
         TomlValue::Array(array) => array
             .iter()
@@ -150,6 +154,7 @@ fn expected(key: &Key) -> &'static str {
     match key.kind {
         keys::Kind::List => "a list of strings",
         keys::Kind::Bool => "true or false",
+        keys::Kind::Number => "a whole number",
         keys::Kind::Text | keys::Kind::Path => "a string",
     }
 }
@@ -159,6 +164,7 @@ fn example(key: &Key) -> String {
     match key.kind {
         keys::Kind::List => format!("write it like {last} = [\"contoso\", \"fabrikam\"]"),
         keys::Kind::Bool => format!("write it like {last} = true (no quotes)"),
+        keys::Kind::Number => format!("write it like {last} = 365 (a whole number)"),
         keys::Kind::Text | keys::Kind::Path => {
             format!("write it like {last} = \"...\" (in double quotes)")
         }

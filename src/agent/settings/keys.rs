@@ -14,6 +14,8 @@ pub enum Kind {
     Path,
     /// `true` or `false` (also `1`/`0`, `yes`/`no` in an environment variable).
     Bool,
+    /// A whole number, written bare (`365`) or quoted (`"365"`).
+    Number,
 }
 
 /// One configuration key.
@@ -120,7 +122,7 @@ pub const SSH_KEY_TYPE: Key = Key {
 pub const SSH_KEY_BITS: Key = Key {
     name: "ssh_key.bits",
     env: "ADO_CUTOVER_SSH_KEY_BITS",
-    kind: Kind::Text,
+    kind: Kind::Number,
     help: "the RSA key size: 3072 or 4096 (default)",
 };
 pub const SSH_KEY_PASSPHRASE: Key = Key {
@@ -138,7 +140,7 @@ pub const SSH_KEY_REGISTRATION: Key = Key {
 pub const SSH_KEY_VALID_DAYS: Key = Key {
     name: "ssh_key.valid_days",
     env: "ADO_CUTOVER_SSH_KEY_VALID_DAYS",
-    kind: Kind::Text,
+    kind: Kind::Number,
     help: "how many days the registered key is valid: 1 to 365 (default 365)",
 };
 pub const ENTRA_CLIENT_ID: Key = Key {
@@ -169,7 +171,7 @@ pub const PAT_SCOPES: Key = Key {
 pub const PAT_VALID_DAYS: Key = Key {
     name: "pat.valid_days",
     env: "ADO_CUTOVER_PAT_VALID_DAYS",
-    kind: Kind::Text,
+    kind: Kind::Number,
     help: "how many days the new token is valid: 1 to 365 (default 30)",
 };
 

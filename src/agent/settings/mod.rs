@@ -310,7 +310,9 @@ fn from_env(env: &Env) -> Result<Vec<Candidate>, ConfigError> {
                     .map(str::to_string)
                     .collect(),
             ),
-            keys::Kind::Text | keys::Kind::Path | keys::Kind::Bool => Raw::Text(text.to_string()),
+            keys::Kind::Text | keys::Kind::Path | keys::Kind::Bool | keys::Kind::Number => {
+                Raw::Text(text.to_string())
+            }
         };
         let value = validate::check(key, raw, &cwd).map_err(|bad| {
             ConfigError::new(
@@ -376,6 +378,90 @@ mod tests {
             }
         }
         Fixture { _dir: dir, paths }
+    }
+
+    /// The TOML blocks of a Markdown text, with `<placeholders>` filled by a valid GUID.
+    fn toml_blocks(markdown: &str) -> Vec<String> {
+        let mut blocks = Vec::new();
+        let mut current: Option<String> = None;
+        for line in markdown.lines() {
+            match (&mut current, line.trim_start()) {
+                (None, "```toml") => current = Some(String::new()),
+                (Some(block), "```") => {
+                    blocks.push(std::mem::take(block));
+                    current = None;
+                }
+                (Some(block), _) => {
+                    let mut filled = line.to_string();
+                    while let (Some(a), Some(b)) = (filled.find('<'), filled.find('>')) {
+                        if b < a {
+                            break;
+                        }
+                        filled.replace_range(a..=b, "72f988bf-86f1-41af-91ab-2d7cd011db47");
+                    }
+                    block.push_str(&filled);
+                    block.push('\n');
+                }
+                (None, _) => {}
+            }
+        }
+        blocks
+    }
+
+    #[test]
+    fn every_example_in_the_docs_is_accepted_as_written() {
+        let docs = [
+            ("README.md", include_str!("../../../README.md")),
+            (
+                "docs/entra-app.md",
+                include_str!("../../../docs/entra-app.md"),
+            ),
+            (
+                "docs/deploying.md",
+                include_str!("../../../docs/deploying.md"),
+            ),
+        ];
+        let mut seen = 0;
+        for (name, text) in docs {
+            for block in toml_blocks(text) {
+                let f = fixture(Some(&block), None);
+                let resolved = Settings::resolve(&f.paths, &Env::default(), &Inputs::default());
+                let settings = resolved
+                    .unwrap_or_else(|err| panic!("{name}: the example is refused: {err}\n{block}"));
+                assert!(
+                    settings.warnings.is_empty(),
+                    "{name}: {:?}",
+                    settings.warnings
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "the README and entra-app examples are found");
+    }
+
+    #[test]
+    fn numbers_are_numbers_and_quoted_numbers_still_work() {
+        for text in [
+            "[ssh_key]\nvalid_days = 365\nbits = 4096\n[pat]\nvalid_days = 30\n",
+            "[ssh_key]\nvalid_days = \"365\"\nbits = \"4096\"\n[pat]\nvalid_days = \"30\"\n",
+        ] {
+            let f = fixture(Some(text), None);
+            let s = Settings::resolve(&f.paths, &Env::default(), &Inputs::default()).unwrap();
+            assert_eq!(s.text(&keys::SSH_KEY_VALID_DAYS), Some("365"), "{text}");
+            assert_eq!(s.text(&keys::SSH_KEY_BITS), Some("4096"), "{text}");
+            assert_eq!(s.text(&keys::PAT_VALID_DAYS), Some("30"), "{text}");
+        }
+        // Out of range, or not a whole number: refused with the file, the line and a hint.
+        for text in [
+            "[ssh_key]\nvalid_days = 400\n",
+            "[ssh_key]\nbits = 4096.0\n",
+        ] {
+            let f = fixture(Some(text), None);
+            let err = Settings::resolve(&f.paths, &Env::default(), &Inputs::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("line 2") && err.contains("hint:"), "{err}");
+        }
     }
 
     #[test]

@@ -227,7 +227,9 @@ mod tests {
         };
         assert!(uses("[credential]\n\thelper = cache --timeout 3600\n"));
         assert!(uses("[credential]\n\tcredentialStore = cache\n"));
-        assert!(!uses("[credential]\n\thelper = store\n\thelper = cache-like\n"));
+        assert!(!uses(
+            "[credential]\n\thelper = store\n\thelper = cache-like\n"
+        ));
     }
 
     #[test]
