@@ -167,6 +167,53 @@ fn store_story_on_every_backend() {
     }
 }
 
+/// The device's state is the cutover's: a run that finds nothing left after a finished one does
+/// not turn "done" into "nothing to do" (the overview read "Done 0%"), for the device and for
+/// each task; something new to do is shown as it is.
+#[test]
+fn a_finished_device_stays_done_when_its_next_run_finds_nothing_left() {
+    for postgres in backends() {
+        let server = TestServer::start(postgres);
+        let now = OffsetDateTime::now_utc();
+        let hour = time::Duration::hours(1);
+        *server.now.lock().unwrap() = now;
+        let store = &server.store;
+        let runs = [
+            report("pc-a", "alice", Outcome::Done, now - hour * 3),
+            report("pc-a", "alice", Outcome::NothingToDo, now - hour * 2),
+            report("pc-b", "bob", Outcome::NothingToDo, now - hour),
+        ];
+        for r in &runs {
+            assert_eq!(post_report(&server, r), 202, "{postgres}");
+        }
+        let summary = server.block_on(store.summary(now, 30)).unwrap();
+        assert_eq!(summary.outcomes.get("done"), Some(&1), "{summary:?}");
+        assert_eq!(
+            summary.outcomes.get("nothing-to-do"),
+            Some(&1),
+            "bob never had anything to do"
+        );
+        assert_eq!(summary.tasks["browser-sign-out"].get("done"), Some(&1));
+        assert_eq!(summary.tasks["browser-sign-out"].get("ok"), Some(&1));
+        let alice = server
+            .block_on(store.device("id-pc-a", "alice"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(alice.0.outcome, "done");
+
+        // Something to do again: the device shows it.
+        let again = report("pc-a", "alice", Outcome::ActionNeeded, now);
+        assert_eq!(post_report(&server, &again), 202);
+        let summary = server.block_on(store.summary(now, 30)).unwrap();
+        assert_eq!(summary.outcomes.get("done"), None, "{summary:?}");
+        assert_eq!(summary.outcomes.get("action-needed"), Some(&1));
+        assert_eq!(
+            summary.tasks["browser-sign-out"].get("needs-user"),
+            Some(&1)
+        );
+    }
+}
+
 #[test]
 fn hostile_input_gets_the_right_4xx_stores_nothing_and_the_server_keeps_serving() {
     let server = TestServer::start(false);

@@ -127,13 +127,17 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
             .execute(params![r.finished, r.device, r.user])?;
         return Ok(Stored::Accepted);
     }
+    let done: Vec<String> = conn
+        .prepare_cached(sql::DONE_TASKS)?
+        .query_map(params![r.device, r.user], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     for clear in [sql::UNCOUNT_TASKS, sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
         conn.prepare_cached(clear)?
             .execute(params![r.device, r.user])?;
     }
     let mut task = conn.prepare_cached(sql::TASK)?;
     let mut count = conn.prepare_cached(sql::COUNT_TASK)?;
-    for (id, status) in &r.statuses {
+    for (id, status) in r.carried(&done) {
         task.execute(params![r.device, r.user, id, status])?;
         count.execute(params![id, status])?;
     }

@@ -554,6 +554,23 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// The task statuses to keep for the device: a task it finished before ("done") and that
+    /// has nothing left now ("ok") is still done, so a device's state is the cutover's state,
+    /// not the last run's.
+    pub(crate) fn carried<'a>(&'a self, done_before: &'a [String]) -> Vec<(&'a str, &'a str)> {
+        self.statuses
+            .iter()
+            .map(|(task, status)| {
+                let kept = if status == "ok" && done_before.contains(task) {
+                    "done"
+                } else {
+                    status.as_str()
+                };
+                (task.as_str(), kept)
+            })
+            .collect()
+    }
+
     pub(crate) fn new(report: &Report, body: &str, received: i64) -> Row {
         let finished = millis(report.finished_at);
         let problems = problems(report);
@@ -600,7 +617,9 @@ pub(crate) mod sql {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1)
          ON CONFLICT (device_id, user_name) DO UPDATE SET
            upn = COALESCE(excluded.upn, devices.upn), hostname = excluded.hostname, os = excluded.os,
-           agent_version = excluded.agent_version, mode = excluded.mode, outcome = excluded.outcome,
+           agent_version = excluded.agent_version, mode = excluded.mode,
+           outcome = CASE WHEN excluded.outcome = 'nothing-to-do' AND devices.outcome = 'done'
+                          THEN 'done' ELSE excluded.outcome END,
            reason = excluded.reason, last_report_id = excluded.last_report_id,
            first_seen = CASE WHEN devices.first_seen < excluded.first_seen THEN devices.first_seen ELSE excluded.first_seen END,
            last_seen = excluded.last_seen, reports = devices.reports + 1
@@ -608,6 +627,8 @@ pub(crate) mod sql {
     pub const OLDER: &str = "UPDATE devices SET reports = reports + 1,
            first_seen = CASE WHEN first_seen < $1 THEN first_seen ELSE $1 END
          WHERE device_id = $2 AND user_name = $3";
+    /// The tasks a device finished in its previous latest report: a later "ok" keeps "done".
+    pub const DONE_TASKS: &str = "SELECT task_id FROM task_status WHERE device_id = $1 AND user_name = $2 AND status = 'done'";
     /// Before a device's task statuses are replaced: they no longer count.
     pub const UNCOUNT_TASKS: &str = "UPDATE task_counts SET devices = devices - 1
          WHERE EXISTS (SELECT 1 FROM task_status t WHERE t.device_id = $1 AND t.user_name = $2
@@ -668,6 +689,14 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
             .await?;
         return Ok(Stored::Accepted);
     }
+    let done: Vec<String> = sqlx::query(sql::DONE_TASKS)
+        .bind(&r.device)
+        .bind(&r.user)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     for clear in [sql::UNCOUNT_TASKS, sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
         sqlx::query(clear)
             .bind(&r.device)
@@ -675,7 +704,7 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
             .execute(&mut *conn)
             .await?;
     }
-    for (task, status) in &r.statuses {
+    for (task, status) in r.carried(&done) {
         sqlx::query(sql::TASK)
             .bind(&r.device)
             .bind(&r.user)
