@@ -201,6 +201,30 @@ fn a_finished_device_stays_done_when_its_next_run_finds_nothing_left() {
             .unwrap();
         assert_eq!(alice.0.outcome, "done");
 
+        // The device page links every older report, each shown in full; a report of another
+        // device is not found under this one.
+        let (status, page) = get(&server, "/devices/id-pc-a/alice", Some(ADMIN));
+        assert_eq!(status, 200);
+        for r in &runs[..2] {
+            // Links are percent-encoded: a report id's hyphens read %2D.
+            let link = format!("/reports/{}", r.report_id.to_string().replace('-', "%2D"));
+            assert!(page.contains(&link), "no link to {}", r.report_id);
+            let (status, full) = get(
+                &server,
+                &format!("/devices/id-pc-a/alice/reports/{}", r.report_id),
+                Some(ADMIN),
+            );
+            assert_eq!(status, 200);
+            assert!(full.contains(&r.report_id.to_string()), "{full}");
+            assert!(full.contains(&r.tasks[0].items[0].detail), "{full}");
+        }
+        let (status, _) = get(
+            &server,
+            &format!("/devices/id-pc-a/alice/reports/{}", runs[2].report_id),
+            Some(ADMIN),
+        );
+        assert_eq!(status, 404, "bob's report is not alice's");
+
         // Something to do again: the device shows it.
         let again = report("pc-a", "alice", Outcome::ActionNeeded, now);
         assert_eq!(post_report(&server, &again), 202);

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use super::State;
 use super::auth::{self, Admin};
 use super::store::{DeviceFilter, DeviceRow, STALE_AFTER_MS, Summary, kebab, millis};
+use crate::report::Report;
 
 type AppState = axum::extract::State<State>;
 
@@ -29,6 +30,10 @@ pub fn routes() -> axum::Router<State> {
         .route("/devices", get(device_list))
         .route("/devices.csv", get(device_csv))
         .route("/devices/{device_id}/{user}", get(device_page))
+        .route(
+            "/devices/{device_id}/{user}/reports/{report_id}",
+            get(report_page),
+        )
         .route("/expected-users", post(expected_users))
         .route("/static/app.css", get(stylesheet))
 }
@@ -98,10 +103,15 @@ fn outcome_label(outcome: &str) -> &str {
 }
 
 fn device_href(row: &DeviceRow) -> String {
+    device_path(&row.device_id, &row.user_name)
+}
+
+/// The device page of a device and user.
+fn device_path(device_id: &str, user: &str) -> String {
     format!(
         "/devices/{}/{}",
-        utf8_percent_encode(&row.device_id, NON_ALPHANUMERIC),
-        utf8_percent_encode(&row.user_name, NON_ALPHANUMERIC)
+        utf8_percent_encode(device_id, NON_ALPHANUMERIC),
+        utf8_percent_encode(user, NON_ALPHANUMERIC)
     )
 }
 
@@ -393,6 +403,7 @@ async fn device_page(
         *response.status_mut() = StatusCode::NOT_FOUND;
         return response;
     };
+    let here = device_path(&device.device_id, &device.user_name);
     let body = html! {
         h1 { (device.hostname) }
         dl.facts {
@@ -406,20 +417,7 @@ async fn device_page(
         }
         @if let Some(report) = &latest {
             h2 { "Latest report" }
-            @for task in &report.tasks {
-                h3 { (task.id) " " span class={"badge " (kebab(&task.status))} { (kebab(&task.status)) } }
-                p { (task.summary) }
-                @if !task.items.is_empty() {
-                    table.items {
-                        thead { tr { th { "Status" } th { "What" } th { "Detail" } } }
-                        tbody {
-                            @for item in &task.items {
-                                tr { td { (kebab(&item.status)) } td { code { (item.target) } } td { (item.detail) } }
-                            }
-                        }
-                    }
-                }
-            }
+            (report_tasks(report))
         }
         h2 { "Every report" }
         table.history {
@@ -427,7 +425,8 @@ async fn device_page(
             tbody {
                 @for r in &reports {
                     tr {
-                        td { (when(r.finished_at)) } td { (r.mode) }
+                        td { a href=(format!("{}/reports/{}", here, utf8_percent_encode(&r.report_id, NON_ALPHANUMERIC))) { (when(r.finished_at)) } }
+                        td { (r.mode) }
                         td { span class={"badge " (r.outcome)} { (outcome_label(&r.outcome)) } }
                         td { (r.agent_version) } td { (when(r.received_at)) }
                     }
@@ -436,6 +435,60 @@ async fn device_page(
         }
     };
     page(&device.hostname, admin.csrf.as_deref(), body)
+}
+
+/// Every task of a report with its items, as the agent sent them (escaped like everything else).
+fn report_tasks(report: &Report) -> Markup {
+    html! {
+        @for task in &report.tasks {
+            h3 { (task.id) " " span class={"badge " (kebab(&task.status))} { (kebab(&task.status)) } }
+            p { (task.summary) }
+            @if !task.items.is_empty() {
+                table.items {
+                    thead { tr { th { "Status" } th { "What" } th { "Detail" } } }
+                    tbody {
+                        @for item in &task.items {
+                            tr { td { (kebab(&item.status)) } td { code { (item.target) } } td { (item.detail) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One older report in full, from the device page's history.
+async fn report_page(
+    admin: Admin,
+    axum::extract::State(state): AppState,
+    Path((device_id, user, report_id)): Path<(String, String, String)>,
+) -> Response {
+    let report = match state.store.report(&device_id, &user, &report_id).await {
+        Ok(found) => found,
+        Err(_) => return unavailable(),
+    };
+    let Some(report) = report else {
+        let body = html! { h1 { "Not found" } p { "This device and user sent no such report." } };
+        let mut response = page("Not found", admin.csrf.as_deref(), body);
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return response;
+    };
+    let back = device_path(&device_id, &user);
+    let title = format!("{} report", kebab(&report.mode));
+    let body = html! {
+        p { a href=(back) { "Back to " (report.device.hostname) } }
+        h1 { (report.device.hostname) ": " (title) }
+        dl.facts {
+            dt { "User" } dd { (report.user.name) @if let Some(upn) = &report.user.upn { " (" (upn) ")" } }
+            dt { "Outcome" } dd { span class={"badge " (kebab(&report.outcome))} { (outcome_label(&kebab(&report.outcome))) } }
+            dt { "Started" } dd { (when(millis(report.started_at))) }
+            dt { "Finished" } dd { (when(millis(report.finished_at))) }
+            dt { "Agent" } dd { (report.agent_version) }
+            dt { "Report id" } dd { code { (report.report_id) } }
+        }
+        (report_tasks(&report))
+    };
+    page(&title, admin.csrf.as_deref(), body)
 }
 
 #[derive(serde::Deserialize)]

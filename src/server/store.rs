@@ -359,6 +359,25 @@ impl Store {
         Ok(Some((device, reports, latest)))
     }
 
+    /// One report of a device and user, as it was received (`None`: no such report for them).
+    pub async fn report(
+        &self,
+        device_id: &str,
+        user_name: &str,
+        report_id: &str,
+    ) -> Result<Option<Report>, StoreError> {
+        let body: Option<String> = sqlx::query(
+            "SELECT body FROM reports WHERE report_id = $1 AND device_id = $2 AND user_name = $3",
+        )
+        .bind(report_id)
+        .bind(device_id)
+        .bind(user_name)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.get(0));
+        Ok(body.and_then(|body| serde_json::from_str(&body).ok()))
+    }
+
     /// The fleet overview at `now`, with report counts for the last `days` days.
     pub async fn summary(&self, now: OffsetDateTime, days: i64) -> Result<Summary, StoreError> {
         let now = millis(now);
