@@ -364,7 +364,9 @@ fn silent_run_prints_one_line_and_writes_a_log() {
     let line = text(&out.stdout);
     assert_eq!(line.lines().count(), 1, "{line}");
     assert!(
-        line.starts_with("ado-cutover action-needed: 1 changed, 2 for the user, 0 failed; report "),
+        line.starts_with(
+            "ado-cutover action-needed: 1 changed, 2 for the user, 0 failed, 0 not checked; report "
+        ),
         "{line}"
     );
     assert!(!sandbox.tenant_cache().exists());

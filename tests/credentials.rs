@@ -267,12 +267,33 @@ fn without_configured_organizations_the_tenant_decides_and_offline_nothing_goes(
     assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
     let report: Value = serde_json::from_slice(&offline.stdout).unwrap();
     let items = task_items(&report, "credentials");
+    let unchecked = items
+        .iter()
+        .find(|i| i["target"] == "contoso")
+        .unwrap_or_else(|| panic!("{items:#?}"));
+    assert_eq!(unchecked["status"], "skipped", "not checked is never ok");
     assert!(
-        items.iter().any(|i| i["detail"]
+        unchecked["detail"]
             .as_str()
             .unwrap()
-            .contains("could not check whether contoso moved")),
-        "{items:#?}"
+            .starts_with("not checked: could not ask Azure DevOps whether contoso moved"),
+        "{unchecked}"
+    );
+    let task = report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "credentials")
+        .unwrap();
+    assert_eq!(task["status"], "skipped");
+    assert!(
+        task["summary"].as_str().unwrap().contains("not checked"),
+        "{task}"
+    );
+    assert_eq!(
+        offline.status.code(),
+        Some(11),
+        "not finished: device management runs it again"
     );
 
     let fake = FakeAzureDevOps::start();

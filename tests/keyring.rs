@@ -454,3 +454,52 @@ fn random_mixes_across_stores_keep_every_foreign_credential() {
         assert!(left.is_empty(), "seed {seed}: left behind: {left:#?}");
     }
 }
+
+/// A Secret Service that cannot be reached is "not checked" (skipped, exit 11), never "ok",
+/// when this user has keyrings it could hold items in; a machine with no keyring at all has
+/// nothing there to check.
+#[test]
+fn an_unreachable_secret_service_is_not_checked_never_ok() {
+    let sandbox = Sandbox::new();
+    let run = |sandbox: &Sandbox| {
+        let out = sandbox
+            .cmd()
+            .args([
+                "run",
+                "--yes",
+                "--json",
+                "--only",
+                "credentials",
+                "--org",
+                "contoso",
+            ])
+            .env(ado_cutover::agent::secrets::SANDBOX_OPT_IN, "1")
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}", sandbox.root.path().join("no-bus").display()),
+            )
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), task_items(&report, "credentials"))
+    };
+    let (code, items) = run(&sandbox);
+    assert_eq!(
+        code,
+        Some(0),
+        "no keyring here: nothing to check {items:#?}"
+    );
+    assert!(items.is_empty(), "{items:#?}");
+
+    std::fs::create_dir_all(sandbox.paths.local_data.join("keyrings")).unwrap();
+    let (code, items) = run(&sandbox);
+    assert_eq!(code, Some(11), "{items:#?}");
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["status"], "skipped");
+    let detail = items[0]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("not checked: "), "{detail}");
+    assert!(
+        detail.contains("the keyring service is not running") && !detail.contains("DBus error"),
+        "raw D-Bus text reaches the person: {detail}"
+    );
+}

@@ -235,6 +235,22 @@ fn a_finished_device_stays_done_when_its_next_run_finds_nothing_left() {
             summary.tasks["browser-sign-out"].get("needs-user"),
             Some(&1)
         );
+
+        // A run that could not check everything is its own count, never "nothing to do".
+        let mut unchecked = report("pc-c", "carol", Outcome::NothingToDo, now);
+        unchecked.tasks[0].status = Status::Skipped;
+        unchecked.tasks[0].items[0].status = Status::Skipped;
+        unchecked.tasks[0].items[0].detail = "not checked: offline".into();
+        assert_eq!(post_report(&server, &unchecked), 202);
+        let summary = server.block_on(store.summary(now, 30)).unwrap();
+        assert_eq!(summary.outcomes.get("not-checked"), Some(&1), "{summary:?}");
+        assert_eq!(summary.tasks["browser-sign-out"].get("skipped"), Some(&1));
+        let (status, overview) = get(&server, "/", Some(ADMIN));
+        assert_eq!(status, 200);
+        assert!(
+            overview.contains("id=\"outcome-not-checked\">1<"),
+            "its own count on the overview"
+        );
     }
 }
 

@@ -307,7 +307,7 @@ fn plan(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
     let (planned, _) = session.plan(started);
     let (report, _) = session.finish(Mode::Plan, started, engine::plan_report(&planned));
     print_report(&session, &report, json)?;
-    Ok(exit::for_outcome(report.outcome))
+    Ok(exit::for_report(&report))
 }
 
 /// Asks on the terminal and returns the answer, trimmed; `None` when there is no terminal.
@@ -366,7 +366,7 @@ fn apply(common: &Common, env: &Env, yes: bool, silent: bool, json: bool) -> Res
     } else {
         print_report(&session, &report, json)?;
     }
-    Ok(exit::for_outcome(report.outcome))
+    Ok(exit::for_report(&report))
 }
 
 fn undo(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
@@ -390,7 +390,7 @@ fn undo(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
     } else {
         print_report(&session, &report, json)?;
     }
-    Ok(exit::for_outcome(report.outcome))
+    Ok(exit::for_report(&report))
 }
 
 fn report(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {

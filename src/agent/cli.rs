@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "ado-cutover", version, about, long_about)]
 #[command(
     after_help = "Exit codes: 0 done or nothing to do; 10 done, but you still have steps to take \
-(for `plan`: something to do); 1 a task failed; 2 usage or configuration error, nothing changed; \
-3 another ado-cutover is running."
+(for `plan`: something to do); 11 done with what could be checked, but something could not be \
+(offline, a keyring not running): run again later; 1 a task failed; 2 usage or configuration \
+error, nothing changed; 3 another ado-cutover is running."
 )]
 pub struct Cli {
     #[command(subcommand)]

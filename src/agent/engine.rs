@@ -569,6 +569,10 @@ pub fn summarize(items: &[Item]) -> String {
     if failed > 0 {
         parts.push(format!("{failed} failed"));
     }
+    let skipped = count(Status::Skipped);
+    if skipped > 0 {
+        parts.push(format!("{skipped} not checked or not done"));
+    }
     if parts.is_empty() {
         "nothing to do".to_string()
     } else {

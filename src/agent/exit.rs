@@ -1,7 +1,7 @@
 //! The agent's exit codes. Documented in README.md and stable: scripts and device management
 //! depend on them.
 
-use crate::report::Outcome;
+use crate::report::{Outcome, Report};
 
 /// Done, or nothing to do.
 pub const OK: u8 = 0;
@@ -13,10 +13,17 @@ pub const USAGE: u8 = 2;
 pub const LOCKED: u8 = 3;
 /// Done, but the user must still act (for `plan`: there is something to do).
 pub const ACTION_NEEDED: u8 = 10;
+/// Done with everything that could be checked, but something could not be (offline, a store
+/// that cannot be reached): not finished yet; running again later completes it.
+pub const NOT_EVERYTHING_CHECKED: u8 = 11;
 
-/// The exit code for an outcome.
-pub fn for_outcome(outcome: Outcome) -> u8 {
-    match outcome {
+/// The exit code for a report: its outcome, except that "done" or "nothing to do" with
+/// something not checked is not a success.
+pub fn for_report(report: &Report) -> u8 {
+    match report.outcome {
+        Outcome::Done | Outcome::NothingToDo if report.not_everything_checked() => {
+            NOT_EVERYTHING_CHECKED
+        }
         Outcome::Done | Outcome::NothingToDo => OK,
         Outcome::ActionNeeded => ACTION_NEEDED,
         Outcome::Failed => FAILED,

@@ -117,7 +117,7 @@ fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {
     session.log(&report);
     session.remember(&evidence, &report, true);
     say(&summary(&report, style));
-    Ok(exit::for_outcome(report.outcome))
+    Ok(exit::for_report(&report))
 }
 
 /// The browsers that must be closed first, as text; `None` when there are none.
@@ -199,6 +199,12 @@ fn summary(report: &Report, style: Style) -> String {
         &[Status::Failed],
         "Could not be done (running ado-cutover again retries):",
     );
+    out += &listing(
+        report,
+        style,
+        &[Status::Skipped],
+        "Not checked or not done yet (running ado-cutover again later finishes these):",
+    );
     let steps: Vec<_> = report
         .tasks
         .iter()
@@ -218,7 +224,10 @@ fn summary(report: &Report, style: Style) -> String {
     }
     if out.trim().is_empty() {
         out += "Nothing needed changing on this computer. You are all set.\n";
-    } else if steps.is_empty() && report.outcome != crate::report::Outcome::Failed {
+    } else if steps.is_empty()
+        && report.outcome != crate::report::Outcome::Failed
+        && !report.not_everything_checked()
+    {
         out += "All done. You are all set.\n";
     }
     out += "`ado-cutover report` shows the full report.\n";

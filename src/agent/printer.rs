@@ -117,6 +117,17 @@ pub fn render_report(report: &Report, style: Style) -> String {
 }
 
 fn outcome_line(report: &Report) -> String {
+    let line = outcome_only(report);
+    match report.outcome {
+        Outcome::Done | Outcome::NothingToDo if report.not_everything_checked() => format!(
+            "{} Not everything could be checked (marked -): running ado-cutover again later finishes it.",
+            line.trim_end_matches('.').to_string() + " with what could be checked."
+        ),
+        _ => line,
+    }
+}
+
+fn outcome_only(report: &Report) -> String {
     let planned = report
         .tasks
         .iter()
@@ -154,10 +165,11 @@ pub fn one_line(report: &Report, saved: &str) -> String {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     format!(
-        "ado-cutover {outcome}: {} changed, {} for the user, {} failed; report {saved}",
+        "ado-cutover {outcome}: {} changed, {} for the user, {} failed, {} not checked; report {saved}",
         count(Status::Done),
         count(Status::NeedsUser),
-        count(Status::Failed)
+        count(Status::Failed),
+        count(Status::Skipped)
     )
 }
 

@@ -106,7 +106,8 @@ pub enum Status {
     Ok,
     /// Changed by this run.
     Done,
-    /// Left alone on purpose; the detail says why.
+    /// Not done, or not checked: the detail says why (offline, a store that cannot be reached,
+    /// a file this version does not understand, a step that waits for another). Never "ok".
     Skipped,
     /// Would be changed by `run` (plans only).
     Planned,
@@ -124,6 +125,16 @@ impl Status {
             .map(|item| item.status)
             .max()
             .map_or(Status::Ok, |worst| worst.max(Status::Ok))
+    }
+}
+
+impl Report {
+    /// True when something could not be checked or done (an item or task `skipped`), so the
+    /// outcome covers only what could be.
+    pub fn not_everything_checked(&self) -> bool {
+        self.tasks.iter().any(|t| {
+            t.status == Status::Skipped || t.items.iter().any(|i| i.status == Status::Skipped)
+        })
     }
 }
 

@@ -41,6 +41,7 @@ pub fn routes() -> axum::Router<State> {
 const OUTCOMES: &[(&str, &str)] = &[
     ("done", "Done"),
     ("nothing-to-do", "Nothing to do"),
+    ("not-checked", "Not everything checked"),
     ("action-needed", "Action needed"),
     ("failed", "Failed"),
 ];
@@ -252,7 +253,7 @@ fn chart(summary: &Summary, now: OffsetDateTime) -> Markup {
             let get = |k: &str| counts.and_then(|c| c.get(k)).copied().unwrap_or(0);
             (
                 get("done") + get("nothing-to-do"),
-                get("action-needed") + get("failed"),
+                get("action-needed") + get("failed") + get("not-checked"),
             )
         })
         .collect();
@@ -265,12 +266,12 @@ fn chart(summary: &Summary, now: OffsetDateTime) -> Markup {
                 @let good_h = good * H / max;
                 @let bad_h = bad * H / max;
                 rect.good x=(x) y=(H - good_h) width=(bar - 2) height=(good_h) { title { (good) " done" } }
-                rect.bad x=(x) y=(H - good_h - bad_h) width=(bar - 2) height=(bad_h) { title { (bad) " needing action or failed" } }
+                rect.bad x=(x) y=(H - good_h - bad_h) width=(bar - 2) height=(bad_h) { title { (bad) " needing action, failed or not fully checked" } }
             }
             text x="0" y=(H + 14) { "30 days ago" }
             text x=(W) y=(H + 14) text-anchor="end" { "today" }
         }
-        p.legend { span.good { "■" } " done or nothing to do  " span.bad { "■" } " needing action or failed" }
+        p.legend { span.good { "■" } " done or nothing to do  " span.bad { "■" } " needing action, failed or not fully checked" }
     }
 }
 

@@ -12,7 +12,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row as _};
 use time::OffsetDateTime;
 
-use crate::report::{Report, Status};
+use crate::report::{Outcome, Report, Status};
 
 #[path = "sqlite_writer.rs"]
 mod sqlite_writer;
@@ -82,7 +82,8 @@ pub struct ReportRow {
 /// Filters for the device list.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct DeviceFilter {
-    /// `done`, `action-needed`, `failed`, `nothing-to-do`, or `stale` (not seen for 7 days).
+    /// `done`, `action-needed`, `failed`, `nothing-to-do`, `not-checked`, or `stale` (not seen
+    /// for 7 days).
     pub outcome: Option<String>,
     /// Part of the host name, user name or UPN (case-insensitive).
     pub q: Option<String>,
@@ -572,6 +573,21 @@ pub(crate) struct Row {
     pub problems: Vec<(String, String, String)>,
 }
 
+/// The outcome the fleet sees: the report's, except that "done" or "nothing to do" with
+/// something the agent could not check is `not-checked` (its own count, never ok). Agents that
+/// predate the distinction send the same fields, so this works for every agent version.
+pub(crate) fn outcome_of(report: &Report) -> String {
+    match report.outcome {
+        Outcome::Done | Outcome::NothingToDo if report.not_everything_checked() => {
+            NOT_CHECKED.to_string()
+        }
+        outcome => kebab(&outcome),
+    }
+}
+
+/// The derived outcome of a device whose latest report could not check everything.
+pub const NOT_CHECKED: &str = "not-checked";
+
 impl Row {
     /// The task statuses to keep for the device: a task it finished before ("done") and that
     /// has nothing left now ("ok") is still done, so a device's state is the cutover's state,
@@ -607,7 +623,7 @@ impl Row {
             os: format!("{} {}", report.device.os, report.device.os_version),
             agent: report.agent_version.clone(),
             mode: kebab(&report.mode),
-            outcome: kebab(&report.outcome),
+            outcome: outcome_of(report),
             reason: problems
                 .first()
                 .map(|(task, _, detail)| format!("{task}: {detail}")),

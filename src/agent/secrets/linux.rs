@@ -8,6 +8,24 @@ use keyring_core::{CredentialStore, Entry};
 pub const NAME: &str = "the Secret Service keyring";
 pub const KIND: &str = "secret-service";
 
+/// True when a keyring daemon has kept items for this user: GNOME Keyring's or KWallet's files
+/// under the data folder (`~/.local/share`).
+pub fn may_hold_items(local_data: &std::path::Path) -> bool {
+    local_data.join("keyrings").exists() || local_data.join("kwalletd").exists()
+}
+
+/// Plain words for the usual failure: no keyring service on the session bus (a headless or
+/// remote session), instead of D-Bus's own text.
+pub fn unavailable(err: &dyn std::fmt::Display) -> Option<&'static str> {
+    let text = err.to_string();
+    let no_service = ["DBus", "D-Bus", "dbus", "org.freedesktop.secrets"]
+        .iter()
+        .any(|word| text.contains(word));
+    no_service.then_some(
+        "the keyring service is not running in this session (a remote or headless login does not start it); sign in to the desktop once, or start gnome-keyring-daemon, then run ado-cutover again",
+    )
+}
+
 pub fn open() -> keyring_core::Result<Arc<CredentialStore>> {
     let store: Arc<CredentialStore> = dbus_secret_service_keyring_store::Store::new()?;
     Ok(store)

@@ -11,6 +11,16 @@ use keyring_core::{CredentialStore, Entry};
 pub const NAME: &str = "the macOS keychain";
 pub const KIND: &str = "macos-keychain";
 
+/// The store is part of the system: always in use.
+pub fn may_hold_items(_: &std::path::Path) -> bool {
+    true
+}
+
+/// The store's own words are kept: they are about the store, not a missing service.
+pub fn unavailable(_: &dyn std::fmt::Display) -> Option<&'static str> {
+    None
+}
+
 pub fn open() -> keyring_core::Result<Arc<CredentialStore>> {
     let store: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new()?;
     Ok(store)

@@ -63,9 +63,13 @@ impl Store {
         if paths.sandbox.is_some() && env.get(SANDBOX_OPT_IN) != Some("1") {
             return Ok(None);
         }
-        platform::open()
-            .map(|inner| Some(Store { inner }))
-            .map_err(|e| describe(&e))
+        match platform::open() {
+            Ok(inner) => Ok(Some(Store { inner })),
+            // Nothing was ever kept in a store this machine does not have: not in use, rather
+            // than "not checked" on every run of a headless machine.
+            Err(_) if !platform::may_hold_items(&paths.local_data) => Ok(None),
+            Err(e) => Err(describe(&e)),
+        }
     }
 
     /// Every item that may hold a Git or Azure DevOps credential, or a Microsoft sign-in cache
@@ -111,9 +115,10 @@ impl Store {
 /// An error from the store in words, without any data it carries (it could be a secret).
 fn describe(err: &Error) -> String {
     match err {
-        Error::PlatformFailure(e) | Error::NoStorageAccess(e) => {
-            format!("{} is not available: {e}", platform::NAME)
-        }
+        Error::PlatformFailure(e) | Error::NoStorageAccess(e) => match platform::unavailable(e) {
+            Some(plain) => plain.to_string(),
+            None => format!("{} is not available: {e}", platform::NAME),
+        },
         Error::NoEntry => "the item is gone".to_string(),
         Error::BadEncoding(_) | Error::BadDataFormat(..) => {
             "the store returned data in a format ado-cutover does not read".to_string()

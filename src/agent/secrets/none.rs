@@ -8,6 +8,16 @@ use keyring_core::{CredentialStore, Entry, Error};
 pub const NAME: &str = "the OS credential store";
 pub const KIND: &str = "os-credential-store";
 
+/// No store this version supports: nothing in one to check.
+pub fn may_hold_items(_: &std::path::Path) -> bool {
+    false
+}
+
+/// The store's own words are kept: they are about the store, not a missing service.
+pub fn unavailable(_: &dyn std::fmt::Display) -> Option<&'static str> {
+    None
+}
+
 pub fn open() -> keyring_core::Result<Arc<CredentialStore>> {
     Err(Error::NotSupportedByStore(
         "ado-cutover does not support this platform's credential store".into(),

@@ -8,6 +8,16 @@ use keyring_core::{CredentialStore, Entry};
 pub const NAME: &str = "Windows Credential Manager";
 pub const KIND: &str = "windows-credential-manager";
 
+/// The store is part of the system: always in use.
+pub fn may_hold_items(_: &std::path::Path) -> bool {
+    true
+}
+
+/// The store's own words are kept: they are about the store, not a missing service.
+pub fn unavailable(_: &dyn std::fmt::Display) -> Option<&'static str> {
+    None
+}
+
 pub fn open() -> keyring_core::Result<Arc<CredentialStore>> {
     let store: Arc<CredentialStore> = windows_native_keyring_store::Store::new()?;
     Ok(store)

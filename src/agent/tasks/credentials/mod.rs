@@ -247,9 +247,9 @@ fn moved_orgs(cx: &Context<'_>, lookup: &mut Lookup, found: &BTreeSet<String>) -
                 kind: "organization",
                 target: org.clone(),
                 detail: format!(
-                    "could not check whether {org} moved ({why}); its credentials are left alone. Configure `organizations` to act offline"
+                    "not checked: could not ask Azure DevOps whether {org} moved ({why}); its credentials are left alone until a run can (or configure `organizations` to act offline)"
                 ),
-                action: Action::Note(Status::Info),
+                action: Action::Note(Status::Skipped),
             }),
             _ => {}
         }

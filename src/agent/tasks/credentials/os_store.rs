@@ -46,7 +46,7 @@ pub(super) fn candidates(cx: &Context<'_>, namespaces: &BTreeSet<String>) -> Vec
     let store = match cx.secret_store() {
         Ok(Some(store)) => store,
         Ok(None) => return Vec::new(),
-        Err(why) => return note(format!("not checked: {why}"), Status::Info),
+        Err(why) => return note(format!("not checked: {why}"), Status::Skipped),
     };
     let items = match store.candidates() {
         Ok(items) => items,

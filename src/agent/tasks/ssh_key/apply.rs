@@ -419,7 +419,7 @@ fn check(cx: &Context<'_>, finding: &Finding, key: &Path) -> Item {
             ),
         ),
         Verdict::Unreachable(why) | Verdict::Unknown(why) => {
-            (Status::Info, format!("could not verify: {why}"))
+            (Status::Skipped, format!("not checked: {why}"))
         }
     };
     item(finding, status, detail)
