@@ -4,7 +4,7 @@
 mod support;
 
 use ado_cutover::agent::lock::RunLock;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{MSA, Sandbox, TENANT, text};
 
 fn json(bytes: &[u8]) -> Value {
@@ -470,4 +470,66 @@ fn installers_write_the_managed_configuration_through_the_agent() {
         std::fs::read(sandbox.paths.managed_config()).unwrap(),
         before
     );
+}
+
+/// The report names the person's work account where the machine knows it (here Git Credential
+/// Manager's binding), so the dashboard's readiness can match it; after the run cleared the
+/// binding, the next report still names it; `user.email` is only a labelled guess.
+#[test]
+fn reports_name_the_work_account_the_machine_knows() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        &sandbox.paths.home.join(".gitconfig"),
+        b"[user]\n\temail = alice@home.example\n\
+          [credential \"azrepos:org/contoso\"]\n\tusername = Alice@Contoso.com\n",
+    );
+    let user_of = |args: &[&str]| {
+        let out = sandbox.cmd().args(args).output().unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            report["user"]["upn"].clone(),
+            report["user"]["upn_source"].clone(),
+        )
+    };
+    let run = [
+        "run",
+        "--yes",
+        "--json",
+        "--only",
+        "credentials",
+        "--org",
+        "contoso",
+    ];
+    assert_eq!(
+        user_of(&run),
+        (json!("Alice@Contoso.com"), json!("gcm-binding"))
+    );
+    let gitconfig = std::fs::read_to_string(sandbox.paths.home.join(".gitconfig")).unwrap();
+    assert!(
+        !gitconfig.contains("Alice@Contoso.com"),
+        "the binding was cleared"
+    );
+    let plan = [
+        "plan",
+        "--json",
+        "--only",
+        "credentials",
+        "--org",
+        "contoso",
+    ];
+    assert_eq!(
+        user_of(&plan),
+        (json!("Alice@Contoso.com"), json!("gcm-binding")),
+        "remembered"
+    );
+
+    let fresh = Sandbox::new();
+    fresh.write(
+        &fresh.paths.home.join(".gitconfig"),
+        b"[user]\n\temail = alice@home.example\n",
+    );
+    let out = fresh.cmd().args(plan).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["user"]["upn"], json!("alice@home.example"));
+    assert_eq!(report["user"]["upn_source"], json!("git-user-email"));
 }

@@ -138,16 +138,24 @@ fn store_story_on_every_backend() {
             "LIKE wildcards are literal"
         );
 
-        // Readiness: erin is expected and never reported.
-        let expected = [
-            "alice@contoso.com".to_string(),
-            "Erin@Contoso.com".to_string(),
-        ];
+        // Readiness: erin is expected and never reported. The others are matched by user
+        // principal name (alice), by e-mail address (carol's UPN changed) and by account name
+        // (dave, from DOMAIN\user); a row naming nobody is said, not dropped silently.
+        let upload = ado_cutover::server::expected::parse(
+            "userPrincipalName,mail,SamAccountName\n\
+             alice@contoso.com,,\n\
+             Erin@Contoso.com,,\n\
+             carol.new@contoso.com,carol@contoso.com,\n\
+             ,,CONTOSO\\dave\n\
+             ,,\n",
+        );
+        assert_eq!(upload.unreadable.len(), 1, "{upload:?}");
+        assert_eq!(upload.unreadable[0].0, 6);
         server
-            .block_on(store.set_expected_users(&expected))
+            .block_on(store.set_expected_users(&upload.users))
             .unwrap();
         let summary = server.block_on(store.summary(now, 30)).unwrap();
-        assert_eq!(summary.expected, 2);
+        assert_eq!(summary.expected, 4);
         assert_eq!(summary.not_reported, ["erin@contoso.com"]);
 
         // Retention: old reports go, each device's latest stays.

@@ -19,6 +19,7 @@ use super::engine::{self, Planned};
 use super::env::Env;
 use super::exit;
 use super::history::History;
+use super::identity;
 use super::journal::Journal;
 use super::lock::{LockError, RunLock};
 use super::log::Log;
@@ -111,6 +112,8 @@ pub struct Session<'e> {
     pub progress: bool,
     /// Who can answer: `run --silent` nobody, the guided run a person with questions.
     pub interaction: Interaction,
+    /// The person's work identity, learnt before any task changes anything.
+    pub identity: Option<identity::Identity>,
 }
 
 impl<'e> Session<'e> {
@@ -136,8 +139,10 @@ impl<'e> Session<'e> {
         for warning in settings.warnings.iter().chain(&task_warnings) {
             eprintln!("warning: {warning}");
         }
+        let identity = identity::learn(&paths, env, &settings);
         Ok(Session {
             env,
+            identity,
             paths,
             settings,
             tasks,
@@ -208,7 +213,14 @@ impl<'e> Session<'e> {
             started_at,
             finished_at: OffsetDateTime::now_utc(),
             device: device::device(&self.paths),
-            user: device::user(self.env),
+            user: {
+                let mut user = device::user(self.env);
+                if let Some(found) = &self.identity {
+                    user.upn = Some(found.upn.clone());
+                    user.upn_source = Some(found.source.to_string());
+                }
+                user
+            },
             outcome: Outcome::of_tasks(&tasks),
             tasks,
         }
@@ -222,6 +234,16 @@ impl<'e> Session<'e> {
         tasks: Vec<TaskReport>,
     ) -> (Report, String) {
         let report = self.build(mode, started_at, tasks);
+        if let Some(found) = self
+            .identity
+            .as_ref()
+            .filter(|i| i.source == identity::GCM_BINDING)
+        {
+            // The binding may be gone after this run: remember whom it named.
+            let _ = crate::agent::state::State::update(&self.paths.data_dir, |state| {
+                state.work_account = Some(found.upn.clone());
+            });
+        }
         let saved = match History::new(&self.paths.data_dir).save(&report) {
             Ok(path) => self.paths.display(&path),
             Err(err) => {

@@ -36,6 +36,7 @@ pub fn user(env: &Env) -> User {
     User {
         name: name.to_string(),
         upn: None,
+        upn_source: None,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod guided;
 pub mod history;
 pub mod hosts;
 pub mod http;
+pub mod identity;
 pub mod journal;
 pub mod lock;
 pub mod log;

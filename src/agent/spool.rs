@@ -97,6 +97,7 @@ pub(crate) fn sample_report(at: i64) -> Report {
         user: User {
             name: "u".into(),
             upn: None,
+            upn_source: None,
         },
         outcome: Outcome::Done,
         tasks: Vec::new(),

@@ -31,6 +31,10 @@ pub struct State {
     /// Organizations a personal access token was created for, and when.
     #[serde(default)]
     pub pat_created: BTreeMap<String, String>,
+    /// The work account Git Credential Manager was bound to, remembered because the
+    /// `credentials` task clears the binding (see `identity`).
+    #[serde(default)]
+    pub work_account: Option<String>,
 }
 
 fn file(data_dir: &Path) -> PathBuf {

@@ -55,8 +55,12 @@ pub struct Device {
 pub struct User {
     /// The operating system's user name.
     pub name: String,
-    /// The Microsoft Entra user principal name, once a task has learnt it.
+    /// The Microsoft Entra user principal name, where the machine knows it.
     pub upn: Option<String>,
+    /// Where `upn` came from: `windows-account`, `gcm-binding`, or `git-user-email` (a guess).
+    /// Added in a later agent: absent from older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn_source: Option<String>,
 }
 
 /// The overall result, as the dashboard shows it.

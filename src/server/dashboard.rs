@@ -498,23 +498,6 @@ struct ExpectedForm {
     upns: String,
 }
 
-/// The UPNs in an upload: one per line, or a CSV whose cells hold them (the first cell with an
-/// `@` in each row; a header row has none).
-pub fn upns_of(text: &str) -> Vec<String> {
-    let mut found: Vec<String> = text
-        .lines()
-        .filter_map(|line| {
-            line.split([',', ';', '\t'])
-                .map(|cell| cell.trim().trim_matches('"').trim())
-                .find(|cell| cell.contains('@') && !cell.contains(' ') && cell.len() <= 255)
-                .map(str::to_ascii_lowercase)
-        })
-        .collect();
-    found.sort();
-    found.dedup();
-    found
-}
-
 async fn expected_users(
     admin: Admin,
     axum::extract::State(state): AppState,
@@ -523,10 +506,24 @@ async fn expected_users(
     if !admin.csrf_ok(&form.csrf) {
         return forbidden();
     }
-    match state.store.set_expected_users(&upns_of(&form.upns)).await {
-        Ok(_) => Redirect::to("/").into_response(),
-        Err(_) => unavailable(),
+    let upload = super::expected::parse(&form.upns);
+    if state.store.set_expected_users(&upload.users).await.is_err() {
+        return unavailable();
     }
+    if upload.unreadable.is_empty() {
+        return Redirect::to("/").into_response();
+    }
+    // Rows that named nobody are said, with their lines, never dropped silently.
+    let body = html! {
+        h1 { "Expected users" }
+        p { (upload.users.len()) " expected users were stored. These rows could not be read, so nobody from them is expected:" }
+        ul.unreadable {
+            @for (line, why) in &upload.unreadable { li { "line " (line) ": " (why) } }
+        }
+        p { "Each row needs a user principal name, an e-mail address or an account name (DOMAIN\\user). Fix the file and upload it again." }
+        p { a href="/" { "Back to the overview" } }
+    };
+    page("Expected users", admin.csrf.as_deref(), body)
 }
 
 fn login_page(message: Option<&str>) -> Response {
@@ -619,11 +616,5 @@ mod tests {
         assert_eq!(cell("a\"b"), "\"a\"\"b\"");
         assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(cell("-1+2"), "\"'-1+2\"");
-    }
-
-    #[test]
-    fn upns_from_lines_and_csv_exports() {
-        let text = "Name,Email,Access level\n\"Alice A\",Alice@Contoso.com,Basic\nbob@contoso.com\n\n\"x\",no email,Basic\nbob@contoso.com\n";
-        assert_eq!(upns_of(text), ["alice@contoso.com", "bob@contoso.com"]);
     }
 }

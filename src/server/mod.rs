@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod dashboard;
+pub mod expected;
 pub mod metrics;
 pub mod store;
 

@@ -12,6 +12,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row as _};
 use time::OffsetDateTime;
 
+use super::expected::Expected;
 use crate::report::{Outcome, Report, Status};
 
 #[path = "sqlite_writer.rs"]
@@ -432,7 +433,9 @@ impl Store {
             .await?
             .get(0);
         summary.not_reported = sqlx::query(
-            "SELECT upn FROM expected_users e WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.upn = e.upn)
+            "SELECT upn FROM expected_users e WHERE NOT EXISTS (
+                 SELECT 1 FROM devices d WHERE d.upn = e.upn OR d.upn = e.email
+                     OR (e.account IS NOT NULL AND lower(d.user_name) = e.account))
              ORDER BY upn LIMIT 200",
         )
         .fetch_all(&self.pool)
@@ -443,22 +446,25 @@ impl Store {
         Ok(summary)
     }
 
-    /// Replaces the list of expected users (lower-cased UPNs); returns how many.
-    pub async fn set_expected_users(&self, upns: &[String]) -> Result<usize, StoreError> {
+    /// Replaces the list of expected users; returns how many.
+    pub async fn set_expected_users(&self, users: &[Expected]) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM expected_users")
             .execute(&mut *tx)
             .await?;
-        for upn in upns {
+        for user in users {
             sqlx::query(
-                "INSERT INTO expected_users (upn) VALUES ($1) ON CONFLICT (upn) DO NOTHING",
+                "INSERT INTO expected_users (upn, email, account) VALUES ($1, $2, $3)
+                 ON CONFLICT (upn) DO NOTHING",
             )
-            .bind(upn.to_ascii_lowercase())
+            .bind(user.key.to_lowercase())
+            .bind(user.email.as_deref().map(str::to_lowercase))
+            .bind(user.account.as_deref().map(str::to_lowercase))
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        Ok(upns.len())
+        Ok(users.len())
     }
 
     /// Deletes reports that finished before `cutoff`, except each device's latest.

@@ -205,6 +205,7 @@ pub fn sample_report(
         user: User {
             name: user.into(),
             upn: Some(format!("{user}@contoso.com")),
+            upn_source: None,
         },
         outcome,
         tasks: vec![TaskReport {

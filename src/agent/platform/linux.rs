@@ -40,6 +40,11 @@ pub fn machine_id() -> Option<String> {
 
 /// File managers start programs without a console of their own; the desktop launcher that
 /// packaging installs sets `ADO_CUTOVER_HOLD_WINDOW` instead.
+/// The work account is not the OS account here: other sources tell it (see `identity`).
+pub fn user_principal_name() -> Option<String> {
+    None
+}
+
 pub fn started_from_double_click() -> bool {
     false
 }

@@ -46,6 +46,11 @@ pub fn machine_id() -> Option<String> {
 
 /// Finder opens a Terminal window for a double-clicked program through a shell, which cannot be
 /// told apart from a user's own shell; the `.command` launcher sets `ADO_CUTOVER_HOLD_WINDOW`.
+/// The work account is not the OS account here: other sources tell it (see `identity`).
+pub fn user_principal_name() -> Option<String> {
+    None
+}
+
 pub fn started_from_double_click() -> bool {
     false
 }

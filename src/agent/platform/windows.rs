@@ -67,6 +67,25 @@ pub fn machine_id() -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
+/// The signed-in account's user principal name (`alice@contoso.com`) on an Entra ID or Active
+/// Directory joined machine; `None` for a local account.
+pub fn user_principal_name() -> Option<String> {
+    use windows_sys::Win32::Security::Authentication::Identity::{
+        GetUserNameExW, NameUserPrincipal,
+    };
+    let mut buf = [0u16; 512];
+    let mut len = buf.len() as u32;
+    // SAFETY: `len` is the buffer's size in characters; the call writes at most that many and
+    // sets `len` to the characters written, without the terminating NUL.
+    let ok = unsafe { GetUserNameExW(NameUserPrincipal, buf.as_mut_ptr(), &mut len) };
+    if !ok {
+        return None;
+    }
+    let upn = String::from_utf16_lossy(&buf[..(len as usize).min(buf.len())]);
+    let upn = upn.trim_end_matches('\0').trim().to_string();
+    (!upn.is_empty()).then_some(upn)
+}
+
 /// A console window that Explorer opened for a double-clicked program has exactly one process
 /// attached: this one. From `cmd` or PowerShell the shell is attached too.
 pub fn started_from_double_click() -> bool {
