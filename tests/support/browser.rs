@@ -19,6 +19,7 @@ pub struct Browser {
 
 impl Browser {
     pub fn launch() -> Browser {
+        super::tools::require();
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new("chromium")
             .args([

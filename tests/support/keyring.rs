@@ -20,6 +20,7 @@ pub struct Keyring {
 
 impl Keyring {
     pub fn start() -> Keyring {
+        super::tools::require();
         let dir = tempfile::tempdir().unwrap();
         let mut bus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
@@ -38,7 +39,7 @@ impl Keyring {
         #[cfg(unix)]
         std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .unwrap();
-        let mut daemon = Command::new("gnome-keyring-daemon")
+        let daemon = Command::new("gnome-keyring-daemon")
             .args(["--foreground", "--unlock", "--components=secrets"])
             .env("DBUS_SESSION_BUS_ADDRESS", &address)
             .env("HOME", dir.path().join("home"))
@@ -47,8 +48,16 @@ impl Keyring {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start gnome-keyring-daemon ({e}); {HINT}"));
+            .spawn();
+        // The bus is already running: stop it before failing, so no dbus-daemon is left behind.
+        let mut daemon = match daemon {
+            Ok(daemon) => daemon,
+            Err(e) => {
+                let _ = bus.kill();
+                let _ = bus.wait();
+                panic!("cannot start gnome-keyring-daemon ({e}); {HINT}");
+            }
+        };
         // The password of the new login keyring, read from stdin; closing it unlocks.
         daemon.stdin.take().unwrap().write_all(b"test").unwrap();
         let keyring = Keyring {

@@ -22,6 +22,8 @@ pub mod keyring;
 pub mod server;
 #[cfg(unix)]
 pub mod terminal;
+#[cfg(target_os = "linux")]
+pub mod tools;
 
 /// The all-zero tenant: personal Microsoft accounts.
 pub const MSA: &str = "00000000-0000-0000-0000-000000000000";
@@ -44,6 +46,9 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
+        // Every missing tool named at once, before a test meets the first of them.
+        #[cfg(target_os = "linux")]
+        tools::require();
         let root = tempfile::tempdir().expect("temp dir");
         let paths = Paths::sandboxed(root.path());
         std::fs::create_dir_all(&paths.home).unwrap();
