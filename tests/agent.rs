@@ -353,6 +353,10 @@ fn run_without_yes_and_without_a_terminal_changes_nothing() {
         "{}",
         text(&out.stderr)
     );
+    // The plan it shows says what works here, not "Run `ado-cutover run`" (which just failed).
+    let shown = text(&out.stdout);
+    assert!(shown.contains("ado-cutover run --yes"), "{shown}");
+    assert!(!shown.contains("Run `ado-cutover run` to make"), "{shown}");
     assert!(sandbox.tenant_cache().exists());
 }
 

@@ -262,6 +262,31 @@ fn a_finished_device_stays_done_when_its_next_run_finds_nothing_left() {
     }
 }
 
+/// The token file's line works as it is on the sign-in form (`admin=<token>`), as the agent
+/// takes its `enrollment=` line; the enrollment line does not sign anyone in.
+#[test]
+fn the_dashboard_sign_in_takes_the_token_file_line_as_it_is() {
+    let server = TestServer::start(false);
+    let sign_in = |token: &str| {
+        let body = format!(
+            "token={}",
+            percent_encoding::utf8_percent_encode(token, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let response = client()
+            .post(format!("{}/login", server.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(body.as_bytes())
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.headers().contains_key("set-cookie"),
+        )
+    };
+    assert_eq!(sign_in(&format!("admin={ADMIN}\n")), (303, true));
+    assert_eq!(sign_in(ADMIN), (303, true));
+    assert_eq!(sign_in(&format!("enrollment={ENROLLMENT}")), (401, false));
+}
+
 #[test]
 fn hostile_input_gets_the_right_4xx_stores_nothing_and_the_server_keeps_serving() {
     let server = TestServer::start(false);

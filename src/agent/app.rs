@@ -360,9 +360,10 @@ fn apply(common: &Common, env: &Env, yes: bool, silent: bool, json: bool) -> Res
     let started = OffsetDateTime::now_utc();
     let (planned, evidence) = session.plan(started);
     if planned.iter().any(Planned::has_changes) && !yes && !silent {
-        let plan_text = printer::render_report(
+        let plan_text = printer::plan_before_run(
             &session.build(Mode::Plan, started, engine::plan_report(&planned)),
             session.out_style(),
+            std::io::stdin().is_terminal(),
         );
         write_stdout(&plan_text)?;
         match confirm("Make these changes?") {
@@ -528,9 +529,9 @@ fn discover(common: &Common, env: &Env, roots: Vec<PathBuf>) -> Result<u8, Failu
     let skip = Skip::defaults(&session.paths.home, &[]);
     let found = discover(&roots, &skip, &|_, _| {});
     write_stdout(&format!(
-        "{} repositories in {} folders\n",
-        found.found.len(),
-        found.folders_scanned
+        "{} in {}\n",
+        super::words::count(found.found.len(), "repository", "repositories"),
+        super::words::count(found.folders_scanned, "folder", "folders")
     ))?;
     Ok(exit::OK)
 }

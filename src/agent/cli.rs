@@ -26,10 +26,11 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args, Default, Clone)]
 pub struct Common {
-    /// Work only on these tasks (comma-separated task ids)
+    /// Work only on these tasks (comma-separated): gcm-tenant-cache, credentials, remotes,
+    /// ssh-key, browser-sign-out, guidance
     #[arg(long, global = true, value_delimiter = ',', value_name = "TASK")]
     pub only: Vec<String>,
-    /// Leave these tasks out (comma-separated task ids)
+    /// Leave these tasks out (comma-separated task ids, as for --only)
     #[arg(long, global = true, value_delimiter = ',', value_name = "TASK")]
     pub skip: Vec<String>,
     /// An Azure DevOps organization that moved (repeatable); overrides `organizations`
@@ -141,6 +142,14 @@ mod tests {
     #[test]
     fn definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_names_every_task_id() {
+        let help = Cli::command().render_help().to_string();
+        for id in crate::agent::tasks::TASK_IDS {
+            assert!(help.contains(id), "--help does not name {id}:\n{help}");
+        }
     }
 
     #[test]

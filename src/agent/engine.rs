@@ -545,13 +545,7 @@ fn task_report(task: &dyn Task, items: Vec<Item>) -> TaskReport {
 /// "1 change planned, 2 steps for you", or "nothing to do".
 pub fn summarize(items: &[Item]) -> String {
     let count = |status| items.iter().filter(|i| i.status == status).count();
-    let plural = |n: usize, one: &str, many: &str| {
-        if n == 1 {
-            format!("1 {one}")
-        } else {
-            format!("{n} {many}")
-        }
-    };
+    let plural = super::words::count;
     let mut parts = Vec::new();
     let planned = count(Status::Planned);
     if planned > 0 {

@@ -34,3 +34,4 @@ pub mod tasks;
 pub mod undo;
 pub mod upload;
 pub mod versions;
+pub mod words;

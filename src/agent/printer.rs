@@ -116,6 +116,21 @@ pub fn render_report(report: &Report, style: Style) -> String {
     out
 }
 
+/// The plan `run` shows before it asks: its last line says how to go on, which depends on
+/// whether there is a terminal to ask on.
+pub fn plan_before_run(report: &Report, style: Style, can_ask: bool) -> String {
+    let text = render_report(report, style);
+    if can_ask {
+        return text;
+    }
+    text.replace(
+        RUN_HINT,
+        "There is no terminal here to ask on: run `ado-cutover run --yes` to make these changes.",
+    )
+}
+
+const RUN_HINT: &str = "Run `ado-cutover run` to make these changes.";
+
 fn outcome_line(report: &Report) -> String {
     let line = outcome_only(report);
     match report.outcome {
@@ -134,9 +149,7 @@ fn outcome_only(report: &Report) -> String {
         .flat_map(|t| &t.items)
         .any(|i| i.status == Status::Planned);
     match (report.mode, report.outcome) {
-        (Mode::Plan, Outcome::ActionNeeded) if planned => {
-            "Run `ado-cutover run` to make these changes.".to_string()
-        }
+        (Mode::Plan, Outcome::ActionNeeded) if planned => RUN_HINT.to_string(),
         (Mode::Plan, Outcome::ActionNeeded) => {
             "Nothing to change on this computer; the steps marked ! are yours to do.".to_string()
         }

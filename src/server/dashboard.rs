@@ -535,7 +535,7 @@ fn login_page(message: Option<&str>) -> Response {
             input id="token" type="password" name="token" autocomplete="current-password" required;
             button type="submit" { "Sign in" }
         }
-        p.muted { "The admin token is in the file ado-cutover-server named when it first started." }
+        p.muted { "The admin token is the admin= line of the token file ado-cutover-server wrote at its first start (by default ado-cutover-server-tokens.txt next to the database); the whole line works too." }
     };
     page("Sign in", None, body)
 }
@@ -550,7 +550,10 @@ struct LoginForm {
 }
 
 async fn login(axum::extract::State(state): AppState, Form(form): Form<LoginForm>) -> Response {
-    match auth::login(&state, form.token.trim(), state.secure_cookies).await {
+    // The token file's line as it is (`admin=<token>`) is accepted, like the agent's `enrollment=`.
+    let token = form.token.trim();
+    let token = token.strip_prefix("admin=").unwrap_or(token).trim();
+    match auth::login(&state, token, state.secure_cookies).await {
         Some(cookie) => {
             let mut response = Redirect::to("/").into_response();
             response.headers_mut().insert(header::SET_COOKIE, cookie);

@@ -591,6 +591,17 @@ pub(crate) fn outcome_of(report: &Report) -> String {
     }
 }
 
+/// The system for people: "Windows 11 Pro", not "windows Windows 11 Pro" (the long version
+/// usually names the OS already).
+fn system_of(device: &crate::report::Device) -> String {
+    let (os, version) = (device.os.trim(), device.os_version.trim());
+    if version.to_lowercase().starts_with(&os.to_lowercase()) {
+        version.to_string()
+    } else {
+        format!("{os} {version}")
+    }
+}
+
 /// The derived outcome of a device whose latest report could not check everything.
 pub const NOT_CHECKED: &str = "not-checked";
 
@@ -626,7 +637,7 @@ impl Row {
             user: report.user.name.clone(),
             upn: report.user.upn.as_deref().map(str::to_ascii_lowercase),
             hostname: report.device.hostname.clone(),
-            os: format!("{} {}", report.device.os, report.device.os_version),
+            os: system_of(&report.device),
             agent: report.agent_version.clone(),
             mode: kebab(&report.mode),
             outcome: outcome_of(report),
@@ -840,5 +851,30 @@ pub fn redact_url(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_is_named_once() {
+        let device = |os: &str, version: &str| crate::report::Device {
+            hostname: "pc".into(),
+            os: os.into(),
+            os_version: version.into(),
+            arch: "x86_64".into(),
+            device_id: "id".into(),
+        };
+        assert_eq!(
+            system_of(&device("linux", "Linux (Debian GNU/Linux 12)")),
+            "Linux (Debian GNU/Linux 12)"
+        );
+        assert_eq!(
+            system_of(&device("windows", "Windows 11 Pro")),
+            "Windows 11 Pro"
+        );
+        assert_eq!(system_of(&device("windows", "11")), "windows 11");
     }
 }

@@ -196,7 +196,7 @@ impl Sandbox {
         settings.add_filter(&regex_escape(&root), "[SANDBOX]");
         settings.add_filter(r"\\", "/");
         // How many folders a scan passes depends on the platform's layout.
-        settings.add_filter(r"searched \d+ folders", "searched [N] folders");
+        settings.add_filter(r"searched \d+ folders?", "searched [N] folders");
         settings.add_filter(r"\d{8}T\d{12}Z-(plan|run|undo)-[0-9a-f-]{36}", "[REPORT]");
         settings
     }

@@ -111,15 +111,20 @@ impl Totals {
     }
 
     fn describe(&self) -> String {
+        use crate::agent::words::count;
         format!(
-            "searched {} folders: {} repositories, {} on Azure DevOps; {} legacy URLs, {} URLs with credentials, {} repositories with unpushed commits, {} TFVC workspaces",
-            self.folders,
-            self.repos,
+            "searched {}: {}, {} on Azure DevOps; {}, {}, {} with unpushed commits, {}",
+            count(self.folders, "folder", "folders"),
+            count(self.repos, "repository", "repositories"),
             self.ado_repos,
-            self.legacy,
-            self.credentials,
-            self.unpushed,
-            self.tfvc
+            count(self.legacy, "legacy URL", "legacy URLs"),
+            count(
+                self.credentials,
+                "URL with credentials",
+                "URLs with credentials"
+            ),
+            count(self.unpushed, "repository", "repositories"),
+            count(self.tfvc, "TFVC workspace", "TFVC workspaces"),
         )
     }
 }
