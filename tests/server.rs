@@ -551,8 +551,28 @@ fn first_start_makes_a_database_and_tokens_and_says_where() {
         .find_map(|l| l.trim().strip_prefix("dashboard: "))
         .expect("the dashboard address")
         .to_string();
+    // Absolute paths: the person sees where a first start from this folder wrote its files.
+    let folder = dir.path().canonicalize().unwrap();
+    let written = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tokens:    written to "))
+        .expect("where the tokens went");
     assert!(
-        printed.contains("written to ado-cutover-server-tokens.txt"),
+        std::path::Path::new(written.trim_end_matches(" (keep it private)"))
+            .canonicalize()
+            .unwrap()
+            .starts_with(&folder),
+        "{printed}"
+    );
+    let database = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("database:  sqlite://"))
+        .expect("where the database is");
+    assert!(
+        std::path::Path::new(database)
+            .canonicalize()
+            .unwrap()
+            .starts_with(&folder),
         "{printed}"
     );
     let tokens = std::fs::read_to_string(dir.path().join("ado-cutover-server-tokens.txt")).unwrap();

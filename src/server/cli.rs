@@ -97,7 +97,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         })?;
     let address = listener.local_addr()?;
     eprintln!("ado-cutover-server {}", env!("CARGO_PKG_VERSION"));
-    eprintln!("  database:  {}", redact_url(&url));
+    // Where things are, absolute: a first start from a folder writes into that folder.
+    let shown_url = match url.strip_prefix("sqlite://") {
+        Some(path) => format!(
+            "sqlite://{}",
+            std::path::absolute(path)
+                .map_or_else(|_| path.to_string(), |p| p.display().to_string())
+        ),
+        None => redact_url(&url),
+    };
+    eprintln!("  database:  {shown_url}");
     eprintln!("  dashboard: http://{address}/");
     eprintln!("  reports:   POST http://{address}/api/v1/reports");
     if created.is_empty() {
@@ -105,7 +114,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         eprintln!(
             "  tokens:    written to {} (keep it private)",
-            token_file.display()
+            std::path::absolute(&token_file)
+                .unwrap_or_else(|_| token_file.clone())
+                .display()
         );
     }
     let retention = Duration::from_secs(cli.retention_days.max(1) * 24 * 3600);
