@@ -102,6 +102,14 @@ fn reports_wait_while_the_server_is_down_and_arrive_once_when_it_is_up() {
         text(&run.stderr)
     );
     assert_eq!(server.reports(), 4);
+    // The log says what happened to each run's report: queued while the server was down, sent
+    // once it was up.
+    let log = std::fs::read_to_string(sandbox.paths.log_dir.join("ado-cutover.log")).unwrap();
+    assert!(
+        log.contains("report delivery: 0 sent, 1 queued; stopped: "),
+        "{log}"
+    );
+    assert!(log.contains("report delivery: 1 sent, 0 queued"), "{log}");
     // Plans are kept to the machine unless the admin asks for them.
     sandbox.cmd().args(["plan"]).output().unwrap();
     assert_eq!(server.reports(), 4);

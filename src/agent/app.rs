@@ -268,18 +268,44 @@ impl<'e> Session<'e> {
             return;
         }
         let spool = Spool::new(&self.paths.data_dir);
+        // What happened to the report goes into the log too: device management reads it when a
+        // device is missing from the dashboard.
+        let log = Log::new(&self.paths.log_dir);
+        let note = |line: String| {
+            let _ = log.write(OffsetDateTime::now_utc(), &line);
+        };
         if let Err(err) = spool.add(report) {
             eprintln!("warning: the report could not be queued for the server: {err}");
+            note(format!(
+                "report {}: could not be queued: {err}",
+                report.report_id
+            ));
         }
         spool.prune(OffsetDateTime::now_utc());
         match Endpoint::from_settings(&self.settings) {
             Ok(Some(endpoint)) => {
-                if let Some(problem) = endpoint.deliver(&spool).problem {
-                    eprintln!("warning: the report was not sent: {problem}");
+                let delivered = endpoint.deliver(&spool);
+                match &delivered.problem {
+                    Some(problem) => {
+                        eprintln!("warning: the report was not sent: {problem}");
+                        note(format!(
+                            "report delivery: {} sent, {} queued; stopped: {}",
+                            delivered.sent,
+                            delivered.left,
+                            problem.lines().next().unwrap_or_default()
+                        ));
+                    }
+                    None => note(format!(
+                        "report delivery: {} sent, {} queued",
+                        delivered.sent, delivered.left
+                    )),
                 }
             }
             Ok(None) => {}
-            Err(why) => eprintln!("warning: the report was not sent: {why}"),
+            Err(why) => {
+                eprintln!("warning: the report was not sent: {why}");
+                note(format!("report delivery: not attempted: {why}"));
+            }
         }
     }
 

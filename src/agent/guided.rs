@@ -178,13 +178,9 @@ fn listing(report: &Report, style: Style, statuses: &[Status], heading: &str) ->
     }
     let mut out = format!("{}\n", style.bold(heading));
     for item in items {
-        let _ = writeln!(
-            out,
-            "  {} {}\n      {}",
-            style.marker(item.status),
-            item.target,
-            item.detail
-        );
+        let _ = writeln!(out, "  {} {}", style.marker(item.status), item.target);
+        // Wrapped like `plan` and `report`, so long details never break mid-word.
+        out += &wrap(&item.detail, "      ", "      ", WIDTH);
     }
     out.push('\n');
     out
@@ -237,6 +233,50 @@ fn summary(report: &Report, style: Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_details_are_wrapped_between_words() {
+        use crate::report::{Item, Mode, Outcome, Report, TaskReport};
+        let detail = "deleted: a Git Credential Manager credential (plaintext store) saved for contoso, which held the old account's token for every repository of the organization";
+        let report = Report {
+            schema_version: crate::report::SCHEMA_VERSION,
+            report_id: uuid::Uuid::nil(),
+            agent_version: "0".into(),
+            mode: Mode::Run,
+            started_at: time::OffsetDateTime::UNIX_EPOCH,
+            finished_at: time::OffsetDateTime::UNIX_EPOCH,
+            device: crate::report::Device {
+                hostname: "pc".into(),
+                os: "linux".into(),
+                os_version: "1".into(),
+                arch: "x86_64".into(),
+                device_id: "id".into(),
+            },
+            user: crate::report::User {
+                name: "a".into(),
+                upn: None,
+                upn_source: None,
+            },
+            outcome: Outcome::Done,
+            tasks: vec![TaskReport {
+                id: "credentials".into(),
+                status: Status::Done,
+                summary: String::new(),
+                items: vec![Item {
+                    kind: "k".into(),
+                    target: "~/.gcm/store".into(),
+                    status: Status::Done,
+                    detail: detail.into(),
+                }],
+            }],
+        };
+        let text = summary(&report, Style::plain());
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+        let words: Vec<&str> = text.split_whitespace().collect();
+        for word in detail.split_whitespace() {
+            assert!(words.contains(&word), "{word} was split:\n{text}");
+        }
+    }
 
     #[test]
     fn holds_only_for_a_double_click_with_a_terminal() {
