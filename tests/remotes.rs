@@ -271,7 +271,7 @@ fn plan_finds_every_form_and_fixes_nothing_without_permission() {
     );
     let summary = item(&items, "~", "remotes-summary");
     let detail = summary["detail"].as_str().unwrap();
-    assert!(detail.contains("12 repositories, 6 on Azure DevOps; 4 legacy URLs, 1 URLs with credentials, 1 repositories with unpushed commits"), "{detail}");
+    assert!(detail.contains("12 repositories, 6 on Azure DevOps; 4 legacy URLs, 1 URL with credentials, 1 repository with unpushed commits"), "{detail}");
 }
 
 #[test]

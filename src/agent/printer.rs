@@ -196,10 +196,11 @@ pub fn render_settings(settings: &Settings, style: Style) -> String {
         .max()
         .unwrap_or(0);
     for resolved in &settings.values {
-        let value = resolved
-            .value
-            .as_ref()
-            .map_or_else(|| "(not set)".to_string(), show_value);
+        let value = match (&resolved.value, resolved.key.default) {
+            (Some(value), _) => show_value(value),
+            (None, Some(default)) => default.to_string(),
+            (None, None) => "(not set)".to_string(),
+        };
         let _ = writeln!(
             out,
             "{:width$} = {value}\n{:width$}   {}",

@@ -100,13 +100,35 @@ pub struct Summary {
     pub stale: i64,
     /// Per task: device count per status.
     pub tasks: BTreeMap<String, BTreeMap<String, i64>>,
-    /// Per day (Unix day number): report count per outcome.
+    /// Per day (Unix day number; ISO dates such as `2026-11-29` in JSON): report count per
+    /// outcome.
+    #[serde(serialize_with = "iso_days")]
     pub days: BTreeMap<i64, BTreeMap<String, i64>>,
     /// Failures grouped by cause: (task, detail, devices).
     pub failures: Vec<(String, String, i64)>,
     /// Expected users who have not reported yet.
     pub not_reported: Vec<String>,
     pub expected: i64,
+}
+
+/// Day numbers as the ISO dates people and tools read (`2026-11-29`).
+fn iso_days<S: serde::Serializer>(
+    days: &BTreeMap<i64, BTreeMap<String, i64>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(days.len()))?;
+    for (day, counts) in days {
+        map.serialize_entry(&iso_date(*day), counts)?;
+    }
+    map.end()
+}
+
+/// `2026-11-29` for a Unix day number.
+pub fn iso_date(day: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(day * 86_400)
+        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day()))
+        .unwrap_or_else(|_| day.to_string())
 }
 
 /// The columns [`device_row`] reads, in its order.
@@ -857,6 +879,19 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_days_are_iso_dates_in_json() {
+        let mut summary = Summary::default();
+        summary
+            .days
+            .entry(20_421)
+            .or_default()
+            .insert("done".into(), 2);
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["days"]["2025-11-29"]["done"], 2, "{json}");
+        assert_eq!(iso_date(0), "1970-01-01");
+    }
 
     #[test]
     fn the_system_is_named_once() {

@@ -28,6 +28,9 @@ pub struct Key {
     pub kind: Kind,
     /// What it means, for `config show` and the docs.
     pub help: &'static str,
+    /// The value when nothing sets it, declared once here: `config show` prints it and
+    /// [`crate::agent::settings::Settings::text`] returns it.
+    pub default: Option<&'static str>,
 }
 
 pub const ORGANIZATIONS: Key = Key {
@@ -35,24 +38,28 @@ pub const ORGANIZATIONS: Key = Key {
     env: "ADO_CUTOVER_ORGANIZATIONS",
     kind: Kind::List,
     help: "Azure DevOps organizations that moved to Microsoft Entra ID; only these are touched",
+    default: None,
 };
 pub const EXPECTED_TENANT: Key = Key {
     name: "expected_tenant",
     env: "ADO_CUTOVER_EXPECTED_TENANT",
     kind: Kind::Text,
     help: "the Microsoft Entra tenant id (a GUID) the organizations are connected to now",
+    default: None,
 };
 pub const REPORT_ENDPOINT: Key = Key {
     name: "report.endpoint",
     env: "ADO_CUTOVER_REPORT_ENDPOINT",
     kind: Kind::Text,
     help: "the ado-cutover-server URL reports are sent to",
+    default: None,
 };
 pub const ENROLLMENT_TOKEN_FILE: Key = Key {
     name: "report.enrollment_token_file",
     env: "ADO_CUTOVER_ENROLLMENT_TOKEN_FILE",
     kind: Kind::Path,
     help: "a file holding the enrollment token the server expects",
+    default: None,
 };
 
 pub const REPORT_PLANS: Key = Key {
@@ -60,6 +67,7 @@ pub const REPORT_PLANS: Key = Key {
     env: "ADO_CUTOVER_REPORT_SEND_PLANS",
     kind: Kind::Bool,
     help: "also send the reports of `plan` (by default only `run` and `undo` reports are sent)",
+    default: Some("false"),
 };
 
 pub const SIGN_OUT_MICROSOFT: Key = Key {
@@ -67,6 +75,7 @@ pub const SIGN_OUT_MICROSOFT: Key = Key {
     env: "ADO_CUTOVER_SIGN_OUT_MICROSOFT",
     kind: Kind::Bool,
     help: "also delete Microsoft sign-in cookies (login.microsoftonline.com, login.live.com), which signs the user out of every Microsoft service; default false",
+    default: Some("false"),
 };
 
 pub const REMOTES_ROOTS: Key = Key {
@@ -74,24 +83,28 @@ pub const REMOTES_ROOTS: Key = Key {
     env: "ADO_CUTOVER_REMOTES_ROOTS",
     kind: Kind::List,
     help: "folders searched for git repositories (`~/` is the home folder); default: the home folder",
+    default: None,
 };
 pub const REMOTES_SKIP: Key = Key {
     name: "remotes.skip",
     env: "ADO_CUTOVER_REMOTES_SKIP",
     kind: Kind::List,
     help: "more folder names never searched, besides node_modules, caches, trash and temp",
+    default: None,
 };
 pub const FIX_LEGACY_HOSTS: Key = Key {
     name: "remotes.fix_legacy_hosts",
     env: "ADO_CUTOVER_FIX_LEGACY_HOSTS",
     kind: Kind::Bool,
     help: "rewrite remotes on *.visualstudio.com / vs-ssh.visualstudio.com to dev.azure.com (journaled for undo); default false",
+    default: Some("false"),
 };
 pub const REMOVE_URL_CREDENTIALS: Key = Key {
     name: "remotes.remove_url_credentials",
     env: "ADO_CUTOVER_REMOVE_URL_CREDENTIALS",
     kind: Kind::Bool,
     help: "remove passwords and tokens written into remote URLs (not restorable by undo); default false",
+    default: Some("false"),
 };
 
 pub const CLEAR_UNATTRIBUTED: Key = Key {
@@ -99,12 +112,14 @@ pub const CLEAR_UNATTRIBUTED: Key = Key {
     env: "ADO_CUTOVER_CLEAR_UNATTRIBUTED",
     kind: Kind::Bool,
     help: "also clear saved dev.azure.com credentials that name no organization (they cannot be told apart from other organizations'); default false",
+    default: Some("false"),
 };
 pub const CLEAR_MSAL_CACHE: Key = Key {
     name: "credentials.clear_msal_cache",
     env: "ADO_CUTOVER_CLEAR_MSAL_CACHE",
     kind: Kind::Bool,
     help: "also delete the shared Microsoft sign-in cache (.IdentityService), which signs the user out of Visual Studio and Azure tools; default false",
+    default: Some("false"),
 };
 
 pub const SSH_KEY_CREATE: Key = Key {
@@ -112,48 +127,56 @@ pub const SSH_KEY_CREATE: Key = Key {
     env: "ADO_CUTOVER_SSH_KEY_CREATE",
     kind: Kind::Text,
     help: "make a new SSH key for Azure DevOps: `auto` (when SSH is used with Azure DevOps; default), `always` or `never`",
+    default: Some("auto"),
 };
 pub const SSH_KEY_TYPE: Key = Key {
     name: "ssh_key.type",
     env: "ADO_CUTOVER_SSH_KEY_TYPE",
     kind: Kind::Text,
     help: "the new key's type: `rsa` (default; all Azure DevOps accepts as of 2026) or `ed25519`",
+    default: Some("rsa"),
 };
 pub const SSH_KEY_BITS: Key = Key {
     name: "ssh_key.bits",
     env: "ADO_CUTOVER_SSH_KEY_BITS",
     kind: Kind::Number,
     help: "the RSA key size: 3072 or 4096 (default)",
+    default: Some("4096"),
 };
 pub const SSH_KEY_PASSPHRASE: Key = Key {
     name: "ssh_key.passphrase",
     env: "ADO_CUTOVER_SSH_KEY_PASSPHRASE_POLICY",
     kind: Kind::Text,
     help: "`optional` (the guided run offers one; default), `required` (no key without one; silent runs leave the key to the user) or `none`",
+    default: Some("optional"),
 };
 pub const SSH_KEY_REGISTRATION: Key = Key {
     name: "ssh_key.registration",
     env: "ADO_CUTOVER_SSH_KEY_REGISTRATION",
     kind: Kind::Text,
     help: "how the key gets to Azure DevOps: `api` (sign in with Entra and register it; default) or `guided` (the user adds it on the SSH keys page)",
+    default: Some("api"),
 };
 pub const SSH_KEY_VALID_DAYS: Key = Key {
     name: "ssh_key.valid_days",
     env: "ADO_CUTOVER_SSH_KEY_VALID_DAYS",
     kind: Kind::Number,
     help: "how many days the registered key is valid: 1 to 365 (default 365)",
+    default: Some("365"),
 };
 pub const ENTRA_CLIENT_ID: Key = Key {
     name: "entra.client_id",
     env: "ADO_CUTOVER_ENTRA_CLIENT_ID",
     kind: Kind::Text,
     help: "the application (client) id of the company's Entra app registration used to sign in (docs/entra-app.md)",
+    default: None,
 };
 pub const ENTRA_TENANT: Key = Key {
     name: "entra.tenant",
     env: "ADO_CUTOVER_ENTRA_TENANT",
     kind: Kind::Text,
     help: "the tenant to sign in to; default expected_tenant, else the organization's own",
+    default: None,
 };
 
 pub const PAT_CREATE: Key = Key {
@@ -161,18 +184,21 @@ pub const PAT_CREATE: Key = Key {
     env: "ADO_CUTOVER_PAT_CREATE",
     kind: Kind::Bool,
     help: "offer each person a new personal access token in the guided run (shown once; saved only where they choose); default false",
+    default: Some("false"),
 };
 pub const PAT_SCOPES: Key = Key {
     name: "pat.scopes",
     env: "ADO_CUTOVER_PAT_SCOPES",
     kind: Kind::Text,
     help: "the new token's scopes, space-separated (default `vso.code_write`)",
+    default: Some("vso.code_write"),
 };
 pub const PAT_VALID_DAYS: Key = Key {
     name: "pat.valid_days",
     env: "ADO_CUTOVER_PAT_VALID_DAYS",
     kind: Kind::Number,
     help: "how many days the new token is valid: 1 to 365 (default 30)",
+    default: Some("30"),
 };
 
 /// Every key, in the order `config show` lists them.

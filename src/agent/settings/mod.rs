@@ -221,11 +221,11 @@ impl Settings {
         }
     }
 
-    /// A text setting (already checked); `None` when not set.
+    /// A text setting (already checked), or the key's default; `None` when neither.
     pub fn text(&self, key: &Key) -> Option<&str> {
         match self.value(key) {
             Some(Value::Text(t)) => Some(t),
-            _ => None,
+            _ => key.default,
         }
     }
 

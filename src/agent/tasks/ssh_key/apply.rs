@@ -133,7 +133,7 @@ fn passphrase(cx: &Context<'_>) -> Result<Option<String>, String> {
     let policy = cx
         .settings
         .text(&keys::SSH_KEY_PASSPHRASE)
-        .unwrap_or("optional");
+        .unwrap_or_default();
     if policy == "none" || cx.interaction != Interaction::Guided {
         return Ok(None);
     }

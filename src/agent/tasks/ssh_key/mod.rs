@@ -78,11 +78,8 @@ fn pat_findings(cx: &Context<'_>) -> Vec<Finding> {
         return Vec::new();
     }
     let state = State::load(&cx.paths.data_dir);
-    let scope = cx
-        .settings
-        .text(&keys::PAT_SCOPES)
-        .unwrap_or("vso.code_write");
-    let days = cx.settings.text(&keys::PAT_VALID_DAYS).unwrap_or("30");
+    let scope = cx.settings.text(&keys::PAT_SCOPES).unwrap_or_default();
+    let days = cx.settings.text(&keys::PAT_VALID_DAYS).unwrap_or_default();
     cx.settings
         .organizations()
         .iter()
@@ -118,7 +115,7 @@ fn pat_findings(cx: &Context<'_>) -> Vec<Finding> {
 
 /// The SSH part of the plan.
 fn ssh_findings(cx: &Context<'_>, evidence: &Evidence) -> Result<Vec<Finding>, TaskError> {
-    let create = cx.settings.text(&keys::SSH_KEY_CREATE).unwrap_or("auto");
+    let create = cx.settings.text(&keys::SSH_KEY_CREATE).unwrap_or_default();
     if create == "never" {
         return Ok(Vec::new());
     }
@@ -160,7 +157,7 @@ fn ssh_findings(cx: &Context<'_>, evidence: &Evidence) -> Result<Vec<Finding>, T
             let policy = cx
                 .settings
                 .text(&keys::SSH_KEY_PASSPHRASE)
-                .unwrap_or("optional");
+                .unwrap_or_default();
             if policy == "required" && cx.interaction != Interaction::Guided {
                 findings.push(Finding {
                         kind: "ssh-key",

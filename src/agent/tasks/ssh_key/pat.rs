@@ -53,10 +53,7 @@ pub fn create(
         Ok(api) => api,
         Err(why) => return item(finding, Status::Failed, why),
     };
-    let scope = cx
-        .settings
-        .text(&keys::PAT_SCOPES)
-        .unwrap_or("vso.code_write");
+    let scope = cx.settings.text(&keys::PAT_SCOPES).unwrap_or_default();
     let days: i64 = cx
         .settings
         .text(&keys::PAT_VALID_DAYS)
