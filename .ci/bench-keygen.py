@@ -26,7 +26,7 @@ def timed(argv: list[str]) -> float:
 
 def main() -> None:
     subprocess.run(
-        ["cargo", "build", "-q", "--release", "--no-default-features", "--bin", "ado-cutover"],
+        ["cargo", "build", "-q", "--release", "--bin", "ado-cutover"],
         cwd=ROOT,
         check=True,
     )

@@ -167,7 +167,7 @@ def new_postgres_database(admin_url: str) -> str:
 
 def main() -> None:
     profile = os.environ.get("BENCH_PROFILE", "release")
-    subprocess.run(["cargo", "build", "--profile", profile, "--locked", "--bin", "ado-cutover-server"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--profile", profile, "--locked", "--features", "server", "--bin", "ado-cutover-server"], cwd=ROOT, check=True)
     backends = ["sqlite"]
     pg_admin = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     if pg_admin:

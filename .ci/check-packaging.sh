@@ -13,8 +13,8 @@ shellcheck packaging/linux/debian/* packaging/server/debian/* packaging/macos/*.
 xmllint --noout packaging/windows/*.wxs packaging/windows/*.xml packaging/macos/*.plist \
   packaging/macos/*.mobileconfig
 
-cargo build --locked --bins
-cargo run --locked --quiet --example gen-assets -- target/assets
+cargo build --locked --features server --bins
+cargo run --locked --quiet --features server --example gen-assets -- target/assets
 rm -rf target/debian
 cargo deb --locked --no-build --profile dev --fast
 cargo deb --locked --no-build --profile dev --fast --variant server

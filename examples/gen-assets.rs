@@ -13,9 +13,13 @@ fn main() -> std::io::Result<()> {
             .nth(1)
             .unwrap_or_else(|| "target/assets".into()),
     );
-    let mut commands = vec![ado_cutover::agent::cli::Cli::command()];
-    #[cfg(feature = "server")]
-    commands.push(ado_cutover::server::cli::Cli::command());
+    // The server's pages only when it is built (`--features server`).
+    let commands = [
+        Some(ado_cutover::agent::cli::Cli::command()),
+        #[cfg(feature = "server")]
+        Some(ado_cutover::server::cli::Cli::command()),
+    ];
+    let commands: Vec<_> = commands.into_iter().flatten().collect();
     let man = out.join("man");
     std::fs::create_dir_all(&man)?;
     for command in &commands {
