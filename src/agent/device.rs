@@ -33,28 +33,13 @@ pub fn user(env: &Env) -> User {
         .iter()
         .find_map(|var| env.get(var).filter(|v| !v.is_empty()))
         .map(str::to_string)
-        .or_else(account_name)
+        .or_else(platform::account_name)
         .unwrap_or_else(|| "unknown".to_string());
     User {
         name,
         upn: None,
         upn_source: None,
     }
-}
-
-/// The account's name from the system, for when the environment does not carry it (a service
-/// or cron started without `USER`): `id -un` reads the user database, not the environment.
-#[cfg(unix)]
-fn account_name() -> Option<String> {
-    let out = std::process::Command::new("id").arg("-un").output().ok()?;
-    let name = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !name.is_empty()).then_some(name)
-}
-
-/// Windows always sets `USERNAME` for a signed-in user.
-#[cfg(not(unix))]
-fn account_name() -> Option<String> {
-    None
 }
 
 fn device_id(paths: &Paths) -> String {
@@ -93,7 +78,6 @@ fn stored_random_id(data_dir: &Path) -> String {
 mod tests {
     use super::*;
 
-    #[cfg(unix)]
     #[test]
     fn the_user_name_comes_from_the_system_when_the_environment_has_none() {
         let from_env = user(&Env::from_pairs([("USER", "alice")]));

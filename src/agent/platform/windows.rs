@@ -86,6 +86,22 @@ pub fn user_principal_name() -> Option<String> {
     (!upn.is_empty()).then_some(upn)
 }
 
+/// The signed-in account's name (`GetUserNameW`), for when `USERNAME` is not set.
+pub fn account_name() -> Option<String> {
+    use windows_sys::Win32::System::WindowsProgramming::GetUserNameW;
+    let mut buf = [0u16; 257];
+    let mut len = buf.len() as u32;
+    // SAFETY: `len` is the buffer's size in characters; the call writes at most that many and
+    // sets `len` to the characters written, including the terminating NUL.
+    let ok = unsafe { GetUserNameW(buf.as_mut_ptr(), &mut len) };
+    if ok == 0 {
+        return None;
+    }
+    let name = String::from_utf16_lossy(&buf[..(len as usize).min(buf.len())]);
+    let name = name.trim_end_matches('\0').trim().to_string();
+    (!name.is_empty()).then_some(name)
+}
+
 /// A console window that Explorer opened for a double-clicked program has exactly one process
 /// attached: this one. From `cmd` or PowerShell the shell is attached too.
 pub fn started_from_double_click() -> bool {
