@@ -40,14 +40,6 @@ pub fn machine_id() -> Option<String> {
 
 /// File managers start programs without a console of their own; the desktop launcher that
 /// packaging installs sets `ADO_CUTOVER_HOLD_WINDOW` instead.
-/// The account's name from the user database (`id -un`), for when `USER` is not set (a service
-/// or cron started without it).
-pub fn account_name() -> Option<String> {
-    let out = std::process::Command::new("id").arg("-un").output().ok()?;
-    let name = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !name.is_empty()).then_some(name)
-}
-
 /// The work account is not the OS account here: other sources tell it (see `identity`).
 pub fn user_principal_name() -> Option<String> {
     None

@@ -46,14 +46,6 @@ pub fn machine_id() -> Option<String> {
 
 /// Finder opens a Terminal window for a double-clicked program through a shell, which cannot be
 /// told apart from a user's own shell; the `.command` launcher sets `ADO_CUTOVER_HOLD_WINDOW`.
-/// The account's name from the user database (`id -un`), for when `USER` is not set (a service
-/// or cron started without it).
-pub fn account_name() -> Option<String> {
-    let out = std::process::Command::new("id").arg("-un").output().ok()?;
-    let name = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !name.is_empty()).then_some(name)
-}
-
 /// The work account is not the OS account here: other sources tell it (see `identity`).
 pub fn user_principal_name() -> Option<String> {
     None
