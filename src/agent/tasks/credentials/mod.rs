@@ -2,21 +2,21 @@
 //! state, for the organizations that moved, and nothing else.
 //!
 //! Stores covered: the OS credential store ([`os_store`]: Windows Credential Manager, the macOS
-//! keychain's generic passwords, the Secret Service), git's credential-store files
-//! (`~/.git-credentials`, `$XDG_CONFIG_HOME/git/credentials`: matching lines only, every other
-//! line kept byte for byte, under git's lock), GCM's file stores (plaintext, DPAPI and gpg/pass:
-//! `*.credential` / `*.gpg` files of matching organizations only, never `.gpg-id`), and GCM's
-//! state in the global git configuration (`credential.azrepos:org/<org>.username` bindings, stale
-//! `…azureAuthority` values, a leftover `credential.<url>.authority = MSA`) and each repository's
-//! own bindings (journaled for `undo`). Old tokens in package-manager and shell files are
-//! reported (see [`super::feeds`]); the shared Microsoft sign-in cache is reported, and cleared
-//! only by admin choice ([`msal`]).
+//! keychain's generic passwords, the Secret Service), git's credential-store files and GCM's file
+//! stores ([`files`]: plaintext, DPAPI and gpg/pass, wherever the environment or git configuration
+//! put them), and GCM's state and credential pins in every git configuration file git reads
+//! ([`config`]: the global files with their includes, and each repository's own; journaled for
+//! `undo`). Old tokens in package-manager and shell files are reported (see [`super::feeds`]);
+//! the shared Microsoft sign-in cache is reported, and cleared only by admin choice ([`msal`]).
 //!
 //! Which organizations: the configured ones. With none configured, the ones found here, each
 //! asked which tenant backs it (see [`crate::agent::ado::tenant`]): it moved when an Entra
-//! tenant (the expected one, if set) backs it. Offline, nothing unconfigured is touched. A
-//! credential that names no organization (a host-only `dev.azure.com` entry for a person's
-//! account) is shown and kept, unless `credentials.clear_unattributed` is set.
+//! tenant (the expected one, if set) backs it. Offline, nothing unconfigured is touched, and the
+//! organizations that could not be asked are "not checked". A host-wide `dev.azure.com`
+//! credential saved for a user name is that organization's only when it is configured or Azure
+//! DevOps knows it; a credential that names no organization is shown and kept (git offers it to
+//! every organization), unless `credentials.clear_unattributed` is set. Several planned changes
+//! to one file are made in one run (see [`crate::agent::versions`]).
 
 mod config;
 mod files;
