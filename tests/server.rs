@@ -157,6 +157,26 @@ fn store_story_on_every_backend() {
         let summary = server.block_on(store.summary(now, 30)).unwrap();
         assert_eq!(summary.expected, 4);
         assert_eq!(summary.not_reported, ["erin@contoso.com"]);
+        assert_eq!(summary.not_reported_count, 1);
+
+        // Past the list's 200 names the count is still every one of them.
+        let many: String = (0..300)
+            .map(|i| format!("user{i:03}@contoso.com\n"))
+            .chain(["alice@contoso.com\n".to_string()])
+            .collect();
+        let upload = ado_cutover::server::expected::parse(&many);
+        server
+            .block_on(store.set_expected_users(&upload.users))
+            .unwrap();
+        let summary = server.block_on(store.summary(now, 30)).unwrap();
+        assert_eq!(summary.expected, 301);
+        assert_eq!(summary.not_reported.len(), 200);
+        assert_eq!(summary.not_reported_count, 300, "alice reported");
+        let (_, overview) = get(&server, "/", Some(ADMIN));
+        assert!(
+            overview.contains("1 of 301 expected users have reported."),
+            "the overview counts every expected user"
+        );
 
         // Retention: old reports go, each device's latest stays.
         let pruned = server

@@ -198,10 +198,13 @@ async fn overview(admin: Admin, axum::extract::State(state): AppState) -> Respon
             @if summary.expected == 0 {
                 p.muted { "Upload the users you expect (a CSV export of the organization's users, or one user principal name per line) to see who has not reported yet." }
             } @else {
-                p { (summary.expected - summary.not_reported.len() as i64) " of " (summary.expected) " expected users have reported." }
+                p { (summary.expected - summary.not_reported_count) " of " (summary.expected) " expected users have reported." }
                 @if !summary.not_reported.is_empty() {
                     h3 { "Not reported yet" }
                     ul.not-reported { @for upn in &summary.not_reported { li { (upn) } } }
+                    @if summary.not_reported_count > summary.not_reported.len() as i64 {
+                        p.muted { "and " (summary.not_reported_count - summary.not_reported.len() as i64) " more." }
+                    }
                 }
             }
             form method="post" action="/expected-users" {

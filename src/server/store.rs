@@ -106,8 +106,10 @@ pub struct Summary {
     pub days: BTreeMap<i64, BTreeMap<String, i64>>,
     /// Failures grouped by cause: (task, detail, devices).
     pub failures: Vec<(String, String, i64)>,
-    /// Expected users who have not reported yet.
+    /// Expected users who have not reported yet (the first 200, by name).
     pub not_reported: Vec<String>,
+    /// How many expected users have not reported yet (all of them, not only the list's).
+    pub not_reported_count: i64,
     pub expected: i64,
 }
 
@@ -454,17 +456,28 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .get(0);
-        summary.not_reported = sqlx::query(
-            "SELECT upn FROM expected_users e WHERE NOT EXISTS (
-                 SELECT 1 FROM devices d WHERE d.upn = e.upn OR d.upn = e.email
-                     OR (e.account IS NOT NULL AND lower(d.user_name) = e.account))
-             ORDER BY upn LIMIT 200",
-        )
+        // One matching rule for the list and its count.
+        macro_rules! not_reported {
+            () => {
+                "FROM expected_users e WHERE NOT EXISTS (
+                     SELECT 1 FROM devices d WHERE d.upn = e.upn OR d.upn = e.email
+                         OR (e.account IS NOT NULL AND lower(d.user_name) = e.account))"
+            };
+        }
+        summary.not_reported = sqlx::query(concat!(
+            "SELECT upn ",
+            not_reported!(),
+            " ORDER BY upn LIMIT 200"
+        ))
         .fetch_all(&self.pool)
         .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
+        summary.not_reported_count = sqlx::query(concat!("SELECT COUNT(*) ", not_reported!()))
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
         Ok(summary)
     }
 
