@@ -336,6 +336,8 @@ fn hostile_input_gets_the_right_4xx_stores_nothing_and_the_server_keeps_serving(
     let cases: Vec<(&str, &str, &str, Vec<u8>, u16)> = vec![
         ("no such token", "wrong-token", json, good.clone(), 401),
         ("empty token", "", json, good.clone(), 401),
+        // The admin token reads; it cannot write the fleet's state.
+        ("the admin token", ADMIN, json, good.clone(), 403),
         (
             "not JSON by type",
             ENROLLMENT,
@@ -434,7 +436,7 @@ fn hostile_input_gets_the_right_4xx_stores_nothing_and_the_server_keeps_serving(
         "{metrics}"
     );
     assert!(metrics.contains("ado_cutover_reports_total{result=\"duplicate\"} 1"));
-    assert!(metrics.contains("ado_cutover_reports_total{result=\"rejected\"} 11"));
+    assert!(metrics.contains("ado_cutover_reports_total{result=\"rejected\"} 12"));
     assert!(metrics.contains("ado_cutover_devices{outcome=\"done\"} 1"));
     let (status, openapi) = get(&server, "/api/v1/openapi.json", None);
     assert_eq!(status, 200);

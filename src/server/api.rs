@@ -62,12 +62,24 @@ async fn ingest(state: &State, request: Request) -> Response {
             "set report.enrollment_token_file in the agent's managed configuration",
         );
     };
-    if state.tokens.kind_of(token).is_none() {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "the enrollment token is not valid",
-            "check the token in the agent's managed configuration against the server's",
-        );
+    match state.tokens.kind_of(token) {
+        Some(auth::Kind::Enrollment) => {}
+        // The admin token reads everything; it must not also be able to write reports, so a
+        // leaked admin script cannot forge a fleet's state.
+        Some(auth::Kind::Admin) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "the admin token cannot send reports",
+                "agents send reports with the enrollment token (report.enrollment_token_file)",
+            );
+        }
+        None => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "the enrollment token is not valid",
+                "check the token in the agent's managed configuration against the server's",
+            );
+        }
     }
     if let Err(wait) = state.rate.check(token, state.now()) {
         let mut response = error(
