@@ -605,11 +605,16 @@ fn first_start_makes_a_database_and_tokens_and_says_where() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("ado-cutover-server-tokens.txt"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("ado-cutover-server-tokens.txt"), 0o600);
+        // The database too, whatever the umask (the test runs under the usual 022).
+        assert_eq!(mode("ado-cutover-server.db"), 0o600);
     }
     assert!(dir.path().join("ado-cutover-server.db").exists());
     let summary = client()

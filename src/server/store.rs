@@ -133,6 +133,23 @@ pub fn iso_date(day: i64) -> String {
         .unwrap_or_else(|_| day.to_string())
 }
 
+/// Creates an empty file only its owner can read and write (an empty file is an empty SQLite
+/// database).
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        options.open(path)?;
+        // The mode given to open is masked by the umask; set it outright.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    options.open(path).map(|_| ())
+}
+
 /// The columns [`device_row`] reads, in its order.
 macro_rules! device_columns {
     () => {
@@ -179,6 +196,14 @@ impl Store {
                     what: format!("the SQLite database {} does not exist", path.display()),
                     hint: "check the path; to start a new database there, add --create".into(),
                 });
+            }
+            if create && !path.exists() {
+                // Private whatever the umask: reports name people and machines. SQLite gives its
+                // -wal and -shm files the database file's permissions.
+                create_private(&path).map_err(|e| StoreError::Setup {
+                    what: format!("cannot create the SQLite database {}: {e}", path.display()),
+                    hint: "choose a writable folder with --database-url".into(),
+                })?;
             }
             // The path is percent-encoded in the opaque `sqlite:` form, so that no URL parser
             // mistakes `C:` for a host or turns a Windows `\` into `/` on the way to SQLite.
