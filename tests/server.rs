@@ -307,6 +307,20 @@ fn the_dashboard_sign_in_takes_the_token_file_line_as_it_is() {
     assert_eq!(sign_in(&format!("enrollment={ENROLLMENT}")), (401, false));
 }
 
+/// A host or user name with characters that reorder or hide text is shown with them made
+/// visible, so "pc\u{202E}1-gnp" cannot pass for another machine on the device list.
+#[test]
+fn names_that_reorder_or_hide_text_are_shown_visibly() {
+    let server = TestServer::start(false);
+    let now = OffsetDateTime::now_utc();
+    let r = report("pc\u{202E}1-gnp", "ali\u{200B}ce", Outcome::Done, now);
+    assert_eq!(post_report(&server, &r), 202);
+    let (status, list) = get(&server, "/devices", Some(ADMIN));
+    assert_eq!(status, 200);
+    assert!(list.contains("pc⟨U+202E⟩1-gnp"), "{list}");
+    assert!(!list.contains('\u{202E}') && !list.contains('\u{200B}'));
+}
+
 #[test]
 fn hostile_input_gets_the_right_4xx_stores_nothing_and_the_server_keeps_serving() {
     let server = TestServer::start(false);

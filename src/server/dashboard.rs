@@ -103,6 +103,33 @@ fn outcome_label(outcome: &str) -> &str {
         .map_or(outcome, |(_, label)| label)
 }
 
+/// A name as people must see it: characters that reorder or hide text (bidirectional controls,
+/// zero-width characters, other control characters) shown as `⟨U+202E⟩`, so one host or user
+/// name cannot pass for another. HTML escaping is maud's; this is about what the eye reads.
+fn visible(name: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{061C}'
+                    | '\u{FEFF}'
+            )
+    };
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if hidden(c) {
+            out.push_str(&format!("⟨U+{:04X}⟩", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn device_href(row: &DeviceRow) -> String {
     device_path(&row.device_id, &row.user_name)
 }
@@ -292,8 +319,8 @@ fn device_table(rows: &[DeviceRow], now: OffsetDateTime, reason: bool) -> Markup
                 tbody {
                     @for row in rows {
                         tr {
-                            td { a href=(device_href(row)) { (row.hostname) } }
-                            td { (row.upn.as_deref().unwrap_or(&row.user_name)) }
+                            td { a href=(device_href(row)) { (visible(&row.hostname)) } }
+                            td { (visible(row.upn.as_deref().unwrap_or(&row.user_name))) }
                             td { span class={"badge " (row.outcome)} { (outcome_label(&row.outcome)) } }
                             td {
                                 (when(row.last_seen))
@@ -409,9 +436,9 @@ async fn device_page(
     };
     let here = device_path(&device.device_id, &device.user_name);
     let body = html! {
-        h1 { (device.hostname) }
+        h1 { (visible(&device.hostname)) }
         dl.facts {
-            dt { "User" } dd { (device.user_name) @if let Some(upn) = &device.upn { " (" (upn) ")" } }
+            dt { "User" } dd { (visible(&device.user_name)) @if let Some(upn) = &device.upn { " (" (visible(upn)) ")" } }
             dt { "Outcome" } dd { span class={"badge " (device.outcome)} { (outcome_label(&device.outcome)) } }
             dt { "Last seen" } dd { (when(device.last_seen)) }
             dt { "First seen" } dd { (when(device.first_seen)) }
@@ -438,7 +465,7 @@ async fn device_page(
             }
         }
     };
-    page(&device.hostname, admin.csrf.as_deref(), body)
+    page(&visible(&device.hostname), admin.csrf.as_deref(), body)
 }
 
 /// Every task of a report with its items, as the agent sent them (escaped like everything else).
@@ -480,10 +507,10 @@ async fn report_page(
     let back = device_path(&device_id, &user);
     let title = format!("{} report", kebab(&report.mode));
     let body = html! {
-        p { a href=(back) { "Back to " (report.device.hostname) } }
-        h1 { (report.device.hostname) ": " (title) }
+        p { a href=(back) { "Back to " (visible(&report.device.hostname)) } }
+        h1 { (visible(&report.device.hostname)) ": " (title) }
         dl.facts {
-            dt { "User" } dd { (report.user.name) @if let Some(upn) = &report.user.upn { " (" (upn) ")" } }
+            dt { "User" } dd { (visible(&report.user.name)) @if let Some(upn) = &report.user.upn { " (" (visible(upn)) ")" } }
             dt { "Outcome" } dd { span class={"badge " (kebab(&report.outcome))} { (outcome_label(&kebab(&report.outcome))) } }
             dt { "Started" } dd { (when(millis(report.started_at))) }
             dt { "Finished" } dd { (when(millis(report.finished_at))) }
@@ -615,6 +642,19 @@ async fn stylesheet() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_cannot_hide_or_reorder_characters() {
+        assert_eq!(visible("pc-1"), "pc-1");
+        assert_eq!(visible("pc\u{202E}1-gnp"), "pc⟨U+202E⟩1-gnp");
+        assert_eq!(visible("ali\u{200B}ce"), "ali⟨U+200B⟩ce");
+        assert_eq!(visible("a\tb"), "a⟨U+0009⟩b");
+        assert_eq!(
+            visible("Zoë <b>"),
+            "Zoë <b>",
+            "ordinary text, escaped later by maud"
+        );
+    }
 
     #[test]
     fn csv_cells_are_quoted_and_never_formulas() {
