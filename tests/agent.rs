@@ -5,7 +5,7 @@ mod support;
 
 use ado_cutover::agent::lock::RunLock;
 use serde_json::{Value, json};
-use support::{MSA, Sandbox, TENANT, text};
+use support::{MSA, PLAN_CONTOSO, RUN_CONTOSO, Sandbox, TENANT, text};
 
 fn json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(bytes)))
@@ -495,17 +495,8 @@ fn reports_name_the_work_account_the_machine_knows() {
             report["user"]["upn_source"].clone(),
         )
     };
-    let run = [
-        "run",
-        "--yes",
-        "--json",
-        "--only",
-        "credentials",
-        "--org",
-        "contoso",
-    ];
     assert_eq!(
-        user_of(&run),
+        user_of(RUN_CONTOSO),
         (json!("Alice@Contoso.com"), json!("gcm-binding"))
     );
     let gitconfig = std::fs::read_to_string(sandbox.paths.home.join(".gitconfig")).unwrap();
@@ -513,16 +504,8 @@ fn reports_name_the_work_account_the_machine_knows() {
         !gitconfig.contains("Alice@Contoso.com"),
         "the binding was cleared"
     );
-    let plan = [
-        "plan",
-        "--json",
-        "--only",
-        "credentials",
-        "--org",
-        "contoso",
-    ];
     assert_eq!(
-        user_of(&plan),
+        user_of(PLAN_CONTOSO),
         (json!("Alice@Contoso.com"), json!("gcm-binding")),
         "remembered"
     );
@@ -532,7 +515,7 @@ fn reports_name_the_work_account_the_machine_knows() {
         &fresh.paths.home.join(".gitconfig"),
         b"[user]\n\temail = alice@home.example\n",
     );
-    let out = fresh.cmd().args(plan).output().unwrap();
+    let out = fresh.cmd().args(PLAN_CONTOSO).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["user"]["upn"], json!("alice@home.example"));
     assert_eq!(report["user"]["upn_source"], json!("git-user-email"));

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use support::fake_ado::FakeAzureDevOps;
-use support::{Sandbox, task_items, text};
+use support::{PLAN_CONTOSO, RUN_CONTOSO, Sandbox, task_items, text};
 
 /// The report of `args` (which must include `--json`), with its exit code.
 fn report(sandbox: &Sandbox, args: &[&str], extra_env: &[(&str, &str)]) -> (Value, Option<i32>) {
@@ -51,11 +51,6 @@ pub(crate) fn config_value(file: &Path, key: &str) -> Option<String> {
 const RUN: &[&str] = &["run", "--yes", "--json", "--only", "credentials"];
 const PLAN: &[&str] = &["plan", "--json", "--only", "credentials"];
 
-/// `args` for the moved organization `contoso`.
-fn for_contoso(args: &[&'static str]) -> Vec<&'static str> {
-    args.iter().copied().chain(["--org", "contoso"]).collect()
-}
-
 #[test]
 fn host_wide_credentials_with_a_plain_user_name_are_reported_not_taken_for_an_organization() {
     let sandbox = Sandbox::new();
@@ -66,8 +61,8 @@ fn host_wide_credentials_with_a_plain_user_name_are_reported_not_taken_for_an_or
     sandbox.write(&path, content.as_bytes());
 
     // Configured and offline: contoso's two forms go together; jdoe is nobody's to decide.
-    let args = for_contoso(RUN);
-    let (run, code) = report(&sandbox, &args, &[]);
+    let args = RUN_CONTOSO;
+    let (run, code) = report(&sandbox, args, &[]);
     assert_eq!(code, Some(10), "a step is left for the person: {run:#}");
     assert_eq!(
         items(&run),
@@ -174,8 +169,8 @@ fn gcm_state_is_found_in_the_xdg_config_and_included_files() {
         b"SECRETCORP\nservice=https://dev.azure.com/contoso\n",
     );
 
-    let args = for_contoso(RUN);
-    let (run, code) = report(&sandbox, &args, &[]);
+    let args = RUN_CONTOSO;
+    let (run, code) = report(&sandbox, args, &[]);
     assert_eq!(code, Some(0), "{run:#}");
     let key = "credential.azrepos:org/contoso.username";
     assert_eq!(config_value(&xdg, key), None);
@@ -246,8 +241,8 @@ fn gcm_file_stores_are_found_wherever_gcm_keeps_them() {
     for path in gone.iter().chain(&kept).chain([&host_wide]) {
         sandbox.write(path, b"SECRETFILE\nservice=x\naccount=a\n");
     }
-    let args = for_contoso(RUN);
-    let (run, code) = report(&sandbox, &args, &[]);
+    let args = RUN_CONTOSO;
+    let (run, code) = report(&sandbox, args, &[]);
     assert_eq!(code, Some(10), "the host-wide one is the person's: {run:#}");
     for path in &gone {
         assert!(!path.exists(), "{} is still there", path.display());
@@ -290,8 +285,8 @@ fn username_pins_for_azure_devops_urls_are_cleared_and_undo_restores_them() {
         )
         .unwrap();
 
-    let plan_args = for_contoso(PLAN);
-    let (plan, _) = report(&sandbox, &plan_args, &[]);
+    let plan_args = PLAN_CONTOSO;
+    let (plan, _) = report(&sandbox, plan_args, &[]);
     let planned: Vec<String> = items(&plan)
         .into_iter()
         .filter(|(_, _, status)| status == "planned")
@@ -300,8 +295,8 @@ fn username_pins_for_azure_devops_urls_are_cleared_and_undo_restores_them() {
     assert_eq!(planned.len(), 2, "{plan:#}");
     assert!(planned[0].ends_with("credential.https://dev.azure.com/contoso.username"));
 
-    let args = for_contoso(RUN);
-    let (_, code) = report(&sandbox, &args, &[]);
+    let args = RUN_CONTOSO;
+    let (_, code) = report(&sandbox, args, &[]);
     assert_eq!(code, Some(0));
     assert_eq!(
         config_value(&global, "credential.https://dev.azure.com/contoso.username"),

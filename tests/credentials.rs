@@ -6,16 +6,7 @@ mod support;
 use serde_json::Value;
 use support::fake_ado::FakeAzureDevOps;
 
-/// `plan --json` of the credentials task for the organization that moved.
-const PLAN_CONTOSO: &[&str] = &[
-    "plan",
-    "--json",
-    "--only",
-    "credentials",
-    "--org",
-    "contoso",
-];
-use support::{Sandbox, task_items, text};
+use support::{PLAN_CONTOSO, RUN_CONTOSO, Sandbox, task_items, text};
 
 const LINES: &[&str] = &[
     "https://github.com-user:ghp_TOKENGITHUB@github.com",
@@ -134,19 +125,7 @@ fn gcm_plaintext_credentials_of_moved_organizations_go() {
             b"SECRETGCM\nservice=https://dev.azure.com/x\naccount=a\n",
         );
     }
-    let run = sandbox
-        .cmd()
-        .args([
-            "run",
-            "--yes",
-            "--json",
-            "--only",
-            "credentials",
-            "--org",
-            "contoso",
-        ])
-        .output()
-        .unwrap();
+    let run = sandbox.cmd().args(RUN_CONTOSO).output().unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
     assert!(!contoso.exists() && !legacy.exists());
     assert!(other_file.exists(), "only *.credential files go");
@@ -218,15 +197,7 @@ fn the_shared_sign_in_cache_file_is_reported_and_cleared_only_by_admin_choice() 
             .join(".local/.IdentityService/msal.cache")
     };
     sandbox.write(&cache, b"MSAL-CACHE-CONTENT");
-    let args = [
-        "run",
-        "--yes",
-        "--json",
-        "--only",
-        "credentials",
-        "--org",
-        "contoso",
-    ];
+    let args = RUN_CONTOSO;
     let run = sandbox.cmd().args(args).output().unwrap();
     let report: Value = serde_json::from_slice(&run.stdout).unwrap();
     let items = task_items(&report, "credentials");

@@ -8,16 +8,7 @@ mod support;
 use serde_json::Value;
 use support::keyring::Keyring;
 
-/// `plan --json` of the credentials task for the organization that moved.
-const PLAN_CONTOSO: &[&str] = &[
-    "plan",
-    "--json",
-    "--only",
-    "credentials",
-    "--org",
-    "contoso",
-];
-use support::{Sandbox, task_items, text};
+use support::{PLAN_CONTOSO, RUN_CONTOSO, Sandbox, task_items, text};
 
 const GCM: &str = "com.microsoft.GitCredentialManager";
 const MSAL: &str = "msal.cache";
@@ -464,15 +455,7 @@ fn an_unreachable_secret_service_is_not_checked_never_ok() {
     let run = |sandbox: &Sandbox| {
         let out = sandbox
             .cmd()
-            .args([
-                "run",
-                "--yes",
-                "--json",
-                "--only",
-                "credentials",
-                "--org",
-                "contoso",
-            ])
+            .args(RUN_CONTOSO)
             .env(ado_cutover::agent::secrets::SANDBOX_OPT_IN, "1")
             .env(
                 "DBUS_SESSION_BUS_ADDRESS",

@@ -38,6 +38,26 @@ pub const OFFLINE: &[(&str, &str)] = &[
     ("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9"),
 ];
 
+/// `plan --json` of the credentials task, for the organization `contoso` that moved.
+pub const PLAN_CONTOSO: &[&str] = &[
+    "plan",
+    "--json",
+    "--only",
+    "credentials",
+    "--org",
+    "contoso",
+];
+/// `run --yes --json` of the credentials task, for the organization `contoso` that moved.
+pub const RUN_CONTOSO: &[&str] = &[
+    "run",
+    "--yes",
+    "--json",
+    "--only",
+    "credentials",
+    "--org",
+    "contoso",
+];
+
 /// A temporary machine: home, local data, config, the managed folder, all under one root.
 pub struct Sandbox {
     pub root: tempfile::TempDir,
