@@ -564,15 +564,50 @@ fn a_new_personal_access_token_is_shown_once_and_saved_only_in_the_os_store_when
             .contains("disablePatCreationPolicyViolation"),
         "{nopat:#}"
     );
-    let contoso = items.iter().find(|i| i["target"] == "contoso").unwrap();
-    assert_eq!(contoso["status"], "done", "{contoso:#}");
+    let contoso = |kind: &str| {
+        items
+            .iter()
+            .find(|i| i["target"] == "contoso" && i["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} item for contoso: {items:#?}"))
+            .clone()
+    };
+    let created = contoso("personal-access-token");
+    assert_eq!(created["status"], "done", "{created:#}");
+    // Saving is its own action: planned, asked, journaled.
+    let saved = contoso("saved-token");
+    assert_eq!(saved["status"], "done", "{saved:#}");
     assert!(
-        contoso["detail"]
+        saved["detail"]
             .as_str()
             .unwrap()
             .contains("saved in the credential store"),
-        "{contoso:#}"
+        "{saved:#}"
     );
+    assert!(screen.contains("will be offered"), "{screen}");
+
+    // `undo` names the saved token (and the token) as kept, with where to remove them, and
+    // leaves the saved credential in place.
+    let undo = sandbox.cmd().args(["undo", "--json"]).output().unwrap();
+    let undo: Value = serde_json::from_slice(&undo.stdout).unwrap();
+    let details: Vec<String> = task_items(&undo, "ssh-key")
+        .iter()
+        .map(|i| i["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("kept: the new token stays saved for git")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("kept: the personal access token for contoso")),
+        "{details:#?}"
+    );
+    let still = keyring.git_helper(&["get"], "protocol=https\nhost=dev.azure.com\n\n");
+    assert!(still.contains(&format!("password={token}")), "{still}");
+    sandbox.assert_not_in_agent_files(token);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! `hint:` with the fix. Nothing here panics on bad input.
 
 use std::fmt::Display;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +25,7 @@ use super::lock::{LockError, RunLock};
 use super::log::Log;
 use super::paths::Paths;
 use super::printer::{self, Style};
+use super::prompt::{Nobody, Prompt, Terminal};
 use super::settings::{Inputs, Settings, keys};
 use super::spool::Spool;
 use super::state::State;
@@ -165,8 +166,12 @@ impl<'e> Session<'e> {
         } else {
             &NoProgress
         };
+        let prompt: &dyn Prompt = match self.interaction {
+            Interaction::Silent => &Nobody,
+            Interaction::Attended | Interaction::Guided => &Terminal,
+        };
         Context::new(&self.paths, &self.settings, self.env, now, progress)
-            .with_interaction(self.interaction)
+            .with_interaction(self.interaction, prompt)
     }
 
     /// Detects every selected task, starting from what earlier runs remembered.
@@ -358,24 +363,6 @@ fn plan(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
     Ok(exit::for_report(&report))
 }
 
-/// Asks on the terminal and returns the answer, trimmed; `None` when there is no terminal.
-pub fn ask(prompt: &str) -> Option<String> {
-    if !std::io::stdin().is_terminal() {
-        return None;
-    }
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).ok()?;
-    Some(answer.trim().to_string())
-}
-
-/// Asks one yes/no question on the terminal; `None` when there is no terminal to ask on.
-pub fn confirm(question: &str) -> Option<bool> {
-    let answer = ask(&format!("{question} [y/N] "))?;
-    Some(answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes"))
-}
-
 fn apply(common: &Common, env: &Env, yes: bool, silent: bool, json: bool) -> Result<u8, Failure> {
     let mut session = Session::prepare(common, env)?;
     session.progress &= !silent;
@@ -392,7 +379,7 @@ fn apply(common: &Common, env: &Env, yes: bool, silent: bool, json: bool) -> Res
             std::io::stdin().is_terminal(),
         );
         write_stdout(&plan_text)?;
-        match confirm("Make these changes?") {
+        match Terminal.confirm("Make these changes?") {
             Some(true) => {}
             Some(false) => {
                 eprintln!("Nothing was changed.");

@@ -46,6 +46,26 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<(
     Ok(())
 }
 
+/// Creates `path` with `contents`, atomically, failing with `AlreadyExists` if anything
+/// (a file, a link) is there: written to a temporary file in the same folder, flushed, then
+/// moved into place only while the name is still free, so nothing is ever replaced. The new
+/// file gets `mode` (Unix permission bits; ignored elsewhere) before it has any content.
+pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ado-cutover-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    set_mode(tmp.path(), mode)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map_err(|err| err.error)?;
+    Ok(())
+}
+
 /// Deletes the regular file at `path`. A symbolic link or anything that is not a regular file
 /// is refused. Returns `Ok(false)` when there was nothing to delete.
 pub fn delete_file(path: &Path) -> io::Result<bool> {
@@ -249,6 +269,41 @@ mod tests {
         let err = remove_lines(&path, &["x".into()], &|s| s == sha).unwrap_err();
         assert!(err.to_string().contains("locked"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"x\n");
+    }
+
+    #[test]
+    fn create_new_never_replaces_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        create_new(&path, b"first", 0o600).unwrap();
+        let again = create_new(&path, b"second", 0o600).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+            let err = create_new(&link, b"x", 0o600).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+            assert!(
+                !dir.path().join("nowhere").exists(),
+                "a dangling link is not followed"
+            );
+        }
+        let leftovers = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[test]

@@ -13,13 +13,14 @@ use time::OffsetDateTime;
 
 use crate::report::{Mode, Report, Status};
 
-use super::app::{Failure, Session, ask, confirm, failure};
+use super::app::{Failure, Session, failure};
 use super::cli::Common;
 use super::engine::{self, Planned};
 use super::env::Env;
 use super::exit;
 use super::platform;
 use super::printer::{Style, wrap};
+use super::prompt::{Prompt, Terminal};
 use super::tasks::browser_sign_out::IN_USE_KIND;
 
 /// Lines are wrapped for a default console window.
@@ -73,7 +74,8 @@ fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {
     // A browser that is open holds its cookies: ask the person to close it, then look again.
     while let Some(busy) = busy_browsers(&planned, style) {
         say(&busy);
-        match ask("Close them, then press Enter to look again (or type s and Enter to skip them): ")
+        match Terminal
+            .ask("Close them, then press Enter to look again (or type s and Enter to skip them): ")
         {
             Some(answer) if !answer.eq_ignore_ascii_case("s") => {
                 (planned, evidence) = session.plan(OffsetDateTime::now_utc());
@@ -96,7 +98,7 @@ fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {
             &[Status::Failed],
             "What could not be checked:",
         ));
-        match confirm("Make these changes now?") {
+        match Terminal.confirm("Make these changes now?") {
             Some(true) => {}
             Some(false) => {
                 session.finish(Mode::Plan, started, preview.tasks);

@@ -10,18 +10,24 @@ pub const VSSPS_DEV_AZURE: &str = "vssps.dev.azure.com";
 pub const VS_SSH: &str = "vs-ssh.visualstudio.com";
 const VISUALSTUDIO_SUFFIX: &str = ".visualstudio.com";
 
+/// A host name as matched here: lower case, without a trailing dot.
+pub fn normalize(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// True for an Azure DevOps host name (without a port).
 pub fn is_ado_host(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = normalize(host);
     matches!(
         host.as_str(),
         DEV_AZURE | SSH_DEV_AZURE | VSSPS_DEV_AZURE | VS_SSH
     ) || visualstudio_org(&host).is_some()
 }
 
-/// `contoso` for `contoso.visualstudio.com`; `None` for anything else, including
-/// `visualstudio.com` itself and `vs-ssh.visualstudio.com`.
-fn visualstudio_org(host: &str) -> Option<&str> {
+/// `contoso` for `contoso.visualstudio.com` (a [`normalize`]d host); `None` for anything else,
+/// including `visualstudio.com` itself, `vs-ssh.visualstudio.com` and labels with characters a
+/// host name cannot have.
+pub fn visualstudio_org(host: &str) -> Option<&str> {
     let label = host.strip_suffix(VISUALSTUDIO_SUFFIX)?;
     let valid = !label.is_empty()
         && !label.contains('.')

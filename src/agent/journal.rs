@@ -53,6 +53,9 @@ pub enum Change {
     /// A personal access token was created (its value is never recorded). `undo` says where
     /// to revoke it.
     TokenCreated { path: PathBuf, org: String },
+    /// A new token was saved for git in the OS credential store (`path` is the URL it is for;
+    /// the value is never recorded). `undo` leaves it, and says where to remove it.
+    CredentialSaved { path: PathBuf, org: String },
     /// A file was replaced (or created, when `backup` is `None`); `undo` puts the old content
     /// back as long as nobody changed the file since.
     FileWritten {
@@ -81,7 +84,8 @@ impl Change {
             | Change::FileWritten { path, .. }
             | Change::KeyCreated { path, .. }
             | Change::KeyRegistered { path, .. }
-            | Change::TokenCreated { path, .. } => path,
+            | Change::TokenCreated { path, .. }
+            | Change::CredentialSaved { path, .. } => path,
             Change::GitConfigSet { repo, .. } => repo,
             Change::GitConfigUnset { file, .. } => file,
         }

@@ -24,6 +24,7 @@ pub mod parallel;
 pub mod paths;
 pub mod platform;
 pub mod printer;
+pub mod prompt;
 pub mod repos;
 pub mod secrets;
 pub mod settings;

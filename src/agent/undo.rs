@@ -86,6 +86,10 @@ fn irreversible(change: &Change) -> String {
         Change::TokenCreated { org, .. } => format!(
             "kept: the personal access token for {org} stays valid; revoke it on https://dev.azure.com/{org}/_usersSettings/tokens if you do not use it"
         ),
+        Change::CredentialSaved { path, .. } => format!(
+            "kept: the new token stays saved for git in this computer's credential store; if you do not use it, remove the entry for {} there (or run `git credential reject` with that address)",
+            path.display()
+        ),
         Change::EntriesDeleted { what, .. } => format!(
             "{what} were deleted and cannot be restored: deleted caches, cookies and credentials are not kept"
         ),

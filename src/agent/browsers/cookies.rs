@@ -55,12 +55,23 @@ fn table(family: Family) -> (&'static str, &'static str) {
     }
 }
 
-/// How many cookies each matching domain has, read without writing anything.
+/// How many cookies each matching domain has, read without writing anything. A store that is
+/// a symbolic link or not a regular file is not opened (the engine's path guard refuses it for
+/// the delete too).
 pub fn count(
     store: &Path,
     family: Family,
     scope: Scope,
 ) -> Result<BTreeMap<String, usize>, CookieError> {
+    match std::fs::symlink_metadata(store) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            return Err(CookieError::Other(
+                "it is a symbolic link or not a regular file, so it is left alone".into(),
+            ));
+        }
+        Err(err) => return Err(CookieError::Other(err.to_string())),
+    }
     let uri = url::Url::from_file_path(store)
         .map_err(|()| CookieError::Other("the path cannot be opened".into()))?;
     let conn = Connection::open_with_flags(

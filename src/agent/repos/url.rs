@@ -7,6 +7,7 @@
 //! exactly; anything else is not ours. Project and repository names stay as written (they may be
 //! percent-encoded), so a rewritten URL names exactly the same repository.
 
+use crate::agent::hosts;
 use crate::report::redact;
 
 /// How git reaches the repository.
@@ -122,20 +123,14 @@ fn https(parsed: &url::Url, raw: &str) -> Option<AdoUrl> {
     if parsed.port().is_some() {
         return None;
     }
-    let host = parsed
-        .host_str()?
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
+    let host = hosts::normalize(parsed.host_str()?);
     let path = parsed.path();
     let parts = segments(path);
-    let (org, rest, legacy_host) = if host == "dev.azure.com" {
+    let (org, rest, legacy_host) = if host == hosts::DEV_AZURE {
         let (org, rest) = parts.split_first()?;
         (org.to_ascii_lowercase(), rest.to_vec(), false)
     } else {
-        let org = host.strip_suffix(".visualstudio.com")?;
-        if org.is_empty() || org.contains('.') || org == "vs-ssh" || org == "app" {
-            return None;
-        }
+        let org = hosts::visualstudio_org(&host)?;
         let rest: Vec<&str> = match parts.split_first() {
             Some((first, rest)) if first.eq_ignore_ascii_case("DefaultCollection") => rest.to_vec(),
             _ => parts,
@@ -172,13 +167,13 @@ fn https(parsed: &url::Url, raw: &str) -> Option<AdoUrl> {
 }
 
 fn ssh(host: &str, port: Option<u16>, path: &str, raw: &str) -> Option<AdoUrl> {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = hosts::normalize(host);
     if port.is_some_and(|p| p != 22) {
         return None;
     }
     let legacy_host = match host.as_str() {
-        "ssh.dev.azure.com" => false,
-        "vs-ssh.visualstudio.com" => true,
+        hosts::SSH_DEV_AZURE => false,
+        hosts::VS_SSH => true,
         _ => return None,
     };
     let parts = segments(path);
@@ -333,6 +328,8 @@ mod tests {
             "ssh://git@ssh.dev.azure.com:2222/v3/contoso/proj/web",
             "https://contoso.visualstudio.com.evil.example/proj/_git/web",
             "https://app.vssps.visualstudio.com/proj/_git/web",
+            // A label a host name cannot have: the one host rule (hosts.rs) refuses it.
+            "https://con_toso.visualstudio.com/proj/_git/web",
             "https://dev.azure.com/contoso/proj",
             "/home/alice/repos/web",
             "../web",

@@ -7,7 +7,10 @@
 
 pub mod file;
 pub mod keys;
+mod typed;
 pub mod validate;
+
+pub use typed::{KeyCreation, Passphrase, PatSettings, Registration, SshKeySettings};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

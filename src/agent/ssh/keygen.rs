@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use ssh_key::private::{KeypairData, RsaKeypair};
@@ -28,16 +28,6 @@ pub enum KeyType {
 }
 
 impl KeyType {
-    /// From the `ssh_key.type` and `ssh_key.bits` settings (already checked).
-    pub fn from_settings(kind: Option<&str>, bits: Option<&str>) -> KeyType {
-        match kind {
-            Some("ed25519") => KeyType::Ed25519,
-            _ => KeyType::Rsa {
-                bits: bits.and_then(|b| b.parse().ok()).unwrap_or(4096),
-            },
-        }
-    }
-
     /// The usual file name stem: `id_rsa`, `id_ed25519`.
     pub fn stem(self) -> &'static str {
         match self {
@@ -195,19 +185,30 @@ pub fn write(spec: &Spec, key: &Generated, env: &Env) -> io::Result<Option<Strin
     if fs::symlink_metadata(&public).is_ok() {
         return Err(exists(&public));
     }
-    write_new(&spec.path, private.as_bytes(), 0o600)?;
+    fsutil::create_new(&spec.path, private.as_bytes(), 0o600).map_err(|e| named(e, &spec.path))?;
     let warning = platform::restrict_to_owner(&spec.path, env).err();
-    if let Err(err) = write_new(
+    if let Err(err) = fsutil::create_new(
         &public,
         format!("{}\n", key.public_line()).as_bytes(),
         0o644,
-    ) {
+    )
+    .map_err(|e| named(e, &public))
+    {
         // The pair belongs together: a private key without its public half is removed again
         // (it was created a moment ago by this run, and nothing else knows it).
         let _ = fs::remove_file(&spec.path);
         return Err(err);
     }
     Ok(warning.map(|why| format!("the key could not be made readable by you alone: {why}")))
+}
+
+/// A key file that appeared meanwhile is named as such.
+fn named(err: io::Error, path: &Path) -> io::Error {
+    if err.kind() == io::ErrorKind::AlreadyExists {
+        exists(path)
+    } else {
+        err
+    }
 }
 
 fn exists(path: &Path) -> io::Error {
@@ -218,26 +219,6 @@ fn exists(path: &Path) -> io::Error {
             path.display()
         ),
     )
-}
-
-/// Creates `path` with `contents`, atomically, failing if anything exists there.
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ado-cutover-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    fsutil::set_mode(tmp.path(), mode)?;
-    tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist_noclobber(path).map_err(|err| {
-        if err.error.kind() == io::ErrorKind::AlreadyExists {
-            exists(path)
-        } else {
-            err.error
-        }
-    })?;
-    Ok(())
 }
 
 /// The public key in `path.pub`, when it can be read.
@@ -299,22 +280,6 @@ mod tests {
             fs::read(&spec.path).unwrap(),
             before,
             "the first key is intact"
-        );
-    }
-
-    #[test]
-    fn settings_pick_the_key_type() {
-        assert_eq!(
-            KeyType::from_settings(None, None),
-            KeyType::Rsa { bits: 4096 }
-        );
-        assert_eq!(
-            KeyType::from_settings(Some("rsa"), Some("3072")),
-            KeyType::Rsa { bits: 3072 }
-        );
-        assert_eq!(
-            KeyType::from_settings(Some("ed25519"), Some("3072")),
-            KeyType::Ed25519
         );
     }
 }

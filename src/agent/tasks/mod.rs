@@ -26,6 +26,7 @@ use super::browsers::Family;
 use super::browsers::cookies::Scope;
 use super::env::Env;
 use super::paths::Paths;
+use super::prompt::{Nobody, Prompt};
 use super::repos::discover::{self, Discovery, Skip};
 use super::secrets;
 use super::settings::{Settings, keys};
@@ -39,6 +40,9 @@ pub struct Context<'a> {
     pub now: OffsetDateTime,
     /// Where a long step shows how far it is.
     pub progress: &'a dyn Progress,
+    /// Who the engine asks (a passphrase, whether to save a token) and tells (sign-in steps).
+    /// Tasks never use it: they only look.
+    pub prompt: &'a dyn Prompt,
     /// The git repositories under the scan roots, searched once per run when a task first asks.
     repos: OnceLock<Discovery>,
     /// The OS credential store, opened once per run when first needed.
@@ -75,6 +79,7 @@ impl<'a> Context<'a> {
             env,
             now,
             progress,
+            prompt: &Nobody,
             repos: OnceLock::new(),
             secrets: OnceLock::new(),
             interaction: Interaction::Silent,
@@ -82,9 +87,14 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// The same context for a run where someone can answer.
-    pub fn with_interaction(mut self, interaction: Interaction) -> Context<'a> {
+    /// The same context for a run where someone can answer, through `prompt`.
+    pub fn with_interaction(
+        mut self,
+        interaction: Interaction,
+        prompt: &'a dyn Prompt,
+    ) -> Context<'a> {
         self.interaction = interaction;
+        self.prompt = prompt;
         self
     }
 
@@ -206,9 +216,13 @@ pub enum Action {
     },
     /// Check with `ssh -T` that Azure DevOps accepts the key (changes nothing).
     VerifySsh { key: PathBuf },
-    /// Create a personal access token for `org` after an Entra sign-in, show it to the person
-    /// once and save it only if they ask (in the OS credential store, through git).
+    /// Create a personal access token for `org` after an Entra sign-in and show it to the
+    /// person once (the token stays in the run's memory, never on disk).
     CreatePat { org: String },
+    /// Offer to save the token made for `org` in this run where git keeps credentials for
+    /// `url` (the OS credential store, through git's helper); saved only if the person says yes.
+    /// `undo` names it and where to remove it.
+    SaveCredential { org: String, url: String },
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is
     /// how many the plan counted.
     DeleteCookies {
@@ -234,6 +248,7 @@ impl Action {
                 | Action::WriteFile { .. }
                 | Action::RegisterSshKey { api: true, .. }
                 | Action::CreatePat { .. }
+                | Action::SaveCredential { .. }
         )
     }
 }

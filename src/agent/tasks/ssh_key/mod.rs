@@ -17,16 +17,13 @@
 //! What is done is remembered (registered fingerprints, verified keys), so a second run changes
 //! nothing. `undo` restores `~/.ssh/config`; the key files stay.
 
-mod apply;
 mod pat;
 
 use std::path::{Path, PathBuf};
 
-pub use apply::apply;
-
 use super::{Action, Context, Evidence, Finding, Interaction, Task, TaskError};
 use crate::agent::journal::sha256_hex;
-use crate::agent::settings::keys;
+use crate::agent::settings::{KeyCreation, Passphrase, Registration, keys};
 use crate::agent::ssh::keygen::{self, KeyType, Spec};
 use crate::agent::ssh::{self, config};
 use crate::agent::state::State;
@@ -61,7 +58,7 @@ impl Task for SshKey {
 
     fn detect(&self, cx: &Context<'_>, evidence: &mut Evidence) -> Result<Vec<Finding>, TaskError> {
         let mut findings = ssh_findings(cx, evidence)?;
-        findings.extend(pat_findings(cx));
+        findings.extend(pat::findings(cx));
         Ok(findings)
     }
 }
@@ -71,52 +68,10 @@ pub fn tokens_page(org: &str) -> String {
     format!("https://dev.azure.com/{org}/_usersSettings/tokens")
 }
 
-/// The optional new personal access token (`pat.create`), per organization: made only in the
-/// guided run, where a person can see it once.
-fn pat_findings(cx: &Context<'_>) -> Vec<Finding> {
-    if !cx.settings.flag(&keys::PAT_CREATE) {
-        return Vec::new();
-    }
-    let state = State::load(&cx.paths.data_dir);
-    let scope = cx.settings.text(&keys::PAT_SCOPES).unwrap_or_default();
-    let days = cx.settings.text(&keys::PAT_VALID_DAYS).unwrap_or_default();
-    cx.settings
-        .organizations()
-        .iter()
-        .map(|org| {
-            let page = tokens_page(org);
-            let (detail, action) = if let Some(when) = state.pat_created.get(&org.to_ascii_lowercase()) {
-                (format!("a new personal access token was made for you on {when}"), Action::Note(Status::Ok))
-            } else if cx.settings.text(&keys::ENTRA_CLIENT_ID).is_none() {
-                (
-                    format!("If you use a personal access token with {org}, make a new one on {page}: tokens made under your old sign-in stop working."),
-                    Action::NeedsUser,
-                )
-            } else if cx.interaction != Interaction::Guided {
-                (
-                    format!("A new personal access token for {org} can be made for you: start ado-cutover yourself (double-click it) to get it. It is shown only once."),
-                    Action::NeedsUser,
-                )
-            } else {
-                (
-                    format!("a new personal access token ({scope}, valid {days} days), shown to you once and saved only if you ask"),
-                    Action::CreatePat { org: org.clone() },
-                )
-            };
-            Finding {
-                kind: "personal-access-token",
-                target: org.clone(),
-                detail,
-                action,
-            }
-        })
-        .collect()
-}
-
 /// The SSH part of the plan.
 fn ssh_findings(cx: &Context<'_>, evidence: &Evidence) -> Result<Vec<Finding>, TaskError> {
-    let create = cx.settings.text(&keys::SSH_KEY_CREATE).unwrap_or_default();
-    if create == "never" {
+    let settings = cx.settings.ssh_key();
+    if settings.create == KeyCreation::Never {
         return Ok(Vec::new());
     }
     let config_path = cx.paths.ssh_dir.join("config");
@@ -134,13 +89,10 @@ fn ssh_findings(cx: &Context<'_>, evidence: &Evidence) -> Result<Vec<Finding>, T
     let uses_ssh = evidence.ssh_remotes
         || super::guidance::ssh_use(&cx.paths.ssh_dir).is_some()
         || config::identity(text).is_some();
-    if create == "auto" && !uses_ssh {
+    if settings.create == KeyCreation::Auto && !uses_ssh {
         return Ok(Vec::new());
     }
-    let kind = KeyType::from_settings(
-        cx.settings.text(&keys::SSH_KEY_TYPE),
-        cx.settings.text(&keys::SSH_KEY_BITS),
-    );
+    let kind = settings.kind;
     let mut findings = Vec::new();
 
     let (key, fingerprint) = match existing_key(&cx.paths.ssh_dir, text, kind) {
@@ -154,11 +106,8 @@ fn ssh_findings(cx: &Context<'_>, evidence: &Evidence) -> Result<Vec<Finding>, T
             (path, Some(fingerprint))
         }
         None => {
-            let policy = cx
-                .settings
-                .text(&keys::SSH_KEY_PASSPHRASE)
-                .unwrap_or_default();
-            if policy == "required" && cx.interaction != Interaction::Guided {
+            if settings.passphrase == Passphrase::Required && cx.interaction != Interaction::Guided
+            {
                 findings.push(Finding {
                         kind: "ssh-key",
                         target: cx.paths.display(&cx.paths.ssh_dir),
@@ -344,7 +293,7 @@ fn config_finding(cx: &Context<'_>, path: &Path, current: Option<&str>, key: &Pa
 
 /// Whether registration can use the API, and if not, why (as a sentence tail).
 fn registration_path(cx: &Context<'_>) -> (bool, String) {
-    if cx.settings.text(&keys::SSH_KEY_REGISTRATION) == Some("guided") {
+    if cx.settings.ssh_key().registration == Registration::Guided {
         return (false, String::new());
     }
     if cx.settings.text(&keys::ENTRA_CLIENT_ID).is_none() {
@@ -397,22 +346,7 @@ fn comment(cx: &Context<'_>) -> String {
     )
 }
 
-/// The name ado-cutover gives what it adds to a person's Azure DevOps account (a key, a token).
-fn display_name(cx: &Context<'_>) -> String {
-    format!("ado-cutover {} {}", host_name(), cx.now.date())
-}
-
-/// `days` from now, to the second, in RFC 3339 (`validTo`).
-fn valid_until(cx: &Context<'_>, days: i64) -> String {
-    let until = cx.now + time::Duration::days(days);
-    until
-        .replace_nanosecond(0)
-        .unwrap_or(until)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// This computer's name, for the key's comment and its name in Azure DevOps.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     sysinfo::System::host_name().unwrap_or_else(|| "computer".into())
 }

@@ -1,25 +1,14 @@
-//! The optional new personal access token (`pat.create`): made through the PAT lifecycle API
-//! after the run's Entra sign-in, shown to the person once on their terminal, and saved only if
-//! they ask, in the OS credential store through git's own credential helper. Its value never
-//! reaches the report, the log, the journal or the state file.
+//! The optional new personal access token (`pat.create`), planned per organization: made only
+//! in the guided run, where a person can see it once, and offered for saving only where git
+//! keeps credentials in the operating system's credential store. The engine makes and saves it
+//! ([`crate::agent::engine`]); this only looks.
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::process::Stdio;
 
-use uuid::Uuid;
-
-use super::apply::with_token;
 use super::tokens_page;
-use crate::agent::ado::entra::Secret;
-use crate::agent::ado::ssh_keys::{Api, NewPat};
-use crate::agent::app::confirm;
-use crate::agent::engine::{item, journaled};
-use crate::agent::journal::{Change, Journal};
-use crate::agent::settings::keys;
 use crate::agent::state::State;
-use crate::agent::tasks::{Context, Finding};
-use crate::report::{Item, Status};
+use crate::agent::tasks::{Action, Context, Finding, Interaction};
+use crate::report::Status;
 
 /// git credential helpers that keep secrets in the operating system's credential store.
 const OS_STORE_HELPERS: &[&str] = &[
@@ -30,135 +19,91 @@ const OS_STORE_HELPERS: &[&str] = &[
     "libsecret",
 ];
 
-/// Creates the token, shows it once, and offers to save it.
-pub fn create(
-    cx: &Context<'_>,
-    task: &str,
-    finding: &Finding,
-    org: &str,
-    journal: &Journal,
-    run_id: Uuid,
-) -> Item {
-    let page = tokens_page(org);
-    if !std::io::stderr().is_terminal() {
-        return item(
-            finding,
-            Status::NeedsUser,
-            format!(
-                "not made: there is no screen to show the token on; make one yourself on {page}"
-            ),
-        );
+/// The token findings, per configured organization.
+pub(super) fn findings(cx: &Context<'_>) -> Vec<Finding> {
+    let settings = cx.settings.pat();
+    if !settings.create {
+        return Vec::new();
     }
-    let api = match Api::new(cx.env) {
-        Ok(api) => api,
-        Err(why) => return item(finding, Status::Failed, why),
-    };
-    let scope = cx.settings.text(&keys::PAT_SCOPES).unwrap_or_default();
-    let days: i64 = cx
-        .settings
-        .text(&keys::PAT_VALID_DAYS)
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(30);
-    let valid_to = super::valid_until(cx, days);
-    let name = super::display_name(cx);
-    let change = Change::TokenCreated {
-        path: PathBuf::from(&page),
-        org: org.to_string(),
-    };
-    let mut created: Option<NewPat> = None;
-    let made = journaled(cx, task, change, journal, run_id, || {
-        let pat = with_token(cx, org, |token| {
-            api.create_pat(org, token, &name, scope, &valid_to)
-        })
-        .map_err(std::io::Error::other)?;
-        created = Some(pat);
-        Ok(1)
-    });
-    let pat = match (made, created) {
-        (Ok(_), Some(pat)) => pat,
-        (Err(why), _) => {
-            return item(
-                finding,
-                Status::NeedsUser,
+    let state = State::load(&cx.paths.data_dir);
+    let mut findings = Vec::new();
+    for org in cx.settings.organizations() {
+        let page = tokens_page(org);
+        let (detail, action) = if let Some(when) = state.pat_created.get(&org.to_ascii_lowercase())
+        {
+            (
+                format!("a new personal access token was made for you on {when}"),
+                Action::Note(Status::Ok),
+            )
+        } else if cx
+            .settings
+            .text(&crate::agent::settings::keys::ENTRA_CLIENT_ID)
+            .is_none()
+        {
+            (
                 format!(
-                    "The token could not be made for you ({why}). Make one yourself on {page} if you use one."
+                    "If you use a personal access token with {org}, make a new one on {page}: tokens made under your old sign-in stop working."
                 ),
-            );
-        }
-        (Ok(_), None) => return item(finding, Status::Failed, "no token came back".into()),
-    };
-    let until: String = pat.valid_to.chars().take(10).collect();
-    show(org, &until, scope, &pat.token);
-    let saved = offer_to_save(cx, org, &pat.token);
-    let stamp = cx.now.date().to_string();
-    if let Err(err) = State::update(&cx.paths.data_dir, |state| {
-        state.pat_created.insert(org.to_ascii_lowercase(), stamp);
-    }) {
-        eprintln!("warning: could not remember the new token: {err}");
+                Action::NeedsUser,
+            )
+        } else if cx.interaction != Interaction::Guided {
+            (
+                format!(
+                    "A new personal access token for {org} can be made for you: start ado-cutover yourself (double-click it) to get it. It is shown only once."
+                ),
+                Action::NeedsUser,
+            )
+        } else {
+            let url = format!("https://dev.azure.com/{org}");
+            let os_store = is_os_store(&helper_for(cx, &url));
+            let tail = if os_store {
+                ""
+            } else {
+                "; git keeps credentials in a plain file here (or nowhere), so ado-cutover will not offer to save it"
+            };
+            findings.push(Finding {
+                kind: "personal-access-token",
+                target: org.clone(),
+                detail: format!(
+                    "a new personal access token ({}, valid {} days), shown to you once{tail}",
+                    settings.scopes, settings.valid_days
+                ),
+                action: Action::CreatePat { org: org.clone() },
+            });
+            if os_store {
+                findings.push(Finding {
+                    kind: "saved-token",
+                    target: org.clone(),
+                    detail: format!(
+                        "to save the new token in this computer's credential store, for git to use with {url}, if you say yes"
+                    ),
+                    action: Action::SaveCredential { org: org.clone(), url },
+                });
+            }
+            continue;
+        };
+        findings.push(Finding {
+            kind: "personal-access-token",
+            target: org.clone(),
+            detail,
+            action,
+        });
     }
-    item(
-        finding,
-        Status::Done,
-        format!("created “{name}”, valid until {until}; shown to you once{saved}"),
-    )
+    findings
 }
 
-/// Shows the token on the terminal, once.
-fn show(org: &str, until: &str, scope: &str, token: &Secret) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(
-        err,
-        "\nYour new personal access token for {org} ({scope}, valid until {until}):\n\n    {}\n\nIt is shown only this once: copy it now if you need it somewhere else.",
-        token.expose()
-    );
-}
-
-/// Offers to save the token where git keeps credentials for the organization, if that is the
-/// operating system's credential store. Returns how it went, as the tail of a sentence.
-fn offer_to_save(cx: &Context<'_>, org: &str, token: &Secret) -> String {
-    let url = format!("https://dev.azure.com/{org}");
-    let helper = cx
-        .paths
+/// git's `credential.helper` for `url`, read in the home folder (never inside a repository).
+fn helper_for(cx: &Context<'_>, url: &str) -> String {
+    cx.paths
         .command("git")
-        .args(["config", "--get-urlmatch", "credential.helper", &url])
+        .args(["config", "--get-urlmatch", "credential.helper", url])
         .current_dir(&cx.paths.home)
         .stdin(Stdio::null())
+        .stderr(Stdio::null())
         .output()
         .ok()
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .unwrap_or_default();
-    if !is_os_store(&helper) {
-        return "; not saved: git keeps credentials in a plain file here (or nowhere), so ado-cutover did not offer to".into();
-    }
-    match confirm(&format!(
-        "Save it in this computer's credential store, for git to use with {url}?"
-    )) {
-        Some(true) => {}
-        _ => return "; not saved, as you chose".into(),
-    }
-    let input = format!(
-        "protocol=https\nhost=dev.azure.com\npath={org}\nusername=pat\npassword={}\n\n",
-        token.expose()
-    );
-    let stored = cx
-        .paths
-        .command("git")
-        .args(["credential", "approve"])
-        .current_dir(&cx.paths.home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .and_then(|mut child| {
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(input.as_bytes())?;
-            }
-            child.wait()
-        });
-    match stored {
-        Ok(status) if status.success() => "; saved in the credential store for git".into(),
-        _ => "; it could not be saved in the credential store".into(),
-    }
+        .unwrap_or_default()
 }
 
 /// True when git's `credential.helper` value names a helper backed by the OS credential store:

@@ -2,23 +2,31 @@
 //!
 //! Planning runs every selected task's read-only `detect`, in registry order, sharing the
 //! evidence they gather. Applying carries out exactly the planned actions, each through the
-//! journal and the file primitives, then detects again to verify. One task failing never stops
-//! the others: every item carries its own status and reason.
+//! path guard ([`guard`]), the journal and the file primitives, then detects again to verify.
+//! One task failing never stops the others: every item carries its own status and reason.
+//!
+//! Every effect lives here, one file per kind: [`files`] (files, stores, git configuration),
+//! [`ssh`] (key, registration, `ssh -T`), [`pat`] (a new token and saving it), [`sign_in`]
+//! (the run's Entra sign-in). Tasks only look; questions reach the person through the
+//! context's [`crate::agent::prompt::Prompt`].
 
-use std::path::{Path, PathBuf};
+mod files;
+mod guard;
+mod pat;
+mod sign_in;
+mod ssh;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
 
 use uuid::Uuid;
 
 use crate::report::{Item, Status, TaskReport};
 
-use super::browsers::cookies;
-use super::fsutil;
-use super::gitconfig;
-use super::journal::{Change, Journal, sha256_hex};
-use super::secrets;
-use super::tasks::{
-    Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry, ssh_key,
-};
+use super::ado::entra::Secret;
+use super::journal::{Change, Journal};
+use super::tasks::{Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry};
 use super::versions::Versions;
 
 /// The tasks a command works on, from `--only` and `--skip`.
@@ -133,6 +141,10 @@ fn planned_item(finding: &Finding) -> Item {
             Status::Planned,
             format!("will be created: {}", finding.detail),
         ),
+        Action::SaveCredential { .. } => (
+            Status::Planned,
+            format!("will be offered: {}", finding.detail),
+        ),
         Action::VerifySsh { .. } => (
             Status::Info,
             format!("will be checked after the changes: {}", finding.detail),
@@ -159,7 +171,7 @@ pub fn apply(
     run_id: Uuid,
 ) -> Vec<TaskReport> {
     // Shared by every task: a file two tasks change (git config, `~/.ssh/config`) composes too.
-    let versions = Versions::default();
+    let memory = Memory::default();
     planned
         .iter()
         .map(|p| {
@@ -167,9 +179,16 @@ pub fn apply(
                 Ok(findings) => findings,
                 Err(err) => return failed_task(p.task, err),
             };
+            let step = Step {
+                cx,
+                task: p.task.id(),
+                journal,
+                run_id,
+                memory: &memory,
+            };
             let mut items: Vec<Item> = findings
                 .iter()
-                .map(|finding| apply_one(cx, p.task.id(), finding, journal, run_id, &versions))
+                .map(|finding| apply_one(&step, finding))
                 .collect();
             if p.has_changes() {
                 verify(cx, p.task, findings, &mut items);
@@ -179,175 +198,89 @@ pub fn apply(
         .collect()
 }
 
-fn apply_one(
-    cx: &Context<'_>,
-    task: &str,
-    finding: &Finding,
-    journal: &Journal,
-    run_id: Uuid,
-    versions: &Versions,
-) -> Item {
-    match &finding.action {
-        Action::DeleteFile(path) => match delete(cx, task, path, journal, run_id) {
-            Ok(true) => item(
-                finding,
-                Status::Done,
-                format!("deleted: {}", finding.detail),
-            ),
-            Ok(false) => item(finding, Status::Ok, "already gone".to_string()),
-            Err(err) => item(
-                finding,
-                Status::Failed,
-                format!("could not delete it: {err}"),
-            ),
-        },
-        Action::DeleteSecret(secret) => {
-            let store = match cx.secret_store() {
-                Ok(Some(store)) => store,
-                Ok(None) => {
-                    return item(
-                        finding,
-                        Status::Skipped,
-                        "the OS credential store is not in use".into(),
-                    );
-                }
-                Err(why) => {
-                    return item(
-                        finding,
-                        Status::Failed,
-                        format!("could not delete it: {why}"),
-                    );
-                }
-            };
-            let change = Change::EntriesDeleted {
-                path: PathBuf::from(secrets::Store::NAME),
-                what: format!("the credential {}", finding.target),
-            };
-            let result = journaled(cx, task, change, journal, run_id, || {
-                store.delete(secret).map_err(std::io::Error::other)
-            });
-            match result {
-                Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
-                Ok(_) => item(
-                    finding,
-                    Status::Done,
-                    format!("deleted: {}", finding.detail),
-                ),
-                Err(err) => item(
-                    finding,
-                    Status::Failed,
-                    format!("could not delete it: {err}"),
-                ),
-            }
+/// One action being carried out: the run's context, its journal and what the run holds in
+/// memory between actions.
+pub(crate) struct Step<'s, 'a> {
+    pub(crate) cx: &'s Context<'a>,
+    /// The task whose finding this is (journal entries name it).
+    pub(crate) task: &'static str,
+    pub(crate) journal: &'s Journal,
+    pub(crate) run_id: Uuid,
+    pub(crate) memory: &'s Memory,
+}
+
+impl Step<'_, '_> {
+    /// Records the intent, makes the change, and confirms it when something changed.
+    pub(crate) fn journaled(
+        &self,
+        change: Change,
+        make: impl FnOnce() -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        let id = self
+            .journal
+            .intent(self.run_id, self.cx.now, self.task, change)?;
+        let changed = make()?;
+        // Nothing changed: leave the intent unconfirmed, so `undo` does not name it.
+        if changed > 0 {
+            self.journal.commit(id)?;
         }
+        Ok(changed)
+    }
+
+    /// Checks that a file this step creates does not exist and may be made there.
+    pub(crate) fn guard_new(&self, path: &Path) -> Result<(), String> {
+        guard::check(self.cx, path, guard::Expect::Nothing)
+    }
+}
+
+/// What one run holds between actions, in memory only.
+#[derive(Default)]
+pub(crate) struct Memory {
+    /// The checksums this run's own writes produced, per file.
+    pub(crate) versions: Versions,
+    /// Personal access tokens made in this run, per organization, until they are saved.
+    tokens: Mutex<BTreeMap<String, Secret>>,
+}
+
+impl Memory {
+    pub(crate) fn keep_token(&self, org: &str, token: Secret) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.insert(org.to_ascii_lowercase(), token);
+        }
+    }
+
+    pub(crate) fn token(&self, org: &str) -> Option<Secret> {
+        self.tokens
+            .lock()
+            .ok()
+            .and_then(|tokens| tokens.get(&org.to_ascii_lowercase()).cloned())
+    }
+}
+
+fn apply_one(step: &Step<'_, '_>, finding: &Finding) -> Item {
+    match &finding.action {
+        Action::DeleteFile(path) => files::delete(step, finding, path),
+        Action::DeleteSecret(secret) => files::delete_secret(step, finding, secret),
         Action::DeleteCookies {
             store,
             family,
             scope,
             expected,
-        } => {
-            let change = Change::EntriesDeleted {
-                path: store.clone(),
-                what: "Azure DevOps cookies".into(),
-            };
-            let result = journaled(cx, task, change, journal, run_id, || {
-                cookies::delete(store, *family, *scope)
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-            });
-            match result {
-                Ok(0) => item(
-                    finding,
-                    Status::Ok,
-                    "no Azure DevOps cookies were left".to_string(),
-                ),
-                Ok(n) if n == *expected => item(
-                    finding,
-                    Status::Done,
-                    format!("deleted: {}", finding.detail),
-                ),
-                Ok(n) => item(
-                    finding,
-                    Status::Done,
-                    format!(
-                        "deleted {n} {} (the plan counted {expected}): {}",
-                        if n == 1 { "cookie" } else { "cookies" },
-                        finding.detail
-                    ),
-                ),
-                Err(err) => item(
-                    finding,
-                    Status::Failed,
-                    format!("could not delete them: {err}"),
-                ),
-            }
-        }
+        } => files::delete_cookies(step, finding, store, *family, *scope, *expected),
         Action::SetGitConfig {
             repo,
             key,
             value,
             restore,
-        } => {
-            let change = match restore {
-                Some(before) => Change::GitConfigSet {
-                    repo: repo.clone(),
-                    key: key.clone(),
-                    before: before.clone(),
-                    after: value.clone(),
-                },
-                None => Change::EntriesDeleted {
-                    path: repo.clone(),
-                    what: format!("the credentials in {key}"),
-                },
-            };
-            config_change(cx, task, finding, change, journal, run_id, || {
-                gitconfig::set(repo, key, value)
-            })
-        }
+        } => files::set_git_config(step, finding, repo, key, value, restore.as_ref()),
         Action::UnsetGitConfig { file, key, restore } => {
-            let change = Change::GitConfigUnset {
-                file: file.clone(),
-                key: key.clone(),
-                before: restore.clone(),
-            };
-            config_change(cx, task, finding, change, journal, run_id, || {
-                gitconfig::unset_in_file(file, key)
-            })
+            files::unset_git_config(step, finding, file, key, restore)
         }
         Action::RemoveLines {
             file,
             lines,
             expected_sha256,
-        } => {
-            let change = Change::EntriesDeleted {
-                path: file.clone(),
-                what: "stored Azure DevOps credentials".into(),
-            };
-            let planned = Some(expected_sha256.clone());
-            let result = journaled(cx, task, change, journal, run_id, || {
-                let still_planned =
-                    |now: &str| versions.accepts(file, &planned, &Some(now.to_string()));
-                let removed = fsutil::remove_lines(file, lines, &still_planned)?;
-                versions.record(
-                    file,
-                    Some(removed.before_sha256),
-                    Some(removed.after_sha256),
-                );
-                Ok(removed.count)
-            });
-            match result {
-                Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
-                Ok(_) => item(
-                    finding,
-                    Status::Done,
-                    format!("removed: {}", finding.detail),
-                ),
-                Err(err) => item(
-                    finding,
-                    Status::Failed,
-                    format!("could not remove it: {err}"),
-                ),
-            }
-        }
+        } => files::remove_lines(step, finding, file, lines, expected_sha256),
         Action::WriteFile {
             needs: Some(needed),
             ..
@@ -356,7 +289,7 @@ fn apply_one(
             Status::Skipped,
             format!(
                 "not changed: it would name {}, which could not be made",
-                cx.paths.display(needed)
+                step.cx.paths.display(needed)
             ),
         ),
         Action::WriteFile {
@@ -364,136 +297,14 @@ fn apply_one(
             contents,
             expected_sha256,
             ..
-        } => write_file(
-            cx,
-            task,
-            finding,
-            path,
-            contents,
-            expected_sha256.as_deref(),
-            journal,
-            run_id,
-            versions,
-        ),
-        Action::CreateSshKey(_)
-        | Action::RegisterSshKey { .. }
-        | Action::VerifySsh { .. }
-        | Action::CreatePat { .. } => ssh_key::apply(cx, task, finding, journal, run_id),
-        _ => planned_item(finding),
+        } => files::write_file(step, finding, path, contents, expected_sha256.as_deref()),
+        Action::CreateSshKey(spec) => ssh::create(step, finding, spec),
+        Action::RegisterSshKey { org, key, api } => ssh::register(step, finding, org, key, *api),
+        Action::VerifySsh { key } => ssh::check(step.cx, finding, key),
+        Action::CreatePat { org } => pat::create(step, finding, org),
+        Action::SaveCredential { org, url } => pat::save(step, finding, org, url),
+        Action::Note(_) | Action::NeedsUser => planned_item(finding),
     }
-}
-
-/// Replaces a text file if it is still as planned, keeping the old content for `undo`.
-#[allow(clippy::too_many_arguments)]
-fn write_file(
-    cx: &Context<'_>,
-    task: &str,
-    finding: &Finding,
-    path: &Path,
-    contents: &str,
-    expected_sha256: Option<&str>,
-    journal: &Journal,
-    run_id: Uuid,
-    versions: &Versions,
-) -> Item {
-    let current = match std::fs::read(path) {
-        Ok(bytes) => Some(bytes),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => {
-            return item(finding, Status::Failed, format!("could not read it: {err}"));
-        }
-    };
-    let current_sha = current.as_deref().map(sha256_hex);
-    if !versions.accepts(path, &expected_sha256.map(str::to_string), &current_sha) {
-        return item(
-            finding,
-            Status::Failed,
-            "it changed after the plan was made; left as it is (run ado-cutover again)".into(),
-        );
-    }
-    let result = (|| {
-        let backup = current
-            .as_deref()
-            .map(|old| journal.backup(old))
-            .transpose()?;
-        let change = Change::FileWritten {
-            path: path.to_path_buf(),
-            backup,
-            after_sha256: sha256_hex(contents.as_bytes()),
-        };
-        journaled(cx, task, change, journal, run_id, || {
-            fsutil::write_atomic(path, contents.as_bytes(), 0o600)?;
-            versions.record(path, current_sha, Some(sha256_hex(contents.as_bytes())));
-            Ok(1)
-        })
-    })();
-    changed(finding, result)
-}
-
-/// The report item for a change that was made, or not.
-fn changed(finding: &Finding, result: std::io::Result<usize>) -> Item {
-    match result {
-        Ok(_) => item(
-            finding,
-            Status::Done,
-            format!("changed: {}", finding.detail),
-        ),
-        Err(err) => item(
-            finding,
-            Status::Failed,
-            format!("could not change it: {err}"),
-        ),
-    }
-}
-
-/// Makes one journaled git-configuration change and reports it.
-fn config_change(
-    cx: &Context<'_>,
-    task: &str,
-    finding: &Finding,
-    change: Change,
-    journal: &Journal,
-    run_id: Uuid,
-    make: impl FnOnce() -> Result<(), String>,
-) -> Item {
-    let result = journaled(cx, task, change, journal, run_id, || {
-        make().map(|()| 1).map_err(std::io::Error::other)
-    });
-    changed(finding, result)
-}
-
-/// Records the intent, makes the change, and confirms it when something changed.
-pub(crate) fn journaled(
-    cx: &Context<'_>,
-    task: &str,
-    change: Change,
-    journal: &Journal,
-    run_id: Uuid,
-    make: impl FnOnce() -> std::io::Result<usize>,
-) -> std::io::Result<usize> {
-    let id = journal.intent(run_id, cx.now, task, change)?;
-    let changed = make()?;
-    // Nothing changed: leave the intent unconfirmed, so `undo` does not name it.
-    if changed > 0 {
-        journal.commit(id)?;
-    }
-    Ok(changed)
-}
-
-fn delete(
-    cx: &Context<'_>,
-    task: &str,
-    path: &Path,
-    journal: &Journal,
-    run_id: Uuid,
-) -> std::io::Result<bool> {
-    let change = Change::FileDeleted {
-        path: path.to_path_buf(),
-    };
-    journaled(cx, task, change, journal, run_id, || {
-        fsutil::delete_file(path).map(usize::from)
-    })
-    .map(|n| n > 0)
 }
 
 /// Detects again: whatever is still planned for a target that was just changed failed.

@@ -1,74 +1,29 @@
-//! Carrying out the `ssh-key` plan: making the key, registering it (sign-in, API, or the guided
-//! steps), and checking it with `ssh -T`. The engine calls [`apply`] for these actions, in the
-//! plan's order, so the key exists before it is registered and registered before it is checked.
+//! The `ssh-key` effects: making the key, registering it (sign-in and API, or the guided
+//! steps), and checking it with `ssh -T`. Applied in the plan's order, so the key exists before
+//! it is registered and is registered before it is checked. What is done is remembered in the
+//! agent's state, so the next plan knows.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use uuid::Uuid;
-
-use super::keys_page;
-use crate::agent::ado::entra::{self, Authority, Secret, SignInError, SignedIn};
-use crate::agent::ado::ssh_keys::{Api, ApiError};
-use crate::agent::ado::tenant::{Backing, Lookup};
+use super::{Step, item, sign_in::with_token};
+use crate::agent::ado::ssh_keys::Api;
 use crate::agent::desktop;
-use crate::agent::engine::{item, journaled};
-use crate::agent::http;
-use crate::agent::journal::{Change, Journal};
-use crate::agent::settings::keys;
+use crate::agent::journal::Change;
+use crate::agent::settings::Passphrase;
 use crate::agent::ssh::keygen::{self, Spec};
 use crate::agent::ssh::verify::{self, Verdict};
 use crate::agent::state::State;
-use crate::agent::tasks::{Action, Context, Finding, Interaction};
+use crate::agent::tasks::ssh_key::{host_name, keys_page};
+use crate::agent::tasks::{Context, Finding, Interaction};
 use crate::report::{Item, Status};
 
-/// Carries out one `ssh-key` action.
-pub fn apply(
-    cx: &Context<'_>,
-    task: &str,
-    finding: &Finding,
-    journal: &Journal,
-    run_id: Uuid,
-) -> Item {
-    match &finding.action {
-        Action::CreateSshKey(spec) => create(cx, task, finding, spec, journal, run_id),
-        Action::RegisterSshKey { org, key, api } => {
-            let Some(public) = keygen::read_public(key) else {
-                return item(
-                    finding,
-                    Status::Skipped,
-                    "waits for the new key, which was not made".into(),
-                );
-            };
-            let line = public.to_openssh().unwrap_or_default();
-            let fingerprint = keygen::fingerprint(&public);
-            if !api {
-                return guided(cx, finding, org, key, &line, None);
-            }
-            match register(cx, task, org, key, &line, &fingerprint, journal, run_id) {
-                Ok(item) => item_for(finding, item),
-                Err(why) => guided(cx, finding, org, key, &line, Some(&why)),
-            }
-        }
-        Action::VerifySsh { key } => check(cx, finding, key),
-        Action::CreatePat { org } => super::pat::create(cx, task, finding, org, journal, run_id),
-        _ => item(finding, Status::Failed, "not an ssh-key action".into()),
-    }
-}
-
-fn item_for(finding: &Finding, (status, detail): (Status, String)) -> Item {
-    item(finding, status, detail)
-}
-
 /// Makes the key pair, asking for a passphrase in the guided run, showing progress meanwhile.
-fn create(
-    cx: &Context<'_>,
-    task: &str,
-    finding: &Finding,
-    spec: &Spec,
-    journal: &Journal,
-    run_id: Uuid,
-) -> Item {
+pub(super) fn create(step: &Step<'_, '_>, finding: &Finding, spec: &Spec) -> Item {
+    let cx = step.cx;
+    if let Err(why) = step.guard_new(&spec.path) {
+        return item(finding, Status::Failed, format!("not made: {why}"));
+    }
     let passphrase = match passphrase(cx) {
         Ok(passphrase) => passphrase,
         Err(why) => return item(finding, Status::NeedsUser, why),
@@ -99,7 +54,7 @@ fn create(
         fingerprint: fingerprint.clone(),
     };
     let mut warning = None;
-    let written = journaled(cx, task, change, journal, run_id, || {
+    let written = step.journaled(change, || {
         warning = keygen::write(spec, &key, cx.env)?;
         Ok(1)
     });
@@ -130,35 +85,35 @@ fn create(
 
 /// The passphrase for the new key: asked in the guided run only, as `ssh_key.passphrase` says.
 fn passphrase(cx: &Context<'_>) -> Result<Option<String>, String> {
-    let policy = cx
-        .settings
-        .text(&keys::SSH_KEY_PASSPHRASE)
-        .unwrap_or_default();
-    if policy == "none" || cx.interaction != Interaction::Guided {
+    let policy = cx.settings.ssh_key().passphrase;
+    if policy == Passphrase::None || cx.interaction != Interaction::Guided {
         return Ok(None);
     }
-    let required = policy == "required";
+    let required = policy == Passphrase::Required;
     let prompt = if required {
         "Passphrase for the new SSH key (your organization requires one): "
     } else {
         "Passphrase for the new SSH key (press Enter for none): "
     };
     for _ in 0..3 {
-        let Ok(first) = rpassword::prompt_password(prompt) else {
+        let Some(first) = cx.prompt.secret(prompt) else {
             break;
         };
         if first.is_empty() && !required {
             return Ok(None);
         }
         if first.is_empty() {
-            eprintln!("A passphrase is required.");
+            cx.prompt.say("A passphrase is required.");
             continue;
         }
-        let again = rpassword::prompt_password("The same passphrase again: ").unwrap_or_default();
+        let again = cx
+            .prompt
+            .secret("The same passphrase again: ")
+            .unwrap_or_default();
         if again == first {
             return Ok(Some(first));
         }
-        eprintln!("The two passphrases differ; try again.");
+        cx.prompt.say("The two passphrases differ; try again.");
     }
     if required {
         Err("not made: a passphrase is required and none was given; run ado-cutover again to make the key".into())
@@ -167,18 +122,43 @@ fn passphrase(cx: &Context<'_>) -> Result<Option<String>, String> {
     }
 }
 
+/// Registers the key with `org`: through the API when planned so (falling back to the guided
+/// steps when that fails), else the guided steps.
+pub(super) fn register(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    org: &str,
+    key: &Path,
+    api: bool,
+) -> Item {
+    let cx = step.cx;
+    let Some(public) = keygen::read_public(key) else {
+        return item(
+            finding,
+            Status::Skipped,
+            "waits for the new key, which was not made".into(),
+        );
+    };
+    let line = public.to_openssh().unwrap_or_default();
+    let fingerprint = keygen::fingerprint(&public);
+    if !api {
+        return guided(cx, finding, org, key, &line, None);
+    }
+    match register_with_api(step, org, key, &line, &fingerprint) {
+        Ok((status, detail)) => item(finding, status, detail),
+        Err(why) => guided(cx, finding, org, key, &line, Some(&why)),
+    }
+}
+
 /// Signs in (once per run), then registers the key unless Azure DevOps already has it.
-#[allow(clippy::too_many_arguments)]
-fn register(
-    cx: &Context<'_>,
-    task: &str,
+fn register_with_api(
+    step: &Step<'_, '_>,
     org: &str,
     key: &Path,
     line: &str,
     fingerprint: &str,
-    journal: &Journal,
-    run_id: Uuid,
 ) -> Result<(Status, String), String> {
+    let cx = step.cx;
     let api = Api::new(cx.env)?;
     let org_id = with_token(cx, org, |token| api.organization_id(org, token))?;
     let existing = with_token(cx, org, |token| api.list(org, token))?;
@@ -190,24 +170,25 @@ fn register(
             .is_some_and(|public| keygen::fingerprint(&public) == fingerprint)
     });
     if already {
-        remember_registered(cx, org, fingerprint);
-        return Ok((Status::Ok, "Azure DevOps already has this key".to_string()));
+        let note = remember(cx, |state| {
+            state
+                .ssh_registered
+                .insert(org.to_ascii_lowercase(), fingerprint.to_string());
+        });
+        return Ok((
+            Status::Ok,
+            format!("Azure DevOps already has this key{note}"),
+        ));
     }
-    let days = cx
-        .settings
-        .text(&keys::SSH_KEY_VALID_DAYS)
-        .and_then(|d| d.parse::<i64>().ok())
-        .unwrap_or(365)
-        .clamp(1, 365);
-    let valid_to = super::valid_until(cx, days);
-    let display_name = super::display_name(cx);
+    let valid_to = valid_until(cx, cx.settings.ssh_key().valid_days);
+    let display_name = display_name(cx);
     let mut registered = None;
     let change = Change::KeyRegistered {
         path: key.to_path_buf(),
         org: org.to_string(),
         fingerprint: fingerprint.to_string(),
     };
-    journaled(cx, task, change, journal, run_id, || {
+    step.journaled(change, || {
         let key = with_token(cx, org, |token| {
             api.register(org, token, &org_id, &display_name, line, &valid_to)
         })
@@ -216,7 +197,11 @@ fn register(
         Ok(1)
     })
     .map_err(|e| e.to_string())?;
-    remember_registered(cx, org, fingerprint);
+    let note = remember(cx, |state| {
+        state
+            .ssh_registered
+            .insert(org.to_ascii_lowercase(), fingerprint.to_string());
+    });
     let until = registered
         .and_then(|k| k.valid_to)
         .unwrap_or(valid_to)
@@ -225,101 +210,19 @@ fn register(
         .collect::<String>();
     Ok((
         Status::Done,
-        format!("registered as “{display_name}”, valid until {until}"),
+        format!("registered as “{display_name}”, valid until {until}{note}"),
     ))
 }
 
-pub(super) fn remember_registered(cx: &Context<'_>, org: &str, fingerprint: &str) {
-    let saved = State::update(&cx.paths.data_dir, |state| {
-        state
-            .ssh_registered
-            .insert(org.to_ascii_lowercase(), fingerprint.to_string());
-    });
-    if let Err(err) = saved {
-        eprintln!("warning: could not remember the registration: {err}");
+/// Records what a step did in the agent's state, so the next plan knows it. A failure does
+/// not undo the step: it is said as the tail of the item's detail.
+pub(super) fn remember(cx: &Context<'_>, change: impl FnOnce(&mut State)) -> String {
+    match State::update(&cx.paths.data_dir, change) {
+        Ok(()) => String::new(),
+        Err(err) => format!(
+            "; warning: ado-cutover could not remember this ({err}), so the next run may do it again"
+        ),
     }
-}
-
-/// Calls Azure DevOps with the run's sign-in; when the token is turned down, refreshes it once
-/// and tries again.
-pub(super) fn with_token<T>(
-    cx: &Context<'_>,
-    org: &str,
-    call: impl Fn(&Secret) -> Result<T, ApiError>,
-) -> Result<T, String> {
-    let signed_in = signed_in(cx, org)?;
-    match call(&signed_in.tokens.access) {
-        Err(ApiError::SignIn(first)) => {
-            let http = http::agent(Duration::from_secs(30));
-            let tokens = entra::refresh(&http, &signed_in.authority, &signed_in.tokens)
-                .map_err(|e| format!("Azure DevOps did not accept the sign-in ({first}) and it could not be renewed: {e}"))?;
-            let access = tokens.access.clone();
-            if let Ok(mut slot) = cx.sign_in.lock() {
-                *slot = Some(Ok(SignedIn {
-                    authority: signed_in.authority.clone(),
-                    tokens,
-                }));
-            }
-            call(&access).map_err(|e| e.to_string())
-        }
-        other => other.map_err(|e| e.to_string()),
-    }
-}
-
-/// The run's sign-in, made on first use: in the browser, or with a device code when no
-/// browser can be opened. A failed sign-in is not asked again in the same run.
-fn signed_in(cx: &Context<'_>, org: &str) -> Result<SignedIn, String> {
-    let mut slot = cx
-        .sign_in
-        .lock()
-        .map_err(|_| "the sign-in is unavailable".to_string())?;
-    if let Some(done) = slot.as_ref() {
-        return done.clone();
-    }
-    let result = sign_in(cx, org);
-    *slot = Some(result.clone());
-    result
-}
-
-fn sign_in(cx: &Context<'_>, org: &str) -> Result<SignedIn, String> {
-    let client_id = cx
-        .settings
-        .text(&keys::ENTRA_CLIENT_ID)
-        .ok_or("entra.client_id is not set")?;
-    let tenant = match cx
-        .settings
-        .text(&keys::ENTRA_TENANT)
-        .or(cx.settings.expected_tenant())
-    {
-        Some(tenant) => tenant.to_string(),
-        None => match Lookup::new(cx.env).backing(org) {
-            Backing::Entra(tenant) => tenant,
-            Backing::Msa => {
-                return Err(format!(
-                    "{org} still uses personal Microsoft accounts, so there is no Entra sign-in yet"
-                ));
-            }
-            Backing::NotFound => return Err(format!("Azure DevOps has no organization {org}")),
-            Backing::Unknown(why) => {
-                return Err(format!("the organization's tenant is unknown: {why}"));
-            }
-        },
-    };
-    let authority = Authority::new(cx.env, &tenant, client_id)?;
-    let http = http::agent(Duration::from_secs(30));
-    eprintln!("Signing in to Azure DevOps with your work account (Microsoft Entra ID)...");
-    let say = |text: &str| eprintln!("{text}");
-    let open = |url: &str| desktop::open_url(cx.env, url);
-    let tokens = match entra::browser(&http, &authority, &open, &say) {
-        Err(SignInError::NoBrowser(why)) => {
-            eprintln!("({why}; signing in with a code instead)");
-            entra::device_code(&http, &authority, &say)
-        }
-        other => other,
-    }
-    .map_err(|e| e.to_string())?;
-    eprintln!("Signed in.");
-    Ok(SignedIn { authority, tokens })
 }
 
 /// The guided steps: the public key on the clipboard and in its file, the organization's SSH
@@ -358,7 +261,7 @@ fn guided(
 }
 
 /// `ssh -T` with the new key alone.
-fn check(cx: &Context<'_>, finding: &Finding, key: &Path) -> Item {
+pub(super) fn check(cx: &Context<'_>, finding: &Finding, key: &Path) -> Item {
     let Some(public) = keygen::read_public(key) else {
         return item(
             finding,
@@ -389,15 +292,12 @@ fn check(cx: &Context<'_>, finding: &Finding, key: &Path) -> Item {
     let (status, detail) = match verify::verify(cx.paths, &target) {
         Verdict::Accepted => {
             let stamp = cx.now.date().to_string();
-            let saved = State::update(&cx.paths.data_dir, |state| {
+            let note = remember(cx, |state| {
                 state.ssh_verified.insert(fingerprint.clone(), stamp);
             });
-            if let Err(err) = saved {
-                eprintln!("warning: could not remember the check: {err}");
-            }
             (
                 Status::Ok,
-                "verified: Azure DevOps accepts the new key".to_string(),
+                format!("verified: Azure DevOps accepts the new key{note}"),
             )
         }
         Verdict::Denied if registered => (
@@ -423,4 +323,19 @@ fn check(cx: &Context<'_>, finding: &Finding, key: &Path) -> Item {
         }
     };
     item(finding, status, detail)
+}
+
+/// The name ado-cutover gives what it adds to a person's Azure DevOps account (a key, a token).
+pub(super) fn display_name(cx: &Context<'_>) -> String {
+    format!("ado-cutover {} {}", host_name(), cx.now.date())
+}
+
+/// `days` from now, to the second, in RFC 3339 (`validTo`).
+pub(super) fn valid_until(cx: &Context<'_>, days: u32) -> String {
+    let until = cx.now + time::Duration::days(i64::from(days));
+    until
+        .replace_nanosecond(0)
+        .unwrap_or(until)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

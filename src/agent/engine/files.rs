@@ -1,0 +1,295 @@
+//! The file, store and configuration effects: deleting a file, removing credential lines,
+//! replacing a text file, changing git configuration, deleting a secret or cookies. Each passes
+//! the path guard, is journaled before it happens, and reports what became of its finding.
+
+use std::path::{Path, PathBuf};
+
+use super::guard::{self, Expect};
+use super::{Step, item};
+use crate::agent::browsers::Family;
+use crate::agent::browsers::cookies::{self, Scope};
+use crate::agent::fsutil;
+use crate::agent::gitconfig;
+use crate::agent::journal::{Change, sha256_hex};
+use crate::agent::secrets;
+use crate::agent::tasks::Finding;
+use crate::report::{Item, Status};
+
+/// Deletes a regular file.
+pub(super) fn delete(step: &Step<'_, '_>, finding: &Finding, path: &Path) -> Item {
+    if let Err(why) = guard::check(step.cx, path, Expect::File) {
+        return item(finding, Status::Failed, why);
+    }
+    let change = Change::FileDeleted {
+        path: path.to_path_buf(),
+    };
+    match step.journaled(change, || fsutil::delete_file(path).map(usize::from)) {
+        Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
+        Ok(_) => item(
+            finding,
+            Status::Done,
+            format!("deleted: {}", finding.detail),
+        ),
+        Err(err) => item(
+            finding,
+            Status::Failed,
+            format!("could not delete it: {err}"),
+        ),
+    }
+}
+
+/// Deletes an item from the OS credential store.
+pub(super) fn delete_secret(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    secret: &secrets::Item,
+) -> Item {
+    let store = match step.cx.secret_store() {
+        Ok(Some(store)) => store,
+        Ok(None) => {
+            return item(
+                finding,
+                Status::Skipped,
+                "the OS credential store is not in use".into(),
+            );
+        }
+        Err(why) => {
+            return item(
+                finding,
+                Status::Failed,
+                format!("could not delete it: {why}"),
+            );
+        }
+    };
+    let change = Change::EntriesDeleted {
+        path: PathBuf::from(secrets::Store::NAME),
+        what: format!("the credential {}", finding.target),
+    };
+    let result = step.journaled(change, || {
+        store.delete(secret).map_err(std::io::Error::other)
+    });
+    match result {
+        Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
+        Ok(_) => item(
+            finding,
+            Status::Done,
+            format!("deleted: {}", finding.detail),
+        ),
+        Err(err) => item(
+            finding,
+            Status::Failed,
+            format!("could not delete it: {err}"),
+        ),
+    }
+}
+
+/// Deletes the Azure DevOps cookies in one browser cookie store.
+pub(super) fn delete_cookies(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    store: &Path,
+    family: Family,
+    scope: Scope,
+    expected: usize,
+) -> Item {
+    if let Err(why) = guard::check(step.cx, store, Expect::File) {
+        return item(finding, Status::Failed, why);
+    }
+    let change = Change::EntriesDeleted {
+        path: store.to_path_buf(),
+        what: "Azure DevOps cookies".into(),
+    };
+    let result = step.journaled(change, || {
+        cookies::delete(store, family, scope).map_err(|e| std::io::Error::other(e.to_string()))
+    });
+    match result {
+        Ok(0) => item(
+            finding,
+            Status::Ok,
+            "no Azure DevOps cookies were left".to_string(),
+        ),
+        Ok(n) if n == expected => item(
+            finding,
+            Status::Done,
+            format!("deleted: {}", finding.detail),
+        ),
+        Ok(n) => item(
+            finding,
+            Status::Done,
+            format!(
+                "deleted {n} {} (the plan counted {expected}): {}",
+                if n == 1 { "cookie" } else { "cookies" },
+                finding.detail
+            ),
+        ),
+        Err(err) => item(
+            finding,
+            Status::Failed,
+            format!("could not delete them: {err}"),
+        ),
+    }
+}
+
+/// Sets a key in a repository's own git configuration.
+pub(super) fn set_git_config(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    repo: &Path,
+    key: &str,
+    value: &str,
+    restore: Option<&String>,
+) -> Item {
+    if let Err(why) = guard::check(step.cx, repo, Expect::Folder) {
+        return item(finding, Status::Failed, why);
+    }
+    let change = match restore {
+        Some(before) => Change::GitConfigSet {
+            repo: repo.to_path_buf(),
+            key: key.to_string(),
+            before: before.clone(),
+            after: value.to_string(),
+        },
+        None => Change::EntriesDeleted {
+            path: repo.to_path_buf(),
+            what: format!("the credentials in {key}"),
+        },
+    };
+    config_change(step, finding, change, || gitconfig::set(repo, key, value))
+}
+
+/// Removes a key from a git configuration file.
+pub(super) fn unset_git_config(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    file: &Path,
+    key: &str,
+    restore: &str,
+) -> Item {
+    if let Err(why) = guard::check(step.cx, file, Expect::File) {
+        return item(finding, Status::Failed, why);
+    }
+    let change = Change::GitConfigUnset {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        before: restore.to_string(),
+    };
+    config_change(step, finding, change, || {
+        gitconfig::unset_in_file(file, key)
+    })
+}
+
+/// Removes exact lines from a credential-store file, if it is still as planned (or as this
+/// run's own writes left it).
+pub(super) fn remove_lines(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    file: &Path,
+    lines: &[String],
+    expected_sha256: &str,
+) -> Item {
+    if let Err(why) = guard::check(step.cx, file, Expect::File) {
+        return item(finding, Status::Failed, why);
+    }
+    let change = Change::EntriesDeleted {
+        path: file.to_path_buf(),
+        what: "stored Azure DevOps credentials".into(),
+    };
+    let planned = Some(expected_sha256.to_string());
+    let versions = &step.memory.versions;
+    let result = step.journaled(change, || {
+        let still_planned = |now: &str| versions.accepts(file, &planned, &Some(now.to_string()));
+        let removed = fsutil::remove_lines(file, lines, &still_planned)?;
+        versions.record(
+            file,
+            Some(removed.before_sha256),
+            Some(removed.after_sha256),
+        );
+        Ok(removed.count)
+    });
+    match result {
+        Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
+        Ok(_) => item(
+            finding,
+            Status::Done,
+            format!("removed: {}", finding.detail),
+        ),
+        Err(err) => item(
+            finding,
+            Status::Failed,
+            format!("could not remove it: {err}"),
+        ),
+    }
+}
+
+/// Replaces a text file if it is still as planned, keeping the old content for `undo`.
+pub(super) fn write_file(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    path: &Path,
+    contents: &str,
+    expected_sha256: Option<&str>,
+) -> Item {
+    if let Err(why) = guard::check(step.cx, path, Expect::File) {
+        return item(finding, Status::Failed, why);
+    }
+    let current = match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            return item(finding, Status::Failed, format!("could not read it: {err}"));
+        }
+    };
+    let current_sha = current.as_deref().map(sha256_hex);
+    let versions = &step.memory.versions;
+    if !versions.accepts(path, &expected_sha256.map(str::to_string), &current_sha) {
+        return item(
+            finding,
+            Status::Failed,
+            "it changed after the plan was made; left as it is (run ado-cutover again)".into(),
+        );
+    }
+    let result = (|| {
+        let backup = current
+            .as_deref()
+            .map(|old| step.journal.backup(old))
+            .transpose()?;
+        let change = Change::FileWritten {
+            path: path.to_path_buf(),
+            backup,
+            after_sha256: sha256_hex(contents.as_bytes()),
+        };
+        step.journaled(change, || {
+            fsutil::write_atomic(path, contents.as_bytes(), 0o600)?;
+            versions.record(path, current_sha, Some(sha256_hex(contents.as_bytes())));
+            Ok(1)
+        })
+    })();
+    changed(finding, result)
+}
+
+/// The report item for a change that was made, or not.
+fn changed(finding: &Finding, result: std::io::Result<usize>) -> Item {
+    match result {
+        Ok(_) => item(
+            finding,
+            Status::Done,
+            format!("changed: {}", finding.detail),
+        ),
+        Err(err) => item(
+            finding,
+            Status::Failed,
+            format!("could not change it: {err}"),
+        ),
+    }
+}
+
+/// Makes one journaled git-configuration change and reports it.
+fn config_change(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    change: Change,
+    make: impl FnOnce() -> Result<(), String>,
+) -> Item {
+    let result = step.journaled(change, || make().map(|()| 1).map_err(std::io::Error::other));
+    changed(finding, result)
+}
