@@ -12,12 +12,35 @@ pub struct Env {
     vars: BTreeMap<OsString, OsString>,
 }
 
+/// Variables that name places outside the home folder. In a sandbox (`ADO_CUTOVER_SANDBOX`)
+/// they are dropped when the environment is read, so nothing inside the agent needs to know
+/// about sandboxes: everything then derives from the sandbox's home.
+pub const OUTSIDE_THE_HOME: &[&str] = &[
+    "GIT_CONFIG_GLOBAL",
+    "XDG_CONFIG_HOME",
+    "GCM_PLAINTEXT_STORE_PATH",
+    "GCM_DPAPI_STORE_PATH",
+    "PASSWORD_STORE_DIR",
+    "GCM_NAMESPACE",
+];
+
 impl Env {
-    /// The current process's environment.
+    /// The current process's environment; in a sandbox without the variables that name places
+    /// outside it ([`OUTSIDE_THE_HOME`]).
     pub fn from_process() -> Env {
         Env {
             vars: std::env::vars_os().collect(),
         }
+        .for_sandbox()
+    }
+
+    /// This environment, without [`OUTSIDE_THE_HOME`] when `ADO_CUTOVER_SANDBOX` is set.
+    pub fn for_sandbox(mut self) -> Env {
+        if self.get_os(crate::agent::paths::SANDBOX_VAR).is_some() {
+            self.vars
+                .retain(|name, _| !OUTSIDE_THE_HOME.iter().any(|drop| name == *drop));
+        }
+        self
     }
 
     /// An environment holding exactly these variables (tests).
@@ -63,6 +86,21 @@ impl Env {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sandbox_drops_the_variables_that_lead_outside_it() {
+        let pairs = [("GIT_CONFIG_GLOBAL", "/elsewhere"), ("HOME", "/h")];
+        let plain = Env::from_pairs(pairs).for_sandbox();
+        assert_eq!(plain.get("GIT_CONFIG_GLOBAL"), Some("/elsewhere"));
+        let sandboxed = Env::from_pairs(
+            pairs
+                .into_iter()
+                .chain([(crate::agent::paths::SANDBOX_VAR, "/tmp/s")]),
+        )
+        .for_sandbox();
+        assert_eq!(sandboxed.get("GIT_CONFIG_GLOBAL"), None);
+        assert_eq!(sandboxed.get("HOME"), Some("/h"));
+    }
 
     #[test]
     fn empty_values_count_as_unset() {

@@ -91,15 +91,11 @@ const MAX_INCLUDE_DEPTH: usize = 10;
 
 /// The global configuration files git reads for this user, in git's order, with every file they
 /// include (`include.path`, and `includeIf.<condition>.path` whatever the condition, since a
-/// binding there applies to some repositories): `$GIT_CONFIG_GLOBAL` when set (never in a
-/// sandbox), else `$XDG_CONFIG_HOME/git/config` (default `~/.config/git/config`) and
-/// `~/.gitconfig`. Only files that exist are listed, each once. In a sandbox a file outside it is
-/// never listed.
+/// binding there applies to some repositories): `$GIT_CONFIG_GLOBAL` when set, else
+/// `$XDG_CONFIG_HOME/git/config` (default `~/.config/git/config`) and `~/.gitconfig`. Only
+/// files that exist and are [`Paths::reachable`] are listed, each once.
 pub fn global_files(paths: &Paths, env: &Env) -> Vec<PathBuf> {
-    let from_env = |var: &str| match &paths.sandbox {
-        None => env.get_os(var).filter(|v| !v.is_empty()).map(PathBuf::from),
-        Some(_) => None,
-    };
+    let from_env = |var: &str| env.get_os(var).map(PathBuf::from);
     let roots = match from_env("GIT_CONFIG_GLOBAL") {
         Some(file) => vec![file],
         None => {
@@ -125,11 +121,7 @@ fn with_includes(
     seen: &mut BTreeSet<PathBuf>,
     files: &mut Vec<PathBuf>,
 ) {
-    let outside_sandbox = paths
-        .sandbox
-        .as_ref()
-        .is_some_and(|root| !file.starts_with(root));
-    if depth > MAX_INCLUDE_DEPTH || outside_sandbox || !file.is_file() {
+    if depth > MAX_INCLUDE_DEPTH || !paths.reachable(file) || !file.is_file() {
         return;
     }
     if !seen.insert(file.to_path_buf()) {

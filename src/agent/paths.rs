@@ -127,6 +127,14 @@ impl Paths {
         self.managed_dir.join("config.toml")
     }
 
+    /// True when the agent may look at `path`: anywhere, except that a sandbox never reaches
+    /// outside itself, whatever a configuration file names.
+    pub fn reachable(&self, path: &Path) -> bool {
+        self.sandbox
+            .as_ref()
+            .is_none_or(|root| path.starts_with(root))
+    }
+
     /// A path for people: the home folder shown as `~`.
     pub fn display(&self, path: &Path) -> String {
         match path.strip_prefix(&self.home) {

@@ -27,10 +27,10 @@ const MAX_DEPTH: usize = 8;
 
 /// git's credential-store files: `~/.git-credentials` and `$XDG_CONFIG_HOME/git/credentials`.
 pub(super) fn credential_store_files(cx: &Context<'_>) -> Vec<PathBuf> {
-    let xdg = match (&cx.paths.sandbox, cx.env.get_os("XDG_CONFIG_HOME")) {
-        (None, Some(dir)) if !dir.is_empty() => PathBuf::from(dir),
-        _ => cx.paths.home.join(".config"),
-    };
+    let xdg = cx
+        .env
+        .get_os("XDG_CONFIG_HOME")
+        .map_or_else(|| cx.paths.home.join(".config"), PathBuf::from);
     vec![
         cx.paths.home.join(".git-credentials"),
         xdg.join("git").join("credentials"),
@@ -105,21 +105,11 @@ struct FileStore {
 fn file_stores(cx: &Context<'_>, config_files: &[PathBuf]) -> Vec<FileStore> {
     let roots = |var: &str, key: &str, default: PathBuf| {
         let mut roots = vec![default];
-        if cx.paths.sandbox.is_none()
-            && let Some(dir) = cx.env.get_os(var).filter(|d| !d.is_empty())
-        {
-            roots.push(PathBuf::from(dir));
-        }
+        roots.extend(cx.env.get_os(var).map(PathBuf::from));
         for value in gitconfig::values_in_files(config_files, key) {
             roots.extend(gitconfig::expand_path(&cx.paths.home, &value));
         }
-        // A sandbox never reaches outside itself, whatever its configuration says.
-        roots.retain(|root| {
-            cx.paths
-                .sandbox
-                .as_ref()
-                .is_none_or(|sandbox| root.starts_with(sandbox))
-        });
+        roots.retain(|root| cx.paths.reachable(root));
         roots.dedup();
         roots
     };

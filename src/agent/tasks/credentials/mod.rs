@@ -287,10 +287,7 @@ fn owner_of_url(url: &url::Url) -> Result<Owner, ()> {
 /// (or `GCM_NAMESPACE`) when set; items written before a change of namespace stay under `git`.
 fn namespaces(cx: &Context<'_>, global: &[PathBuf]) -> BTreeSet<String> {
     let configured = gitconfig::values_in_files(global, "credential.namespace");
-    let from_env = match &cx.paths.sandbox {
-        None => cx.env.get("GCM_NAMESPACE").map(str::to_string),
-        Some(_) => None,
-    };
+    let from_env = cx.env.get("GCM_NAMESPACE").map(str::to_string);
     std::iter::once("git".to_string())
         .chain(configured)
         .chain(from_env)
