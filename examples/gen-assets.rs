@@ -15,7 +15,7 @@ fn main() -> std::io::Result<()> {
     );
     // The server's pages only when it is built (`--features server`).
     let commands = [
-        Some(ado_cutover::agent::cli::Cli::command()),
+        Some(ado_cutover::agent::commands::cli::Cli::command()),
         #[cfg(feature = "server")]
         Some(ado_cutover::server::cli::Cli::command()),
     ];

@@ -3,7 +3,7 @@
 
 mod support;
 
-use ado_cutover::agent::lock::RunLock;
+use ado_cutover::agent::data::lock::RunLock;
 use serde_json::{Value, json};
 use support::{MSA, PLAN_CONTOSO, RUN_CONTOSO, Sandbox, TENANT, text};
 

@@ -8,8 +8,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::env::Env;
-use super::platform;
+use crate::agent::env::Env;
+use crate::agent::platform;
 
 /// The environment variable naming the program that opens web pages.
 pub const BROWSER_VAR: &str = "ADO_CUTOVER_BROWSER";

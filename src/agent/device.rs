@@ -8,11 +8,11 @@ use std::path::Path;
 
 use crate::report::{Device, User};
 
-use super::env::Env;
-use super::fsutil;
-use super::journal::sha256_hex;
-use super::paths::Paths;
-use super::platform;
+use crate::agent::data::journal::sha256_hex;
+use crate::agent::env::Env;
+use crate::agent::fsutil;
+use crate::agent::paths::Paths;
+use crate::agent::platform;
 
 /// The device this agent runs on.
 pub fn device(paths: &Paths) -> Device {

@@ -119,7 +119,7 @@ pub fn remove_lines(
         })?;
     let result = (|| {
         let content = fs::read(path)?;
-        let before_sha256 = crate::agent::journal::sha256_hex(&content);
+        let before_sha256 = crate::agent::data::journal::sha256_hex(&content);
         if !still_planned(&before_sha256) {
             return Err(io::Error::other(
                 "the file changed since the plan was made; run ado-cutover again",
@@ -142,7 +142,7 @@ pub fn remove_lines(
         Ok(Removed {
             count,
             before_sha256,
-            after_sha256: crate::agent::journal::sha256_hex(&kept),
+            after_sha256: crate::agent::data::journal::sha256_hex(&kept),
         })
     })();
     let _ = fs::remove_file(&lock);
@@ -236,7 +236,7 @@ mod tests {
         let content =
             b"https://a:x@github.com\r\nhttps://b:y@dev.azure.com/contoso\nlast-without-newline";
         fs::write(&path, content).unwrap();
-        let sha = crate::agent::journal::sha256_hex(content);
+        let sha = crate::agent::data::journal::sha256_hex(content);
         let line = ["https://b:y@dev.azure.com/contoso".to_string()];
         let wrong = remove_lines(&path, &line, &|s| s == "stale");
         assert!(wrong.is_err());
@@ -254,7 +254,7 @@ mod tests {
         );
         assert_eq!(
             removed.after_sha256,
-            crate::agent::journal::sha256_hex(&fs::read(&path).unwrap())
+            crate::agent::data::journal::sha256_hex(&fs::read(&path).unwrap())
         );
         assert!(!dir.path().join(".git-credentials.lock").exists());
     }
@@ -265,7 +265,7 @@ mod tests {
         let path = dir.path().join(".git-credentials");
         fs::write(&path, b"x\n").unwrap();
         fs::write(dir.path().join(".git-credentials.lock"), b"").unwrap();
-        let sha = crate::agent::journal::sha256_hex(b"x\n");
+        let sha = crate::agent::data::journal::sha256_hex(b"x\n");
         let err = remove_lines(&path, &["x".into()], &|s| s == sha).unwrap_err();
         assert!(err.to_string().contains("locked"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"x\n");

@@ -12,12 +12,12 @@
 //!
 //! Read once when a command starts, before any task changes anything.
 
-use super::env::Env;
-use super::gitconfig;
-use super::paths::Paths;
-use super::platform;
-use super::settings::Settings;
-use super::state::State;
+use crate::agent::data::state::State;
+use crate::agent::env::Env;
+use crate::agent::paths::Paths;
+use crate::agent::platform;
+use crate::agent::repos::gitconfig;
+use crate::agent::settings::Settings;
 
 /// Where an identity came from (the report's `user.upn_source`).
 pub const WINDOWS_ACCOUNT: &str = "windows-account";

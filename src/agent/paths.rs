@@ -10,8 +10,8 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::env::Env;
-use super::platform;
+use crate::agent::env::Env;
+use crate::agent::platform;
 
 /// The environment variable that moves every location under one directory.
 pub const SANDBOX_VAR: &str = "ADO_CUTOVER_SANDBOX";

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ado_cutover::agent::journal::sha256_hex;
+use ado_cutover::agent::data::journal::sha256_hex;
 use ado_cutover::agent::paths::{Paths, SANDBOX_VAR};
 use ado_cutover::agent::tasks::tenant_cache;
 use std::process::{Command, Stdio};

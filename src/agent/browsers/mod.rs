@@ -9,8 +9,8 @@ pub mod running;
 
 use std::path::{Path, PathBuf};
 
-use super::paths::Paths;
-use super::platform;
+use crate::agent::paths::Paths;
+use crate::agent::platform;
 
 /// How a browser stores cookies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,13 +8,14 @@
 //! Every effect lives here, one file per kind: [`files`] (files, stores, git configuration),
 //! [`ssh`] (key, registration, `ssh -T`), [`pat`] (a new token and saving it), [`sign_in`]
 //! (the run's Entra sign-in). Tasks only look; questions reach the person through the
-//! context's [`crate::agent::prompt::Prompt`].
+//! context's [`crate::agent::output::prompt::Prompt`].
 
 mod files;
 mod guard;
 mod pat;
 mod sign_in;
 mod ssh;
+pub(crate) mod versions;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,10 +25,12 @@ use uuid::Uuid;
 
 use crate::report::{Item, Status, TaskReport};
 
-use super::ado::entra::Secret;
-use super::journal::{Change, Journal};
-use super::tasks::{Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry};
-use super::versions::Versions;
+use crate::agent::ado::entra::Secret;
+use crate::agent::data::journal::{Change, Journal};
+use crate::agent::engine::versions::Versions;
+use crate::agent::tasks::{
+    Action, Context, Evidence, Finding, TASK_IDS, Task, TaskError, registry,
+};
 
 /// The tasks a command works on, from `--only` and `--skip`.
 pub fn select(
@@ -356,7 +359,7 @@ fn task_report(task: &dyn Task, items: Vec<Item>) -> TaskReport {
 /// "1 change planned, 2 steps for you", or "nothing to do".
 pub fn summarize(items: &[Item]) -> String {
     let count = |status| items.iter().filter(|i| i.status == status).count();
-    let plural = super::words::count;
+    let plural = crate::agent::output::words::count;
     let mut parts = Vec::new();
     let planned = count(Status::Planned);
     if planned > 0 {

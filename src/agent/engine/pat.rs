@@ -12,7 +12,7 @@ use super::ssh::{display_name, remember, valid_until};
 use super::{Step, item, sign_in::with_token};
 use crate::agent::ado::entra::Secret;
 use crate::agent::ado::ssh_keys::Api;
-use crate::agent::journal::Change;
+use crate::agent::data::journal::Change;
 use crate::agent::tasks::Finding;
 use crate::agent::tasks::ssh_key::tokens_page;
 use crate::report::{Item, Status};

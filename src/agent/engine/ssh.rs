@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use super::{Step, item, sign_in::with_token};
 use crate::agent::ado::ssh_keys::Api;
+use crate::agent::data::journal::Change;
+use crate::agent::data::state::State;
 use crate::agent::desktop;
-use crate::agent::journal::Change;
 use crate::agent::settings::Passphrase;
 use crate::agent::ssh::keygen::{self, Spec};
 use crate::agent::ssh::verify::{self, Verdict};
-use crate::agent::state::State;
 use crate::agent::tasks::ssh_key::{host_name, keys_page};
 use crate::agent::tasks::{Context, Finding, Interaction};
 use crate::report::{Item, Status};

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Error};
 
-use super::env::Env;
-use super::paths::Paths;
+use crate::agent::env::Env;
+use crate::agent::paths::Paths;
 
 #[cfg(target_os = "linux")]
 #[path = "linux.rs"]

@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod keys;
+pub mod managed;
 mod typed;
 pub mod validate;
 
@@ -18,8 +19,8 @@ use std::path::{Path, PathBuf};
 use keys::Key;
 use validate::{Raw, Value};
 
-use super::env::Env;
-use super::paths::Paths;
+use crate::agent::env::Env;
+use crate::agent::paths::Paths;
 
 /// A configuration problem: what is wrong, then the fix. Nothing has been changed when one is
 /// returned.

@@ -22,14 +22,14 @@ use time::OffsetDateTime;
 
 use crate::report::Status;
 
-use super::browsers::Family;
-use super::browsers::cookies::Scope;
-use super::env::Env;
-use super::paths::Paths;
-use super::prompt::{Nobody, Prompt};
-use super::repos::discover::{self, Discovery, Skip};
-use super::secrets;
-use super::settings::{Settings, keys};
+use crate::agent::browsers::Family;
+use crate::agent::browsers::cookies::Scope;
+use crate::agent::env::Env;
+use crate::agent::output::prompt::{Nobody, Prompt};
+use crate::agent::paths::Paths;
+use crate::agent::repos::discover::{self, Discovery, Skip};
+use crate::agent::secrets;
+use crate::agent::settings::{Settings, keys};
 
 /// What a task reads: locations, configuration and the environment. Passed in, never global.
 pub struct Context<'a> {
@@ -266,7 +266,7 @@ pub struct Finding {
 }
 
 /// Facts one task learns that a later task needs, gathered while planning and remembered
-/// between runs (see [`crate::agent::state`]).
+/// between runs (see [`crate::agent::data::state`]).
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
     /// Organizations the user used while they were backed by personal Microsoft accounts.

@@ -16,9 +16,9 @@ use std::path::Path;
 
 use super::{Action, Context, Evidence, Finding, Task, TaskError};
 use crate::agent::ado::tenant::{Backing, Lookup};
-use crate::agent::gitconfig;
 use crate::agent::parallel;
 use crate::agent::repos::discover::Kind;
+use crate::agent::repos::gitconfig;
 use crate::agent::repos::inspect::{self, Remote};
 use crate::agent::repos::url::{self, AdoUrl, Embedded};
 use crate::agent::settings::keys;
@@ -111,7 +111,7 @@ impl Totals {
     }
 
     fn describe(&self) -> String {
-        use crate::agent::words::count;
+        use crate::agent::output::words::count;
         format!(
             "searched {}: {}, {} on Azure DevOps; {}, {}, {} with unpushed commits, {}",
             count(self.folders, "folder", "folders"),

@@ -19,8 +19,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{Candidate, Owner, owner_of_url};
-use crate::agent::gitconfig;
 use crate::agent::hosts;
+use crate::agent::repos::gitconfig;
 use crate::agent::tasks::{Action, Context, Finding};
 
 /// The keys read, as libgit2 matches them (section and variable lower case).

@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{Candidate, Owner, owner_of_url};
-use crate::agent::gitconfig;
+use crate::agent::data::journal::sha256_hex;
 use crate::agent::hosts;
-use crate::agent::journal::sha256_hex;
+use crate::agent::repos::gitconfig;
 use crate::agent::tasks::{Action, Context, Finding};
 use crate::report::redact;
 

@@ -16,7 +16,7 @@
 //! credential saved for a user name is that organization's only when it is configured or Azure
 //! DevOps knows it; a credential that names no organization is shown and kept (git offers it to
 //! every organization), unless `credentials.clear_unattributed` is set. Several planned changes
-//! to one file are made in one run (see [`crate::agent::versions`]).
+//! to one file are made in one run (see [`crate::agent::engine::versions`]).
 
 mod config;
 mod files;
@@ -28,8 +28,8 @@ use std::path::PathBuf;
 
 use super::{Action, Context, Evidence, Finding, Task, TaskError, feeds};
 use crate::agent::ado::tenant::{Backing, Lookup};
-use crate::agent::gitconfig;
 use crate::agent::hosts;
+use crate::agent::repos::gitconfig;
 use crate::agent::settings::keys;
 use crate::report::Status;
 

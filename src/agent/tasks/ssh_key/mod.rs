@@ -22,11 +22,11 @@ mod pat;
 use std::path::{Path, PathBuf};
 
 use super::{Action, Context, Evidence, Finding, Interaction, Task, TaskError};
-use crate::agent::journal::sha256_hex;
+use crate::agent::data::journal::sha256_hex;
+use crate::agent::data::state::State;
 use crate::agent::settings::{KeyCreation, Passphrase, Registration, keys};
 use crate::agent::ssh::keygen::{self, KeyType, Spec};
 use crate::agent::ssh::{self, config};
-use crate::agent::state::State;
 use crate::report::Status;
 
 /// The `ssh-key` task.

@@ -6,7 +6,7 @@
 use std::process::Stdio;
 
 use super::tokens_page;
-use crate::agent::state::State;
+use crate::agent::data::state::State;
 use crate::agent::tasks::{Action, Context, Finding, Interaction};
 use crate::report::Status;
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::fsutil;
+use crate::agent::fsutil;
 
 /// The remembered facts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

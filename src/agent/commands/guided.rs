@@ -11,17 +11,18 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use time::OffsetDateTime;
 
-use crate::report::{Mode, Report, Status};
-
-use super::app::{Failure, Session, failure};
 use super::cli::Common;
-use super::engine::{self, Planned};
-use super::env::Env;
 use super::exit;
-use super::platform;
-use super::printer::{Style, wrap};
-use super::prompt::{Prompt, Terminal};
-use super::tasks::browser_sign_out::IN_USE_KIND;
+use super::flow::{self, Answer, Ended};
+use super::session::Session;
+use super::{Failure, failure};
+use crate::agent::engine::Planned;
+use crate::agent::env::Env;
+use crate::agent::output::printer::{Style, wrap};
+use crate::agent::output::prompt::{Prompt, Terminal};
+use crate::agent::platform;
+use crate::agent::tasks::browser_sign_out::IN_USE_KIND;
+use crate::report::{Report, Status};
 
 /// Lines are wrapped for a default console window.
 const WIDTH: usize = 80;
@@ -45,7 +46,7 @@ pub fn run(common: &Common, env: &Env) -> Result<u8, Failure> {
     let code = match guided(common, env) {
         Ok(code) => code,
         Err(fail) => {
-            eprintln!("error: {}", fail.message);
+            fail.print();
             fail.code
         }
     };
@@ -64,7 +65,7 @@ fn say(text: &str) {
 
 fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {
     let mut session = Session::prepare(common, env)?;
-    session.interaction = super::tasks::Interaction::Guided;
+    session.interaction = crate::agent::tasks::Interaction::Guided;
     let style = session.out_style();
     say(&intro(&session, style));
     let _lock = session.lock()?;
@@ -83,41 +84,36 @@ fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {
             _ => break,
         }
     }
-    let changes = planned.iter().any(Planned::has_changes);
-    let preview = session.build(Mode::Plan, started, engine::plan_report(&planned));
-    if changes {
+    let ask = |preview: &Report| {
         say(&listing(
-            &preview,
+            preview,
             style,
             &[Status::Planned],
             "What ado-cutover will change:",
         ));
         say(&listing(
-            &preview,
+            preview,
             style,
             &[Status::Failed],
             "What could not be checked:",
         ));
         match Terminal.confirm("Make these changes now?") {
-            Some(true) => {}
-            Some(false) => {
-                session.finish(Mode::Plan, started, preview.tasks);
-                say("\nNothing was changed. You can run ado-cutover again at any time.\n");
-                return Ok(exit::ACTION_NEEDED);
-            }
-            None => {
-                session.finish(Mode::Plan, started, preview.tasks);
-                return Err(failure(
-                    exit::USAGE,
-                    "nothing was changed: there is no terminal to ask for confirmation on\nhint: run `ado-cutover run --yes` to apply the plan without asking",
-                ));
-            }
+            Some(true) => Ok(Answer::Yes),
+            Some(false) => Ok(Answer::No),
+            None => Err(failure(
+                exit::USAGE,
+                "nothing was changed: there is no terminal to ask for confirmation on",
+            )
+            .hint("run `ado-cutover run --yes` to apply the plan without asking")),
         }
-    }
-    let tasks = session.apply(started, &planned);
-    let (report, _) = session.finish(Mode::Run, started, tasks);
-    session.log(&report);
-    session.remember(&evidence, &report, true);
+    };
+    let report = match flow::carry_out(&session, started, &planned, &evidence, true, ask)? {
+        Ended::Declined => {
+            say("\nNothing was changed. You can run ado-cutover again at any time.\n");
+            return Ok(exit::ACTION_NEEDED);
+        }
+        Ended::Applied { report, .. } => report,
+    };
     say(&summary(&report, style));
     Ok(exit::for_report(&report))
 }

@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::fsutil;
-use super::paths::Paths;
-use super::settings::keys;
-use super::settings::validate::{self, Raw, Value};
+use crate::agent::fsutil;
+use crate::agent::paths::Paths;
+use crate::agent::settings::keys;
+use crate::agent::settings::validate::{self, Raw, Value};
 
 /// What the installer asked for.
 #[derive(Debug, Default, Clone)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::fsutil;
+use crate::agent::fsutil;
 
 /// Past this size the log is moved to `ado-cutover.log.1` and a new one started.
 const ROTATE_AT: u64 = 1 << 20;

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::fsutil;
+use crate::agent::fsutil;
 
 /// One change, as the journal records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,11 +276,13 @@ impl Journal {
                 after,
             } => undo_git_config(entry.committed, repo, key, before, after),
             Change::GitConfigUnset { file, key, before } => {
-                match super::gitconfig::get_in_file(file, key) {
-                    Ok(None) => match super::gitconfig::set_in_file(file, key, before) {
-                        Ok(()) => UndoResult::Restored,
-                        Err(err) => UndoResult::Failed(err),
-                    },
+                match crate::agent::repos::gitconfig::get_in_file(file, key) {
+                    Ok(None) => {
+                        match crate::agent::repos::gitconfig::set_in_file(file, key, before) {
+                            Ok(()) => UndoResult::Restored,
+                            Err(err) => UndoResult::Failed(err),
+                        }
+                    }
                     Ok(Some(current)) if current == *before && !entry.committed => {
                         UndoResult::NeverHappened
                     }
@@ -349,11 +351,13 @@ fn undo_git_config(
     before: &str,
     after: &str,
 ) -> UndoResult {
-    match super::gitconfig::get(repo, key) {
-        Ok(Some(current)) if current == after => match super::gitconfig::set(repo, key, before) {
-            Ok(()) => UndoResult::Restored,
-            Err(err) => UndoResult::Failed(err),
-        },
+    match crate::agent::repos::gitconfig::get(repo, key) {
+        Ok(Some(current)) if current == after => {
+            match crate::agent::repos::gitconfig::set(repo, key, before) {
+                Ok(()) => UndoResult::Restored,
+                Err(err) => UndoResult::Failed(err),
+            }
+        }
         Ok(Some(current)) if current == before && !committed => UndoResult::NeverHappened,
         Ok(_) => UndoResult::Conflict(format!(
             "{key} was changed after ado-cutover set it; left as it is"

@@ -1,5 +1,5 @@
 //! Delivery of reports to `ado-cutover-server`. A user's run never waits long and never fails
-//! because of it: every report goes to the [spool](super::spool) first and leaves it only once the
+//! because of it: every report goes to the [spool](crate::agent::data::spool) first and leaves it only once the
 //! server has it. 5xx answers and timeouts are retried with backoff and jitter (an unreachable
 //! server is not: the report waits for the next run), a 429 waits for
 //! its Retry-After when that is short, and a 4xx stops delivery with a hint that names the likely
@@ -8,9 +8,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::http;
-use super::settings::Settings;
-use super::spool::Spool;
+use crate::agent::data::spool::Spool;
+use crate::agent::http;
+use crate::agent::settings::Settings;
 
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -265,7 +265,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::new(dir.path());
         for i in 0..n {
-            let mut report = crate::agent::spool::sample_report(1_000_000 + i as i64);
+            let mut report = crate::agent::data::spool::sample_report(1_000_000 + i as i64);
             report.agent_version = format!("{i}");
             spool.add(&report).unwrap();
         }

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use crate::report::{Mode, Outcome, Report, Status};
 
-use super::env::Env;
-use super::settings::{Settings, validate::Value};
-use super::tasks::registry;
+use crate::agent::env::Env;
+use crate::agent::settings::{Settings, validate::Value};
+use crate::agent::tasks::registry;
 
 /// Whether to colour.
 #[derive(Debug, Clone, Copy)]

@@ -7,18 +7,44 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use crate::report::{Item, Status, TaskReport};
+use crate::report::{Item, Mode, Status, TaskReport};
 
-use super::engine::summarize;
-use super::journal::{Change, Journal, UndoResult};
-use super::paths::Paths;
+use super::cli::Common;
+use super::session::Session;
+use super::{Failure, exit, failure, print_report, write_stdout};
+use crate::agent::data::journal::{Change, Journal, UndoResult};
+use crate::agent::engine::summarize;
+use crate::agent::env::Env;
+use crate::agent::paths::Paths;
+
+/// The `undo` command.
+pub(super) fn command(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
+    let session = Session::prepare(common, env)?;
+    let _lock = session.lock()?;
+    let started = OffsetDateTime::now_utc();
+    let journal = Journal::new(&session.paths.data_dir);
+    let tasks = undo(&session.paths, &journal, started).map_err(|err| {
+        failure(
+            exit::FAILED,
+            format!(
+                "cannot read the journal in {}: {err}",
+                session.paths.display(&session.paths.data_dir)
+            ),
+        )
+        .hint("check that the folder is readable by this user".to_string())
+    })?;
+    let (report, _) = session.finish(Mode::Undo, started, tasks);
+    session.log(&report);
+    if !json && report.tasks.is_empty() {
+        write_stdout("Nothing reversible was changed; there is nothing to undo.\n")?;
+    } else {
+        print_report(&session, &report, json)?;
+    }
+    Ok(exit::for_report(&report))
+}
 
 /// Undoes what can be undone and reports every entry it looked at, grouped by task.
-pub fn undo(
-    paths: &Paths,
-    journal: &Journal,
-    now: OffsetDateTime,
-) -> std::io::Result<Vec<TaskReport>> {
+fn undo(paths: &Paths, journal: &Journal, now: OffsetDateTime) -> std::io::Result<Vec<TaskReport>> {
     let mut by_task: BTreeMap<String, Vec<Item>> = BTreeMap::new();
     // Newest first, so a file changed twice ends up as it was before the first change.
     for entry in journal.entries()?.into_iter().rev().filter(|e| !e.settled) {
@@ -100,8 +126,8 @@ fn irreversible(change: &Change) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::data::journal::sha256_hex;
     use crate::agent::fsutil;
-    use crate::agent::journal::sha256_hex;
     use uuid::Uuid;
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::fsutil;
+use crate::agent::fsutil;
 use crate::report::Report;
 
 /// At most this many reports wait; the oldest go first.

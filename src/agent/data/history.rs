@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::report::Report;
 
-use super::fsutil;
+use crate::agent::fsutil;
 
 /// How many reports are kept; older ones are removed.
 const KEEP: usize = 50;

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::env::Env;
-use super::paths::Paths;
+use crate::agent::env::Env;
+use crate::agent::paths::Paths;
 
 use git2::{ConfigLevel, Repository};
 

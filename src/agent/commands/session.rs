@@ -1,0 +1,259 @@
+//! Everything a command needs, resolved once: paths, settings, the task selection, who can
+//! answer, and the person's identity; and the steps every command shares (plan, apply, build
+//! and save the report, send it, log it, remember what was learnt).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::cli::Common;
+use super::exit;
+use super::{Failure, failure};
+use crate::agent::data::history::History;
+use crate::agent::data::journal::Journal;
+use crate::agent::data::lock::{LockError, RunLock};
+use crate::agent::data::log::Log;
+use crate::agent::data::spool::Spool;
+use crate::agent::data::state::State;
+use crate::agent::data::upload::Endpoint;
+use crate::agent::device;
+use crate::agent::engine::{self, Planned};
+use crate::agent::env::Env;
+use crate::agent::identity;
+use crate::agent::output::printer::{self, Style};
+use crate::agent::output::prompt::{Nobody, Prompt, Terminal};
+use crate::agent::paths::Paths;
+use crate::agent::settings::{Inputs, Settings, keys};
+use crate::agent::tasks::{Context, Evidence, Interaction, NoProgress, Task};
+use crate::report::{Mode, Outcome, Report, SCHEMA_VERSION, TaskReport};
+
+/// Everything a command needs, resolved once.
+pub struct Session<'e> {
+    pub env: &'e Env,
+    pub paths: Paths,
+    pub settings: Settings,
+    pub tasks: Vec<&'static dyn Task>,
+    /// Show progress of long steps on standard error (a terminal, and not a silent run).
+    pub progress: bool,
+    /// Who can answer: `run --silent` nobody, the guided run a person with questions.
+    pub interaction: Interaction,
+    /// The person's work identity, learnt before any task changes anything.
+    pub identity: Option<identity::Identity>,
+}
+
+impl<'e> Session<'e> {
+    /// Resolves paths, settings and the task selection; prints warnings.
+    pub fn prepare(common: &Common, env: &'e Env) -> Result<Session<'e>, Failure> {
+        let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, e))?;
+        let mut switches = Vec::new();
+        if common.fix_legacy_hosts {
+            switches.push((&keys::FIX_LEGACY_HOSTS, "--fix-legacy-hosts"));
+        }
+        if common.remove_url_credentials {
+            switches.push((&keys::REMOVE_URL_CREDENTIALS, "--remove-url-credentials"));
+        }
+        let inputs = Inputs {
+            config_file: common.config.clone(),
+            orgs: common.orgs.clone(),
+            switches,
+        };
+        let settings = Settings::resolve(&paths, env, &inputs)?;
+        let (tasks, task_warnings) = engine::select(&common.only, &common.skip)?;
+        for warning in settings.warnings.iter().chain(&task_warnings) {
+            eprintln!("warning: {warning}");
+        }
+        let identity = identity::learn(&paths, env, &settings);
+        Ok(Session {
+            env,
+            identity,
+            paths,
+            settings,
+            tasks,
+            progress: std::io::stderr().is_terminal(),
+            interaction: Interaction::Attended,
+        })
+    }
+
+    /// Takes the run lock, or fails at once with exit code 3.
+    pub fn lock(&self) -> Result<RunLock, Failure> {
+        RunLock::acquire(&self.paths.data_dir).map_err(|err| match err {
+            LockError::Held { .. } => failure(exit::LOCKED, err),
+            LockError::Io { .. } => failure(exit::FAILED, err),
+        })
+    }
+
+    pub fn context(&self, now: OffsetDateTime) -> Context<'_> {
+        let progress: &dyn crate::agent::tasks::Progress = if self.progress {
+            &printer::TerminalProgress
+        } else {
+            &NoProgress
+        };
+        let prompt: &dyn Prompt = match self.interaction {
+            Interaction::Silent => &Nobody,
+            Interaction::Attended | Interaction::Guided => &Terminal,
+        };
+        Context::new(&self.paths, &self.settings, self.env, now, progress)
+            .with_interaction(self.interaction, prompt)
+    }
+
+    /// Detects every selected task, starting from what earlier runs remembered.
+    pub fn plan(&self, now: OffsetDateTime) -> (Vec<Planned>, Evidence) {
+        let state = State::load(&self.paths.data_dir);
+        let evidence = Evidence {
+            msa_orgs: state.msa_orgs,
+            shown_steps: state.shown_steps.into_keys().collect(),
+            ..Evidence::default()
+        };
+        engine::plan(&self.context(now), &self.tasks, evidence)
+    }
+
+    /// Remembers what this run learnt, and, when a person saw the summary, which user steps
+    /// they were shown.
+    pub fn remember(&self, evidence: &Evidence, report: &Report, shown_to_a_person: bool) {
+        let mut state = State::load(&self.paths.data_dir);
+        state.msa_orgs.extend(evidence.msa_orgs.iter().cloned());
+        if shown_to_a_person {
+            for item in report.tasks.iter().flat_map(|t| &t.items) {
+                if item.kind == "user-step" && item.status == crate::report::Status::NeedsUser {
+                    state.mark_shown(&item.target, report.finished_at);
+                }
+            }
+        }
+        if let Err(err) = state.save(&self.paths.data_dir) {
+            eprintln!("warning: could not save the agent's state: {err}");
+        }
+    }
+
+    /// Applies a plan.
+    pub fn apply(&self, now: OffsetDateTime, planned: &[Planned]) -> Vec<TaskReport> {
+        let journal = Journal::new(&self.paths.data_dir);
+        engine::apply(&self.context(now), planned, &journal, Uuid::new_v4())
+    }
+
+    /// Builds the report without saving it.
+    pub fn build(&self, mode: Mode, started_at: OffsetDateTime, tasks: Vec<TaskReport>) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            report_id: Uuid::new_v4(),
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            mode,
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+            device: device::device(&self.paths),
+            user: {
+                let mut user = device::user(self.env);
+                if let Some(found) = &self.identity {
+                    user.upn = Some(found.upn.clone());
+                    user.upn_source = Some(found.source.to_string());
+                }
+                user
+            },
+            outcome: Outcome::of_tasks(&tasks),
+            tasks,
+        }
+    }
+
+    /// Builds the report and saves it; returns it with where it was saved.
+    pub fn finish(
+        &self,
+        mode: Mode,
+        started_at: OffsetDateTime,
+        tasks: Vec<TaskReport>,
+    ) -> (Report, String) {
+        let report = self.build(mode, started_at, tasks);
+        if let Some(found) = self
+            .identity
+            .as_ref()
+            .filter(|i| i.source == identity::GCM_BINDING)
+        {
+            // The binding may be gone after this run: remember whom it named.
+            let _ = crate::agent::data::state::State::update(&self.paths.data_dir, |state| {
+                state.work_account = Some(found.upn.clone());
+            });
+        }
+        let saved = match History::new(&self.paths.data_dir).save(&report) {
+            Ok(path) => self.paths.display(&path),
+            Err(err) => {
+                eprintln!(
+                    "warning: the report could not be saved: {err}\nhint: check that {} is writable",
+                    self.paths.display(&self.paths.data_dir)
+                );
+                "(not saved)".to_string()
+            }
+        };
+        self.send(&report);
+        (report, saved)
+    }
+
+    /// Queues the report for the server and delivers what is queued. Never fails the run: a
+    /// problem is a warning, and the report waits in the spool for the next run or
+    /// `ado-cutover report --send`.
+    fn send(&self, report: &Report) {
+        if self.settings.report_endpoint().is_none()
+            || (report.mode == Mode::Plan && !self.settings.flag(&keys::REPORT_PLANS))
+        {
+            return;
+        }
+        let spool = Spool::new(&self.paths.data_dir);
+        // What happened to the report goes into the log too: device management reads it when a
+        // device is missing from the dashboard.
+        let log = Log::new(&self.paths.log_dir);
+        let note = |line: String| {
+            let _ = log.write(OffsetDateTime::now_utc(), &line);
+        };
+        if let Err(err) = spool.add(report) {
+            eprintln!("warning: the report could not be queued for the server: {err}");
+            note(format!(
+                "report {}: could not be queued: {err}",
+                report.report_id
+            ));
+        }
+        spool.prune(OffsetDateTime::now_utc());
+        match Endpoint::from_settings(&self.settings) {
+            Ok(Some(endpoint)) => {
+                let delivered = endpoint.deliver(&spool);
+                match &delivered.problem {
+                    Some(problem) => {
+                        eprintln!("warning: the report was not sent: {problem}");
+                        note(format!(
+                            "report delivery: {} sent, {} queued; stopped: {}",
+                            delivered.sent,
+                            delivered.left,
+                            problem.lines().next().unwrap_or_default()
+                        ));
+                    }
+                    None => note(format!(
+                        "report delivery: {} sent, {} queued",
+                        delivered.sent, delivered.left
+                    )),
+                }
+            }
+            Ok(None) => {}
+            Err(why) => {
+                eprintln!("warning: the report was not sent: {why}");
+                note(format!("report delivery: not attempted: {why}"));
+            }
+        }
+    }
+
+    /// Appends the report to the log file.
+    pub fn log(&self, report: &Report) -> PathBuf {
+        let log = Log::new(&self.paths.log_dir);
+        if let Err(err) = log.write(
+            report.finished_at,
+            &printer::render_report(report, Style::plain()),
+        ) {
+            eprintln!(
+                "warning: could not write the log {}: {err}",
+                log.path().display()
+            );
+        }
+        log.path().to_path_buf()
+    }
+
+    pub fn out_style(&self) -> Style {
+        Style::new(self.env, std::io::stdout().is_terminal())
+    }
+}
