@@ -5,7 +5,7 @@
 mod support;
 
 use ado_cutover::report::{Item, Outcome, Report, SCHEMA_VERSION, Status};
-use ado_cutover::server::store::DeviceFilter;
+use ado_cutover::server::store::{DeviceFilter, FailureGroup};
 use serde_json::{Value, json};
 use support::server::{ADMIN, ENROLLMENT, TestServer, backends, client, sample_report};
 use time::OffsetDateTime;
@@ -99,11 +99,16 @@ fn store_story_on_every_backend() {
         );
         assert_eq!(
             summary.failures,
-            [(
-                "browser-sign-out".to_string(),
-                "could not delete it: access denied".to_string(),
-                1
-            )]
+            [FailureGroup {
+                task: "browser-sign-out".to_string(),
+                detail: "could not delete it: access denied".to_string(),
+                devices: 1
+            }]
+        );
+        // On the wire a failure group stays the `[task, detail, devices]` triple.
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["failures"],
+            serde_json::json!([["browser-sign-out", "could not delete it: access denied", 1]])
         );
         let total: i64 = summary.days.values().flat_map(|d| d.values()).sum();
         assert_eq!(total, 6, "every report finished in the last 30 days");
@@ -112,11 +117,11 @@ fn store_story_on_every_backend() {
             .block_on(store.device("id-pc-stuck", "bob"))
             .unwrap()
             .unwrap();
-        assert_eq!(bob.0.outcome, "done");
-        assert_eq!(bob.0.reports, 3);
-        assert_eq!(bob.1.len(), 3, "every report is kept");
+        assert_eq!(bob.device.outcome, "done");
+        assert_eq!(bob.device.reports, 3);
+        assert_eq!(bob.reports.len(), 3, "every report is kept");
         assert_eq!(
-            bob.2.unwrap().report_id,
+            bob.latest.unwrap().report_id,
             fixed.report_id,
             "the latest in full"
         );
@@ -188,7 +193,7 @@ fn store_story_on_every_backend() {
             .unwrap()
             .unwrap();
         assert!(
-            dave.2.is_some(),
+            dave.latest.is_some(),
             "dave's 10-day-old report is his latest and stays"
         );
         assert_eq!(server.reports(), 5);
@@ -227,7 +232,7 @@ fn a_finished_device_stays_done_when_its_next_run_finds_nothing_left() {
             .block_on(store.device("id-pc-a", "alice"))
             .unwrap()
             .unwrap();
-        assert_eq!(alice.0.outcome, "done");
+        assert_eq!(alice.device.outcome, "done");
 
         // The device page links every older report, each shown in full; a report of another
         // device is not found under this one.
@@ -552,12 +557,20 @@ fn the_report_parser_survives_random_mutations() {
         }
         match parse(&bytes) {
             Ok(report) => assert_eq!(report.schema_version, SCHEMA_VERSION, "case {case}"),
-            Err((status, what, hint)) => {
+            Err(err) => {
                 assert!(
-                    matches!(status.as_u16(), 400 | 422),
-                    "case {case}: {status}"
+                    matches!(err.status.as_u16(), 400 | 422),
+                    "case {case}: {}",
+                    err.status
                 );
-                assert!(!what.is_empty() && !hint.is_empty(), "case {case}");
+                assert!(
+                    !err.message.is_empty() && !err.hint.is_empty(),
+                    "case {case}"
+                );
+                assert!(
+                    err.log.is_none(),
+                    "a client's mistake is not logged as an error"
+                );
             }
         }
     }

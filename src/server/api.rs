@@ -1,8 +1,9 @@
 //! The HTTP API: agents post reports; admins read devices and the fleet summary; health,
 //! metrics and the OpenAPI document.
 //!
-//! Every error is JSON `{"error": ..., "hint": ...}`: what happened and what to do. Nothing from
-//! the request is echoed back into an error but the names of the fields serde complains about.
+//! Every error is an [`ApiError`], JSON `{"error": ..., "hint": ...}`: what happened and what to
+//! do. Nothing from the request is echoed back into an error but the names of the fields serde
+//! complains about.
 
 use axum::Json;
 use axum::body::Body;
@@ -13,7 +14,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::State;
-use super::auth::{self, Admin};
+use super::auth::{Admin, Enrolled};
+use super::error::ApiError;
 use super::metrics::Metrics;
 use super::store::{DeviceFilter, Stored};
 use crate::report::{Report, SCHEMA_VERSION};
@@ -33,17 +35,16 @@ pub fn routes(_: &State) -> axum::Router<State> {
         .route("/metrics", get(metrics))
 }
 
-/// A JSON error response.
-pub fn error(status: StatusCode, what: &str, hint: &str) -> Response {
-    (status, Json(json!({ "error": what, "hint": hint }))).into_response()
-}
-
 /// `POST /api/v1/reports`: one report from an agent, with its enrollment token.
 async fn receive(
     axum::extract::State(state): axum::extract::State<State>,
+    enrolled: Result<Enrolled, ApiError>,
     request: Request,
 ) -> Response {
-    let response = ingest(&state, request).await;
+    let response = match enrolled {
+        Ok(_) => ingest(&state, request).await.into_response(),
+        Err(refused) => refused.into_response(),
+    };
     let counter = match response.status() {
         StatusCode::ACCEPTED => &state.metrics.accepted,
         StatusCode::OK => &state.metrics.duplicates,
@@ -53,90 +54,50 @@ async fn receive(
     response
 }
 
-async fn ingest(state: &State, request: Request) -> Response {
+async fn ingest(state: &State, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let Some(token) = auth::bearer(&parts.headers) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "no enrollment token was sent",
-            "set report.enrollment_token_file in the agent's managed configuration",
-        );
-    };
-    match state.tokens.kind_of(token) {
-        Some(auth::Kind::Enrollment) => {}
-        // The admin token reads everything; it must not also be able to write reports, so a
-        // leaked admin script cannot forge a fleet's state.
-        Some(auth::Kind::Admin) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "the admin token cannot send reports",
-                "agents send reports with the enrollment token (report.enrollment_token_file)",
-            );
-        }
-        None => {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "the enrollment token is not valid",
-                "check the token in the agent's managed configuration against the server's",
-            );
-        }
-    }
-    if let Err(wait) = state.rate.check(token, state.now()) {
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many reports for this token",
-            "the agent retries later by itself",
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, wait.into());
-        return response;
-    }
     if !is_json(&parts.headers) {
-        return error(
+        return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "a report must be sent as application/json",
             "send the header Content-Type: application/json",
-        );
+        ));
     }
-    let bytes = match axum::body::to_bytes(body, state.limits.body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return error(
+    let bytes = axum::body::to_bytes(body, state.limits.body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
+                format!(
                     "the report is larger than {} bytes",
                     state.limits.body_bytes
                 ),
                 "this is not a report ado-cutover writes; check what sends it",
-            );
-        }
-    };
-    let report = match parse(&bytes) {
-        Ok(report) => report,
-        Err((status, what, hint)) => return error(status, &what, hint),
-    };
+            )
+        })?;
+    let report = parse(&bytes)?;
     let text = String::from_utf8_lossy(&bytes);
-    match state.store.insert(&report, &text, state.now()).await {
-        Ok(Stored::Accepted) => (
-            StatusCode::ACCEPTED,
-            Json(json!({ "status": "accepted", "report_id": report.report_id })),
-        )
-            .into_response(),
-        Ok(Stored::Duplicate) => (
-            StatusCode::OK,
-            Json(json!({ "status": "duplicate", "report_id": report.report_id })),
-        )
-            .into_response(),
-        Err(err) => {
-            eprintln!("error: storing a report failed: {err}");
-            error(
+    let stored = state
+        .store
+        .insert(&report, &text, state.now())
+        .await
+        .map_err(|err| {
+            ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the report could not be stored",
                 "the agent keeps it and sends it again later",
             )
-        }
-    }
+            .logged(format!("storing a report failed: {err}"))
+        })?;
+    let (status, word) = match stored {
+        Stored::Accepted => (StatusCode::ACCEPTED, "accepted"),
+        Stored::Duplicate => (StatusCode::OK, "duplicate"),
+    };
+    Ok((
+        status,
+        Json(json!({ "status": word, "report_id": report.report_id })),
+    )
+        .into_response())
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -149,9 +110,9 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// Reads and checks a report: 400 for what is not JSON, 422 for JSON that is not a report this
 /// server understands.
-pub fn parse(bytes: &[u8]) -> Result<Report, (StatusCode, String, &'static str)> {
+pub fn parse(bytes: &[u8]) -> Result<Report, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        (
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             format!(
                 "the body is not valid JSON (line {}, column {})",
@@ -165,22 +126,22 @@ pub fn parse(bytes: &[u8]) -> Result<Report, (StatusCode, String, &'static str)>
     match version {
         Some(v) if v == u64::from(SCHEMA_VERSION) => {}
         Some(v) if v > u64::from(SCHEMA_VERSION) => {
-            return Err((
+            return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("report schema {v} is newer than this server reads ({SCHEMA_VERSION})"),
                 "upgrade ado-cutover-server before the agents",
             ));
         }
         _ => {
-            return Err((
+            return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "the report has no schema_version this server reads".into(),
+                "the report has no schema_version this server reads",
                 "send a report written by ado-cutover",
             ));
         }
     }
     let report: Report = serde_json::from_value(value).map_err(|e| {
-        (
+        ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
                 "the report does not match schema {SCHEMA_VERSION}: {}",
@@ -190,7 +151,7 @@ pub fn parse(bytes: &[u8]) -> Result<Report, (StatusCode, String, &'static str)>
         )
     })?;
     validate(&report).map_err(|what| {
-        (
+        ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             what,
             "send a report written by ado-cutover",
@@ -248,49 +209,35 @@ fn validate(report: &Report) -> Result<(), String> {
     Ok(())
 }
 
-async fn summary(_: Admin, axum::extract::State(state): axum::extract::State<State>) -> Response {
-    match state.store.summary(state.now(), 30).await {
-        Ok(summary) => Json(summary).into_response(),
-        Err(err) => unavailable(err),
-    }
+async fn summary(
+    _: Admin,
+    axum::extract::State(state): axum::extract::State<State>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.store.summary(state.now(), 30).await?).into_response())
 }
 
 async fn devices(
     _: Admin,
     axum::extract::State(state): axum::extract::State<State>,
     Query(filter): Query<DeviceFilter>,
-) -> Response {
-    match state.store.devices(&filter, state.now(), 10_000).await {
-        Ok(rows) => Json(rows).into_response(),
-        Err(err) => unavailable(err),
-    }
+) -> Result<Response, ApiError> {
+    let rows = state.store.devices(&filter, state.now(), 10_000).await?;
+    Ok(Json(rows).into_response())
 }
 
 async fn device(
     _: Admin,
     axum::extract::State(state): axum::extract::State<State>,
     Path((device_id, user)): Path<(String, String)>,
-) -> Response {
-    match state.store.device(&device_id, &user).await {
-        Ok(Some((device, reports, latest))) => {
-            Json(json!({ "device": device, "reports": reports, "latest": latest })).into_response()
-        }
-        Ok(None) => error(
+) -> Result<Response, ApiError> {
+    match state.store.device(&device_id, &user).await? {
+        Some(detail) => Ok(Json(detail).into_response()),
+        None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no report came from this device and user",
             "list devices with GET /api/v1/devices",
-        ),
-        Err(err) => unavailable(err),
+        )),
     }
-}
-
-fn unavailable(err: super::store::StoreError) -> Response {
-    eprintln!("error: reading the database failed: {err}");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the database is not answering",
-        "try again; if it persists, check the server's database",
-    )
 }
 
 async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Response {
@@ -303,13 +250,20 @@ async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Re
 
 async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> Response {
     let summary = state.store.summary(state.now(), 1).await;
-    let (devices, stale) = match &summary {
-        Ok(s) => (s.outcomes.clone().into_iter().collect::<Vec<_>>(), s.stale),
-        Err(_) => (Vec::new(), 0),
+    let fleet = match &summary {
+        Ok(s) => Some((s.outcomes.clone().into_iter().collect::<Vec<_>>(), s.stale)),
+        Err(err) => {
+            tracing::error!("metrics: the database did not answer: {err}");
+            None
+        }
     };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&devices, stale),
+        state.metrics.render(
+            fleet
+                .as_ref()
+                .map(|(devices, stale)| (devices.as_slice(), *stale)),
+        ),
     )
         .into_response()
 }

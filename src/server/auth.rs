@@ -8,13 +8,14 @@ use std::sync::Mutex;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::State;
+use super::error::ApiError;
 
 /// The cookie that carries a dashboard session.
 pub const SESSION_COOKIE: &str = "ado_cutover_session";
@@ -133,26 +134,71 @@ pub struct Admin {
 pub enum Refused {
     /// A dashboard page: go to the login form.
     Login,
-    /// The API: 401 or 403 with a reason.
-    Api(axum::http::StatusCode, &'static str),
-    Unavailable,
+    /// The API, or a database that did not answer.
+    Api(ApiError),
+}
+
+impl Refused {
+    fn api(status: StatusCode, why: &str) -> Refused {
+        Refused::Api(ApiError::new(
+            status,
+            why,
+            "send `Authorization: Bearer <admin token>`; the token is in the file the server printed at its first start",
+        ))
+    }
 }
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         match self {
             Refused::Login => Redirect::to("/login").into_response(),
-            Refused::Api(status, why) => super::api::error(
-                status,
-                why,
-                "send `Authorization: Bearer <admin token>`; the token is in the file the server printed at its first start",
-            ),
-            Refused::Unavailable => super::api::error(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "the database is not answering",
-                "check the server's database",
-            ),
+            Refused::Api(error) => error.into_response(),
         }
+    }
+}
+
+/// An agent: a request with a valid enrollment token, within the token's rate limit. The
+/// admin token is refused here (403): it reads everything, and must not also be able to write
+/// reports, so a leaked admin script cannot forge a fleet's state.
+pub struct Enrolled;
+
+impl FromRequestParts<State> for Enrolled {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Enrolled, ApiError> {
+        let Some(token) = bearer(&parts.headers) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "no enrollment token was sent",
+                "set report.enrollment_token_file in the agent's managed configuration",
+            ));
+        };
+        match state.tokens.kind_of(token) {
+            Some(Kind::Enrollment) => {}
+            Some(Kind::Admin) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "the admin token cannot send reports",
+                    "agents send reports with the enrollment token (report.enrollment_token_file)",
+                ));
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "the enrollment token is not valid",
+                    "check the token in the agent's managed configuration against the server's",
+                ));
+            }
+        }
+        state.rate.check(token, state.now()).map_err(|wait| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many reports for this token",
+                "the agent retries later by itself",
+            )
+            .retry_after(wait)
+        })?;
+        Ok(Enrolled)
     }
 }
 
@@ -164,12 +210,12 @@ impl FromRequestParts<State> for Admin {
         if let Some(token) = bearer(&parts.headers) {
             return match state.tokens.kind_of(token) {
                 Some(Kind::Admin) => Ok(Admin { csrf: None }),
-                Some(Kind::Enrollment) => Err(Refused::Api(
-                    axum::http::StatusCode::FORBIDDEN,
+                Some(Kind::Enrollment) => Err(Refused::api(
+                    StatusCode::FORBIDDEN,
                     "an enrollment token can only send reports",
                 )),
-                None => Err(Refused::Api(
-                    axum::http::StatusCode::UNAUTHORIZED,
+                None => Err(Refused::api(
+                    StatusCode::UNAUTHORIZED,
                     "the token is not valid",
                 )),
             };
@@ -179,12 +225,12 @@ impl FromRequestParts<State> for Admin {
             match state.store.session(&key, state.now()).await {
                 Ok(Some(csrf)) => return Ok(Admin { csrf: Some(csrf) }),
                 Ok(None) => {}
-                Err(_) => return Err(Refused::Unavailable),
+                Err(err) => return Err(Refused::Api(ApiError::unavailable(err))),
             }
         }
         if api {
-            Err(Refused::Api(
-                axum::http::StatusCode::UNAUTHORIZED,
+            Err(Refused::api(
+                StatusCode::UNAUTHORIZED,
                 "an admin token is needed",
             ))
         } else {

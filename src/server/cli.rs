@@ -48,8 +48,15 @@ pub struct Cli {
     pub reports_per_minute: u32,
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
+/// Runs the server until Ctrl-C or SIGTERM. Its log (errors with their causes, warnings) goes
+/// to standard error, where systemd and containers collect it.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // A second start in the same process (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
     let (url, create) = match &cli.database_url {
         Some(url) => (url.clone(), cli.create),
         None => (format!("sqlite://{DEFAULT_DATABASE}"), true),

@@ -17,8 +17,10 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The text exposition format, with the fleet's devices per outcome.
-    pub fn render(&self, devices: &[(String, i64)], stale: i64) -> String {
+    /// The text exposition format, with the fleet's devices per outcome and the stale count
+    /// (`fleet`), or, when the database did not answer, without them and with
+    /// `ado_cutover_database_up 0` (never a zero that looks like an empty fleet).
+    pub fn render(&self, fleet: Option<(&[(String, i64)], i64)>) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP ado_cutover_reports_total Reports received by this instance, by result.\n",
@@ -35,13 +37,23 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
+        out.push_str("# HELP ado_cutover_database_up 1 when the database answered this scrape.\n");
+        out.push_str("# TYPE ado_cutover_database_up gauge\n");
+        let _ = writeln!(out, "ado_cutover_database_up {}", u8::from(fleet.is_some()));
+        let Some((devices, stale)) = fleet else {
+            return out;
+        };
         out.push_str("# HELP ado_cutover_devices Devices (device and user) by the outcome of their latest report.\n");
         out.push_str("# TYPE ado_cutover_devices gauge\n");
         for (outcome, count) in devices {
             // Outcomes are the schema's own kebab-case words, stored by the server.
             let _ = writeln!(out, "ado_cutover_devices{{outcome=\"{outcome}\"}} {count}");
         }
-        out.push_str("# HELP ado_cutover_devices_stale Devices not seen for 7 days.\n");
+        let _ = writeln!(
+            out,
+            "# HELP ado_cutover_devices_stale Devices not seen for {} days.",
+            crate::server::store::STALE_AFTER_DAYS
+        );
         out.push_str("# TYPE ado_cutover_devices_stale gauge\n");
         let _ = writeln!(out, "ado_cutover_devices_stale {stale}");
         out

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod dashboard;
+pub mod error;
 pub mod expected;
 pub mod metrics;
 pub mod store;
@@ -85,6 +86,7 @@ pub fn app(state: State) -> Router {
     Router::new()
         .merge(api::routes(&state))
         .merge(dashboard::routes())
+        .layer(axum::middleware::from_fn(error::log_errors))
         .layer(axum::middleware::from_fn(auth::security_headers))
         .with_state(state)
 }
@@ -104,7 +106,7 @@ pub async fn serve(
             loop {
                 let cutoff = clock() - keep;
                 if let Err(err) = store.prune(cutoff).await {
-                    eprintln!("warning: pruning old reports failed: {err}");
+                    tracing::warn!("pruning old reports failed: {err}");
                 }
                 tokio::time::sleep(Duration::from_secs(3600)).await;
             }

@@ -1,0 +1,263 @@
+//! The device list (search, filters, CSV export), each device's page with its history, and
+//! one report in full.
+
+use axum::extract::{Path, Query};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use time::OffsetDateTime;
+
+use super::{
+    AppState, OUTCOMES, PageError, device_href, device_path, outcome_label, page, visible, when,
+};
+use crate::report::Report;
+use crate::server::auth::Admin;
+use crate::server::store::{
+    DeviceDetail, DeviceFilter, DeviceRow, STALE_AFTER_DAYS, STALE_AFTER_MS, kebab, millis,
+};
+
+pub(super) fn device_table(rows: &[DeviceRow], now: OffsetDateTime, reason: bool) -> Markup {
+    let stale_before = millis(now) - STALE_AFTER_MS;
+    html! {
+        @if rows.is_empty() {
+            p.muted { "None." }
+        } @else {
+            table.devices {
+                thead { tr {
+                    th { "Host" } th { "User" } th { "Outcome" } th { "Last seen" }
+                    @if reason { th { "Reason" } }
+                } }
+                tbody {
+                    @for row in rows {
+                        tr {
+                            td { a href=(device_href(row)) { (visible(&row.hostname)) } }
+                            td { (visible(row.upn.as_deref().unwrap_or(&row.user_name))) }
+                            td { span class={"badge " (row.outcome)} { (outcome_label(&row.outcome)) } }
+                            td {
+                                (when(row.last_seen))
+                                @if row.last_seen < stale_before { " " span.badge.stale { "not seen for " (STALE_AFTER_DAYS) " days" } }
+                            }
+                            @if reason { td { (row.reason.as_deref().unwrap_or("")) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn device_list(
+    admin: Admin,
+    axum::extract::State(state): AppState,
+    Query(filter): Query<DeviceFilter>,
+) -> Result<Response, PageError> {
+    let now = state.now();
+    let rows = state
+        .store
+        .devices(&filter, now, 1000)
+        .await
+        .map_err(PageError::unavailable)?;
+    let selected = filter.outcome.clone().unwrap_or_default();
+    let csv = format!(
+        "/devices.csv?outcome={}&q={}",
+        utf8_percent_encode(&selected, NON_ALPHANUMERIC),
+        utf8_percent_encode(filter.q.as_deref().unwrap_or(""), NON_ALPHANUMERIC)
+    );
+    let body = html! {
+        h1 { "Devices" }
+        form.filters method="get" action="/devices" {
+            input type="search" name="q" placeholder="host, user or UPN" value=(filter.q.as_deref().unwrap_or(""));
+            select name="outcome" {
+                option value="" selected[selected.is_empty()] { "Any outcome" }
+                @for (id, label) in OUTCOMES { option value=(id) selected[selected == *id] { (label) } }
+                option value="stale" selected[selected == "stale"] { "Not seen for " (STALE_AFTER_DAYS) " days" }
+            }
+            button type="submit" { "Filter" }
+            a.export href=(csv) { "Export CSV" }
+        }
+        p.muted { (rows.len()) " shown" }
+        (device_table(&rows, now, true))
+    };
+    Ok(page("Devices", admin.csrf.as_deref(), body))
+}
+
+/// A CSV cell: quoted, and never read as a formula by a spreadsheet.
+fn cell(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+pub(super) async fn device_csv(
+    _: Admin,
+    axum::extract::State(state): AppState,
+    Query(filter): Query<DeviceFilter>,
+) -> Result<Response, PageError> {
+    let rows = state
+        .store
+        .devices(&filter, state.now(), 1_000_000)
+        .await
+        .map_err(PageError::unavailable)?;
+    let mut out = String::from(
+        "hostname,user,upn,outcome,last_seen,reason,os,agent_version,reports,device_id\r\n",
+    );
+    for r in &rows {
+        let fields = [
+            r.hostname.clone(),
+            r.user_name.clone(),
+            r.upn.clone().unwrap_or_default(),
+            r.outcome.clone(),
+            when(r.last_seen),
+            r.reason.clone().unwrap_or_default(),
+            r.os.clone(),
+            r.agent_version.clone(),
+            r.reports.to_string(),
+            r.device_id.clone(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| cell(f)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"ado-cutover-devices.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+pub(super) async fn device_page(
+    admin: Admin,
+    axum::extract::State(state): AppState,
+    Path((device_id, user)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let found = state
+        .store
+        .device(&device_id, &user)
+        .await
+        .map_err(PageError::unavailable)?;
+    let Some(DeviceDetail {
+        device,
+        reports,
+        latest,
+    }) = found
+    else {
+        return Err(PageError::NotFound {
+            csrf: admin.csrf,
+            what: "No report came from this device and user.",
+        });
+    };
+    let here = device_path(&device.device_id, &device.user_name);
+    let body = html! {
+        h1 { (visible(&device.hostname)) }
+        dl.facts {
+            dt { "User" } dd { (visible(&device.user_name)) @if let Some(upn) = &device.upn { " (" (visible(upn)) ")" } }
+            dt { "Outcome" } dd { span class={"badge " (device.outcome)} { (outcome_label(&device.outcome)) } }
+            dt { "Last seen" } dd { (when(device.last_seen)) }
+            dt { "First seen" } dd { (when(device.first_seen)) }
+            dt { "System" } dd { (device.os) }
+            dt { "Agent" } dd { (device.agent_version) }
+            dt { "Device id" } dd { code { (device.device_id) } }
+        }
+        @if let Some(report) = &latest {
+            h2 { "Latest report" }
+            (report_tasks(report))
+        }
+        h2 { "Every report" }
+        table.history {
+            thead { tr { th { "Finished" } th { "Mode" } th { "Outcome" } th { "Agent" } th { "Received" } } }
+            tbody {
+                @for r in &reports {
+                    tr {
+                        td { a href=(format!("{}/reports/{}", here, utf8_percent_encode(&r.report_id, NON_ALPHANUMERIC))) { (when(r.finished_at)) } }
+                        td { (r.mode) }
+                        td { span class={"badge " (r.outcome)} { (outcome_label(&r.outcome)) } }
+                        td { (r.agent_version) } td { (when(r.received_at)) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(
+        &visible(&device.hostname),
+        admin.csrf.as_deref(),
+        body,
+    ))
+}
+
+/// Every task of a report with its items, as the agent sent them (escaped like everything else).
+fn report_tasks(report: &Report) -> Markup {
+    html! {
+        @for task in &report.tasks {
+            h3 { (task.id) " " span class={"badge " (kebab(&task.status))} { (kebab(&task.status)) } }
+            p { (task.summary) }
+            @if !task.items.is_empty() {
+                table.items {
+                    thead { tr { th { "Status" } th { "What" } th { "Detail" } } }
+                    tbody {
+                        @for item in &task.items {
+                            tr { td { (kebab(&item.status)) } td { code { (item.target) } } td { (item.detail) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One older report in full, from the device page's history.
+pub(super) async fn report_page(
+    admin: Admin,
+    axum::extract::State(state): AppState,
+    Path((device_id, user, report_id)): Path<(String, String, String)>,
+) -> Result<Response, PageError> {
+    let report = state
+        .store
+        .report(&device_id, &user, &report_id)
+        .await
+        .map_err(PageError::unavailable)?;
+    let Some(report) = report else {
+        return Err(PageError::NotFound {
+            csrf: admin.csrf,
+            what: "This device and user sent no such report.",
+        });
+    };
+    let back = device_path(&device_id, &user);
+    let title = format!("{} report", kebab(&report.mode));
+    let body = html! {
+        p { a href=(back) { "Back to " (visible(&report.device.hostname)) } }
+        h1 { (visible(&report.device.hostname)) ": " (title) }
+        dl.facts {
+            dt { "User" } dd { (visible(&report.user.name)) @if let Some(upn) = &report.user.upn { " (" (visible(upn)) ")" } }
+            dt { "Outcome" } dd { span class={"badge " (kebab(&report.outcome))} { (outcome_label(&kebab(&report.outcome))) } }
+            dt { "Started" } dd { (when(millis(report.started_at))) }
+            dt { "Finished" } dd { (when(millis(report.finished_at))) }
+            dt { "Agent" } dd { (report.agent_version) }
+            dt { "Report id" } dd { code { (report.report_id) } }
+        }
+        (report_tasks(&report))
+    };
+    Ok(page(&title, admin.csrf.as_deref(), body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_formulas() {
+        assert_eq!(cell("plain"), "\"plain\"");
+        assert_eq!(cell("a\"b"), "\"a\"\"b\"");
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(cell("-1+2"), "\"'-1+2\"");
+    }
+}

@@ -1,0 +1,233 @@
+//! The admins' dashboard: server-rendered HTML (maud escapes every value; a report is
+//! untrusted input), one stylesheet compiled in, no JavaScript, so it works everywhere and the
+//! content security policy can forbid scripts outright.
+//!
+//! Pages: the fleet overview (outcomes, per task, reports over time as an SVG chart, who needs
+//! action and why, failures by cause, who has not reported), the device list with search and
+//! filters and its CSV export, and each device's history.
+
+mod chart;
+mod devices;
+mod login;
+mod overview;
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use time::OffsetDateTime;
+
+use super::State;
+use super::error::with_cause;
+use super::store::DeviceRow;
+use devices::{device_csv, device_list, device_page, report_page};
+use login::{login, login_form, logout};
+use overview::{expected_users, overview};
+
+pub(super) type AppState = axum::extract::State<State>;
+
+pub fn routes() -> axum::Router<State> {
+    axum::Router::new()
+        .route("/", get(overview))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/devices", get(device_list))
+        .route("/devices.csv", get(device_csv))
+        .route("/devices/{device_id}/{user}", get(device_page))
+        .route(
+            "/devices/{device_id}/{user}/reports/{report_id}",
+            get(report_page),
+        )
+        .route("/expected-users", post(expected_users))
+        .route("/static/app.css", get(stylesheet))
+}
+
+pub(super) const OUTCOMES: &[(&str, &str)] = &[
+    ("done", "Done"),
+    ("nothing-to-do", "Nothing to do"),
+    ("not-checked", "Not everything checked"),
+    ("action-needed", "Action needed"),
+    ("failed", "Failed"),
+];
+
+pub(super) fn page(title: &str, csrf: Option<&str>, body: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · ado-cutover" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body {
+                header {
+                    a.brand href="/" { "ado-cutover" }
+                    @if let Some(csrf) = csrf {
+                        nav {
+                            a href="/" { "Overview" }
+                            a href="/devices" { "Devices" }
+                            form.inline method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+pub(super) fn when(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn outcome_label(outcome: &str) -> &str {
+    OUTCOMES
+        .iter()
+        .find(|(id, _)| *id == outcome)
+        .map_or(outcome, |(_, label)| label)
+}
+
+/// A name as people must see it: characters that reorder or hide text (bidirectional controls,
+/// zero-width characters, other control characters) shown as `⟨U+202E⟩`, so one host or user
+/// name cannot pass for another. HTML escaping is maud's; this is about what the eye reads.
+pub(super) fn visible(name: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{061C}'
+                    | '\u{FEFF}'
+            )
+    };
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if hidden(c) {
+            out.push_str(&format!("⟨U+{:04X}⟩", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(super) fn device_href(row: &DeviceRow) -> String {
+    device_path(&row.device_id, &row.user_name)
+}
+
+/// The device page of a device and user.
+pub(super) fn device_path(device_id: &str, user: &str) -> String {
+    format!(
+        "/devices/{}/{}",
+        utf8_percent_encode(device_id, NON_ALPHANUMERIC),
+        utf8_percent_encode(user, NON_ALPHANUMERIC)
+    )
+}
+
+pub(super) fn percent(part: i64, whole: i64) -> String {
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!("{:.0}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// Why a page could not be shown, as a page.
+pub(super) enum PageError {
+    /// The database did not answer (the cause goes to the log, not the page).
+    Unavailable(String),
+    NotFound {
+        /// The session's CSRF token, for the page's sign-out form.
+        csrf: Option<String>,
+        what: &'static str,
+    },
+    /// A form that was not sent from this dashboard (wrong CSRF token).
+    Forbidden,
+}
+
+impl PageError {
+    pub(super) fn unavailable(err: impl std::fmt::Display) -> PageError {
+        PageError::Unavailable(err.to_string())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, text, csrf, cause) = match self {
+            PageError::Unavailable(cause) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "The database is not answering. Try again in a moment.",
+                None,
+                Some(cause),
+            ),
+            PageError::NotFound { csrf, what } => {
+                (StatusCode::NOT_FOUND, "Not found", what, csrf, None)
+            }
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Refused",
+                "The form was not sent from this dashboard. Reload the page and try again.",
+                None,
+                None,
+            ),
+        };
+        let body = html! { h1 { (title) } p { (text) } };
+        let mut response = page(title, csrf.as_deref(), body);
+        *response.status_mut() = status;
+        match cause {
+            Some(cause) => with_cause(response, cause),
+            None => response,
+        }
+    }
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        PreEscaped(include_str!("app.css")).into_string(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_hide_or_reorder_characters() {
+        assert_eq!(visible("pc-1"), "pc-1");
+        assert_eq!(visible("pc\u{202E}1-gnp"), "pc⟨U+202E⟩1-gnp");
+        assert_eq!(visible("ali\u{200B}ce"), "ali⟨U+200B⟩ce");
+        assert_eq!(visible("a\tb"), "a⟨U+0009⟩b");
+        assert_eq!(
+            visible("Zoë <b>"),
+            "Zoë <b>",
+            "ordinary text, escaped later by maud"
+        );
+    }
+}

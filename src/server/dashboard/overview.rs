@@ -1,0 +1,172 @@
+//! The fleet overview: outcome cards, the chart, per task, who needs action and why,
+//! failures by cause, and readiness (who of the expected users has not reported), with the
+//! upload of the expected users.
+
+use axum::Form;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+
+use super::chart::chart;
+use super::devices::device_table;
+use super::{AppState, OUTCOMES, PageError, page, percent};
+use crate::server::auth::Admin;
+use crate::server::store::{DeviceFilter, STALE_AFTER_DAYS, Summary};
+
+pub(super) async fn overview(
+    admin: Admin,
+    axum::extract::State(state): AppState,
+) -> Result<Response, PageError> {
+    let now = state.now();
+    let summary = state
+        .store
+        .summary(now, 30)
+        .await
+        .map_err(PageError::unavailable)?;
+    let filter = DeviceFilter {
+        outcome: Some("action-needed".into()),
+        q: None,
+    };
+    let needing = state
+        .store
+        .devices(&filter, now, 50)
+        .await
+        .map_err(PageError::unavailable)?;
+    let failed = DeviceFilter {
+        outcome: Some("failed".into()),
+        q: None,
+    };
+    let failing = state
+        .store
+        .devices(&failed, now, 50)
+        .await
+        .map_err(PageError::unavailable)?;
+    let csrf = admin.csrf.as_deref().unwrap_or("");
+    let body = html! {
+        h1 { "Fleet overview" }
+        section.cards {
+            div.card { span.number id="devices-reported" { (summary.devices) } span.label { "devices reported" } }
+            @for (id, label) in OUTCOMES {
+                @let count = summary.outcomes.get(*id).copied().unwrap_or(0);
+                div class={"card " (id)} {
+                    span.number id={"outcome-" (id)} { (count) }
+                    span.label { (label) " · " (percent(count, summary.devices)) }
+                }
+            }
+            div.card { span.number id="stale" { (summary.stale) } span.label { "not seen for " (STALE_AFTER_DAYS) " days" } }
+        }
+        section {
+            h2 { "Reports over the last 30 days" }
+            (chart(&summary, now))
+        }
+        section {
+            h2 { "Per task" }
+            (task_table(&summary))
+        }
+        section {
+            h2 { "Needing action" }
+            (device_table(&needing, now, true))
+            @if summary.outcomes.get("action-needed").copied().unwrap_or(0) > needing.len() as i64 {
+                p { a href="/devices?outcome=action-needed" { "All devices needing action" } }
+            }
+        }
+        section {
+            h2 { "Failures by cause" }
+            @if summary.failures.is_empty() {
+                p.muted { "No failures." }
+            } @else {
+                table {
+                    thead { tr { th { "Task" } th { "Cause" } th.num { "Devices" } } }
+                    tbody {
+                        @for group in &summary.failures {
+                            tr { td { (group.task) } td { (group.detail) } td.num { (group.devices) } }
+                        }
+                    }
+                }
+                (device_table(&failing, now, true))
+            }
+        }
+        section {
+            h2 { "Readiness" }
+            @if summary.expected == 0 {
+                p.muted { "Upload the users you expect (a CSV export of the organization's users, or one user principal name per line) to see who has not reported yet." }
+            } @else {
+                p { (summary.expected - summary.not_reported_count) " of " (summary.expected) " expected users have reported." }
+                @if !summary.not_reported.is_empty() {
+                    h3 { "Not reported yet" }
+                    ul.not-reported { @for upn in &summary.not_reported { li { (upn) } } }
+                    @if summary.not_reported_count > summary.not_reported.len() as i64 {
+                        p.muted { "and " (summary.not_reported_count - summary.not_reported.len() as i64) " more." }
+                    }
+                }
+            }
+            form method="post" action="/expected-users" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="upns" { "Expected users" }
+                textarea id="upns" name="upns" rows="4" placeholder="alice@contoso.com" {}
+                button type="submit" { "Replace the list" }
+            }
+        }
+    };
+    Ok(page("Overview", Some(csrf), body))
+}
+
+fn task_table(summary: &Summary) -> Markup {
+    const COLUMNS: &[&str] = &[
+        "done",
+        "ok",
+        "planned",
+        "needs-user",
+        "failed",
+        "skipped",
+        "info",
+    ];
+    html! {
+        table.tasks {
+            thead { tr { th { "Task" } @for c in COLUMNS { th.num { (c) } } } }
+            tbody {
+                @for (task, counts) in &summary.tasks {
+                    tr {
+                        td { (task) }
+                        @for c in COLUMNS { td.num { (counts.get(*c).copied().unwrap_or(0)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct ExpectedForm {
+    csrf: String,
+    upns: String,
+}
+
+pub(super) async fn expected_users(
+    admin: Admin,
+    axum::extract::State(state): AppState,
+    Form(form): Form<ExpectedForm>,
+) -> Result<Response, PageError> {
+    if !admin.csrf_ok(&form.csrf) {
+        return Err(PageError::Forbidden);
+    }
+    let upload = crate::server::expected::parse(&form.upns);
+    state
+        .store
+        .set_expected_users(&upload.users)
+        .await
+        .map_err(PageError::unavailable)?;
+    if upload.unreadable.is_empty() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    // Rows that named nobody are said, with their lines, never dropped silently.
+    let body = html! {
+        h1 { "Expected users" }
+        p { (upload.users.len()) " expected users were stored. These rows could not be read, so nobody from them is expected:" }
+        ul.unreadable {
+            @for (line, why) in &upload.unreadable { li { "line " (line) ": " (why) } }
+        }
+        p { "Each row needs a user principal name, an e-mail address or an account name (DOMAIN\\user). Fix the file and upload it again." }
+        p { a href="/" { "Back to the overview" } }
+    };
+    Ok(page("Expected users", admin.csrf.as_deref(), body))
+}

@@ -1,0 +1,268 @@
+//! What the API and the dashboard read: the device list, one device with its history, one
+//! report, the fleet summary.
+
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use super::{
+    DAY_MS, DeviceDetail, DeviceFilter, DeviceRow, FailureGroup, ReportRow, STALE_AFTER_MS, Store,
+    StoreError, Summary, millis,
+};
+use crate::report::Report;
+
+/// The columns [`device_row`] reads, in its order.
+macro_rules! device_columns {
+    () => {
+        "device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, first_seen, last_seen, reports"
+    };
+}
+
+impl Store {
+    /// Devices and users matching `filter`, most recently seen first.
+    pub async fn devices(
+        &self,
+        filter: &DeviceFilter,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<DeviceRow>, StoreError> {
+        let pattern = filter
+            .q
+            .as_deref()
+            .filter(|q| !q.trim().is_empty())
+            .map(|q| format!("%{}%", escape_like(&q.trim().to_lowercase())));
+        let outcome = filter.outcome.as_deref().filter(|o| !o.is_empty());
+        let stale_before = millis(now) - STALE_AFTER_MS;
+        // Without a search, one query per filter, so each can use its index.
+        let rows = match (pattern, outcome) {
+            (None, None) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (None, Some("stale")) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices WHERE last_seen < $1
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $2"
+                ))
+                .bind(stale_before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (None, Some(outcome)) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices WHERE outcome = $1
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $2"
+                ))
+                .bind(outcome)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (Some(pattern), outcome) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices
+                     WHERE (lower(hostname) LIKE $1 ESCAPE '\\' OR lower(user_name) LIKE $1 ESCAPE '\\' OR lower(COALESCE(upn, '')) LIKE $1 ESCAPE '\\')
+                       AND ($2 = '' OR ($2 = 'stale' AND last_seen < $3) OR outcome = $2)
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $4"
+                ))
+                .bind(pattern)
+                .bind(outcome.unwrap_or_default())
+                .bind(stale_before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok(rows.iter().map(device_row).collect())
+    }
+
+    /// One device and user, with every report kept for it, newest first.
+    pub async fn device(
+        &self,
+        device_id: &str,
+        user_name: &str,
+    ) -> Result<Option<DeviceDetail>, StoreError> {
+        let Some(row) = sqlx::query(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices WHERE device_id = $1 AND user_name = $2"
+        ))
+        .bind(device_id)
+        .bind(user_name)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let device = device_row(&row);
+        let reports = sqlx::query(
+            "SELECT report_id, mode, outcome, agent_version, finished_at, received_at FROM reports
+             WHERE device_id = $1 AND user_name = $2 ORDER BY finished_at DESC LIMIT 500",
+        )
+        .bind(device_id)
+        .bind(user_name)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| ReportRow {
+            report_id: r.get(0),
+            mode: r.get(1),
+            outcome: r.get(2),
+            agent_version: r.get(3),
+            finished_at: r.get(4),
+            received_at: r.get(5),
+        })
+        .collect();
+        let latest: Option<String> = sqlx::query(
+            "SELECT body FROM reports WHERE report_id = (SELECT last_report_id FROM devices WHERE device_id = $1 AND user_name = $2)",
+        )
+        .bind(device_id)
+        .bind(user_name)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.get(0));
+        let latest = latest.and_then(|body| serde_json::from_str(&body).ok());
+        Ok(Some(DeviceDetail {
+            device,
+            reports,
+            latest,
+        }))
+    }
+
+    /// One report of a device and user, as it was received (`None`: no such report for them).
+    pub async fn report(
+        &self,
+        device_id: &str,
+        user_name: &str,
+        report_id: &str,
+    ) -> Result<Option<Report>, StoreError> {
+        let body: Option<String> = sqlx::query(
+            "SELECT body FROM reports WHERE report_id = $1 AND device_id = $2 AND user_name = $3",
+        )
+        .bind(report_id)
+        .bind(device_id)
+        .bind(user_name)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.get(0));
+        Ok(body.and_then(|body| serde_json::from_str(&body).ok()))
+    }
+
+    /// The fleet overview at `now`, with report counts for the last `days` days.
+    pub async fn summary(&self, now: OffsetDateTime, days: i64) -> Result<Summary, StoreError> {
+        let now = millis(now);
+        let mut summary = Summary::default();
+        for row in sqlx::query(
+            "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices GROUP BY outcome",
+        )
+        .bind(now - STALE_AFTER_MS)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let count: i64 = row.get(1);
+            let stale: i64 = row.try_get(2).unwrap_or(0);
+            summary.devices += count;
+            summary.stale += stale;
+            summary.outcomes.insert(row.get(0), count);
+        }
+        for row in sqlx::query("SELECT task_id, status, devices FROM task_counts WHERE devices > 0")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            summary
+                .tasks
+                .entry(row.get(0))
+                .or_default()
+                .insert(row.get(1), row.get(2));
+        }
+        let since = (now / DAY_MS - days + 1) * DAY_MS;
+        for row in sqlx::query("SELECT day, outcome, reports FROM report_days WHERE day >= $1")
+            .bind(since / DAY_MS)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            summary
+                .days
+                .entry(row.get(0))
+                .or_default()
+                .insert(row.get(1), row.get(2));
+        }
+        summary.failures = sqlx::query(
+            "SELECT task_id, detail, COUNT(*) AS n FROM problems WHERE status = 'failed'
+             GROUP BY task_id, detail ORDER BY n DESC, task_id, detail LIMIT 20",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| FailureGroup {
+            task: r.get(0),
+            detail: r.get(1),
+            devices: r.get(2),
+        })
+        .collect();
+        summary.expected = sqlx::query("SELECT COUNT(*) FROM expected_users")
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        // One matching rule for the list and its count.
+        macro_rules! not_reported {
+            () => {
+                "FROM expected_users e WHERE NOT EXISTS (
+                     SELECT 1 FROM devices d WHERE d.upn = e.upn OR d.upn = e.email
+                         OR (e.account IS NOT NULL AND lower(d.user_name) = e.account))"
+            };
+        }
+        summary.not_reported = sqlx::query(concat!(
+            "SELECT upn ",
+            not_reported!(),
+            " ORDER BY upn LIMIT 200"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        summary.not_reported_count = sqlx::query(concat!("SELECT COUNT(*) ", not_reported!()))
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        Ok(summary)
+    }
+
+    /// How many reports are stored.
+    pub async fn report_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM reports")
+            .fetch_one(&self.pool)
+            .await?
+            .get(0))
+    }
+}
+
+fn device_row(r: &AnyRow) -> DeviceRow {
+    DeviceRow {
+        device_id: r.get(0),
+        user_name: r.get(1),
+        upn: r.get(2),
+        hostname: r.get(3),
+        os: r.get(4),
+        agent_version: r.get(5),
+        mode: r.get(6),
+        outcome: r.get(7),
+        reason: r.get(8),
+        first_seen: r.get(9),
+        last_seen: r.get(10),
+        reports: r.get(11),
+    }
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

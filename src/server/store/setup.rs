@@ -1,0 +1,156 @@
+//! Opening the store: the backend from the URL, a private SQLite file when asked to create
+//! one, the connection pool and its per-connection settings, and the migrations.
+
+use std::path::{Path, PathBuf};
+
+use sqlx::any::AnyPoolOptions;
+
+use super::{Backend, Store, StoreError, sqlite_writer};
+
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Store {
+    /// Opens the database at `url` and applies the migrations. A SQLite file is created only
+    /// when `create` is set (the default database); a mistyped path is an error, never a new
+    /// empty database.
+    pub async fn open(url: &str, create: bool) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Setup {
+                what: format!(
+                    "`{}` is not a database URL this server knows",
+                    redact_url(url)
+                ),
+                hint: "use sqlite://path/to/file.db or postgres://user@host/database".into(),
+            });
+        };
+        let mut connect_url = url.to_string();
+        if backend == Backend::Sqlite {
+            let path = sqlite_path(url);
+            if !create && !path.exists() {
+                return Err(StoreError::Setup {
+                    what: format!("the SQLite database {} does not exist", path.display()),
+                    hint: "check the path; to start a new database there, add --create".into(),
+                });
+            }
+            if create && !path.exists() {
+                // Private whatever the umask: reports name people and machines. SQLite gives its
+                // -wal and -shm files the database file's permissions.
+                create_private(&path).map_err(|e| StoreError::Setup {
+                    what: format!("cannot create the SQLite database {}: {e}", path.display()),
+                    hint: "choose a writable folder with --database-url".into(),
+                })?;
+            }
+            // The path is percent-encoded in the opaque `sqlite:` form, so that no URL parser
+            // mistakes `C:` for a host or turns a Windows `\` into `/` on the way to SQLite.
+            connect_url = format!(
+                "sqlite:{}?mode={}",
+                percent_encoding::utf8_percent_encode(
+                    &path.to_string_lossy(),
+                    percent_encoding::NON_ALPHANUMERIC
+                ),
+                if create { "rwc" } else { "rw" }
+            );
+        }
+        let options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets the dashboard read while reports are written.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(&connect_url).await.map_err(|e| StoreError::Setup {
+            what: format!("cannot open the database {}: {e}", redact_url(url)),
+            hint: match backend {
+                Backend::Sqlite => "check that the folder exists and is writable".into(),
+                Backend::Postgres => {
+                    "check the host, port, database name and credentials, and that PostgreSQL is running"
+                        .into()
+                }
+            },
+        })?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+        };
+        migrator.run(&pool).await.map_err(|e| StoreError::Setup {
+            what: format!("cannot prepare the database: {e}"),
+            hint: "the database may belong to a newer ado-cutover-server, or to something else"
+                .into(),
+        })?;
+        let writer = match backend {
+            Backend::Sqlite => Some(sqlite_writer::Writer::start(&sqlite_path(url)).map_err(
+                |e| StoreError::Setup {
+                    what: format!("cannot open the database for writing: {e}"),
+                    hint: "check that the file and its folder are writable".into(),
+                },
+            )?),
+            Backend::Postgres => None,
+        };
+        Ok(Store {
+            pool,
+            backend,
+            writer,
+        })
+    }
+
+    /// True when the database answers.
+    pub async fn healthy(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Creates an empty file only its owner can read and write (an empty file is an empty SQLite
+/// database).
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        options.open(path)?;
+        // The mode given to open is masked by the umask; set it outright.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    options.open(path).map(|_| ())
+}
+
+/// The file of a `sqlite://` URL (query removed).
+fn sqlite_path(url: &str) -> PathBuf {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let rest = rest.split('?').next().unwrap_or(rest);
+    Path::new(rest).to_path_buf()
+}
+
+/// A database URL without its password.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
