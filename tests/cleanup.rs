@@ -13,7 +13,7 @@ mod gcm_conformance;
 use std::path::Path;
 
 use serde_json::Value;
-use support::fake_ado::FakeAzureDevOps;
+use support::fake_cloud::FakeCloud;
 use support::{PLAN_CONTOSO, RUN_CONTOSO, Sandbox, task_items, text};
 
 /// The report of `args` (which must include `--json`), with its exit code.
@@ -89,11 +89,9 @@ fn host_wide_credentials_with_a_plain_user_name_are_reported_not_taken_for_an_or
     );
 
     // Nothing configured, online: Azure DevOps has no organization jdoe, so it is still reported.
-    let fake = FakeAzureDevOps::start();
-    let online = [(
-        ado_cutover::agent::ado::tenant::BASE_URL_VAR,
-        fake.base.as_str(),
-    )];
+    let fake = FakeCloud::start();
+    let ado = fake.ado_base();
+    let online = [(ado_cutover::agent::ado::tenant::BASE_URL_VAR, ado.as_str())];
     let (plan, _) = report(&sandbox, PLAN, &online);
     assert_eq!(
         items(&plan),
@@ -121,11 +119,9 @@ fn a_host_wide_credential_named_for_a_moved_organization_is_that_organization_s(
         &path,
         b"https://contoso:S1@dev.azure.com\nhttps://msaorg:S2@dev.azure.com\n",
     );
-    let fake = FakeAzureDevOps::start();
-    let online = [(
-        ado_cutover::agent::ado::tenant::BASE_URL_VAR,
-        fake.base.as_str(),
-    )];
+    let fake = FakeCloud::start();
+    let ado = fake.ado_base();
+    let online = [(ado_cutover::agent::ado::tenant::BASE_URL_VAR, ado.as_str())];
     let (_, code) = report(&sandbox, RUN, &online);
     assert_eq!(code, Some(0));
     assert_eq!(
@@ -383,13 +379,13 @@ fn personal_account_and_sign_in_steps_follow_the_evidence() {
         &sandbox.paths.home.join(".git-credentials"),
         b"https://a:S@dev.azure.com/msaorg\n",
     );
-    let fake = FakeAzureDevOps::start();
+    let fake = FakeCloud::start();
     let (plan, _) = report(
         &sandbox,
         &["plan", "--json", "--only", "credentials,guidance"],
         &[(
             ado_cutover::agent::ado::tenant::BASE_URL_VAR,
-            fake.base.as_str(),
+            fake.ado_base().as_str(),
         )],
     );
     assert_eq!(

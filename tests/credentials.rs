@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use support::fake_ado::FakeAzureDevOps;
+use support::fake_cloud::FakeCloud;
 
 use support::{PLAN_CONTOSO, RUN_CONTOSO, Sandbox, task_items, text};
 
@@ -267,11 +267,11 @@ fn without_configured_organizations_the_tenant_decides_and_offline_nothing_goes(
         "not finished: device management runs it again"
     );
 
-    let fake = FakeAzureDevOps::start();
+    let fake = FakeCloud::start();
     let online = sandbox
         .cmd()
         .args(["run", "--yes", "--json", "--only", "credentials"])
-        .env(ado_cutover::agent::ado::tenant::BASE_URL_VAR, &fake.base)
+        .env(ado_cutover::agent::ado::tenant::BASE_URL_VAR, fake.ado_base())
         .output()
         .unwrap();
     assert_eq!(online.status.code(), Some(0), "{}", text(&online.stdout));

@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use support::fake_ado::{FakeAzureDevOps, TENANT};
+use support::fake_cloud::{FakeCloud, TENANT};
 use support::{Sandbox, text};
 
 /// A repository at `~/<rel>` whose `origin` is `url`: the files `git init` and
@@ -49,11 +49,11 @@ fn each_organization_is_checked_once_for_its_tenant() {
             &format!("https://dev.azure.com/{org}/proj/_git/{rel}"),
         );
     }
-    let fake = FakeAzureDevOps::start();
+    let fake = FakeCloud::start();
     let out = sandbox
         .cmd()
         .args(["plan", "--json", "--only", "remotes"])
-        .env(ado_cutover::agent::ado::tenant::BASE_URL_VAR, &fake.base)
+        .env(ado_cutover::agent::ado::tenant::BASE_URL_VAR, fake.ado_base())
         .env("ADO_CUTOVER_EXPECTED_TENANT", TENANT)
         .output()
         .unwrap();
@@ -90,10 +90,10 @@ fn each_organization_is_checked_once_for_its_tenant() {
         "{slow}"
     );
 
-    let requests = fake.requests.lock().unwrap().clone();
+    let requests = fake.state.lock().unwrap().raw.clone();
     let contoso: Vec<&String> = requests
         .iter()
-        .filter(|r| r.starts_with("HEAD /contoso/"))
+        .filter(|r| r.starts_with("HEAD /ado/contoso/"))
         .collect();
     assert_eq!(
         contoso.len(),
@@ -102,7 +102,7 @@ fn each_organization_is_checked_once_for_its_tenant() {
     );
     let request = contoso[0].to_ascii_lowercase();
     assert!(
-        request.starts_with("head /contoso/_apis/connectiondata http/1.1"),
+        request.starts_with("head /ado/contoso/_apis/connectiondata http/1.1"),
         "{request}"
     );
     assert!(

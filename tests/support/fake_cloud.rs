@@ -5,7 +5,12 @@
 //!   302 to the loopback redirect carrying a code and the state; `token` for the device code
 //!   (`authorization_pending` first), the authorization code (the PKCE verifier is checked
 //!   against the challenge) and the refresh token.
-//! - Azure DevOps (`/ado/{org}/_apis/connectionData`) and SPS
+//! - Azure DevOps' unauthenticated tenant answer (section 4.1): `HEAD
+//!   /ado/{org}/_apis/connectionData` without a token is answered 401 with `WWW-Authenticate:
+//!   Bearer authorization_uri=…` and `X-VSS-ResourceTenant`: organization `contoso` is backed by
+//!   tenant [`TENANT`], `msaorg` by personal Microsoft accounts, `slow` answers after 8 s, and
+//!   every organization this fake does not know is not found (404).
+//! - Azure DevOps (`/ado/{org}/_apis/connectionData`, signed in) and SPS
 //!   (`/vssps/{org}/_apis/Token/SessionTokens`, list and create), Bearer tokens only.
 //!   A created key is appended to `authorized_keys`, so a local sshd then accepts it, as Azure
 //!   DevOps would. The PAT lifecycle API's create (`/vssps/{org}/_apis/tokens/pats`).
@@ -25,6 +30,12 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// The tenant organization `contoso` moved to.
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+/// The organizations the signed-in part knows; the tenant lookup finds them too.
+const KNOWN: &[&str] = &[
+    "contoso", "signin203", "signin302", "throttled", "broken", "sshoff", "nopat",
+];
 pub const ORG_ID: &str = "3c1f4b2e-5d6a-4e7f-8a9b-0c1d2e3f4a5b";
 pub const CLIENT_ID: &str = "0f1e2d3c-4b5a-4968-8776-655443322110";
 
@@ -32,6 +43,8 @@ pub const CLIENT_ID: &str = "0f1e2d3c-4b5a-4968-8776-655443322110";
 pub struct CloudState {
     /// `METHOD path` of every request.
     pub requests: Vec<String>,
+    /// Every request line with its headers (names lower-cased), for checking what was sent.
+    pub raw: Vec<String>,
     /// The request bodies, for checking what was sent.
     pub bodies: Vec<String>,
     /// The SSH keys registered, as SessionTokens.
@@ -74,6 +87,11 @@ impl FakeCloud {
         FakeCloud { base, state }
     }
 
+    /// Azure DevOps' base URL here (the agent's `ADO_CUTOVER_AZURE_DEVOPS_URL`).
+    pub fn ado_base(&self) -> String {
+        format!("{}/ado", self.base)
+    }
+
     /// The environment that points the agent here.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -91,6 +109,8 @@ impl FakeCloud {
 struct Request {
     method: String,
     path: String,
+    /// The request line and headers as sent.
+    head: String,
     query: HashMap<String, String>,
     headers: HashMap<String, String>,
     body: String,
@@ -103,12 +123,14 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_string();
     let target = parts.next()?.to_string();
+    let mut head = line.clone();
     let mut headers = HashMap::new();
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).ok()? <= 2 {
             break;
         }
+        head.push_str(&header);
         if let Some((name, value)) = header.split_once(':') {
             headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
         }
@@ -123,6 +145,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     Some(Request {
         method,
         path: path.to_string(),
+        head,
         query: form(query),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
@@ -164,8 +187,17 @@ fn serve(mut stream: TcpStream, shared: &Mutex<CloudState>) {
     state
         .requests
         .push(format!("{} {}", request.method, request.path));
+    state.raw.push(request.head.clone());
     state.bodies.push(request.body.clone());
     let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
+    if let ["ado", org, "_apis", "connectionData"] = segments.as_slice()
+        && request.method == "HEAD"
+        && !request.headers.contains_key("authorization")
+    {
+        // The lookup of a slow organization must not hold up the other requests.
+        drop(state);
+        return tenant_answer(&mut stream, org);
+    }
     match segments.as_slice() {
         [_tenant, "oauth2", "v2.0", endpoint] => entra(&mut stream, &mut state, endpoint, &request),
         ["ado", org, "_apis", "connectionData"] => {
@@ -334,6 +366,36 @@ fn authorized(
         return false;
     }
     true
+}
+
+/// The unauthenticated answer that names an organization's tenant (section 4.1).
+fn tenant_answer(stream: &mut TcpStream, org: &str) {
+    match org {
+        "msaorg" => reply(
+            stream,
+            "401 Unauthorized",
+            &[("X-VSS-ResourceTenant", "00000000-0000-0000-0000-000000000000")],
+            "",
+        ),
+        "slow" => {
+            std::thread::sleep(std::time::Duration::from_secs(8));
+            reply(stream, "401 Unauthorized", &[], "");
+        }
+        org if KNOWN.contains(&org) => {
+            let bearer = format!("Bearer authorization_uri=https://login.microsoftonline.com/{TENANT}");
+            reply(
+                stream,
+                "401 Unauthorized",
+                &[
+                    ("WWW-Authenticate", &bearer),
+                    ("WWW-Authenticate", "Basic realm=\"https://dev.azure.com/\""),
+                    ("X-VSS-ResourceTenant", TENANT),
+                ],
+                "",
+            );
+        }
+        _ => reply(stream, "404 Not Found", &[], ""),
+    }
 }
 
 fn create_key(stream: &mut TcpStream, state: &mut CloudState, request: &Request) {

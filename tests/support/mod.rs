@@ -14,7 +14,6 @@ use std::process::{Command, Stdio};
 
 #[cfg(target_os = "linux")]
 pub mod browser;
-pub mod fake_ado;
 pub mod fake_cloud;
 #[cfg(target_os = "linux")]
 pub mod keyring;
