@@ -7,7 +7,7 @@
 // unit-tested on every platform.)
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! Task `credentials` end to end, on real stores that are files: git's credential-store file,
 //! Git Credential Manager's plaintext store and its state in the global git configuration.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::fake_cloud::FakeCloud;
@@ -271,7 +271,10 @@ fn without_configured_organizations_the_tenant_decides_and_offline_nothing_goes(
     let online = sandbox
         .cmd()
         .args(["run", "--yes", "--json", "--only", "credentials"])
-        .env(ado_cutover::agent::ado::tenant::BASE_URL_VAR, fake.ado_base())
+        .env(
+            ado_cutover::agent::ado::tenant::BASE_URL_VAR,
+            fake.ado_base(),
+        )
         .output()
         .unwrap();
     assert_eq!(online.status.code(), Some(0), "{}", text(&online.stdout));

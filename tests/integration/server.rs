@@ -2,7 +2,7 @@
 //! set), the report API against hostile input, and a property test of the report parser.
 #![cfg(feature = "server")]
 
-mod support;
+use crate::support;
 
 use ado_cutover::report::{Item, Outcome, Report, SCHEMA_VERSION, Status};
 use ado_cutover::server::store::{DeviceFilter, FailureGroup};

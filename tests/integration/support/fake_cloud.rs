@@ -34,7 +34,13 @@ use sha2::{Digest, Sha256};
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 /// The organizations the signed-in part knows; the tenant lookup finds them too.
 const KNOWN: &[&str] = &[
-    "contoso", "signin203", "signin302", "throttled", "broken", "sshoff", "nopat",
+    "contoso",
+    "signin203",
+    "signin302",
+    "throttled",
+    "broken",
+    "sshoff",
+    "nopat",
 ];
 pub const ORG_ID: &str = "3c1f4b2e-5d6a-4e7f-8a9b-0c1d2e3f4a5b";
 pub const CLIENT_ID: &str = "0f1e2d3c-4b5a-4968-8776-655443322110";
@@ -374,7 +380,10 @@ fn tenant_answer(stream: &mut TcpStream, org: &str) {
         "msaorg" => reply(
             stream,
             "401 Unauthorized",
-            &[("X-VSS-ResourceTenant", "00000000-0000-0000-0000-000000000000")],
+            &[(
+                "X-VSS-ResourceTenant",
+                "00000000-0000-0000-0000-000000000000",
+            )],
             "",
         ),
         "slow" => {
@@ -382,7 +391,8 @@ fn tenant_answer(stream: &mut TcpStream, org: &str) {
             reply(stream, "401 Unauthorized", &[], "");
         }
         org if KNOWN.contains(&org) => {
-            let bearer = format!("Bearer authorization_uri=https://login.microsoftonline.com/{TENANT}");
+            let bearer =
+                format!("Bearer authorization_uri=https://login.microsoftonline.com/{TENANT}");
             reply(
                 stream,
                 "401 Unauthorized",

@@ -3,7 +3,7 @@
 //! (`target/tmp/dashboard.png`) as a test artifact.
 #![cfg(all(feature = "server", target_os = "linux"))]
 
-mod support;
+use crate::support;
 
 use ado_cutover::report::{Outcome, Report};
 use serde_json::{Value, json};

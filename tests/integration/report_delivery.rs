@@ -3,7 +3,7 @@
 //! delivers them, each stored once.
 #![cfg(feature = "server")]
 
-mod support;
+use crate::support;
 
 use ado_cutover::server::Limits;
 use support::server::{ENROLLMENT, TestServer, fresh_database};

@@ -2,7 +2,7 @@
 //! DevOps. The repositories are written by hand (a minimal `.git`), so this runs everywhere,
 //! the Windows build under Wine included.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::fake_cloud::{FakeCloud, TENANT};
@@ -53,7 +53,10 @@ fn each_organization_is_checked_once_for_its_tenant() {
     let out = sandbox
         .cmd()
         .args(["plan", "--json", "--only", "remotes"])
-        .env(ado_cutover::agent::ado::tenant::BASE_URL_VAR, fake.ado_base())
+        .env(
+            ado_cutover::agent::ado::tenant::BASE_URL_VAR,
+            fake.ado_base(),
+        )
         .env("ADO_CUTOVER_EXPECTED_TENANT", TENANT)
         .output()
         .unwrap();

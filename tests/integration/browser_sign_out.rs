@@ -2,7 +2,7 @@
 //! Chromium (version 24) and Firefox (version 16) write, in a sandboxed home laid out as this OS
 //! lays it out, with Azure DevOps, look-alike, Microsoft sign-in and foreign cookies.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! Azure DevOps endpoints of `support::fake_cloud` (the only parts that cannot be real here).
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

@@ -2,8 +2,6 @@
 //! with the files real machines have, and a way to see that nothing outside the agent's own
 //! folders changed.
 
-#![allow(dead_code)] // each test binary uses its own part of this module
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -12,7 +10,7 @@ use ado_cutover::agent::paths::{Paths, SANDBOX_VAR};
 use ado_cutover::agent::tasks::tenant_cache;
 use std::process::{Command, Stdio};
 
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "server", target_os = "linux"))]
 pub mod browser;
 pub mod fake_cloud;
 #[cfg(target_os = "linux")]

@@ -1,7 +1,7 @@
 //! The agent end to end, in a sandboxed home: plan, run, undo, report, configuration, the run
 //! lock and exit codes, as a user or a script sees them.
 
-mod support;
+use crate::support;
 
 use ado_cutover::agent::data::lock::RunLock;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 
 #![cfg(unix)] // tmux is the pseudo-terminal; Windows' double-click check is a console API
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

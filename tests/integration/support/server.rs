@@ -124,17 +124,6 @@ impl TestServer {
     pub fn reports(&self) -> i64 {
         self.block_on(self.store.report_count()).unwrap()
     }
-
-    /// Stops serving; the database stays (kept by the returned folder guard).
-    pub fn stop(mut self) -> Option<tempfile::TempDir> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-        }
-        self._dir.take()
-    }
 }
 
 impl Drop for TestServer {

@@ -5,9 +5,8 @@
 //! evidence); `gcm_conformance` checks our reading of URLs and headers against GCM's own unit
 //! tests. Seeded with plain files and libgit2, so every test here also runs in the Windows build.
 
-mod support;
+use crate::support;
 
-#[path = "cleanup/gcm_conformance.rs"]
 mod gcm_conformance;
 
 use std::path::Path;

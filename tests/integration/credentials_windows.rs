@@ -4,7 +4,7 @@
 //! a real machine's Credential Manager.
 #![cfg(windows)]
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{Sandbox, task_items, text};
@@ -129,11 +129,15 @@ fn clean() {
 }
 
 #[test]
+#[cfg_attr(
+    not(wine),
+    ignore = "writes to the Windows Credential Manager: runs only under Wine (the platform check), never on a real machine"
+)]
 fn exactly_the_moved_organizations_credentials_leave_credential_manager() {
-    if !under_wine() {
-        eprintln!("skipped: this test writes to Credential Manager and runs only under Wine");
-        return;
-    }
+    assert!(
+        under_wine(),
+        "built for Wine (cfg(wine)) but not running under it: refusing to touch this machine's Credential Manager"
+    );
     clean();
     for (target, user, secret, _) in ITEMS {
         write(target, user, secret);

@@ -1,0 +1,19 @@
+//! The integration tests, one binary: each module is a theme (a task, the guided run, the
+//! server, the dashboard, ...), all sharing [`support`]. Every test runs the real binaries
+//! against a sandbox (`ADO_CUTOVER_SANDBOX`) and servers on 127.0.0.1; see README "Tests".
+
+mod support;
+
+mod agent;
+mod browser_sign_out;
+mod cleanup;
+mod credentials;
+mod credentials_windows;
+mod dashboard;
+mod guided;
+mod keyring;
+mod remotes;
+mod report_delivery;
+mod server;
+mod ssh_key;
+mod tenant_lookup;
