@@ -10,6 +10,7 @@ mod cleanup;
 mod credentials;
 mod credentials_windows;
 mod dashboard;
+mod dashboard_html;
 mod guided;
 mod keyring;
 mod remotes;
