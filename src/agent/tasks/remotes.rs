@@ -16,6 +16,7 @@ use std::path::Path;
 
 use super::{Action, Context, Evidence, Finding, Task, TaskError};
 use crate::agent::ado::tenant::{Backing, Lookup};
+use crate::agent::output::words::count;
 use crate::agent::parallel;
 use crate::agent::repos::discover::Kind;
 use crate::agent::repos::gitconfig;
@@ -111,7 +112,6 @@ impl Totals {
     }
 
     fn describe(&self) -> String {
-        use crate::agent::output::words::count;
         format!(
             "searched {}: {}, {} on Azure DevOps; {}, {}, {} with unpushed commits, {}",
             count(self.folders, "folder", "folders"),
@@ -127,11 +127,6 @@ impl Totals {
             count(self.tfvc, "TFVC workspace", "TFVC workspaces"),
         )
     }
-}
-
-/// "1 stash", "2 stashes".
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Which tenant backs each organization the remotes use: one unauthenticated lookup per
@@ -359,6 +354,101 @@ fn examine(cx: &Context<'_>, path: &Path) -> Examined {
     examined
 }
 
+/// What to do about one Azure DevOps URL of a remote: worked out from the URL git uses, the
+/// value configured for the remote (before any `insteadOf` rule) and the two opt-ins, with no
+/// machine access, so every case is a unit test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Remedy {
+    /// Nothing is wrong with it.
+    Fine,
+    /// It names an account that may be the old sign-in: said, never changed.
+    NamesAccount { user: String, without: String },
+    /// Set the configured value to `value`; `restore` is what `undo` puts back (`None` when
+    /// the old value held a secret).
+    Set {
+        problem: &'static str,
+        value: String,
+        restore: Option<String>,
+    },
+    /// Only the person can fix it, as `how` says.
+    Yours { problem: &'static str, how: How },
+}
+
+/// Why a URL is left to the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum How {
+    /// A `url.<base>.insteadOf` rule makes this address: the rule is what to change.
+    InsteadOfRule { modern: String },
+    /// The opt-in that would let ado-cutover fix it is off.
+    OptIn {
+        modern: String,
+        setting: &'static str,
+    },
+}
+
+/// The opt-ins that let `remotes` change a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fixes {
+    legacy_hosts: bool,
+    url_credentials: bool,
+}
+
+fn remedy(ado: &AdoUrl, configured: Option<&str>, fixes: Fixes) -> Remedy {
+    let secret = ado.embedded == Embedded::Secret;
+    if !ado.legacy_host && !secret {
+        return match ado.user_is_not_org() {
+            Some(user) => Remedy::NamesAccount {
+                user: user.to_string(),
+                without: ado
+                    .modern()
+                    .replacen(&format!("{}@", user.replace('@', "%40")), "", 1),
+            },
+            None => Remedy::Fine,
+        };
+    }
+    let problem = match (ado.legacy_host, secret) {
+        (true, true) => "uses an old visualstudio.com address and has a password or token in it",
+        (true, false) => "uses an old visualstudio.com address",
+        _ => "has a password or token in it, which no longer works and leaks into logs",
+    };
+    let configured_ado = configured.and_then(url::classify);
+    let fixable = configured_ado.as_ref().is_some_and(|c| {
+        c.legacy_host == ado.legacy_host && (c.embedded == Embedded::Secret) == secret
+    });
+    let modern = configured_ado
+        .as_ref()
+        .map_or_else(|| ado.modern(), AdoUrl::modern);
+    let allowed = (!ado.legacy_host || fixes.legacy_hosts) && (!secret || fixes.url_credentials);
+    if !fixable {
+        return Remedy::Yours {
+            problem,
+            how: How::InsteadOfRule { modern },
+        };
+    }
+    if !allowed {
+        // The opt-in that is missing (both may be; the host's is named first).
+        let setting = if ado.legacy_host && !fixes.legacy_hosts {
+            "remotes.fix_legacy_hosts"
+        } else {
+            "remotes.remove_url_credentials"
+        };
+        return Remedy::Yours {
+            problem,
+            how: How::OptIn { modern, setting },
+        };
+    }
+    Remedy::Set {
+        problem,
+        value: modern,
+        // Keeping a URL that holds a secret would keep the secret: not restorable.
+        restore: if secret {
+            None
+        } else {
+            configured.map(str::to_string)
+        },
+    }
+}
+
 /// The finding for one Azure DevOps URL of a remote, if it needs anything.
 fn check_url(
     cx: &Context<'_>,
@@ -374,84 +464,210 @@ fn check_url(
     } else {
         format!("{shown_repo} ({})", remote.name)
     };
-    let secret = ado.embedded == Embedded::Secret;
-    if !ado.legacy_host && !secret {
-        let user = ado.user_is_not_org()?;
-        return Some(Finding {
-            kind: "remote-url",
-            target,
-            detail: format!(
-                "{} names the account {user}; if that is your old sign-in, remove the name: git -C \"{}\" remote set-url{} {} {}",
-                ado.shown,
-                repo.display(),
-                if push { " --push" } else { "" },
-                remote.name,
-                ado.modern()
-                    .replacen(&format!("{}@", user.replace('@', "%40")), "", 1)
-            ),
-            action: Action::Note(Status::Info),
-        });
-    }
-    totals.legacy += usize::from(ado.legacy_host);
-    totals.credentials += usize::from(secret);
-    let problem = match (ado.legacy_host, secret) {
-        (true, true) => "uses an old visualstudio.com address and has a password or token in it",
-        (true, false) => "uses an old visualstudio.com address",
-        _ => "has a password or token in it, which no longer works and leaks into logs",
-    };
     // The configured value, before any `insteadOf` rule: only that can be set.
     let key = if push {
         format!("remote.{}.pushurl", remote.name)
     } else {
         format!("remote.{}.url", remote.name)
     };
-    let configured = gitconfig::get(repo, &key).ok().flatten();
-    let configured_ado = configured.as_deref().and_then(url::classify);
-    let fixable = configured_ado.as_ref().is_some_and(|c| {
-        c.legacy_host == ado.legacy_host && (c.embedded == Embedded::Secret) == secret
-    });
-    let modern = configured_ado
-        .as_ref()
-        .map_or_else(|| ado.modern(), AdoUrl::modern);
-    let allowed = (!ado.legacy_host || cx.settings.flag(&keys::FIX_LEGACY_HOSTS))
-        && (!secret || cx.settings.flag(&keys::REMOVE_URL_CREDENTIALS));
-    if fixable && allowed {
-        return Some(Finding {
-            kind: "remote-url",
-            target,
-            detail: format!("{} {problem}; it becomes {modern}", ado.shown),
-            action: Action::SetGitConfig {
+    let set_url = |url: &str| {
+        format!(
+            "git -C \"{}\" remote set-url{} {} {url}",
+            repo.display(),
+            if push { " --push" } else { "" },
+            remote.name
+        )
+    };
+    let needs_config = ado.legacy_host || ado.embedded == Embedded::Secret;
+    let configured = if needs_config {
+        gitconfig::get(repo, &key).ok().flatten()
+    } else {
+        None
+    };
+    let fixes = Fixes {
+        legacy_hosts: cx.settings.flag(&keys::FIX_LEGACY_HOSTS),
+        url_credentials: cx.settings.flag(&keys::REMOVE_URL_CREDENTIALS),
+    };
+    let remedy = remedy(ado, configured.as_deref(), fixes);
+    if needs_config {
+        totals.legacy += usize::from(ado.legacy_host);
+        totals.credentials += usize::from(ado.embedded == Embedded::Secret);
+    }
+    let (detail, action) = match remedy {
+        Remedy::Fine => return None,
+        Remedy::NamesAccount { user, without } => (
+            format!(
+                "{} names the account {user}; if that is your old sign-in, remove the name: {}",
+                ado.shown,
+                set_url(&without)
+            ),
+            Action::Note(Status::Info),
+        ),
+        Remedy::Set {
+            problem,
+            value,
+            restore,
+        } => (
+            format!("{} {problem}; it becomes {value}", ado.shown),
+            Action::SetGitConfig {
                 repo: repo.to_path_buf(),
                 key,
-                value: modern,
-                // Keeping a URL that holds a secret would keep the secret: not restorable.
-                restore: if secret { None } else { configured },
+                value,
+                restore,
             },
-        });
-    }
-    let command = format!(
-        "git -C \"{}\" remote set-url{} {} {modern}",
-        repo.display(),
-        if push { " --push" } else { "" },
-        remote.name
-    );
-    let how = if !fixable {
-        format!(
-            "a url.<base>.insteadOf rule in your git configuration makes this address; change that rule (the address should be {modern})"
-        )
-    } else if secret {
-        format!(
-            "fix it with: {command} (or let ado-cutover do it: remotes.remove_url_credentials = true)"
-        )
-    } else {
-        format!(
-            "fix it with: {command} (or let ado-cutover do it: remotes.fix_legacy_hosts = true)"
-        )
+        ),
+        Remedy::Yours {
+            problem,
+            how: How::InsteadOfRule { modern },
+        } => (
+            format!(
+                "{} {problem}; a url.<base>.insteadOf rule in your git configuration makes this address; change that rule (the address should be {modern})",
+                ado.shown
+            ),
+            Action::NeedsUser,
+        ),
+        Remedy::Yours {
+            problem,
+            how: How::OptIn { modern, setting },
+        } => (
+            format!(
+                "{} {problem}; fix it with: {} (or let ado-cutover do it: {setting} = true)",
+                ado.shown,
+                set_url(&modern)
+            ),
+            Action::NeedsUser,
+        ),
     };
     Some(Finding {
         kind: "remote-url",
         target,
-        detail: format!("{} {problem}; {how}", ado.shown),
-        action: Action::NeedsUser,
+        detail,
+        action,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NONE: Fixes = Fixes {
+        legacy_hosts: false,
+        url_credentials: false,
+    };
+    const ALL: Fixes = Fixes {
+        legacy_hosts: true,
+        url_credentials: true,
+    };
+
+    fn ado(url: &str) -> AdoUrl {
+        url::classify(url).expect("an Azure DevOps URL")
+    }
+
+    #[test]
+    fn a_modern_url_is_fine_and_an_account_in_it_is_only_said() {
+        let modern = "https://dev.azure.com/contoso/p/_git/r";
+        assert_eq!(remedy(&ado(modern), Some(modern), ALL), Remedy::Fine);
+        let pinned = "https://alice%40contoso.com@dev.azure.com/contoso/p/_git/r";
+        assert_eq!(
+            remedy(&ado(pinned), Some(pinned), ALL),
+            Remedy::NamesAccount {
+                user: "alice@contoso.com".into(),
+                without: modern.into(),
+            }
+        );
+        // The organization as the user name is how Azure DevOps writes clone URLs: fine.
+        let org_user = "https://contoso@dev.azure.com/contoso/p/_git/r";
+        assert_eq!(remedy(&ado(org_user), Some(org_user), ALL), Remedy::Fine);
+    }
+
+    #[test]
+    fn a_legacy_host_is_fixed_only_when_allowed_and_undo_can_restore_it() {
+        let legacy = "https://contoso.visualstudio.com/p/_git/r";
+        let modern = "https://dev.azure.com/contoso/p/_git/r";
+        assert_eq!(
+            remedy(&ado(legacy), Some(legacy), ALL),
+            Remedy::Set {
+                problem: "uses an old visualstudio.com address",
+                value: modern.into(),
+                restore: Some(legacy.into()),
+            }
+        );
+        assert_eq!(
+            remedy(&ado(legacy), Some(legacy), NONE),
+            Remedy::Yours {
+                problem: "uses an old visualstudio.com address",
+                how: How::OptIn {
+                    modern: modern.into(),
+                    setting: "remotes.fix_legacy_hosts",
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn a_url_with_a_secret_is_fixed_only_when_allowed_and_never_restorable() {
+        let secret = "https://alice:pat123@dev.azure.com/contoso/p/_git/r";
+        let Remedy::Set { value, restore, .. } = remedy(&ado(secret), Some(secret), ALL) else {
+            panic!("allowed: set");
+        };
+        assert_eq!(value, "https://dev.azure.com/contoso/p/_git/r");
+        assert_eq!(restore, None, "keeping the old URL would keep the secret");
+        let only_hosts = Fixes {
+            legacy_hosts: true,
+            url_credentials: false,
+        };
+        let legacy_with_secret = "https://alice:pat123@contoso.visualstudio.com/p/_git/r";
+        let only_credentials = Fixes {
+            legacy_hosts: false,
+            url_credentials: true,
+        };
+        assert!(
+            matches!(
+                remedy(
+                    &ado(legacy_with_secret),
+                    Some(legacy_with_secret),
+                    only_credentials
+                ),
+                Remedy::Yours {
+                    how: How::OptIn {
+                        setting: "remotes.fix_legacy_hosts",
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "the opt-in that is missing is the one named"
+        );
+        assert!(matches!(
+            remedy(&ado(secret), Some(secret), only_hosts),
+            Remedy::Yours {
+                how: How::OptIn {
+                    setting: "remotes.remove_url_credentials",
+                    ..
+                },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_address_made_by_an_instead_of_rule_is_left_to_the_rule() {
+        let legacy = "https://contoso.visualstudio.com/p/_git/r";
+        for configured in [
+            None,
+            Some("ado:p/_git/r"),
+            Some("https://dev.azure.com/contoso/p/_git/r"),
+        ] {
+            assert!(
+                matches!(
+                    remedy(&ado(legacy), configured, ALL),
+                    Remedy::Yours {
+                        how: How::InsteadOfRule { .. },
+                        ..
+                    }
+                ),
+                "{configured:?}"
+            );
+        }
+    }
 }

@@ -292,24 +292,36 @@ fn config_finding(cx: &Context<'_>, path: &Path, current: Option<&str>, key: &Pa
 }
 
 /// Whether registration can use the API, and if not, why (as a sentence tail).
-fn registration_path(cx: &Context<'_>) -> (bool, String) {
-    if cx.settings.ssh_key().registration == Registration::Guided {
-        return (false, String::new());
+fn registration_path(cx: &Context<'_>) -> (bool, &'static str) {
+    registration(
+        cx.settings.ssh_key().registration,
+        cx.settings.text(&keys::ENTRA_CLIENT_ID).is_some(),
+        cx.interaction,
+    )
+}
+
+/// [`registration_path`] from the facts it depends on.
+fn registration(
+    wanted: Registration,
+    client_id_set: bool,
+    interaction: Interaction,
+) -> (bool, &'static str) {
+    if wanted == Registration::Guided {
+        return (false, "");
     }
-    if cx.settings.text(&keys::ENTRA_CLIENT_ID).is_none() {
+    if !client_id_set {
         return (
             false,
-            " (automatic registration is not set up: your administrator can set entra.client_id)"
-                .into(),
+            " (automatic registration is not set up: your administrator can set entra.client_id)",
         );
     }
-    if cx.interaction == Interaction::Silent {
+    if interaction == Interaction::Silent {
         return (
             false,
-            " (or start ado-cutover yourself to sign in and have it added for you)".into(),
+            " (or start ado-cutover yourself to sign in and have it added for you)",
         );
     }
-    (true, String::new())
+    (true, "")
 }
 
 /// How many keys the user's ssh-agent holds (`ssh-add -l`), when it runs and holds some.
@@ -349,4 +361,65 @@ fn comment(cx: &Context<'_>) -> String {
 /// This computer's name, for the key's comment and its name in Azure DevOps.
 pub(crate) fn host_name() -> String {
     sysinfo::System::host_name().unwrap_or_else(|| "computer".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_registers_only_when_set_up_asked_for_and_someone_can_sign_in() {
+        assert_eq!(
+            registration(Registration::Api, true, Interaction::Attended),
+            (true, "")
+        );
+        assert_eq!(
+            registration(Registration::Api, true, Interaction::Guided),
+            (true, "")
+        );
+        assert_eq!(
+            registration(Registration::Guided, true, Interaction::Guided),
+            (false, ""),
+            "guided on purpose: no excuse to give"
+        );
+        let (api, why) = registration(Registration::Api, false, Interaction::Guided);
+        assert!(!api && why.contains("entra.client_id"), "{why}");
+        let (api, why) = registration(Registration::Api, true, Interaction::Silent);
+        assert!(!api && why.contains("start ado-cutover yourself"), "{why}");
+    }
+
+    #[test]
+    fn an_earlier_key_is_found_by_the_block_or_by_its_marker_and_only_of_the_wanted_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let ssh = dir.path();
+        let make = |name: &str, kind: KeyType, comment: &str| {
+            let spec = Spec {
+                path: ssh.join(name),
+                kind,
+                comment: comment.into(),
+            };
+            let key = keygen::generate(&spec, None).unwrap();
+            keygen::write(&spec, &key, &crate::agent::env::Env::default()).unwrap();
+            spec.path
+        };
+        assert_eq!(existing_key(ssh, "", KeyType::Ed25519), None, "no keys");
+        // A key of the person's own, without the marker and not named by the block: not ours.
+        make("id_ed25519_azure_devops", KeyType::Ed25519, "me@laptop");
+        assert_eq!(existing_key(ssh, "", KeyType::Ed25519), None);
+        // The block names it: it is the one in use.
+        let block = config::with_block("", &ssh.join("id_ed25519_azure_devops")).unwrap();
+        let (found, _) = existing_key(ssh, &block, KeyType::Ed25519).unwrap();
+        assert_eq!(found, ssh.join("id_ed25519_azure_devops"));
+        // Another type is asked for: that key does not count.
+        assert_eq!(existing_key(ssh, &block, KeyType::Rsa { bits: 3072 }), None);
+        // One ado-cutover made, found by the marker in its comment.
+        let marked = make(
+            "id_ed25519_azure_devops_2",
+            KeyType::Ed25519,
+            &format!("me@laptop {} 2026-11-29", keygen::MARKER),
+        );
+        let (found, fingerprint) = existing_key(ssh, "", KeyType::Ed25519).unwrap();
+        assert_eq!(found, marked);
+        assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+    }
 }
