@@ -1,6 +1,7 @@
 //! Writes the man pages and shell completions of both binaries, from their clap definitions, for
 //! the packages: `cargo run --example gen-assets -- <folder>` makes `<folder>/man/*.1` and
 //! `<folder>/completions/{bash,zsh,fish,powershell}/...`.
+#![allow(clippy::print_stderr)] // a build helper that says what it wrote
 
 use std::path::PathBuf;
 
@@ -15,7 +16,7 @@ fn main() -> std::io::Result<()> {
     );
     // The server's pages only when it is built (`--features server`).
     let commands = [
-        Some(ado_cutover::agent::commands::cli::Cli::command()),
+        Some(ado_cutover::agent::Cli::command()),
         #[cfg(feature = "server")]
         Some(ado_cutover::server::cli::Cli::command()),
     ];

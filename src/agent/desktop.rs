@@ -12,10 +12,10 @@ use crate::agent::env::Env;
 use crate::agent::platform;
 
 /// The environment variable naming the program that opens web pages.
-pub const BROWSER_VAR: &str = "ADO_CUTOVER_BROWSER";
+pub(super) const BROWSER_VAR: &str = "ADO_CUTOVER_BROWSER";
 
 /// Opens `url` in the browser; `Err` says why not.
-pub fn open_url(env: &Env, url: &str) -> Result<(), String> {
+pub(super) fn open_url(env: &Env, url: &str) -> Result<(), String> {
     if let Some(program) = env.get(BROWSER_VAR) {
         return Command::new(program)
             .arg(url)
@@ -50,7 +50,7 @@ pub fn open_url(env: &Env, url: &str) -> Result<(), String> {
 }
 
 /// Puts `text` on the clipboard; `Err` says why not.
-pub fn copy(text: &str) -> Result<(), String> {
+pub(super) fn copy(text: &str) -> Result<(), String> {
     for writer in platform::clipboard_writers() {
         let mut words = writer.split(' ');
         let program = words.next().unwrap_or_default();

@@ -15,7 +15,7 @@ use crate::agent::paths::Paths;
 use crate::agent::platform;
 
 /// The device this agent runs on.
-pub fn device(paths: &Paths) -> Device {
+pub(super) fn device(paths: &Paths) -> Device {
     Device {
         hostname: sysinfo::System::host_name().unwrap_or_else(|| "unknown".into()),
         os: std::env::consts::OS.to_string(),
@@ -28,7 +28,7 @@ pub fn device(paths: &Paths) -> Device {
 }
 
 /// The operating-system user.
-pub fn user(env: &Env) -> User {
+pub(super) fn user(env: &Env) -> User {
     let name = ["USERNAME", "USER", "LOGNAME"]
         .iter()
         .find_map(|var| env.get(var).filter(|v| !v.is_empty()))

@@ -15,7 +15,7 @@ pub struct Env {
 /// Variables that name places outside the home folder. In a sandbox (`ADO_CUTOVER_SANDBOX`)
 /// they are dropped when the environment is read, so nothing inside the agent needs to know
 /// about sandboxes: everything then derives from the sandbox's home.
-pub const OUTSIDE_THE_HOME: &[&str] = &[
+pub(super) const OUTSIDE_THE_HOME: &[&str] = &[
     "GIT_CONFIG_GLOBAL",
     "XDG_CONFIG_HOME",
     "GCM_PLAINTEXT_STORE_PATH",

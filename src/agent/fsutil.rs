@@ -9,7 +9,7 @@ use std::path::Path;
 /// flushed to disk, then renamed over the old file. A crash leaves the old or the new file,
 /// never half of one. An existing file's permissions are kept; a new file gets `new_mode`
 /// (Unix permission bits; ignored elsewhere). A symbolic link at `path` is refused, not followed.
-pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
+pub(super) fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
     let existing = match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => {
             return Err(io::Error::other(format!(
@@ -50,7 +50,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<(
 /// (a file, a link) is there: written to a temporary file in the same folder, flushed, then
 /// moved into place only while the name is still free, so nothing is ever replaced. The new
 /// file gets `mode` (Unix permission bits; ignored elsewhere) before it has any content.
-pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+pub(super) fn create_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -68,7 +68,7 @@ pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
 
 /// Deletes the regular file at `path`. A symbolic link or anything that is not a regular file
 /// is refused. Returns `Ok(false)` when there was nothing to delete.
-pub fn delete_file(path: &Path) -> io::Result<bool> {
+pub(super) fn delete_file(path: &Path) -> io::Result<bool> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => Err(io::Error::other(format!(
             "{} is a symbolic link; it is left alone rather than followed",
@@ -89,7 +89,7 @@ pub fn delete_file(path: &Path) -> io::Result<bool> {
 
 /// What [`remove_lines`] did: how many lines went, and the file's checksum before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Removed {
+pub(super) struct Removed {
     pub count: usize,
     pub before_sha256: String,
     pub after_sha256: String,
@@ -99,7 +99,7 @@ pub struct Removed {
 /// (line endings, a missing final newline, the file mode). Takes git's lock (`<path>.lock`,
 /// created exclusively) as git's credential-store does, and refuses when the file is no longer
 /// the one that was planned (`still_planned` says no to its checksum).
-pub fn remove_lines(
+pub(super) fn remove_lines(
     path: &Path,
     lines: &[String],
     still_planned: &dyn Fn(&str) -> bool,
@@ -150,7 +150,7 @@ pub fn remove_lines(
 }
 
 /// Opens `path` for appending, creating it (and its folder) private to this user.
-pub fn open_append_private(path: &Path) -> io::Result<File> {
+pub(super) fn open_append_private(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
@@ -165,7 +165,7 @@ pub fn open_append_private(path: &Path) -> io::Result<File> {
 }
 
 /// Sets Unix permission bits; nothing elsewhere.
-pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+pub(super) fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -4,19 +4,19 @@
 //! ours; `dev.azure.com.evil.example`, `notdev.azure.com` and `dev.azure.com:8443` are not.
 
 /// The Azure DevOps host names that carry no organization in the name.
-pub const DEV_AZURE: &str = "dev.azure.com";
-pub const SSH_DEV_AZURE: &str = "ssh.dev.azure.com";
-pub const VSSPS_DEV_AZURE: &str = "vssps.dev.azure.com";
-pub const VS_SSH: &str = "vs-ssh.visualstudio.com";
+pub(super) const DEV_AZURE: &str = "dev.azure.com";
+pub(super) const SSH_DEV_AZURE: &str = "ssh.dev.azure.com";
+pub(super) const VSSPS_DEV_AZURE: &str = "vssps.dev.azure.com";
+pub(super) const VS_SSH: &str = "vs-ssh.visualstudio.com";
 const VISUALSTUDIO_SUFFIX: &str = ".visualstudio.com";
 
 /// A host name as matched here: lower case, without a trailing dot.
-pub fn normalize(host: &str) -> String {
+pub(super) fn normalize(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// True for an Azure DevOps host name (without a port).
-pub fn is_ado_host(host: &str) -> bool {
+pub(super) fn is_ado_host(host: &str) -> bool {
     let host = normalize(host);
     matches!(
         host.as_str(),
@@ -27,7 +27,7 @@ pub fn is_ado_host(host: &str) -> bool {
 /// `contoso` for `contoso.visualstudio.com` (a [`normalize`]d host); `None` for anything else,
 /// including `visualstudio.com` itself, `vs-ssh.visualstudio.com` and labels with characters a
 /// host name cannot have.
-pub fn visualstudio_org(host: &str) -> Option<&str> {
+pub(super) fn visualstudio_org(host: &str) -> Option<&str> {
     let label = host.strip_suffix(VISUALSTUDIO_SUFFIX)?;
     let valid = !label.is_empty()
         && !label.contains('.')
@@ -42,7 +42,7 @@ pub fn visualstudio_org(host: &str) -> Option<&str> {
 /// True for a cookie domain of Azure DevOps: `dev.azure.com`, `visualstudio.com` and their
 /// subdomains (`vssps.dev.azure.com`, `app.vssps.visualstudio.com`, `contoso.visualstudio.com`).
 /// A cookie's domain may start with a dot.
-pub fn is_ado_cookie_domain(domain: &str) -> bool {
+pub(super) fn is_ado_cookie_domain(domain: &str) -> bool {
     let domain = domain.trim_start_matches('.').to_ascii_lowercase();
     ["dev.azure.com", "visualstudio.com"].iter().any(|ours| {
         domain == *ours
@@ -53,7 +53,7 @@ pub fn is_ado_cookie_domain(domain: &str) -> bool {
 }
 
 /// The Microsoft sign-in hosts, whose cookies sign a person in to every Microsoft service.
-pub const MICROSOFT_SIGN_IN: &[&str] = &[
+pub(super) const MICROSOFT_SIGN_IN: &[&str] = &[
     "login.microsoftonline.com",
     "login.live.com",
     "login.microsoft.com",
@@ -61,7 +61,7 @@ pub const MICROSOFT_SIGN_IN: &[&str] = &[
 ];
 
 /// True for a cookie domain of Microsoft sign-in.
-pub fn is_microsoft_sign_in_domain(domain: &str) -> bool {
+pub(super) fn is_microsoft_sign_in_domain(domain: &str) -> bool {
     let domain = domain.trim_start_matches('.').to_ascii_lowercase();
     MICROSOFT_SIGN_IN.contains(&domain.as_str())
 }
@@ -69,7 +69,7 @@ pub fn is_microsoft_sign_in_domain(domain: &str) -> bool {
 /// The organization an `https://` Azure DevOps URL belongs to: the first path segment on
 /// `dev.azure.com` (or the user name of `https://contoso@dev.azure.com/`), the host's first label
 /// on `contoso.visualstudio.com`. `None` for any other host or a non-default port.
-pub fn org_of_https_url(text: &str) -> Option<String> {
+pub(super) fn org_of_https_url(text: &str) -> Option<String> {
     let url = url::Url::parse(text).ok()?;
     if !matches!(url.scheme(), "https" | "http") || url.port().is_some() {
         return None;

@@ -10,7 +10,7 @@ use ureq::Agent;
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 /// A client whose whole request (connect, send, read) takes at most `timeout`.
-pub fn agent(timeout: Duration) -> Agent {
+pub(super) fn agent(timeout: Duration) -> Agent {
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
         .root_certs(RootCerts::PlatformVerifier)

@@ -20,19 +20,19 @@ use crate::agent::repos::gitconfig;
 use crate::agent::settings::Settings;
 
 /// Where an identity came from (the report's `user.upn_source`).
-pub const WINDOWS_ACCOUNT: &str = "windows-account";
-pub const GCM_BINDING: &str = "gcm-binding";
-pub const GIT_USER_EMAIL: &str = "git-user-email";
+pub(super) const WINDOWS_ACCOUNT: &str = "windows-account";
+pub(super) const GCM_BINDING: &str = "gcm-binding";
+pub(super) const GIT_USER_EMAIL: &str = "git-user-email";
 
 /// A work identity and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub(super) struct Identity {
     pub upn: String,
     pub source: &'static str,
 }
 
 /// The person's work identity, if the machine knows it.
-pub fn learn(paths: &Paths, env: &Env, settings: &Settings) -> Option<Identity> {
+pub(super) fn learn(paths: &Paths, env: &Env, settings: &Settings) -> Option<Identity> {
     // The machine's own account only outside a sandbox: tests must not read this machine's.
     let os_account = match &paths.sandbox {
         None => platform::user_principal_name(),

@@ -17,7 +17,7 @@ use crate::agent::platform;
 pub const SANDBOX_VAR: &str = "ADO_CUTOVER_SANDBOX";
 
 /// The agent's folder name inside the platform's data, config and log folders.
-pub const APP_DIR: &str = "ado-cutover";
+pub(super) const APP_DIR: &str = "ado-cutover";
 
 /// Where things are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub enum PathsError {
 
 /// The per-user base folders a layout is derived from.
 #[derive(Debug, Clone)]
-pub struct Bases {
+pub(super) struct Bases {
     pub home: PathBuf,
     pub local_data: PathBuf,
     pub config_home: PathBuf,

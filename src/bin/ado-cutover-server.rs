@@ -8,7 +8,7 @@ async fn main() -> std::process::ExitCode {
     match ado_cutover::server::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            ado_cutover::server::cli::say(&format!("error: {err}\n"));
             std::process::ExitCode::from(2)
         }
     }

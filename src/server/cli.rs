@@ -103,7 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         })?;
     let address = listener.local_addr()?;
-    eprintln!("ado-cutover-server {}", env!("CARGO_PKG_VERSION"));
+    let mut banner = format!("ado-cutover-server {}\n", env!("CARGO_PKG_VERSION"));
     // Where things are, absolute: a first start from a folder writes into that folder.
     let shown_url = match url.strip_prefix("sqlite://") {
         Some(path) => format!(
@@ -113,19 +113,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         None => redact_url(&url),
     };
-    eprintln!("  database:  {shown_url}");
-    eprintln!("  dashboard: http://{address}/");
-    eprintln!("  reports:   POST http://{address}/api/v1/reports");
+    banner += &format!("  database:  {shown_url}\n");
+    banner += &format!("  dashboard: http://{address}/\n");
+    banner += &format!("  reports:   POST http://{address}/api/v1/reports\n");
     if created.is_empty() {
-        eprintln!("  tokens:    as generated at the first start (see that start's token file)");
+        banner += "  tokens:    as generated at the first start (see that start's token file)\n";
     } else {
-        eprintln!(
-            "  tokens:    written to {} (keep it private)",
+        banner += &format!(
+            "  tokens:    written to {} (keep it private)\n",
             std::path::absolute(&token_file)
                 .unwrap_or_else(|_| token_file.clone())
                 .display()
         );
     }
+    say(&banner);
     let retention = Duration::from_secs(cli.retention_days.max(1) * 24 * 3600);
     super::serve(state, listener, Some(retention), shutdown()).await?;
     Ok(())
@@ -181,4 +182,11 @@ async fn shutdown() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// The server's own words to whoever started it (the start-up lines), on standard error; the
+/// log goes through `tracing`.
+#[allow(clippy::print_stderr)]
+pub fn say(text: &str) {
+    eprint!("{text}");
 }

@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use ado_cutover::agent::data::lock::RunLock;
+use ado_cutover::agent::RunLock;
 use serde_json::{Value, json};
 use support::{MSA, PLAN_CONTOSO, RUN_CONTOSO, Sandbox, TENANT, text};
 
@@ -87,7 +87,7 @@ fn plan_json_carries_every_schema_field() {
     }
     assert_eq!(
         report["device"]["device_id"],
-        ado_cutover::agent::device::hash_id("fixed-machine")
+        ado_cutover::agent::device_id("fixed-machine")
     );
     assert!(report["user"]["name"].is_string());
     assert!(report["user"]["upn"].is_null());
@@ -385,7 +385,7 @@ fn silent_run_prints_one_line_and_writes_a_log() {
 fn a_damaged_cache_is_deleted_and_the_plan_says_so() {
     let sandbox = Sandbox::new();
     let mut bytes =
-        ado_cutover::agent::tasks::tenant_cache::encode(&[("https://dev.azure.com/contoso/", MSA)]);
+        ado_cutover::agent::encode_tenant_cache(&[("https://dev.azure.com/contoso/", MSA)]);
     bytes.truncate(bytes.len() / 2);
     sandbox.write(&sandbox.tenant_cache(), &bytes);
     let plan = json(

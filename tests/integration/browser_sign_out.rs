@@ -6,8 +6,8 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use ado_cutover::agent::browsers::Root;
-use ado_cutover::agent::platform::browser_dirs;
+use ado_cutover::agent::BrowserRoot as Root;
+use ado_cutover::agent::browser_dirs;
 use rusqlite::Connection;
 use serde_json::Value;
 use support::{Sandbox, text};
@@ -464,7 +464,7 @@ fn a_store_written_by_real_chromium_is_cleaned() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // Chromium keeps it in `Default/Cookies` on Linux (`Default/Network/Cookies` on Windows).
-    let profiles = ado_cutover::agent::browsers::profiles(&sandbox.paths);
+    let profiles = ado_cutover::agent::browser_profiles(&sandbox.paths);
     assert_eq!(profiles.len(), 1, "{profiles:?}");
     let store = profiles[0].cookie_stores[0].clone();
     assert_eq!(

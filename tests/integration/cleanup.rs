@@ -90,7 +90,7 @@ fn host_wide_credentials_with_a_plain_user_name_are_reported_not_taken_for_an_or
     // Nothing configured, online: Azure DevOps has no organization jdoe, so it is still reported.
     let fake = FakeCloud::start();
     let ado = fake.ado_base();
-    let online = [(ado_cutover::agent::ado::tenant::BASE_URL_VAR, ado.as_str())];
+    let online = [(ado_cutover::agent::AZURE_DEVOPS_URL_VAR, ado.as_str())];
     let (plan, _) = report(&sandbox, PLAN, &online);
     assert_eq!(
         items(&plan),
@@ -120,7 +120,7 @@ fn a_host_wide_credential_named_for_a_moved_organization_is_that_organization_s(
     );
     let fake = FakeCloud::start();
     let ado = fake.ado_base();
-    let online = [(ado_cutover::agent::ado::tenant::BASE_URL_VAR, ado.as_str())];
+    let online = [(ado_cutover::agent::AZURE_DEVOPS_URL_VAR, ado.as_str())];
     let (_, code) = report(&sandbox, RUN, &online);
     assert_eq!(code, Some(0));
     assert_eq!(
@@ -383,7 +383,7 @@ fn personal_account_and_sign_in_steps_follow_the_evidence() {
         &sandbox,
         &["plan", "--json", "--only", "credentials,guidance"],
         &[(
-            ado_cutover::agent::ado::tenant::BASE_URL_VAR,
+            ado_cutover::agent::AZURE_DEVOPS_URL_VAR,
             fake.ado_base().as_str(),
         )],
     );

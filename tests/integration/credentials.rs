@@ -271,10 +271,7 @@ fn without_configured_organizations_the_tenant_decides_and_offline_nothing_goes(
     let online = sandbox
         .cmd()
         .args(["run", "--yes", "--json", "--only", "credentials"])
-        .env(
-            ado_cutover::agent::ado::tenant::BASE_URL_VAR,
-            fake.ado_base(),
-        )
+        .env(ado_cutover::agent::AZURE_DEVOPS_URL_VAR, fake.ado_base())
         .output()
         .unwrap();
     assert_eq!(online.status.code(), Some(0), "{}", text(&online.stdout));

@@ -3,6 +3,8 @@
 //! platform check), whose credential store lives in a throwaway prefix: a test must never touch
 //! a real machine's Credential Manager.
 #![cfg(windows)]
+// The Windows API that seeds Credential Manager is unsafe to call.
+#![allow(unsafe_code)]
 
 use crate::support;
 
@@ -145,7 +147,7 @@ fn exactly_the_moved_organizations_credentials_leave_credential_manager() {
     let sandbox = Sandbox::new();
     let agent = |args: &[&str]| {
         let mut cmd = sandbox.cmd();
-        cmd.env(ado_cutover::agent::secrets::SANDBOX_OPT_IN, "1");
+        cmd.env(ado_cutover::agent::SANDBOX_OPT_IN, "1");
         cmd.args(args).output().unwrap()
     };
     let args = ["--only", "credentials", "--org", "contoso"];

@@ -471,7 +471,7 @@ fn an_unreachable_secret_service_is_not_checked_never_ok() {
         let out = sandbox
             .cmd()
             .args(RUN_CONTOSO)
-            .env(ado_cutover::agent::secrets::SANDBOX_OPT_IN, "1")
+            .env(ado_cutover::agent::SANDBOX_OPT_IN, "1")
             .env(
                 "DBUS_SESSION_BUS_ADDRESS",
                 format!("unix:path={}", sandbox.root.path().join("no-bus").display()),

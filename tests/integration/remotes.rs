@@ -396,9 +396,9 @@ fn an_unreadable_folder_is_a_warning_not_a_failure() {
         let mut cmd = std::process::Command::new("setpriv");
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(env!("CARGO_BIN_EXE_ado-cutover"))
-            .env(ado_cutover::agent::paths::SANDBOX_VAR, sandbox.root.path())
+            .env(ado_cutover::agent::SANDBOX_VAR, sandbox.root.path())
             .env(
-                ado_cutover::agent::ado::tenant::BASE_URL_VAR,
+                ado_cutover::agent::AZURE_DEVOPS_URL_VAR,
                 "http://127.0.0.1:9",
             )
             .stdin(std::process::Stdio::null());

@@ -53,10 +53,7 @@ fn each_organization_is_checked_once_for_its_tenant() {
     let out = sandbox
         .cmd()
         .args(["plan", "--json", "--only", "remotes"])
-        .env(
-            ado_cutover::agent::ado::tenant::BASE_URL_VAR,
-            fake.ado_base(),
-        )
+        .env(ado_cutover::agent::AZURE_DEVOPS_URL_VAR, fake.ado_base())
         .env("ADO_CUTOVER_EXPECTED_TENANT", TENANT)
         .output()
         .unwrap();

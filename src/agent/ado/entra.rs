@@ -25,26 +25,26 @@ use ureq::Agent;
 use crate::agent::env::Env;
 
 /// The environment variable that points sign-in elsewhere (a test server on 127.0.0.1).
-pub const BASE_URL_VAR: &str = "ADO_CUTOVER_ENTRA_URL";
+pub(crate) const BASE_URL_VAR: &str = "ADO_CUTOVER_ENTRA_URL";
 const DEFAULT_BASE: &str = "https://login.microsoftonline.com";
 
 /// Azure DevOps' resource, all the scopes the app was granted, and a refresh token.
-pub const SCOPE: &str = "499b84ac-1321-427f-aa17-267ca6975798/.default offline_access";
+pub(crate) const SCOPE: &str = "499b84ac-1321-427f-aa17-267ca6975798/.default offline_access";
 
 /// How long the browser sign-in may take.
 const BROWSER_WAIT: Duration = Duration::from_secs(300);
 
 /// A token. Never printed: no `Display`, and `Debug` shows nothing of it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
+    pub(crate) fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
 
     /// The value, for an `Authorization` header.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -57,28 +57,28 @@ impl fmt::Debug for Secret {
 
 /// What a sign-in gives.
 #[derive(Debug, Clone)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     pub access: Secret,
     pub refresh: Option<Secret>,
 }
 
 /// A finished sign-in: the tokens and where they came from (for a refresh).
 #[derive(Debug, Clone)]
-pub struct SignedIn {
+pub(crate) struct SignedIn {
     pub authority: Authority,
     pub tokens: Tokens,
 }
 
 /// Where and as which app to sign in.
 #[derive(Debug, Clone)]
-pub struct Authority {
+pub(crate) struct Authority {
     base: String,
     pub tenant: String,
     pub client_id: String,
 }
 
 impl Authority {
-    pub fn new(env: &Env, tenant: &str, client_id: &str) -> Result<Authority, String> {
+    pub(crate) fn new(env: &Env, tenant: &str, client_id: &str) -> Result<Authority, String> {
         Ok(Authority {
             base: super::base_url(env, BASE_URL_VAR, DEFAULT_BASE)?,
             tenant: tenant.to_string(),
@@ -93,7 +93,7 @@ impl Authority {
 
 /// Why signing in did not work, in words for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignInError {
+pub(crate) enum SignInError {
     #[error("sign-in was declined")]
     Declined,
     #[error("sign-in was not finished in time")]
@@ -152,7 +152,7 @@ fn post_form(http: &Agent, url: &str, form: &[(&str, &str)]) -> Result<TokenAnsw
 }
 
 /// A transport error in words (never a URL with a query, which could hold a code).
-pub fn transport(err: &ureq::Error) -> String {
+pub(crate) fn transport(err: &ureq::Error) -> String {
     match err {
         ureq::Error::Timeout(_) => "no answer in time".into(),
         ureq::Error::Io(_) | ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
@@ -187,7 +187,7 @@ fn tokens(answer: TokenAnswer) -> Result<Tokens, SignInError> {
 }
 
 /// The device code flow. `show` gets the sentence to show the user (address and code).
-pub fn device_code(
+pub(crate) fn device_code(
     http: &Agent,
     authority: &Authority,
     show: &dyn Fn(&str),
@@ -251,13 +251,13 @@ fn random_url_safe(bytes: usize) -> String {
 }
 
 /// The PKCE challenge for a verifier: base64url(SHA-256(verifier)).
-pub fn challenge(verifier: &str) -> String {
+pub(crate) fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 /// Authorization code with PKCE in the browser. `open` opens the sign-in page; `waiting` is
 /// told once the page is open.
-pub fn browser(
+pub(crate) fn browser(
     http: &Agent,
     authority: &Authority,
     open: &dyn Fn(&str) -> Result<(), String>,
@@ -389,7 +389,11 @@ fn answer_browser(mut stream: TcpStream, state: &str) -> Option<Result<String, S
 }
 
 /// A new access token from the refresh token.
-pub fn refresh(http: &Agent, authority: &Authority, old: &Tokens) -> Result<Tokens, SignInError> {
+pub(crate) fn refresh(
+    http: &Agent,
+    authority: &Authority,
+    old: &Tokens,
+) -> Result<Tokens, SignInError> {
     let Some(refresh) = &old.refresh else {
         return Err(SignInError::Refused("no refresh token was given".into()));
     };

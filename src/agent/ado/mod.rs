@@ -1,15 +1,15 @@
 //! Talking to Azure DevOps and Microsoft Entra ID: the tenant behind an organization, signing
 //! the user in, and the user's SSH keys.
 
-pub mod entra;
-pub mod ssh_keys;
-pub mod tenant;
+pub(super) mod entra;
+pub(super) mod ssh_keys;
+pub(super) mod tenant;
 
 use crate::agent::env::Env;
 
 /// A base URL from `var`, or `default`: https, or plain http only on this machine's loopback
 /// (a test server). Without a trailing slash.
-pub fn base_url(env: &Env, var: &str, default: &str) -> Result<String, String> {
+pub(super) fn base_url(env: &Env, var: &str, default: &str) -> Result<String, String> {
     let base = env.get(var).unwrap_or(default).trim_end_matches('/');
     if allowed(base) {
         Ok(base.to_string())
@@ -21,7 +21,7 @@ pub fn base_url(env: &Env, var: &str, default: &str) -> Result<String, String> {
 }
 
 /// https anywhere, http only to a loopback address.
-pub fn allowed(url: &str) -> bool {
+pub(super) fn allowed(url: &str) -> bool {
     match url::Url::parse(url) {
         Ok(u) if u.scheme() == "https" => true,
         Ok(u) if u.scheme() == "http" => {

@@ -19,7 +19,7 @@ use crate::agent::env::Env;
 use crate::agent::http;
 
 /// Points `vssps.dev.azure.com` elsewhere (a test server on 127.0.0.1).
-pub const VSSPS_URL_VAR: &str = "ADO_CUTOVER_VSSPS_URL";
+pub(crate) const VSSPS_URL_VAR: &str = "ADO_CUTOVER_VSSPS_URL";
 const DEFAULT_VSSPS: &str = "https://vssps.dev.azure.com";
 const DEFAULT_ADO: &str = "https://dev.azure.com";
 
@@ -28,7 +28,7 @@ const MAX_RETRY_AFTER: u64 = 30;
 
 /// Why a call did not work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The token was not accepted (401, 203 sign-in page, redirect to sign-in).
     #[error("Azure DevOps did not accept the sign-in ({0})")]
     SignIn(String),
@@ -47,7 +47,7 @@ pub enum ApiError {
 /// An SSH key registered in Azure DevOps (a public session token).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RegisteredKey {
+pub(crate) struct RegisteredKey {
     pub authorization_id: String,
     #[serde(default)]
     pub display_name: String,
@@ -61,7 +61,7 @@ pub struct RegisteredKey {
 
 /// A personal access token just created: shown once, never stored by ado-cutover.
 #[derive(Debug)]
-pub struct NewPat {
+pub(crate) struct NewPat {
     pub token: Secret,
     /// When it expires (RFC 3339), as Azure DevOps set it (a policy may shorten it).
     pub valid_to: String,
@@ -99,19 +99,19 @@ struct ErrorBody {
 }
 
 /// The Azure DevOps endpoints.
-pub struct Api {
+pub(crate) struct Api {
     http: Agent,
     ado: String,
     vssps: String,
 }
 
 impl Api {
-    pub fn new(env: &Env) -> Result<Api, String> {
+    pub(crate) fn new(env: &Env) -> Result<Api, String> {
         Api::with_timeout(env, Duration::from_secs(20))
     }
 
     /// The endpoints, each request taking at most `timeout`.
-    pub fn with_timeout(env: &Env, timeout: Duration) -> Result<Api, String> {
+    pub(crate) fn with_timeout(env: &Env, timeout: Duration) -> Result<Api, String> {
         Ok(Api {
             http: http::agent(timeout),
             ado: super::base_url(env, super::tenant::BASE_URL_VAR, DEFAULT_ADO)?,
@@ -120,7 +120,7 @@ impl Api {
     }
 
     /// The organization's id (`connectionData.instanceId`), which `targetAccounts` names.
-    pub fn organization_id(&self, org: &str, token: &Secret) -> Result<String, ApiError> {
+    pub(crate) fn organization_id(&self, org: &str, token: &Secret) -> Result<String, ApiError> {
         let url = format!("{}/{org}/_apis/connectionData", self.ado);
         let body = self.send(token, &url, None)?;
         let data: ConnectionData = parse(&body, "connectionData")?;
@@ -130,7 +130,7 @@ impl Api {
     }
 
     /// The user's SSH keys.
-    pub fn list(&self, org: &str, token: &Secret) -> Result<Vec<RegisteredKey>, ApiError> {
+    pub(crate) fn list(&self, org: &str, token: &Secret) -> Result<Vec<RegisteredKey>, ApiError> {
         let url = format!(
             "{}/{org}/_apis/Token/SessionTokens?isPublic=true&includePublicData=true&api-version=7.0-preview.1",
             self.vssps
@@ -140,7 +140,7 @@ impl Api {
     }
 
     /// Registers `public_line` for the organization `org_id`, valid until `valid_to` (RFC 3339).
-    pub fn register(
+    pub(crate) fn register(
         &self,
         org: &str,
         token: &Secret,
@@ -173,7 +173,7 @@ impl Api {
 
     /// Creates a personal access token for `org` only (`allOrgs: false`; global tokens are
     /// retired) through the PAT lifecycle API (reference section 2).
-    pub fn create_pat(
+    pub(crate) fn create_pat(
         &self,
         org: &str,
         token: &Secret,

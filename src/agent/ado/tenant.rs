@@ -102,7 +102,7 @@ impl Lookup {
 
 /// The tenant named by the headers, the way Git Credential Manager reads them: the scheme and
 /// parameter names of `WWW-Authenticate` are case-insensitive (RFC 9110), values may be quoted.
-pub fn parse(headers: &HeaderMap) -> Option<Backing> {
+pub(crate) fn parse(headers: &HeaderMap) -> Option<Backing> {
     for value in headers.get_all(WWW_AUTHENTICATE) {
         let Ok(value) = value.to_str() else { continue };
         if let Some(tenant) = bearer_authority_tenant(value) {

@@ -16,7 +16,7 @@ use crate::agent::hosts;
 
 /// Why a store could not be read or changed.
 #[derive(Debug, thiserror::Error)]
-pub enum CookieError {
+pub(crate) enum CookieError {
     #[error("the browser is using it")]
     InUse,
     #[error("it is not a cookie store this version understands")]
@@ -36,13 +36,13 @@ impl From<rusqlite::Error> for CookieError {
 
 /// Which cookie domains to remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scope {
+pub(crate) struct Scope {
     /// Also Microsoft sign-in (opt-in by the admin).
     pub microsoft_sign_in: bool,
 }
 
 impl Scope {
-    pub fn matches(&self, domain: &str) -> bool {
+    pub(crate) fn matches(&self, domain: &str) -> bool {
         hosts::is_ado_cookie_domain(domain)
             || (self.microsoft_sign_in && hosts::is_microsoft_sign_in_domain(domain))
     }
@@ -58,7 +58,7 @@ fn table(family: Family) -> (&'static str, &'static str) {
 /// How many cookies each matching domain has, read without writing anything. A store that is
 /// a symbolic link or not a regular file is not opened (the engine's path guard refuses it for
 /// the delete too).
-pub fn count(
+pub(crate) fn count(
     store: &Path,
     family: Family,
     scope: Scope,
@@ -110,7 +110,7 @@ fn count_in(
 }
 
 /// Deletes every cookie of the matching domains in one transaction; returns how many.
-pub fn delete(store: &Path, family: Family, scope: Scope) -> Result<usize, CookieError> {
+pub(crate) fn delete(store: &Path, family: Family, scope: Scope) -> Result<usize, CookieError> {
     let mut conn = Connection::open_with_flags(
         store,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

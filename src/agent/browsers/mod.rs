@@ -4,8 +4,8 @@
 //! The Chromium family (Google Chrome, Microsoft Edge, Brave, Chromium, Vivaldi) and Firefox, on
 //! every OS; the folders come from the platform module, every profile of each browser counts.
 
-pub mod cookies;
-pub mod running;
+pub(super) mod cookies;
+pub(super) mod running;
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,7 @@ pub struct Browser {
     pub processes: &'static [&'static str],
 }
 
-pub const CHROME: Browser = Browser {
+pub(super) const CHROME: Browser = Browser {
     id: "chrome",
     name: "Google Chrome",
     family: Family::Chromium,
@@ -44,7 +44,7 @@ pub const CHROME: Browser = Browser {
         "google-chrome-stable",
     ],
 };
-pub const EDGE: Browser = Browser {
+pub(super) const EDGE: Browser = Browser {
     id: "edge",
     name: "Microsoft Edge",
     family: Family::Chromium,
@@ -55,25 +55,25 @@ pub const EDGE: Browser = Browser {
         "microsoft-edge-stable",
     ],
 };
-pub const BRAVE: Browser = Browser {
+pub(super) const BRAVE: Browser = Browser {
     id: "brave",
     name: "Brave",
     family: Family::Chromium,
     processes: &["brave", "brave browser", "brave-browser"],
 };
-pub const CHROMIUM: Browser = Browser {
+pub(super) const CHROMIUM: Browser = Browser {
     id: "chromium",
     name: "Chromium",
     family: Family::Chromium,
     processes: &["chromium", "chromium-browser"],
 };
-pub const VIVALDI: Browser = Browser {
+pub(super) const VIVALDI: Browser = Browser {
     id: "vivaldi",
     name: "Vivaldi",
     family: Family::Chromium,
     processes: &["vivaldi", "vivaldi-bin"],
 };
-pub const FIREFOX: Browser = Browser {
+pub(super) const FIREFOX: Browser = Browser {
     id: "firefox",
     name: "Firefox",
     family: Family::Firefox,
@@ -109,7 +109,7 @@ impl Profile {
 }
 
 /// Every browser data folder that exists for this user.
-pub fn roots(paths: &Paths) -> Vec<Root> {
+pub(super) fn roots(paths: &Paths) -> Vec<Root> {
     platform::browser_dirs(paths)
         .into_iter()
         .filter(|root| root.dir.is_dir())

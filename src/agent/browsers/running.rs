@@ -15,7 +15,7 @@ use super::{Family, Profile};
 
 /// One process, as far as the check needs it.
 #[derive(Debug, Clone)]
-pub struct Proc {
+pub(crate) struct Proc {
     pub pid: u32,
     /// Lower case, without `.exe`.
     pub name: String,
@@ -28,13 +28,13 @@ pub struct Proc {
 
 /// The processes running now.
 #[derive(Debug, Clone, Default)]
-pub struct Processes {
+pub(crate) struct Processes {
     pub list: Vec<Proc>,
 }
 
 impl Processes {
     /// A snapshot of this machine's processes.
-    pub fn snapshot() -> Processes {
+    pub(crate) fn snapshot() -> Processes {
         let mut system = System::new();
         system.refresh_processes_specifics(
             ProcessesToUpdate::All,
@@ -87,7 +87,7 @@ impl Processes {
     }
 
     /// Why `profile` is in use, or `None` when no browser holds it.
-    pub fn holding(&self, profile: &Profile, home: &Path) -> Option<String> {
+    pub(crate) fn holding(&self, profile: &Profile, home: &Path) -> Option<String> {
         for proc in self.list.iter().filter(|p| p.same_user) {
             if !profile.browser.processes.contains(&proc.name.as_str()) {
                 continue;

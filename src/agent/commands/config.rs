@@ -5,6 +5,7 @@ use super::cli::Common;
 use super::session::Session;
 use super::{Failure, exit, failure, write_stdout};
 use crate::agent::env::Env;
+use crate::agent::output::console;
 use crate::agent::output::printer;
 use crate::agent::paths::Paths;
 
@@ -54,6 +55,6 @@ pub(super) fn write_managed(
     let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, e))?;
     let written = crate::agent::settings::managed::write(&paths, &wanted)
         .map_err(|e| failure(exit::USAGE, e))?;
-    eprintln!("wrote {}", paths.display(&written));
+    console::status(format!("wrote {}", paths.display(&written)));
     Ok(exit::OK)
 }

@@ -4,22 +4,22 @@
 use crate::report::{Outcome, Report};
 
 /// Done, or nothing to do.
-pub const OK: u8 = 0;
+pub(crate) const OK: u8 = 0;
 /// A task failed.
-pub const FAILED: u8 = 1;
+pub(crate) const FAILED: u8 = 1;
 /// Usage or configuration error; nothing was changed.
-pub const USAGE: u8 = 2;
+pub(crate) const USAGE: u8 = 2;
 /// Another run holds the lock.
-pub const LOCKED: u8 = 3;
+pub(crate) const LOCKED: u8 = 3;
 /// Done, but the user must still act (for `plan`: there is something to do).
-pub const ACTION_NEEDED: u8 = 10;
+pub(crate) const ACTION_NEEDED: u8 = 10;
 /// Done with everything that could be checked, but something could not be (offline, a store
 /// that cannot be reached): not finished yet; running again later completes it.
-pub const NOT_EVERYTHING_CHECKED: u8 = 11;
+pub(crate) const NOT_EVERYTHING_CHECKED: u8 = 11;
 
 /// The exit code for a report: its outcome, except that "done" or "nothing to do" with
 /// something not checked is not a success.
-pub fn for_report(report: &Report) -> u8 {
+pub(crate) fn for_report(report: &Report) -> u8 {
     match report.outcome {
         Outcome::Done | Outcome::NothingToDo if report.not_everything_checked() => {
             NOT_EVERYTHING_CHECKED

@@ -7,7 +7,7 @@
 //! packaging installs sets `ADO_CUTOVER_HOLD_WINDOW=1`.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use time::OffsetDateTime;
 
@@ -18,6 +18,7 @@ use super::session::Session;
 use super::{Failure, failure};
 use crate::agent::engine::Planned;
 use crate::agent::env::Env;
+use crate::agent::output::console;
 use crate::agent::output::printer::{Style, wrap};
 use crate::agent::output::prompt::{Prompt, Terminal};
 use crate::agent::platform;
@@ -28,15 +29,15 @@ use crate::report::{Report, Status};
 const WIDTH: usize = 80;
 
 /// Set by desktop launchers: keep the window open at the end.
-pub const HOLD_VAR: &str = "ADO_CUTOVER_HOLD_WINDOW";
+pub(super) const HOLD_VAR: &str = "ADO_CUTOVER_HOLD_WINDOW";
 
 /// True when the window should stay open until Enter.
-pub fn should_hold(env: &Env, stdin_is_terminal: bool, double_clicked: bool) -> bool {
+pub(super) fn should_hold(env: &Env, stdin_is_terminal: bool, double_clicked: bool) -> bool {
     stdin_is_terminal && (double_clicked || env.flag(HOLD_VAR))
 }
 
 /// Runs the guided flow; returns the exit code.
-pub fn run(common: &Common, env: &Env) -> Result<u8, Failure> {
+pub(super) fn run(common: &Common, env: &Env) -> Result<u8, Failure> {
     let stdin_is_terminal = std::io::stdin().is_terminal();
     let hold = should_hold(
         env,
@@ -51,16 +52,15 @@ pub fn run(common: &Common, env: &Env) -> Result<u8, Failure> {
         }
     };
     if hold {
-        print!("\nPress Enter to close this window.");
-        let _ = std::io::stdout().flush();
+        say("\nPress Enter to close this window.");
         let _ = std::io::stdin().lock().read_line(&mut String::new());
     }
     Ok(code)
 }
 
+/// The guided run's text, on standard output.
 fn say(text: &str) {
-    print!("{text}");
-    let _ = std::io::stdout().flush();
+    let _ = console::out(text);
 }
 
 fn guided(common: &Common, env: &Env) -> Result<u8, Failure> {

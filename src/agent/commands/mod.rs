@@ -3,10 +3,10 @@
 //! Data goes to stdout, status and errors to stderr. Errors read like uv's: what went wrong, then
 //! `hint:` with the fix. Nothing here panics on bad input.
 
-pub mod cli;
+pub(super) mod cli;
 mod config;
 mod discover;
-pub mod exit;
+pub(super) mod exit;
 mod flow;
 mod guided;
 mod keygen;
@@ -17,13 +17,12 @@ mod session;
 mod undo;
 
 use std::fmt::Display;
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::agent::env::Env;
-use crate::agent::output::printer;
+use crate::agent::output::{console, printer};
 use crate::agent::settings::ConfigError;
 use crate::report::Report;
 use cli::{Cli, Command, ConfigCommand};
@@ -50,14 +49,17 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
-            "error: ado-cutover stopped because of an internal error{place}\nhint: every change made so far is in the journal; run `ado-cutover plan` to see what is left, and please report this"
+        console::error(
+            format!("ado-cutover stopped because of an internal error{place}"),
+            Some(
+                "every change made so far is in the journal; run `ado-cutover plan` to see what is left, and please report this",
+            ),
         );
     }));
 }
 
 /// A command that stopped early: its exit code, what happened, and (uv style) the fix.
-pub struct Failure {
+pub(super) struct Failure {
     pub code: u8,
     pub message: String,
     pub hint: Option<String>,
@@ -65,7 +67,7 @@ pub struct Failure {
 
 /// A failure with exit code `code`. A message that carries its own `hint:` line (errors from
 /// the settings and paths, which print the same way) keeps it.
-pub fn failure(code: u8, message: impl Display) -> Failure {
+pub(super) fn failure(code: u8, message: impl Display) -> Failure {
     Failure {
         code,
         message: message.to_string(),
@@ -82,22 +84,19 @@ impl From<ConfigError> for Failure {
 
 impl Failure {
     /// The same failure with the fix to suggest.
-    pub fn hint(mut self, hint: impl Display) -> Failure {
+    pub(super) fn hint(mut self, hint: impl Display) -> Failure {
         self.hint = Some(hint.to_string());
         self
     }
 
     /// Prints it on standard error: `error: ...`, then `hint: ...`.
     fn print(&self) {
-        eprintln!("error: {}", self.message);
-        if let Some(hint) = &self.hint {
-            eprintln!("hint: {hint}");
-        }
+        console::error(&self.message, self.hint.as_deref());
     }
 }
 
 /// Runs a parsed command line; returns the exit code.
-pub fn run(cli: Cli, env: &Env) -> u8 {
+pub(super) fn run(cli: Cli, env: &Env) -> u8 {
     let result = match cli.command {
         None => guided::run(&cli.common, env),
         Some(Command::Plan { json }) => plan::command(&cli.common, env, json),
@@ -139,10 +138,5 @@ fn print_report(session: &Session<'_>, report: &Report, json: bool) -> Result<()
 }
 
 fn write_stdout(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    // A closed pipe (e.g. `| head`) is not an error worth a message.
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(failure(exit::FAILED, err)),
-        _ => Ok(()),
-    }
+    console::out(text).map_err(|err| failure(exit::FAILED, err))
 }

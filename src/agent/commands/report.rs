@@ -9,6 +9,7 @@ use crate::agent::data::history::History;
 use crate::agent::data::spool::Spool;
 use crate::agent::data::upload::Endpoint;
 use crate::agent::env::Env;
+use crate::agent::output::console;
 
 /// The `report` command.
 pub(super) fn command(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
@@ -45,11 +46,11 @@ pub(super) fn send_reports(common: &Common, env: &Env) -> Result<u8, Failure> {
     let plural = |n: usize| if n == 1 { "report" } else { "reports" };
     match delivered.problem {
         None => {
-            eprintln!(
+            console::status(format!(
                 "sent {} {}; none waiting",
                 delivered.sent,
                 plural(delivered.sent)
-            );
+            ));
             Ok(exit::OK)
         }
         Some(problem) => Err(failure(

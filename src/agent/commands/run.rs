@@ -9,8 +9,8 @@ use super::flow::{self, Answer, Ended};
 use super::session::Session;
 use super::{Failure, exit, failure, print_report, write_stdout};
 use crate::agent::env::Env;
-use crate::agent::output::printer;
 use crate::agent::output::prompt::{Prompt, Terminal};
+use crate::agent::output::{console, printer};
 use crate::agent::tasks::Interaction;
 
 /// The `run` command.
@@ -58,7 +58,7 @@ pub(super) fn command(
         ask,
     )? {
         Ended::Declined => {
-            eprintln!("Nothing was changed.");
+            console::status("Nothing was changed.");
             return Ok(exit::ACTION_NEEDED);
         }
         Ended::Applied { report, saved } if silent && !json => {

@@ -22,6 +22,7 @@ use crate::agent::device;
 use crate::agent::engine::{self, Planned};
 use crate::agent::env::Env;
 use crate::agent::identity;
+use crate::agent::output::console;
 use crate::agent::output::printer::{self, Style};
 use crate::agent::output::prompt::{Nobody, Prompt, Terminal};
 use crate::agent::paths::Paths;
@@ -30,7 +31,7 @@ use crate::agent::tasks::{Context, Evidence, Interaction, NoProgress, Task};
 use crate::report::{Mode, Outcome, Report, SCHEMA_VERSION, TaskReport};
 
 /// Everything a command needs, resolved once.
-pub struct Session<'e> {
+pub(super) struct Session<'e> {
     pub env: &'e Env,
     pub paths: Paths,
     pub settings: Settings,
@@ -45,7 +46,7 @@ pub struct Session<'e> {
 
 impl<'e> Session<'e> {
     /// Resolves paths, settings and the task selection; prints warnings.
-    pub fn prepare(common: &Common, env: &'e Env) -> Result<Session<'e>, Failure> {
+    pub(super) fn prepare(common: &Common, env: &'e Env) -> Result<Session<'e>, Failure> {
         let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, e))?;
         let mut switches = Vec::new();
         if common.fix_legacy_hosts {
@@ -62,7 +63,7 @@ impl<'e> Session<'e> {
         let settings = Settings::resolve(&paths, env, &inputs)?;
         let (tasks, task_warnings) = engine::select(&common.only, &common.skip)?;
         for warning in settings.warnings.iter().chain(&task_warnings) {
-            eprintln!("warning: {warning}");
+            console::warn(warning);
         }
         let identity = identity::learn(&paths, env, &settings);
         Ok(Session {
@@ -77,14 +78,14 @@ impl<'e> Session<'e> {
     }
 
     /// Takes the run lock, or fails at once with exit code 3.
-    pub fn lock(&self) -> Result<RunLock, Failure> {
+    pub(super) fn lock(&self) -> Result<RunLock, Failure> {
         RunLock::acquire(&self.paths.data_dir).map_err(|err| match err {
             LockError::Held { .. } => failure(exit::LOCKED, err),
             LockError::Io { .. } => failure(exit::FAILED, err),
         })
     }
 
-    pub fn context(&self, now: OffsetDateTime) -> Context<'_> {
+    pub(super) fn context(&self, now: OffsetDateTime) -> Context<'_> {
         let progress: &dyn crate::agent::tasks::Progress = if self.progress {
             &printer::TerminalProgress
         } else {
@@ -99,7 +100,7 @@ impl<'e> Session<'e> {
     }
 
     /// Detects every selected task, starting from what earlier runs remembered.
-    pub fn plan(&self, now: OffsetDateTime) -> (Vec<Planned>, Evidence) {
+    pub(super) fn plan(&self, now: OffsetDateTime) -> (Vec<Planned>, Evidence) {
         let state = State::load(&self.paths.data_dir);
         let evidence = Evidence {
             msa_orgs: state.msa_orgs,
@@ -111,7 +112,7 @@ impl<'e> Session<'e> {
 
     /// Remembers what this run learnt, and, when a person saw the summary, which user steps
     /// they were shown.
-    pub fn remember(&self, evidence: &Evidence, report: &Report, shown_to_a_person: bool) {
+    pub(super) fn remember(&self, evidence: &Evidence, report: &Report, shown_to_a_person: bool) {
         let mut state = State::load(&self.paths.data_dir);
         state.msa_orgs.extend(evidence.msa_orgs.iter().cloned());
         if shown_to_a_person {
@@ -122,18 +123,23 @@ impl<'e> Session<'e> {
             }
         }
         if let Err(err) = state.save(&self.paths.data_dir) {
-            eprintln!("warning: could not save the agent's state: {err}");
+            console::warn(format!("could not save the agent's state: {err}"));
         }
     }
 
     /// Applies a plan.
-    pub fn apply(&self, now: OffsetDateTime, planned: &[Planned]) -> Vec<TaskReport> {
+    pub(super) fn apply(&self, now: OffsetDateTime, planned: &[Planned]) -> Vec<TaskReport> {
         let journal = Journal::new(&self.paths.data_dir);
         engine::apply(&self.context(now), planned, &journal, Uuid::new_v4())
     }
 
     /// Builds the report without saving it.
-    pub fn build(&self, mode: Mode, started_at: OffsetDateTime, tasks: Vec<TaskReport>) -> Report {
+    pub(super) fn build(
+        &self,
+        mode: Mode,
+        started_at: OffsetDateTime,
+        tasks: Vec<TaskReport>,
+    ) -> Report {
         Report {
             schema_version: SCHEMA_VERSION,
             report_id: Uuid::new_v4(),
@@ -156,7 +162,7 @@ impl<'e> Session<'e> {
     }
 
     /// Builds the report and saves it; returns it with where it was saved.
-    pub fn finish(
+    pub(super) fn finish(
         &self,
         mode: Mode,
         started_at: OffsetDateTime,
@@ -176,10 +182,10 @@ impl<'e> Session<'e> {
         let saved = match History::new(&self.paths.data_dir).save(&report) {
             Ok(path) => self.paths.display(&path),
             Err(err) => {
-                eprintln!(
-                    "warning: the report could not be saved: {err}\nhint: check that {} is writable",
+                console::warn(format!(
+                    "the report could not be saved: {err}\nhint: check that {} is writable",
                     self.paths.display(&self.paths.data_dir)
-                );
+                ));
                 "(not saved)".to_string()
             }
         };
@@ -204,7 +210,9 @@ impl<'e> Session<'e> {
             let _ = log.write(OffsetDateTime::now_utc(), &line);
         };
         if let Err(err) = spool.add(report) {
-            eprintln!("warning: the report could not be queued for the server: {err}");
+            console::warn(format!(
+                "the report could not be queued for the server: {err}"
+            ));
             note(format!(
                 "report {}: could not be queued: {err}",
                 report.report_id
@@ -216,7 +224,7 @@ impl<'e> Session<'e> {
                 let delivered = endpoint.deliver(&spool);
                 match &delivered.problem {
                     Some(problem) => {
-                        eprintln!("warning: the report was not sent: {problem}");
+                        console::warn(format!("the report was not sent: {problem}"));
                         note(format!(
                             "report delivery: {} sent, {} queued; stopped: {}",
                             delivered.sent,
@@ -232,28 +240,28 @@ impl<'e> Session<'e> {
             }
             Ok(None) => {}
             Err(why) => {
-                eprintln!("warning: the report was not sent: {why}");
+                console::warn(format!("the report was not sent: {why}"));
                 note(format!("report delivery: not attempted: {why}"));
             }
         }
     }
 
     /// Appends the report to the log file.
-    pub fn log(&self, report: &Report) -> PathBuf {
+    pub(super) fn log(&self, report: &Report) -> PathBuf {
         let log = Log::new(&self.paths.log_dir);
         if let Err(err) = log.write(
             report.finished_at,
             &printer::render_report(report, Style::plain()),
         ) {
-            eprintln!(
-                "warning: could not write the log {}: {err}",
+            console::warn(format!(
+                "could not write the log {}: {err}",
                 log.path().display()
-            );
+            ));
         }
         log.path().to_path_buf()
     }
 
-    pub fn out_style(&self) -> Style {
+    pub(super) fn out_style(&self) -> Style {
         Style::new(self.env, std::io::stdout().is_terminal())
     }
 }

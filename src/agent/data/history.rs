@@ -13,19 +13,19 @@ const KEEP: usize = 50;
 
 /// The saved reports.
 #[derive(Debug, Clone)]
-pub struct History {
+pub(crate) struct History {
     dir: PathBuf,
 }
 
 impl History {
-    pub fn new(data_dir: &Path) -> History {
+    pub(crate) fn new(data_dir: &Path) -> History {
         History {
             dir: data_dir.join("reports"),
         }
     }
 
     /// Saves `report` atomically and returns where.
-    pub fn save(&self, report: &Report) -> io::Result<PathBuf> {
+    pub(crate) fn save(&self, report: &Report) -> io::Result<PathBuf> {
         let stamp = report
             .started_at
             .format(time::macros::format_description!(
@@ -68,7 +68,7 @@ impl History {
     }
 
     /// The newest report and its path, if any.
-    pub fn last(&self) -> io::Result<Option<(Report, PathBuf)>> {
+    pub(crate) fn last(&self) -> io::Result<Option<(Report, PathBuf)>> {
         let Some(name) = self.names()?.pop() else {
             return Ok(None);
         };

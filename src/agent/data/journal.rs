@@ -21,7 +21,7 @@ use crate::agent::fsutil;
 /// One change, as the journal records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
-pub enum Change {
+pub(crate) enum Change {
     /// A file was deleted for good.
     FileDeleted { path: PathBuf },
     /// Entries were deleted for good from a store (cookies from a browser's cookie store).
@@ -67,7 +67,7 @@ pub enum Change {
 
 impl Change {
     /// True when `undo` can restore it.
-    pub fn is_reversible(&self) -> bool {
+    pub(crate) fn is_reversible(&self) -> bool {
         matches!(
             self,
             Change::FileWritten { .. }
@@ -77,7 +77,7 @@ impl Change {
     }
 
     /// The path the change is about.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             Change::FileDeleted { path }
             | Change::EntriesDeleted { path, .. }
@@ -117,7 +117,7 @@ enum Record {
 
 /// A change read back from the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub id: Uuid,
     pub run_id: Uuid,
     pub task: String,
@@ -130,7 +130,7 @@ pub struct Entry {
 
 /// What undoing one entry did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UndoResult {
+pub(crate) enum UndoResult {
     Restored,
     /// Created by the agent and removed again.
     Removed,
@@ -143,13 +143,13 @@ pub enum UndoResult {
 
 /// The journal file and its backups folder.
 #[derive(Debug, Clone)]
-pub struct Journal {
+pub(crate) struct Journal {
     dir: PathBuf,
 }
 
 impl Journal {
     /// The journal kept in `data_dir`.
-    pub fn new(data_dir: &Path) -> Journal {
+    pub(crate) fn new(data_dir: &Path) -> Journal {
         Journal {
             dir: data_dir.to_path_buf(),
         }
@@ -172,7 +172,7 @@ impl Journal {
     }
 
     /// Records the intent to make `change`; call [`Journal::commit`] once it is made.
-    pub fn intent(
+    pub(crate) fn intent(
         &self,
         run_id: Uuid,
         at: OffsetDateTime,
@@ -191,19 +191,19 @@ impl Journal {
     }
 
     /// Confirms that the change `id` was made.
-    pub fn commit(&self, id: Uuid) -> io::Result<()> {
+    pub(crate) fn commit(&self, id: Uuid) -> io::Result<()> {
         self.append(&Record::Committed { id })
     }
 
     /// Keeps `contents` as the backup of a file about to be replaced; returns its name.
-    pub fn backup(&self, contents: &[u8]) -> io::Result<String> {
+    pub(crate) fn backup(&self, contents: &[u8]) -> io::Result<String> {
         let name = Uuid::new_v4().to_string();
         fsutil::write_atomic(&self.backups().join(&name), contents, 0o600)?;
         Ok(name)
     }
 
     /// Every change recorded, oldest first. A torn last line (a crash mid-append) is skipped.
-    pub fn entries(&self) -> io::Result<Vec<Entry>> {
+    pub(crate) fn entries(&self) -> io::Result<Vec<Entry>> {
         let file = match fs::File::open(self.file()) {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -252,7 +252,7 @@ impl Journal {
 
     /// Records that `undo` told the user an irreversible change cannot be restored, so it is not
     /// listed again.
-    pub fn settle_irreversible(&self, entry: &Entry, at: OffsetDateTime) -> io::Result<()> {
+    pub(crate) fn settle_irreversible(&self, entry: &Entry, at: OffsetDateTime) -> io::Result<()> {
         self.append(&Record::Settled {
             id: entry.id,
             at,
@@ -262,7 +262,7 @@ impl Journal {
 
     /// Reverses one reversible entry and records that it was settled (unless it conflicted or
     /// failed, so a later `undo` can try again).
-    pub fn undo(&self, entry: &Entry, at: OffsetDateTime) -> UndoResult {
+    pub(crate) fn undo(&self, entry: &Entry, at: OffsetDateTime) -> UndoResult {
         let result = match &entry.change {
             Change::FileWritten {
                 path,

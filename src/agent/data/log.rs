@@ -15,13 +15,13 @@ const ROTATE_AT: u64 = 1 << 20;
 
 /// Appends lines to `ado-cutover.log`.
 #[derive(Debug)]
-pub struct Log {
+pub(crate) struct Log {
     path: PathBuf,
 }
 
 impl Log {
     /// The log in `log_dir`, rotated if it grew too large.
-    pub fn new(log_dir: &Path) -> Log {
+    pub(crate) fn new(log_dir: &Path) -> Log {
         let path = log_dir.join("ado-cutover.log");
         if std::fs::metadata(&path).is_ok_and(|m| m.len() > ROTATE_AT) {
             let _ = std::fs::rename(&path, log_dir.join("ado-cutover.log.1"));
@@ -29,12 +29,12 @@ impl Log {
         Log { path }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Writes `text`, each line stamped with `at`.
-    pub fn write(&self, at: OffsetDateTime, text: &str) -> std::io::Result<()> {
+    pub(crate) fn write(&self, at: OffsetDateTime, text: &str) -> std::io::Result<()> {
         let stamp = at.format(&Rfc3339).unwrap_or_default();
         let mut out = String::new();
         for line in text.lines() {

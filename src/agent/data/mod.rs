@@ -2,10 +2,10 @@
 //! remembered between runs, the report history, the spool of reports waiting for the server
 //! (and their delivery), the log, and the run lock.
 
-pub mod history;
-pub mod journal;
-pub mod lock;
-pub mod log;
-pub mod spool;
-pub mod state;
-pub mod upload;
+pub(super) mod history;
+pub(super) mod journal;
+pub(super) mod lock;
+pub(super) mod log;
+pub(super) mod spool;
+pub(super) mod state;
+pub(super) mod upload;

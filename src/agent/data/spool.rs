@@ -11,23 +11,23 @@ use crate::agent::fsutil;
 use crate::report::Report;
 
 /// At most this many reports wait; the oldest go first.
-pub const MAX_REPORTS: usize = 100;
+pub(crate) const MAX_REPORTS: usize = 100;
 /// A report older than this is no longer worth sending.
-pub const MAX_AGE_DAYS: i64 = 30;
+pub(crate) const MAX_AGE_DAYS: i64 = 30;
 
-pub struct Spool {
+pub(crate) struct Spool {
     dir: PathBuf,
 }
 
 impl Spool {
-    pub fn new(data_dir: &Path) -> Spool {
+    pub(crate) fn new(data_dir: &Path) -> Spool {
         Spool {
             dir: data_dir.join("spool"),
         }
     }
 
     /// Queues a report; returns its file.
-    pub fn add(&self, report: &Report) -> io::Result<PathBuf> {
+    pub(crate) fn add(&self, report: &Report) -> io::Result<PathBuf> {
         std::fs::create_dir_all(&self.dir)?;
         let name = format!(
             "{:020}-{}.json",
@@ -41,7 +41,7 @@ impl Spool {
     }
 
     /// The queued reports, oldest first.
-    pub fn list(&self) -> Vec<PathBuf> {
+    pub(crate) fn list(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -55,7 +55,7 @@ impl Spool {
     }
 
     /// Drops what is too old or too many (oldest first); returns how many went.
-    pub fn prune(&self, now: OffsetDateTime) -> usize {
+    pub(crate) fn prune(&self, now: OffsetDateTime) -> usize {
         let files = self.list();
         let too_old = (now - time::Duration::days(MAX_AGE_DAYS)).unix_timestamp_nanos() / 1_000_000;
         let excess = files.len().saturating_sub(MAX_REPORTS);

@@ -15,7 +15,7 @@ use crate::agent::fsutil;
 
 /// The remembered facts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct State {
+pub(crate) struct State {
     /// Organizations seen backed by personal Microsoft accounts.
     #[serde(default)]
     pub msa_orgs: BTreeSet<String>,
@@ -43,7 +43,7 @@ fn file(data_dir: &Path) -> PathBuf {
 
 impl State {
     /// The saved state; empty when there is none or it cannot be read (it is only a memory).
-    pub fn load(data_dir: &Path) -> State {
+    pub(crate) fn load(data_dir: &Path) -> State {
         std::fs::read(file(data_dir))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -51,20 +51,20 @@ impl State {
     }
 
     /// Saves the state atomically.
-    pub fn save(&self, data_dir: &Path) -> io::Result<()> {
+    pub(crate) fn save(&self, data_dir: &Path) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         fsutil::write_atomic(&file(data_dir), &json, 0o600)
     }
 
     /// Loads, changes and saves the state in one step (for facts learnt while applying).
-    pub fn update(data_dir: &Path, change: impl FnOnce(&mut State)) -> io::Result<()> {
+    pub(crate) fn update(data_dir: &Path, change: impl FnOnce(&mut State)) -> io::Result<()> {
         let mut state = State::load(data_dir);
         change(&mut state);
         state.save(data_dir)
     }
 
     /// Records that step `id` was shown at `at`.
-    pub fn mark_shown(&mut self, id: &str, at: OffsetDateTime) {
+    pub(crate) fn mark_shown(&mut self, id: &str, at: OffsetDateTime) {
         let stamp = at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();

@@ -20,14 +20,14 @@ const ATTEMPTS: u32 = 3;
 const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// Where reports go and the token that lets them in.
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     url: String,
     token: String,
 }
 
 /// What one delivery round did.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Delivered {
+pub(crate) struct Delivered {
     pub sent: usize,
     pub left: usize,
     /// Why delivery stopped, with a hint; `None` when everything went.
@@ -45,7 +45,7 @@ enum Answer {
 
 impl Endpoint {
     /// The configured endpoint; `Ok(None)` when reporting is not configured.
-    pub fn from_settings(settings: &Settings) -> Result<Option<Endpoint>, String> {
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Option<Endpoint>, String> {
         let Some(base) = settings.report_endpoint() else {
             return Ok(None);
         };
@@ -63,7 +63,7 @@ impl Endpoint {
     }
 
     /// Sends every spooled report, oldest first, until one cannot be delivered.
-    pub fn deliver(&self, spool: &Spool) -> Delivered {
+    pub(crate) fn deliver(&self, spool: &Spool) -> Delivered {
         let agent = http::agent(TIMEOUT);
         let files = spool.list();
         let mut done = Delivered {

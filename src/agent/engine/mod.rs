@@ -33,7 +33,7 @@ use crate::agent::tasks::{
 };
 
 /// The tasks a command works on, from `--only` and `--skip`.
-pub fn select(
+pub(super) fn select(
     only: &[String],
     skip: &[String],
 ) -> Result<(Vec<&'static dyn Task>, Vec<String>), crate::agent::settings::ConfigError> {
@@ -66,14 +66,14 @@ pub fn select(
 }
 
 /// One task's plan.
-pub struct Planned {
+pub(super) struct Planned {
     pub task: &'static dyn Task,
     pub findings: Result<Vec<Finding>, TaskError>,
 }
 
 impl Planned {
     /// True when `run` would change something for this task.
-    pub fn has_changes(&self) -> bool {
+    pub(super) fn has_changes(&self) -> bool {
         self.findings
             .as_ref()
             .is_ok_and(|findings| findings.iter().any(|f| f.action.changes()))
@@ -82,7 +82,7 @@ impl Planned {
 
 /// Detects every task, in order, starting from what earlier runs learnt. Changes nothing.
 /// Returns the plan and the evidence gathered.
-pub fn plan(
+pub(super) fn plan(
     cx: &Context<'_>,
     tasks: &[&'static dyn Task],
     mut evidence: Evidence,
@@ -98,7 +98,7 @@ pub fn plan(
 }
 
 /// The plan as report sections.
-pub fn plan_report(planned: &[Planned]) -> Vec<TaskReport> {
+pub(super) fn plan_report(planned: &[Planned]) -> Vec<TaskReport> {
     planned
         .iter()
         .map(|p| match &p.findings {
@@ -167,7 +167,7 @@ pub(crate) fn item(finding: &Finding, status: Status, detail: String) -> Item {
 }
 
 /// Carries out the plan, then verifies it by detecting again.
-pub fn apply(
+pub(super) fn apply(
     cx: &Context<'_>,
     planned: &[Planned],
     journal: &Journal,
@@ -357,7 +357,7 @@ fn task_report(task: &dyn Task, items: Vec<Item>) -> TaskReport {
 }
 
 /// "1 change planned, 2 steps for you", or "nothing to do".
-pub fn summarize(items: &[Item]) -> String {
+pub(super) fn summarize(items: &[Item]) -> String {
     let count = |status| items.iter().filter(|i| i.status == status).count();
     let plural = crate::agent::output::words::count;
     let mut parts = Vec::new();

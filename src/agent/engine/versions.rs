@@ -13,18 +13,18 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// A file's checksum, or `None` for a file that does not exist.
-pub type Sha = Option<String>;
+pub(crate) type Sha = Option<String>;
 
 /// This run's own writes, per file.
 #[derive(Debug, Default)]
-pub struct Versions {
+pub(crate) struct Versions {
     writes: RefCell<HashMap<PathBuf, Vec<(Sha, Sha)>>>,
 }
 
 impl Versions {
     /// True when a file whose checksum is now `current` is still the one planned as `planned`:
     /// the same, or what this run's own writes made of it.
-    pub fn accepts(&self, path: &Path, planned: &Sha, current: &Sha) -> bool {
+    pub(crate) fn accepts(&self, path: &Path, planned: &Sha, current: &Sha) -> bool {
         if planned == current {
             return true;
         }
@@ -49,7 +49,7 @@ impl Versions {
     }
 
     /// Records that this run turned `path` from `before` into `after`.
-    pub fn record(&self, path: &Path, before: Sha, after: Sha) {
+    pub(crate) fn record(&self, path: &Path, before: Sha, after: Sha) {
         if before != after {
             self.writes
                 .borrow_mut()

@@ -11,13 +11,13 @@ use crate::agent::tasks::registry;
 
 /// Whether to colour.
 #[derive(Debug, Clone, Copy)]
-pub struct Style {
+pub(crate) struct Style {
     color: bool,
 }
 
 impl Style {
     /// Colour when writing to a terminal, unless `NO_COLOR` is set (https://no-color.org).
-    pub fn new(env: &Env, is_terminal: bool) -> Style {
+    pub(crate) fn new(env: &Env, is_terminal: bool) -> Style {
         Style {
             color: is_terminal
                 && env.get_os("NO_COLOR").is_none()
@@ -26,7 +26,7 @@ impl Style {
     }
 
     /// Plain text.
-    pub fn plain() -> Style {
+    pub(crate) fn plain() -> Style {
         Style { color: false }
     }
 
@@ -38,16 +38,16 @@ impl Style {
         }
     }
 
-    pub fn bold(&self, text: &str) -> String {
+    pub(crate) fn bold(&self, text: &str) -> String {
         self.paint("1", text)
     }
 
-    pub fn dim(&self, text: &str) -> String {
+    pub(crate) fn dim(&self, text: &str) -> String {
         self.paint("2", text)
     }
 
     /// The marker shown before an item.
-    pub fn marker(&self, status: Status) -> String {
+    pub(crate) fn marker(&self, status: Status) -> String {
         match status {
             Status::Info | Status::Ok => self.dim("·"),
             Status::Done => self.paint("32", "✓"),
@@ -60,7 +60,7 @@ impl Style {
 }
 
 /// Progress on standard error, redrawn in place; only used when standard error is a terminal.
-pub struct TerminalProgress;
+pub(crate) struct TerminalProgress;
 
 impl crate::agent::tasks::Progress for TerminalProgress {
     fn show(&self, text: &str) {
@@ -79,7 +79,7 @@ impl crate::agent::tasks::Progress for TerminalProgress {
 }
 
 /// A task's title for people, or its id when this version does not know it.
-pub fn task_title(id: &str) -> String {
+pub(crate) fn task_title(id: &str) -> String {
     registry()
         .iter()
         .find(|t| t.id() == id)
@@ -87,7 +87,7 @@ pub fn task_title(id: &str) -> String {
 }
 
 /// The report as text.
-pub fn render_report(report: &Report, style: Style) -> String {
+pub(crate) fn render_report(report: &Report, style: Style) -> String {
     let mut out = String::new();
     let heading = match report.mode {
         Mode::Plan => "Plan (nothing has been changed)",
@@ -118,7 +118,7 @@ pub fn render_report(report: &Report, style: Style) -> String {
 
 /// The plan `run` shows before it asks: its last line says how to go on, which depends on
 /// whether there is a terminal to ask on.
-pub fn plan_before_run(report: &Report, style: Style, can_ask: bool) -> String {
+pub(crate) fn plan_before_run(report: &Report, style: Style, can_ask: bool) -> String {
     let text = render_report(report, style);
     if can_ask {
         return text;
@@ -164,7 +164,7 @@ fn outcome_only(report: &Report) -> String {
 }
 
 /// One line for device management logs (Intune shows only the last line of output).
-pub fn one_line(report: &Report, saved: &str) -> String {
+pub(crate) fn one_line(report: &Report, saved: &str) -> String {
     let count = |status| {
         report
             .tasks
@@ -187,7 +187,7 @@ pub fn one_line(report: &Report, saved: &str) -> String {
 }
 
 /// The resolved configuration, each value with its source.
-pub fn render_settings(settings: &Settings, style: Style) -> String {
+pub(crate) fn render_settings(settings: &Settings, style: Style) -> String {
     let mut out = String::new();
     let width = settings
         .values
@@ -218,7 +218,7 @@ pub fn render_settings(settings: &Settings, style: Style) -> String {
 }
 
 /// A value as TOML would write it.
-pub fn show_value(value: &Value) -> String {
+pub(crate) fn show_value(value: &Value) -> String {
     let quote = |s: &str| format!("{s:?}");
     match value {
         Value::Text(s) => quote(s),
@@ -236,7 +236,7 @@ pub fn show_value(value: &Value) -> String {
 }
 
 /// The configuration as JSON: every key with its value, source and whether it is locked.
-pub fn settings_json(settings: &Settings) -> serde_json::Value {
+pub(crate) fn settings_json(settings: &Settings) -> serde_json::Value {
     let values: Vec<serde_json::Value> = settings
         .values
         .iter()
@@ -267,7 +267,7 @@ pub fn settings_json(settings: &Settings) -> serde_json::Value {
 
 /// Wraps `text` at word boundaries to `width` columns: the first line starts with `first`, the
 /// others with `rest`. Words longer than a line (URLs) stay whole.
-pub fn wrap(text: &str, first: &str, rest: &str, width: usize) -> String {
+pub(crate) fn wrap(text: &str, first: &str, rest: &str, width: usize) -> String {
     let mut out = String::new();
     let mut line = String::from(first);
     let mut line_len = first.chars().count();

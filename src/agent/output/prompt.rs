@@ -2,10 +2,12 @@
 //! input. Tasks never prompt; the engine asks through the [`Prompt`] in the context, so a silent
 //! run (device management, tests) simply has nobody to ask.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
+
+use super::console;
 
 /// Someone (or nobody) who can read and answer during a run.
-pub trait Prompt: Sync {
+pub(crate) trait Prompt: Sync {
     /// Shows a line to the person (standard error, so standard output stays data).
     fn say(&self, text: &str);
     /// Asks and returns the answer, trimmed; `None` when there is nobody to ask.
@@ -23,7 +25,7 @@ pub trait Prompt: Sync {
 }
 
 /// Nobody to ask: `run --silent`, device management, tests.
-pub struct Nobody;
+pub(crate) struct Nobody;
 
 impl Prompt for Nobody {
     fn say(&self, _: &str) {}
@@ -39,19 +41,18 @@ impl Prompt for Nobody {
 }
 
 /// The person at this terminal: questions on standard error, answers from standard input.
-pub struct Terminal;
+pub(crate) struct Terminal;
 
 impl Prompt for Terminal {
     fn say(&self, text: &str) {
-        eprintln!("{text}");
+        console::status(text);
     }
 
     fn ask(&self, question: &str) -> Option<String> {
         if !std::io::stdin().is_terminal() {
             return None;
         }
-        eprint!("{question}");
-        let _ = std::io::stderr().flush();
+        console::ask(question);
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer).ok()?;
         Some(answer.trim().to_string())

@@ -1,7 +1,7 @@
 //! Counts in plain words: "1 repository", "3 repositories".
 
 /// `n` with the word for one or for many.
-pub fn count(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {

@@ -7,7 +7,7 @@ use crate::agent::env::Env;
 use crate::agent::paths::{APP_DIR, Bases};
 
 /// The XDG defaults under a home folder.
-pub fn bases_under_home(home: &Path) -> Bases {
+pub(crate) fn bases_under_home(home: &Path) -> Bases {
     Bases {
         home: home.to_path_buf(),
         local_data: home.join(".local").join("share"),
@@ -17,7 +17,7 @@ pub fn bases_under_home(home: &Path) -> Bases {
 }
 
 /// Data in `$XDG_DATA_HOME/ado-cutover`, logs in `$XDG_STATE_HOME/ado-cutover/logs`.
-pub fn app_dirs(bases: &Bases) -> AppDirs {
+pub(crate) fn app_dirs(bases: &Bases) -> AppDirs {
     AppDirs {
         data: bases.local_data.join(APP_DIR),
         logs: bases.state_home.join(APP_DIR).join("logs"),
@@ -25,12 +25,12 @@ pub fn app_dirs(bases: &Bases) -> AppDirs {
 }
 
 /// `/etc/ado-cutover`.
-pub fn managed_dir(_env: &Env) -> PathBuf {
+pub(crate) fn managed_dir(_env: &Env) -> PathBuf {
     PathBuf::from("/etc").join(APP_DIR)
 }
 
 /// systemd's (or D-Bus's) machine id.
-pub fn machine_id() -> Option<String> {
+pub(crate) fn machine_id() -> Option<String> {
     ["/etc/machine-id", "/var/lib/dbus/machine-id"]
         .iter()
         .filter_map(|path| std::fs::read_to_string(path).ok())
@@ -41,11 +41,11 @@ pub fn machine_id() -> Option<String> {
 /// File managers start programs without a console of their own; the desktop launcher that
 /// packaging installs sets `ADO_CUTOVER_HOLD_WINDOW` instead.
 /// The work account is not the OS account here: other sources tell it (see `identity`).
-pub fn user_principal_name() -> Option<String> {
+pub(crate) fn user_principal_name() -> Option<String> {
     None
 }
 
-pub fn started_from_double_click() -> bool {
+pub(crate) fn started_from_double_click() -> bool {
     false
 }
 
@@ -96,17 +96,17 @@ pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::bro
 }
 
 /// Unix permissions already make the key owner-only (mode 0600).
-pub fn restrict_to_owner(_path: &Path, _env: &Env) -> Result<(), String> {
+pub(crate) fn restrict_to_owner(_path: &Path, _env: &Env) -> Result<(), String> {
     Ok(())
 }
 
 /// The programs that open a web page in the user's browser, tried in order.
-pub fn url_openers() -> &'static [&'static str] {
+pub(crate) fn url_openers() -> &'static [&'static str] {
     &["xdg-open", "gio open", "sensible-browser"]
 }
 
 /// The programs that put standard input on the clipboard, tried in order (Wayland, then X).
-pub fn clipboard_writers() -> &'static [&'static str] {
+pub(crate) fn clipboard_writers() -> &'static [&'static str] {
     &[
         "wl-copy",
         "xclip -selection clipboard",

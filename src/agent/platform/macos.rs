@@ -8,7 +8,7 @@ use crate::agent::env::Env;
 use crate::agent::paths::{APP_DIR, Bases};
 
 /// `~/Library/Application Support` for data and config.
-pub fn bases_under_home(home: &Path) -> Bases {
+pub(crate) fn bases_under_home(home: &Path) -> Bases {
     let support = home.join("Library").join("Application Support");
     Bases {
         home: home.to_path_buf(),
@@ -19,7 +19,7 @@ pub fn bases_under_home(home: &Path) -> Bases {
 }
 
 /// Data in `~/Library/Application Support/ado-cutover`, logs in `~/Library/Logs/ado-cutover`.
-pub fn app_dirs(bases: &Bases) -> AppDirs {
+pub(crate) fn app_dirs(bases: &Bases) -> AppDirs {
     AppDirs {
         data: bases.local_data.join(APP_DIR),
         logs: bases.home.join("Library").join("Logs").join(APP_DIR),
@@ -27,12 +27,12 @@ pub fn app_dirs(bases: &Bases) -> AppDirs {
 }
 
 /// `/Library/Application Support/ado-cutover`, where MDM tools drop machine-wide files.
-pub fn managed_dir(_env: &Env) -> PathBuf {
+pub(crate) fn managed_dir(_env: &Env) -> PathBuf {
     PathBuf::from("/Library/Application Support").join(APP_DIR)
 }
 
 /// The IOPlatformUUID (only ever stored hashed).
-pub fn machine_id() -> Option<String> {
+pub(crate) fn machine_id() -> Option<String> {
     let out = Command::new("/usr/sbin/ioreg")
         .args(["-rd1", "-c", "IOPlatformExpertDevice"])
         .output()
@@ -47,11 +47,11 @@ pub fn machine_id() -> Option<String> {
 /// Finder opens a Terminal window for a double-clicked program through a shell, which cannot be
 /// told apart from a user's own shell; the `.command` launcher sets `ADO_CUTOVER_HOLD_WINDOW`.
 /// The work account is not the OS account here: other sources tell it (see `identity`).
-pub fn user_principal_name() -> Option<String> {
+pub(crate) fn user_principal_name() -> Option<String> {
     None
 }
 
-pub fn started_from_double_click() -> bool {
+pub(crate) fn started_from_double_click() -> bool {
     false
 }
 
@@ -88,16 +88,16 @@ pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::bro
 }
 
 /// Unix permissions already make the key owner-only (mode 0600).
-pub fn restrict_to_owner(_path: &Path, _env: &Env) -> Result<(), String> {
+pub(crate) fn restrict_to_owner(_path: &Path, _env: &Env) -> Result<(), String> {
     Ok(())
 }
 
 /// The program that opens a web page in the user's browser.
-pub fn url_openers() -> &'static [&'static str] {
+pub(crate) fn url_openers() -> &'static [&'static str] {
     &["open"]
 }
 
 /// The program that puts standard input on the clipboard.
-pub fn clipboard_writers() -> &'static [&'static str] {
+pub(crate) fn clipboard_writers() -> &'static [&'static str] {
     &["pbcopy"]
 }

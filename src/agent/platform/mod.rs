@@ -24,7 +24,7 @@ pub use linux::*;
 /// The account's name from the user database (`id -un`), for when `USER` is not set (a service
 /// or cron started without it). The same on every Unix; Windows asks its account API.
 #[cfg(unix)]
-pub fn account_name() -> Option<String> {
+pub(super) fn account_name() -> Option<String> {
     let out = std::process::Command::new("id").arg("-un").output().ok()?;
     let name = String::from_utf8(out.stdout).ok()?.trim().to_string();
     (out.status.success() && !name.is_empty()).then_some(name)
@@ -32,7 +32,7 @@ pub fn account_name() -> Option<String> {
 
 /// The agent's own data and log folders.
 #[derive(Debug, Clone)]
-pub struct AppDirs {
+pub(super) struct AppDirs {
     pub data: PathBuf,
     pub logs: PathBuf,
 }

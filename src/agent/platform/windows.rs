@@ -1,5 +1,8 @@
 //! Windows: `%LocalAppData%`, `%ProgramData%\ado-cutover`, the registry MachineGuid, and the
 //! console-process check that tells a double-click from a shell.
+// The Windows API (GetUserNameExW, the console and registry calls) is reached through
+// unsafe FFI: this module is the only place the crate allows it.
+#![allow(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +11,7 @@ use crate::agent::env::Env;
 use crate::agent::paths::{APP_DIR, Bases};
 
 /// `AppData\Local` and `AppData\Roaming` under the profile folder.
-pub fn bases_under_home(home: &Path) -> Bases {
+pub(crate) fn bases_under_home(home: &Path) -> Bases {
     let local = home.join("AppData").join("Local");
     Bases {
         home: home.to_path_buf(),
@@ -19,7 +22,7 @@ pub fn bases_under_home(home: &Path) -> Bases {
 }
 
 /// Data in `%LocalAppData%\ado-cutover`, logs in `%LocalAppData%\ado-cutover\logs`.
-pub fn app_dirs(bases: &Bases) -> AppDirs {
+pub(crate) fn app_dirs(bases: &Bases) -> AppDirs {
     let data = bases.local_data.join(APP_DIR);
     AppDirs {
         logs: data.join("logs"),
@@ -28,7 +31,7 @@ pub fn app_dirs(bases: &Bases) -> AppDirs {
 }
 
 /// `%ProgramData%\ado-cutover`.
-pub fn managed_dir(env: &Env) -> PathBuf {
+pub(crate) fn managed_dir(env: &Env) -> PathBuf {
     env.get_os("ProgramData")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
@@ -36,7 +39,7 @@ pub fn managed_dir(env: &Env) -> PathBuf {
 }
 
 /// `HKLM\SOFTWARE\Microsoft\Cryptography\MachineGuid` (only ever stored hashed).
-pub fn machine_id() -> Option<String> {
+pub(crate) fn machine_id() -> Option<String> {
     use windows_sys::Win32::System::Registry::{
         HKEY_LOCAL_MACHINE, RRF_RT_REG_SZ, RRF_SUBKEY_WOW6464KEY, RegGetValueW,
     };
@@ -69,7 +72,7 @@ pub fn machine_id() -> Option<String> {
 
 /// The signed-in account's user principal name (`alice@contoso.com`) on an Entra ID or Active
 /// Directory joined machine; `None` for a local account.
-pub fn user_principal_name() -> Option<String> {
+pub(crate) fn user_principal_name() -> Option<String> {
     use windows_sys::Win32::Security::Authentication::Identity::{
         GetUserNameExW, NameUserPrincipal,
     };
@@ -87,7 +90,7 @@ pub fn user_principal_name() -> Option<String> {
 }
 
 /// The signed-in account's name (`GetUserNameW`), for when `USERNAME` is not set.
-pub fn account_name() -> Option<String> {
+pub(crate) fn account_name() -> Option<String> {
     use windows_sys::Win32::System::WindowsProgramming::GetUserNameW;
     let mut buf = [0u16; 257];
     let mut len = buf.len() as u32;
@@ -104,7 +107,7 @@ pub fn account_name() -> Option<String> {
 
 /// A console window that Explorer opened for a double-clicked program has exactly one process
 /// attached: this one. From `cmd` or PowerShell the shell is attached too.
-pub fn started_from_double_click() -> bool {
+pub(crate) fn started_from_double_click() -> bool {
     use windows_sys::Win32::System::Console::GetConsoleProcessList;
     let mut ids = [0u32; 4];
     // SAFETY: the buffer holds `ids.len()` process ids and the call writes at most that many.
@@ -154,7 +157,7 @@ pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::bro
 
 /// Makes `path` readable by its owner alone, as OpenSSH for Windows requires of a private key:
 /// inherited entries removed, full control granted to the current user only (`icacls`).
-pub fn restrict_to_owner(path: &Path, env: &Env) -> Result<(), String> {
+pub(crate) fn restrict_to_owner(path: &Path, env: &Env) -> Result<(), String> {
     let user = env.get("USERNAME").ok_or("USERNAME is not set")?;
     let account = match env.get("USERDOMAIN") {
         Some(domain) => format!("{domain}\\{user}"),
@@ -177,11 +180,11 @@ pub fn restrict_to_owner(path: &Path, env: &Env) -> Result<(), String> {
 
 /// The program that opens a web page in the user's browser (`rundll32` passes the URL through
 /// untouched, where `cmd /c start` would split it at `&`).
-pub fn url_openers() -> &'static [&'static str] {
+pub(crate) fn url_openers() -> &'static [&'static str] {
     &["rundll32 url.dll,FileProtocolHandler"]
 }
 
 /// The program that puts standard input on the clipboard.
-pub fn clipboard_writers() -> &'static [&'static str] {
+pub(crate) fn clipboard_writers() -> &'static [&'static str] {
     &["clip"]
 }

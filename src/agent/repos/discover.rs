@@ -17,7 +17,7 @@ use std::sync::Condvar;
 
 /// Folder names skipped wherever they are: package caches and build output that never hold a
 /// user's clone.
-pub const SKIP_NAMES: &[&str] = &[
+pub(crate) const SKIP_NAMES: &[&str] = &[
     "node_modules",
     ".cache",
     ".npm",
@@ -35,7 +35,7 @@ pub const SKIP_NAMES: &[&str] = &[
 ];
 
 /// Folders skipped by their place under the home folder.
-pub const SKIP_UNDER_HOME: &[&str] = &[
+pub(crate) const SKIP_UNDER_HOME: &[&str] = &[
     "Library/Caches",
     "Library/Containers",
     // Cloud-synced folders: listing them can make the provider download files.
@@ -52,7 +52,7 @@ pub const SKIP_UNDER_HOME: &[&str] = &[
 
 /// What a found repository is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A working tree with a `.git` folder.
     WorkTree,
     /// A working tree whose `.git` is a file: a linked worktree or a submodule.
@@ -64,14 +64,14 @@ pub enum Kind {
 
 /// One thing found.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Found {
+pub(crate) struct Found {
     pub path: PathBuf,
     pub kind: Kind,
 }
 
 /// What a scan found.
 #[derive(Debug, Default)]
-pub struct Discovery {
+pub(crate) struct Discovery {
     pub found: Vec<Found>,
     /// Folders that could not be read, and other trouble, for the report.
     pub warnings: Vec<String>,
@@ -80,14 +80,14 @@ pub struct Discovery {
 
 /// What to leave out.
 #[derive(Debug, Clone, Default)]
-pub struct Skip {
+pub(crate) struct Skip {
     pub names: BTreeSet<String>,
     pub paths: Vec<PathBuf>,
 }
 
 impl Skip {
     /// The default skips, plus `extra` folder names (from configuration).
-    pub fn defaults(home: &Path, extra: &[String]) -> Skip {
+    pub(crate) fn defaults(home: &Path, extra: &[String]) -> Skip {
         Skip {
             names: SKIP_NAMES
                 .iter()
@@ -110,7 +110,7 @@ impl Skip {
 }
 
 /// Scans `roots`. `progress` is called now and then with (folders scanned, repositories found).
-pub fn discover(
+pub(crate) fn discover(
     roots: &[PathBuf],
     skip: &Skip,
     progress: &(dyn Fn(usize, usize) + Sync),

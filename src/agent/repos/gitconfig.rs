@@ -20,7 +20,7 @@ fn local(repo: &Path) -> Result<git2::Config, String> {
 }
 
 /// The value of `key` in the repository's own configuration.
-pub fn get(repo: &Path, key: &str) -> Result<Option<String>, String> {
+pub(crate) fn get(repo: &Path, key: &str) -> Result<Option<String>, String> {
     let config = local(repo)?;
     match config.get_string(key) {
         Ok(value) => Ok(Some(value)),
@@ -30,7 +30,7 @@ pub fn get(repo: &Path, key: &str) -> Result<Option<String>, String> {
 }
 
 /// Sets `key` in the repository's own configuration.
-pub fn set(repo: &Path, key: &str, value: &str) -> Result<(), String> {
+pub(crate) fn set(repo: &Path, key: &str, value: &str) -> Result<(), String> {
     local(repo)?
         .set_str(key, value)
         .map_err(|e| e.message().to_string())
@@ -43,7 +43,7 @@ fn file(path: &Path) -> Result<git2::Config, String> {
 
 /// Every `(key, value)` in the file at `path` whose key matches `regex` (keys as git prints them:
 /// section and variable lower case, subsection as written).
-pub fn entries_in_file(path: &Path, regex: &str) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn entries_in_file(path: &Path, regex: &str) -> Result<Vec<(String, String)>, String> {
     if !path.is_file() {
         return Ok(Vec::new());
     }
@@ -66,7 +66,7 @@ pub fn entries_in_file(path: &Path, regex: &str) -> Result<Vec<(String, String)>
 }
 
 /// The value of `key` in the file at `path`.
-pub fn get_in_file(path: &Path, key: &str) -> Result<Option<String>, String> {
+pub(crate) fn get_in_file(path: &Path, key: &str) -> Result<Option<String>, String> {
     match file(path)?.get_string(key) {
         Ok(value) => Ok(Some(value)),
         Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
@@ -75,14 +75,14 @@ pub fn get_in_file(path: &Path, key: &str) -> Result<Option<String>, String> {
 }
 
 /// Sets `key` in the file at `path`.
-pub fn set_in_file(path: &Path, key: &str, value: &str) -> Result<(), String> {
+pub(crate) fn set_in_file(path: &Path, key: &str, value: &str) -> Result<(), String> {
     file(path)?
         .set_str(key, value)
         .map_err(|e| e.message().to_string())
 }
 
 /// Removes `key` from the file at `path`.
-pub fn unset_in_file(path: &Path, key: &str) -> Result<(), String> {
+pub(crate) fn unset_in_file(path: &Path, key: &str) -> Result<(), String> {
     file(path)?.remove(key).map_err(|e| e.message().to_string())
 }
 
@@ -94,7 +94,7 @@ const MAX_INCLUDE_DEPTH: usize = 10;
 /// binding there applies to some repositories): `$GIT_CONFIG_GLOBAL` when set, else
 /// `$XDG_CONFIG_HOME/git/config` (default `~/.config/git/config`) and `~/.gitconfig`. Only
 /// files that exist and are [`Paths::reachable`] are listed, each once.
-pub fn global_files(paths: &Paths, env: &Env) -> Vec<PathBuf> {
+pub(crate) fn global_files(paths: &Paths, env: &Env) -> Vec<PathBuf> {
     let from_env = |var: &str| env.get_os(var).map(PathBuf::from);
     let roots = match from_env("GIT_CONFIG_GLOBAL") {
         Some(file) => vec![file],
@@ -140,7 +140,7 @@ fn with_includes(
 
 /// Where an include path points, as git resolves it: `~/` is the home folder, a relative path is
 /// relative to the folder of the file that includes it.
-pub fn resolve_include(home: &Path, including: &Path, value: &str) -> Option<PathBuf> {
+pub(crate) fn resolve_include(home: &Path, including: &Path, value: &str) -> Option<PathBuf> {
     let value = value.trim();
     if value.is_empty() {
         return None;
@@ -164,7 +164,7 @@ pub fn resolve_include(home: &Path, including: &Path, value: &str) -> Option<Pat
 
 /// A path-valued setting as git expands it (`~/` is the home folder); `None` for a relative path,
 /// which would depend on the folder git runs in.
-pub fn expand_path(home: &Path, value: &str) -> Option<PathBuf> {
+pub(crate) fn expand_path(home: &Path, value: &str) -> Option<PathBuf> {
     let value = value.trim();
     if let Some(rest) = value
         .strip_prefix("~/")
@@ -177,7 +177,7 @@ pub fn expand_path(home: &Path, value: &str) -> Option<PathBuf> {
 }
 
 /// Every value of `key` across `files`, in order.
-pub fn values_in_files(files: &[PathBuf], key: &str) -> Vec<String> {
+pub(crate) fn values_in_files(files: &[PathBuf], key: &str) -> Vec<String> {
     let pattern = format!("^{}$", regex_escape(key));
     files
         .iter()

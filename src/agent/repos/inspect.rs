@@ -8,7 +8,7 @@ use git2::{BranchType, Repository, StatusOptions};
 
 /// One remote.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Remote {
+pub(crate) struct Remote {
     pub name: String,
     /// The fetch URL, after `url.<base>.insteadOf`.
     pub fetch: Option<String>,
@@ -18,7 +18,7 @@ pub struct Remote {
 
 /// A local branch ahead of its upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ahead {
+pub(crate) struct Ahead {
     pub branch: String,
     pub upstream: String,
     /// The remote the upstream belongs to.
@@ -28,7 +28,7 @@ pub struct Ahead {
 
 /// What a repository holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct State {
+pub(crate) struct State {
     pub remotes: Vec<Remote>,
     pub bare: bool,
     /// Files changed or not yet tracked.
@@ -38,16 +38,8 @@ pub struct State {
     pub no_upstream: Vec<String>,
 }
 
-/// Reads the repository at `path`: its remotes and the work that exists only here.
-pub fn inspect(path: &Path) -> Result<State, String> {
-    let (repo, remotes) = remotes_of(path)?;
-    let mut state = work_of(&repo);
-    state.remotes = remotes;
-    Ok(state)
-}
-
 /// Opens the repository at `path` and reads its remotes (cheap: configuration only).
-pub fn remotes_of(path: &Path) -> Result<(Repository, Vec<Remote>), String> {
+pub(crate) fn remotes_of(path: &Path) -> Result<(Repository, Vec<Remote>), String> {
     let repo = Repository::open(path).map_err(|e| e.message().to_string())?;
     let names = repo.remotes().map_err(|e| e.message().to_string())?;
     let mut remotes = Vec::new();
@@ -71,7 +63,7 @@ pub fn remotes_of(path: &Path) -> Result<(Repository, Vec<Remote>), String> {
 }
 
 /// The work in `repo` that exists only here (walks the index and the branches: costlier).
-pub fn work_of(repo: &Repository) -> State {
+pub(crate) fn work_of(repo: &Repository) -> State {
     let mut state = State {
         bare: repo.is_bare(),
         ..State::default()
@@ -157,6 +149,14 @@ fn push_instead_of(repo: &Repository, url: &str) -> Option<String> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    /// Remotes and work together, as the `remotes` task reads them.
+    fn inspect(path: &Path) -> Result<State, String> {
+        let (repo, remotes) = remotes_of(path)?;
+        let mut state = work_of(&repo);
+        state.remotes = remotes;
+        Ok(state)
+    }
     use crate::agent::paths::Paths;
 
     /// Runs real git in a sandboxed home.

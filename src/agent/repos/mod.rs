@@ -1,6 +1,6 @@
 //! Git repositories on this machine: finding them and understanding their Azure DevOps remotes.
 
-pub mod discover;
-pub mod gitconfig;
-pub mod inspect;
-pub mod url;
+pub(super) mod discover;
+pub(super) mod gitconfig;
+pub(super) mod inspect;
+pub(super) mod url;

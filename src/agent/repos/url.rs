@@ -12,14 +12,14 @@ use crate::report::redact;
 
 /// How git reaches the repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub(crate) enum Transport {
     Https,
     Ssh,
 }
 
 /// What credentials the URL itself carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Embedded {
+pub(crate) enum Embedded {
     None,
     /// A user name only (`https://contoso@dev.azure.com/...`).
     User(String),
@@ -29,7 +29,7 @@ pub enum Embedded {
 
 /// An Azure DevOps remote URL, understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdoUrl {
+pub(crate) struct AdoUrl {
     pub transport: Transport,
     /// The organization, lower case.
     pub org: String,
@@ -48,13 +48,8 @@ impl AdoUrl {
     /// The same repository on the current host, without credentials. For HTTPS a user name that
     /// is the organization, or that came with a secret, is dropped; any other user name is kept,
     /// since it picks the account.
-    pub fn modern(&self) -> String {
+    pub(crate) fn modern(&self) -> String {
         self.build(true)
-    }
-
-    /// The modern URL with no user name at all.
-    pub fn modern_without_user(&self) -> String {
-        self.build(false)
     }
 
     fn build(&self, keep_user: bool) -> String {
@@ -81,7 +76,7 @@ impl AdoUrl {
 
     /// True when a user name in the URL is not the organization: it pins an account, which
     /// may be the old identity.
-    pub fn user_is_not_org(&self) -> Option<&str> {
+    pub(crate) fn user_is_not_org(&self) -> Option<&str> {
         match &self.embedded {
             Embedded::User(user) if !user.eq_ignore_ascii_case(&self.org) => Some(user),
             _ => None,
@@ -90,7 +85,7 @@ impl AdoUrl {
 }
 
 /// Understands `url`; `None` when it is not an Azure DevOps remote.
-pub fn classify(url: &str) -> Option<AdoUrl> {
+pub(crate) fn classify(url: &str) -> Option<AdoUrl> {
     let url = url.trim();
     if url.contains("://") {
         let parsed = url::Url::parse(url).ok()?;

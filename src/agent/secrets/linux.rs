@@ -5,18 +5,18 @@ use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry};
 
-pub const NAME: &str = "the Secret Service keyring";
-pub const KIND: &str = "secret-service";
+pub(super) const NAME: &str = "the Secret Service keyring";
+pub(super) const KIND: &str = "secret-service";
 
 /// True when a keyring daemon has kept items for this user: GNOME Keyring's or KWallet's files
 /// under the data folder (`~/.local/share`).
-pub fn may_hold_items(local_data: &std::path::Path) -> bool {
+pub(super) fn may_hold_items(local_data: &std::path::Path) -> bool {
     local_data.join("keyrings").exists() || local_data.join("kwalletd").exists()
 }
 
 /// Plain words for the usual failure: no keyring service on the session bus (a headless or
 /// remote session), instead of D-Bus's own text.
-pub fn unavailable(err: &dyn std::fmt::Display) -> Option<&'static str> {
+pub(super) fn unavailable(err: &dyn std::fmt::Display) -> Option<&'static str> {
     let text = err.to_string();
     let no_service = ["DBus", "D-Bus", "dbus", "org.freedesktop.secrets"]
         .iter()
@@ -26,7 +26,7 @@ pub fn unavailable(err: &dyn std::fmt::Display) -> Option<&'static str> {
     )
 }
 
-pub fn open() -> keyring_core::Result<Arc<CredentialStore>> {
+pub(super) fn open() -> keyring_core::Result<Arc<CredentialStore>> {
     let store: Arc<CredentialStore> = dbus_secret_service_keyring_store::Store::new()?;
     Ok(store)
 }
@@ -35,7 +35,7 @@ pub fn open() -> keyring_core::Result<Arc<CredentialStore>> {
 /// libsecret helper (current git writes `org.git.Password`, git before 2.44 the GNOME network
 /// password schema), and the shared Microsoft sign-in cache (MSAL). libsecret records the
 /// schema as `xdg:schema` on every item it stores.
-pub fn searches() -> Vec<Vec<(&'static str, &'static str)>> {
+pub(super) fn searches() -> Vec<Vec<(&'static str, &'static str)>> {
     [
         "com.microsoft.GitCredentialManager",
         "org.git.Password",
@@ -48,13 +48,13 @@ pub fn searches() -> Vec<Vec<(&'static str, &'static str)>> {
 }
 
 /// Every attribute of the item (the Secret Service matches on all of them).
-pub fn attributes(entry: &Entry) -> Option<BTreeMap<String, String>> {
+pub(super) fn attributes(entry: &Entry) -> Option<BTreeMap<String, String>> {
     let all = entry.get_attributes().ok()?;
     Some(all.into_iter().collect())
 }
 
 /// All of the item's attributes: the search matches exactly those items.
-pub fn exact(item: &super::Item) -> Vec<(String, String)> {
+pub(super) fn exact(item: &super::Item) -> Vec<(String, String)> {
     item.attributes
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))

@@ -8,32 +8,32 @@ use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry};
 
-pub const NAME: &str = "the macOS keychain";
-pub const KIND: &str = "macos-keychain";
+pub(super) const NAME: &str = "the macOS keychain";
+pub(super) const KIND: &str = "macos-keychain";
 
 /// The store is part of the system: always in use.
-pub fn may_hold_items(_: &std::path::Path) -> bool {
+pub(super) fn may_hold_items(_: &std::path::Path) -> bool {
     true
 }
 
 /// The store's own words are kept: they are about the store, not a missing service.
-pub fn unavailable(_: &dyn std::fmt::Display) -> Option<&'static str> {
+pub(super) fn unavailable(_: &dyn std::fmt::Display) -> Option<&'static str> {
     None
 }
 
-pub fn open() -> keyring_core::Result<Arc<CredentialStore>> {
+pub(super) fn open() -> keyring_core::Result<Arc<CredentialStore>> {
     let store: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new()?;
     Ok(store)
 }
 
 /// The keychain search takes only exact services, so list every generic password (attributes
 /// only, no secret) and let the caller pick.
-pub fn searches() -> Vec<Vec<(&'static str, &'static str)>> {
+pub(super) fn searches() -> Vec<Vec<(&'static str, &'static str)>> {
     vec![vec![]]
 }
 
 /// The service and the account, which identify a generic password.
-pub fn attributes(entry: &Entry) -> Option<BTreeMap<String, String>> {
+pub(super) fn attributes(entry: &Entry) -> Option<BTreeMap<String, String>> {
     let (service, account) = entry.get_specifiers()?;
     Some(BTreeMap::from([
         ("service".to_string(), service),
@@ -41,7 +41,7 @@ pub fn attributes(entry: &Entry) -> Option<BTreeMap<String, String>> {
     ]))
 }
 
-pub fn exact(item: &super::Item) -> Vec<(String, String)> {
+pub(super) fn exact(item: &super::Item) -> Vec<(String, String)> {
     vec![
         ("service".to_string(), item.get("service").to_string()),
         ("user".to_string(), item.get("account").to_string()),

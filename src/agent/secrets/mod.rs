@@ -36,30 +36,30 @@ pub const SANDBOX_OPT_IN: &str = "ADO_CUTOVER_SANDBOX_KEYRING";
 
 /// One item in the store, named by the attributes that identify it (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Item {
+pub(super) struct Item {
     pub attributes: BTreeMap<String, String>,
 }
 
 impl Item {
     /// The value of one attribute, or "".
-    pub fn get(&self, name: &str) -> &str {
+    pub(super) fn get(&self, name: &str) -> &str {
         self.attributes.get(name).map_or("", String::as_str)
     }
 }
 
 /// An open credential store.
-pub struct Store {
+pub(super) struct Store {
     inner: Arc<CredentialStore>,
 }
 
 impl Store {
     /// The store's name for people, e.g. "Windows Credential Manager".
-    pub const NAME: &'static str = platform::NAME;
+    pub(super) const NAME: &'static str = platform::NAME;
     /// A short machine name for findings and reports, e.g. `windows-credential-manager`.
-    pub const KIND: &'static str = platform::KIND;
+    pub(super) const KIND: &'static str = platform::KIND;
 
     /// Opens this OS's store. `Ok(None)` in a sandbox without [`SANDBOX_OPT_IN`].
-    pub fn open(paths: &Paths, env: &Env) -> Result<Option<Store>, String> {
+    pub(super) fn open(paths: &Paths, env: &Env) -> Result<Option<Store>, String> {
         if paths.sandbox.is_some() && env.get(SANDBOX_OPT_IN) != Some("1") {
             return Ok(None);
         }
@@ -74,7 +74,7 @@ impl Store {
 
     /// Every item that may hold a Git or Azure DevOps credential, or a Microsoft sign-in cache
     /// (a superset: the caller decides).
-    pub fn candidates(&self) -> Result<Vec<Item>, String> {
+    pub(super) fn candidates(&self) -> Result<Vec<Item>, String> {
         let mut items = Vec::new();
         for spec in platform::searches() {
             let spec: HashMap<&str, &str> = spec.iter().copied().collect();
@@ -90,7 +90,7 @@ impl Store {
     }
 
     /// Deletes the items that match `item` exactly; returns how many went (0: already gone).
-    pub fn delete(&self, item: &Item) -> Result<usize, String> {
+    pub(super) fn delete(&self, item: &Item) -> Result<usize, String> {
         let spec = platform::exact(item);
         let spec: HashMap<&str, &str> =
             spec.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -14,7 +14,7 @@ use super::validate::Raw;
 
 /// One value read from a file.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub key: &'static Key,
     pub raw: Raw,
     pub line: usize,
@@ -22,13 +22,13 @@ pub struct Entry {
 
 /// What a file held.
 #[derive(Debug, Default)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     pub entries: Vec<Entry>,
     pub warnings: Vec<String>,
 }
 
 /// Reads `path`. `Ok(None)` when it does not exist and `required` is false.
-pub fn read(path: &Path, required: bool) -> Result<Option<Parsed>, ConfigError> {
+pub(crate) fn read(path: &Path, required: bool) -> Result<Option<Parsed>, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
@@ -55,7 +55,7 @@ pub fn read(path: &Path, required: bool) -> Result<Option<Parsed>, ConfigError> 
 }
 
 /// Parses configuration text; `path` is only used in messages.
-pub fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let doc = ImDocument::parse(text).map_err(|err| {
         let line = err.span().map_or(1, |span| line_of(text, span.start));
@@ -188,7 +188,7 @@ fn describe(item: &Item) -> &'static str {
 }
 
 /// The 1-based line holding byte `offset`.
-pub fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')
@@ -197,7 +197,7 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// The folder relative paths in `path` are taken from.
-pub fn base_of(path: &Path) -> PathBuf {
+pub(crate) fn base_of(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 

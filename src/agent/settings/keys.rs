@@ -5,7 +5,7 @@
 
 /// The shape a key's value has in TOML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A string.
     Text,
     /// A list of strings (comma-separated in an environment variable).
@@ -20,7 +20,7 @@ pub enum Kind {
 
 /// One configuration key.
 #[derive(Debug, Clone, Copy)]
-pub struct Key {
+pub(crate) struct Key {
     /// The dotted TOML name, e.g. `report.endpoint`.
     pub name: &'static str,
     /// The environment variable that sets it.
@@ -33,28 +33,28 @@ pub struct Key {
     pub default: Option<&'static str>,
 }
 
-pub const ORGANIZATIONS: Key = Key {
+pub(crate) const ORGANIZATIONS: Key = Key {
     name: "organizations",
     env: "ADO_CUTOVER_ORGANIZATIONS",
     kind: Kind::List,
     help: "Azure DevOps organizations that moved to Microsoft Entra ID; only these are touched",
     default: None,
 };
-pub const EXPECTED_TENANT: Key = Key {
+pub(crate) const EXPECTED_TENANT: Key = Key {
     name: "expected_tenant",
     env: "ADO_CUTOVER_EXPECTED_TENANT",
     kind: Kind::Text,
     help: "the Microsoft Entra tenant id (a GUID) the organizations are connected to now",
     default: None,
 };
-pub const REPORT_ENDPOINT: Key = Key {
+pub(crate) const REPORT_ENDPOINT: Key = Key {
     name: "report.endpoint",
     env: "ADO_CUTOVER_REPORT_ENDPOINT",
     kind: Kind::Text,
     help: "the ado-cutover-server URL reports are sent to",
     default: None,
 };
-pub const ENROLLMENT_TOKEN_FILE: Key = Key {
+pub(crate) const ENROLLMENT_TOKEN_FILE: Key = Key {
     name: "report.enrollment_token_file",
     env: "ADO_CUTOVER_ENROLLMENT_TOKEN_FILE",
     kind: Kind::Path,
@@ -62,7 +62,7 @@ pub const ENROLLMENT_TOKEN_FILE: Key = Key {
     default: None,
 };
 
-pub const REPORT_PLANS: Key = Key {
+pub(crate) const REPORT_PLANS: Key = Key {
     name: "report.send_plans",
     env: "ADO_CUTOVER_REPORT_SEND_PLANS",
     kind: Kind::Bool,
@@ -70,7 +70,7 @@ pub const REPORT_PLANS: Key = Key {
     default: Some("false"),
 };
 
-pub const SIGN_OUT_MICROSOFT: Key = Key {
+pub(crate) const SIGN_OUT_MICROSOFT: Key = Key {
     name: "browser_sign_out.microsoft_sign_in",
     env: "ADO_CUTOVER_SIGN_OUT_MICROSOFT",
     kind: Kind::Bool,
@@ -78,28 +78,28 @@ pub const SIGN_OUT_MICROSOFT: Key = Key {
     default: Some("false"),
 };
 
-pub const REMOTES_ROOTS: Key = Key {
+pub(crate) const REMOTES_ROOTS: Key = Key {
     name: "remotes.roots",
     env: "ADO_CUTOVER_REMOTES_ROOTS",
     kind: Kind::List,
     help: "folders searched for git repositories (`~/` is the home folder); default: the home folder",
     default: None,
 };
-pub const REMOTES_SKIP: Key = Key {
+pub(crate) const REMOTES_SKIP: Key = Key {
     name: "remotes.skip",
     env: "ADO_CUTOVER_REMOTES_SKIP",
     kind: Kind::List,
     help: "more folder names never searched, besides node_modules, caches, trash and temp",
     default: None,
 };
-pub const FIX_LEGACY_HOSTS: Key = Key {
+pub(crate) const FIX_LEGACY_HOSTS: Key = Key {
     name: "remotes.fix_legacy_hosts",
     env: "ADO_CUTOVER_FIX_LEGACY_HOSTS",
     kind: Kind::Bool,
     help: "rewrite remotes on *.visualstudio.com / vs-ssh.visualstudio.com to dev.azure.com (journaled for undo); default false",
     default: Some("false"),
 };
-pub const REMOVE_URL_CREDENTIALS: Key = Key {
+pub(crate) const REMOVE_URL_CREDENTIALS: Key = Key {
     name: "remotes.remove_url_credentials",
     env: "ADO_CUTOVER_REMOVE_URL_CREDENTIALS",
     kind: Kind::Bool,
@@ -107,14 +107,14 @@ pub const REMOVE_URL_CREDENTIALS: Key = Key {
     default: Some("false"),
 };
 
-pub const CLEAR_UNATTRIBUTED: Key = Key {
+pub(crate) const CLEAR_UNATTRIBUTED: Key = Key {
     name: "credentials.clear_unattributed",
     env: "ADO_CUTOVER_CLEAR_UNATTRIBUTED",
     kind: Kind::Bool,
     help: "also clear saved dev.azure.com credentials that name no organization (they cannot be told apart from other organizations'); default false",
     default: Some("false"),
 };
-pub const CLEAR_MSAL_CACHE: Key = Key {
+pub(crate) const CLEAR_MSAL_CACHE: Key = Key {
     name: "credentials.clear_msal_cache",
     env: "ADO_CUTOVER_CLEAR_MSAL_CACHE",
     kind: Kind::Bool,
@@ -122,56 +122,56 @@ pub const CLEAR_MSAL_CACHE: Key = Key {
     default: Some("false"),
 };
 
-pub const SSH_KEY_CREATE: Key = Key {
+pub(crate) const SSH_KEY_CREATE: Key = Key {
     name: "ssh_key.create",
     env: "ADO_CUTOVER_SSH_KEY_CREATE",
     kind: Kind::Text,
     help: "make a new SSH key for Azure DevOps: `auto` (when SSH is used with Azure DevOps; default), `always` or `never`",
     default: Some("auto"),
 };
-pub const SSH_KEY_TYPE: Key = Key {
+pub(crate) const SSH_KEY_TYPE: Key = Key {
     name: "ssh_key.type",
     env: "ADO_CUTOVER_SSH_KEY_TYPE",
     kind: Kind::Text,
     help: "the new key's type: `rsa` (default; all Azure DevOps accepts as of 2026) or `ed25519`",
     default: Some("rsa"),
 };
-pub const SSH_KEY_BITS: Key = Key {
+pub(crate) const SSH_KEY_BITS: Key = Key {
     name: "ssh_key.bits",
     env: "ADO_CUTOVER_SSH_KEY_BITS",
     kind: Kind::Number,
     help: "the RSA key size: 3072 or 4096 (default)",
     default: Some("4096"),
 };
-pub const SSH_KEY_PASSPHRASE: Key = Key {
+pub(crate) const SSH_KEY_PASSPHRASE: Key = Key {
     name: "ssh_key.passphrase",
     env: "ADO_CUTOVER_SSH_KEY_PASSPHRASE_POLICY",
     kind: Kind::Text,
     help: "`optional` (the guided run offers one; default), `required` (no key without one; silent runs leave the key to the user) or `none`",
     default: Some("optional"),
 };
-pub const SSH_KEY_REGISTRATION: Key = Key {
+pub(crate) const SSH_KEY_REGISTRATION: Key = Key {
     name: "ssh_key.registration",
     env: "ADO_CUTOVER_SSH_KEY_REGISTRATION",
     kind: Kind::Text,
     help: "how the key gets to Azure DevOps: `api` (sign in with Entra and register it; default) or `guided` (the user adds it on the SSH keys page)",
     default: Some("api"),
 };
-pub const SSH_KEY_VALID_DAYS: Key = Key {
+pub(crate) const SSH_KEY_VALID_DAYS: Key = Key {
     name: "ssh_key.valid_days",
     env: "ADO_CUTOVER_SSH_KEY_VALID_DAYS",
     kind: Kind::Number,
     help: "how many days the registered key is valid: 1 to 365 (default 365)",
     default: Some("365"),
 };
-pub const ENTRA_CLIENT_ID: Key = Key {
+pub(crate) const ENTRA_CLIENT_ID: Key = Key {
     name: "entra.client_id",
     env: "ADO_CUTOVER_ENTRA_CLIENT_ID",
     kind: Kind::Text,
     help: "the application (client) id of the company's Entra app registration used to sign in (docs/entra-app.md)",
     default: None,
 };
-pub const ENTRA_TENANT: Key = Key {
+pub(crate) const ENTRA_TENANT: Key = Key {
     name: "entra.tenant",
     env: "ADO_CUTOVER_ENTRA_TENANT",
     kind: Kind::Text,
@@ -179,21 +179,21 @@ pub const ENTRA_TENANT: Key = Key {
     default: None,
 };
 
-pub const PAT_CREATE: Key = Key {
+pub(crate) const PAT_CREATE: Key = Key {
     name: "pat.create",
     env: "ADO_CUTOVER_PAT_CREATE",
     kind: Kind::Bool,
     help: "offer each person a new personal access token in the guided run (shown once; saved only where they choose); default false",
     default: Some("false"),
 };
-pub const PAT_SCOPES: Key = Key {
+pub(crate) const PAT_SCOPES: Key = Key {
     name: "pat.scopes",
     env: "ADO_CUTOVER_PAT_SCOPES",
     kind: Kind::Text,
     help: "the new token's scopes, space-separated (default `vso.code_write`)",
     default: Some("vso.code_write"),
 };
-pub const PAT_VALID_DAYS: Key = Key {
+pub(crate) const PAT_VALID_DAYS: Key = Key {
     name: "pat.valid_days",
     env: "ADO_CUTOVER_PAT_VALID_DAYS",
     kind: Kind::Number,
@@ -202,7 +202,7 @@ pub const PAT_VALID_DAYS: Key = Key {
 };
 
 /// Every key, in the order `config show` lists them.
-pub const ALL: &[Key] = &[
+pub(crate) const ALL: &[Key] = &[
     ORGANIZATIONS,
     EXPECTED_TENANT,
     REPORT_ENDPOINT,
@@ -229,12 +229,12 @@ pub const ALL: &[Key] = &[
 ];
 
 /// The key with this dotted name.
-pub fn find(name: &str) -> Option<&'static Key> {
+pub(crate) fn find(name: &str) -> Option<&'static Key> {
     ALL.iter().find(|key| key.name == name)
 }
 
 /// The tables that hold keys (`report` for `report.endpoint`).
-pub fn is_table(name: &str) -> bool {
+pub(crate) fn is_table(name: &str) -> bool {
     ALL.iter().any(|key| {
         key.name
             .strip_prefix(name)

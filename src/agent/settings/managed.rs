@@ -14,7 +14,7 @@ use crate::agent::settings::validate::{self, Raw, Value};
 
 /// What the installer asked for.
 #[derive(Debug, Default, Clone)]
-pub struct Wanted {
+pub(crate) struct Wanted {
     pub endpoint: Option<String>,
     pub token: Option<String>,
     pub tenant: Option<String>,
@@ -23,10 +23,10 @@ pub struct Wanted {
 }
 
 /// The name of the token file, next to `config.toml`.
-pub const TOKEN_FILE: &str = "enrollment-token";
+pub(crate) const TOKEN_FILE: &str = "enrollment-token";
 
 /// Writes `config.toml` (and the token file) in the managed folder; returns the config's path.
-pub fn write(paths: &Paths, wanted: &Wanted) -> Result<PathBuf, String> {
+pub(crate) fn write(paths: &Paths, wanted: &Wanted) -> Result<PathBuf, String> {
     let text = render(&paths.managed_dir, wanted)?;
     std::fs::create_dir_all(&paths.managed_dir).map_err(|e| {
         format!(

@@ -5,13 +5,13 @@
 //! variables, command-line flags. The machine-wide managed file that IT deploys sits above all of
 //! them and locks its keys: a user's value for a locked key is ignored with a warning.
 
-pub mod file;
-pub mod keys;
-pub mod managed;
+pub(super) mod file;
+pub(super) mod keys;
+pub(super) mod managed;
 mod typed;
-pub mod validate;
+pub(super) mod validate;
 
-pub use typed::{KeyCreation, Passphrase, PatSettings, Registration, SshKeySettings};
+pub(super) use typed::{KeyCreation, Passphrase, Registration};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,13 +26,13 @@ use crate::agent::paths::Paths;
 /// returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}\nhint: {hint}")]
-pub struct ConfigError {
+pub(super) struct ConfigError {
     pub message: String,
     pub hint: String,
 }
 
 impl ConfigError {
-    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> ConfigError {
+    pub(super) fn new(message: impl Into<String>, hint: impl Into<String>) -> ConfigError {
         ConfigError {
             message: message.into(),
             hint: hint.into(),
@@ -42,7 +42,7 @@ impl ConfigError {
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(super) enum Source {
     Default,
     UserFile { path: PathBuf, line: usize },
     ManagedFile { path: PathBuf, line: usize },
@@ -52,7 +52,7 @@ pub enum Source {
 
 impl Source {
     /// True for values IT set in the managed file; nothing can override them.
-    pub fn is_locked(&self) -> bool {
+    pub(super) fn is_locked(&self) -> bool {
         matches!(self, Source::ManagedFile { .. })
     }
 }
@@ -73,7 +73,7 @@ impl fmt::Display for Source {
 
 /// One key's resolved value.
 #[derive(Debug, Clone)]
-pub struct Resolved {
+pub(super) struct Resolved {
     pub key: &'static Key,
     /// `None` when nothing set it.
     pub value: Option<Value>,
@@ -82,7 +82,7 @@ pub struct Resolved {
 
 /// What the settings were resolved from, besides the environment.
 #[derive(Debug, Clone, Default)]
-pub struct Inputs {
+pub(super) struct Inputs {
     /// `--config FILE`: used instead of the user's file.
     pub config_file: Option<PathBuf>,
     /// `--org NAME`, repeated.
@@ -93,7 +93,7 @@ pub struct Inputs {
 
 /// The configuration files that were looked at.
 #[derive(Debug, Clone)]
-pub struct FileUse {
+pub(super) struct FileUse {
     pub role: &'static str,
     pub path: PathBuf,
     pub found: bool,
@@ -101,7 +101,7 @@ pub struct FileUse {
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(super) struct Settings {
     pub values: Vec<Resolved>,
     pub warnings: Vec<String>,
     pub files: Vec<FileUse>,
@@ -115,7 +115,11 @@ struct Candidate {
 
 impl Settings {
     /// Resolves every layer. Any bad value in any layer is an error.
-    pub fn resolve(paths: &Paths, env: &Env, inputs: &Inputs) -> Result<Settings, ConfigError> {
+    pub(super) fn resolve(
+        paths: &Paths,
+        env: &Env,
+        inputs: &Inputs,
+    ) -> Result<Settings, ConfigError> {
         let mut warnings = Vec::new();
         let mut files = Vec::new();
 
@@ -171,7 +175,7 @@ impl Settings {
     }
 
     /// The resolved value of `key`.
-    pub fn get(&self, key: &Key) -> Option<&Resolved> {
+    pub(super) fn get(&self, key: &Key) -> Option<&Resolved> {
         self.values.iter().find(|r| r.key.name == key.name)
     }
 
@@ -180,7 +184,7 @@ impl Settings {
     }
 
     /// The organizations that moved; empty when none are configured.
-    pub fn organizations(&self) -> &[String] {
+    pub(super) fn organizations(&self) -> &[String] {
         match self.value(&keys::ORGANIZATIONS) {
             Some(Value::List(orgs)) => orgs,
             _ => &[],
@@ -188,13 +192,13 @@ impl Settings {
     }
 
     /// True when `org` is one of the configured organizations, or none are configured.
-    pub fn org_in_scope(&self, org: &str) -> bool {
+    pub(super) fn org_in_scope(&self, org: &str) -> bool {
         let orgs = self.organizations();
         orgs.is_empty() || orgs.iter().any(|o| o.eq_ignore_ascii_case(org))
     }
 
     /// The Entra tenant the organizations moved to, lower-case hyphenated.
-    pub fn expected_tenant(&self) -> Option<&str> {
+    pub(super) fn expected_tenant(&self) -> Option<&str> {
         match self.value(&keys::EXPECTED_TENANT) {
             Some(Value::Text(t)) => Some(t),
             _ => None,
@@ -202,7 +206,7 @@ impl Settings {
     }
 
     /// Where reports go.
-    pub fn report_endpoint(&self) -> Option<&str> {
+    pub(super) fn report_endpoint(&self) -> Option<&str> {
         match self.value(&keys::REPORT_ENDPOINT) {
             Some(Value::Text(t)) => Some(t),
             _ => None,
@@ -210,7 +214,7 @@ impl Settings {
     }
 
     /// True when the admin asked to delete Microsoft sign-in cookies too.
-    pub fn sign_out_microsoft(&self) -> bool {
+    pub(super) fn sign_out_microsoft(&self) -> bool {
         matches!(
             self.value(&keys::SIGN_OUT_MICROSOFT),
             Some(Value::Bool(true))
@@ -218,7 +222,7 @@ impl Settings {
     }
 
     /// A list setting; empty when not set.
-    pub fn list(&self, key: &Key) -> &[String] {
+    pub(super) fn list(&self, key: &Key) -> &[String] {
         match self.value(key) {
             Some(Value::List(items)) => items,
             _ => &[],
@@ -226,7 +230,7 @@ impl Settings {
     }
 
     /// A text setting (already checked), or the key's default; `None` when neither.
-    pub fn text(&self, key: &Key) -> Option<&str> {
+    pub(super) fn text(&self, key: &Key) -> Option<&str> {
         match self.value(key) {
             Some(Value::Text(t)) => Some(t),
             _ => key.default,
@@ -234,12 +238,12 @@ impl Settings {
     }
 
     /// A true/false setting; false when not set.
-    pub fn flag(&self, key: &Key) -> bool {
+    pub(super) fn flag(&self, key: &Key) -> bool {
         matches!(self.value(key), Some(Value::Bool(true)))
     }
 
     /// The file holding the enrollment token.
-    pub fn enrollment_token_file(&self) -> Option<&Path> {
+    pub(super) fn enrollment_token_file(&self) -> Option<&Path> {
         match self.value(&keys::ENROLLMENT_TOKEN_FILE) {
             Some(Value::Path(p)) => Some(p),
             _ => None,

@@ -7,7 +7,7 @@ use crate::agent::ssh::keygen::KeyType;
 
 /// `ssh_key.create`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyCreation {
+pub(crate) enum KeyCreation {
     /// When SSH is used with Azure DevOps.
     Auto,
     Always,
@@ -16,7 +16,7 @@ pub enum KeyCreation {
 
 /// `ssh_key.passphrase`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Passphrase {
+pub(crate) enum Passphrase {
     /// The guided run offers one.
     Optional,
     /// No key without one; silent runs leave the key to the user.
@@ -26,7 +26,7 @@ pub enum Passphrase {
 
 /// `ssh_key.registration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Registration {
+pub(crate) enum Registration {
     /// Sign in with Entra and register the key through the API.
     Api,
     /// The user adds the key on the SSH keys page.
@@ -35,7 +35,7 @@ pub enum Registration {
 
 /// The `ssh_key` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SshKeySettings {
+pub(crate) struct SshKeySettings {
     pub create: KeyCreation,
     pub kind: KeyType,
     pub passphrase: Passphrase,
@@ -46,7 +46,7 @@ pub struct SshKeySettings {
 
 /// The `pat` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PatSettings<'s> {
+pub(crate) struct PatSettings<'s> {
     pub create: bool,
     /// Space-separated scopes.
     pub scopes: &'s str,
@@ -56,7 +56,7 @@ pub struct PatSettings<'s> {
 
 impl Settings {
     /// The `ssh_key` settings.
-    pub fn ssh_key(&self) -> SshKeySettings {
+    pub(crate) fn ssh_key(&self) -> SshKeySettings {
         SshKeySettings {
             create: match self.text(&keys::SSH_KEY_CREATE) {
                 Some("always") => KeyCreation::Always,
@@ -83,7 +83,7 @@ impl Settings {
     }
 
     /// The `pat` settings.
-    pub fn pat(&self) -> PatSettings<'_> {
+    pub(crate) fn pat(&self) -> PatSettings<'_> {
         PatSettings {
             create: self.flag(&keys::PAT_CREATE),
             scopes: self.text(&keys::PAT_SCOPES).unwrap_or_default(),

@@ -7,7 +7,7 @@ use super::keys::{self, Key};
 
 /// A value as a layer supplied it, before checking.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Raw {
+pub(crate) enum Raw {
     Text(String),
     List(Vec<String>),
     Bool(bool),
@@ -15,7 +15,7 @@ pub enum Raw {
 
 /// A checked value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
+pub(crate) enum Value {
     Text(String),
     List(Vec<String>),
     Path(PathBuf),
@@ -24,7 +24,7 @@ pub enum Value {
 
 /// What is wrong with a value: the problem and the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
+pub(crate) struct Invalid {
     pub problem: String,
     pub hint: String,
 }
@@ -37,7 +37,7 @@ fn invalid(problem: impl Into<String>, hint: impl Into<String>) -> Invalid {
 }
 
 /// Checks `raw` for `key`. A relative path is taken relative to `base`.
-pub fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
+pub(crate) fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
     if key.kind == keys::Kind::Bool {
         return match raw {
             Raw::Bool(b) => Ok(Value::Bool(b)),
@@ -137,7 +137,7 @@ pub fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> {
 
 /// An Azure DevOps organization name: letters, digits and hyphens, not starting or ending with
 /// a hyphen, at most 50 characters.
-pub fn organization(text: &str) -> Result<String, Invalid> {
+pub(crate) fn organization(text: &str) -> Result<String, Invalid> {
     let name = text.trim();
     let url_like = name.contains("://") || name.contains('/') || name.contains('.');
     let valid = !name.is_empty()

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use crate::agent::hosts;
 
 /// The block's first line.
-pub const BEGIN: &str = "# >>> ado-cutover: Azure DevOps SSH key >>>";
+pub(crate) const BEGIN: &str = "# >>> ado-cutover: Azure DevOps SSH key >>>";
 /// The block's last line.
-pub const END: &str = "# <<< ado-cutover <<<";
+pub(crate) const END: &str = "# <<< ado-cutover <<<";
 
 /// The block for the key at `identity`, one line per element.
-pub fn block(identity: &Path) -> Vec<String> {
+pub(crate) fn block(identity: &Path) -> Vec<String> {
     vec![
         BEGIN.to_string(),
         "# Written by ado-cutover; `ado-cutover undo` puts this file back as it was.".into(),
@@ -68,7 +68,7 @@ fn split(text: &str) -> (Vec<&str>, &'static str) {
 
 /// `current` with the block for `identity` in place: refreshed where it is, or added first.
 /// An `Err` (a damaged block) means the file is left alone.
-pub fn with_block(current: &str, identity: &Path) -> Result<String, String> {
+pub(crate) fn with_block(current: &str, identity: &Path) -> Result<String, String> {
     let (lines, newline) = split(current);
     let new = block(identity);
     let mut out: Vec<&str> = Vec::with_capacity(lines.len() + new.len());
@@ -88,8 +88,9 @@ pub fn with_block(current: &str, identity: &Path) -> Result<String, String> {
     Ok(text)
 }
 
-/// `current` without the block (the file as it would be had ado-cutover never written it).
-pub fn without_block(current: &str) -> Result<String, String> {
+/// The text without the block (the check that the block is the only change made).
+#[cfg(test)]
+pub(crate) fn without_block(current: &str) -> Result<String, String> {
     let (lines, newline) = split(current);
     let Some((begin, end)) = find(&lines)? else {
         return Ok(current.to_string());
@@ -106,7 +107,7 @@ pub fn without_block(current: &str) -> Result<String, String> {
 }
 
 /// The key the block names, if there is a block.
-pub fn identity(current: &str) -> Option<PathBuf> {
+pub(crate) fn identity(current: &str) -> Option<PathBuf> {
     let (lines, _) = split(current);
     let (begin, end) = find(&lines).ok()??;
     lines[begin..end].iter().find_map(|line| {
@@ -130,7 +131,7 @@ fn option(line: &str) -> Option<(&str, &str)> {
 
 /// A line outside the block worth telling the user about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Leftover {
+pub(crate) struct Leftover {
     /// 1-based, in the file as it is now.
     pub line: usize,
     pub text: String,
@@ -138,7 +139,7 @@ pub struct Leftover {
 }
 
 /// Lines from the old guidance that weaken or confuse SSH to Azure DevOps.
-pub fn leftovers(current: &str) -> Vec<Leftover> {
+pub(crate) fn leftovers(current: &str) -> Vec<Leftover> {
     let (lines, _) = split(current);
     let block = find(&lines).ok().flatten();
     let mut in_ado_host = false;

@@ -18,18 +18,18 @@ use crate::agent::env::Env;
 use crate::agent::{fsutil, platform};
 
 /// Written into every key comment, so a later run recognises the keys it made.
-pub const MARKER: &str = "ado-cutover";
+pub(crate) const MARKER: &str = "ado-cutover";
 
 /// The kind of key to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyType {
+pub(crate) enum KeyType {
     Rsa { bits: usize },
     Ed25519,
 }
 
 impl KeyType {
     /// The usual file name stem: `id_rsa`, `id_ed25519`.
-    pub fn stem(self) -> &'static str {
+    pub(crate) fn stem(self) -> &'static str {
         match self {
             KeyType::Rsa { .. } => "id_rsa",
             KeyType::Ed25519 => "id_ed25519",
@@ -48,7 +48,7 @@ impl fmt::Display for KeyType {
 
 /// What to make and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// The private key's path; the public key goes next to it with `.pub` added.
     pub path: PathBuf,
     pub kind: KeyType,
@@ -57,7 +57,7 @@ pub struct Spec {
 }
 
 /// The `.pub` file next to a private key.
-pub fn public_path(private: &Path) -> PathBuf {
+pub(crate) fn public_path(private: &Path) -> PathBuf {
     let mut name = private.as_os_str().to_os_string();
     name.push(".pub");
     PathBuf::from(name)
@@ -65,7 +65,7 @@ pub fn public_path(private: &Path) -> PathBuf {
 
 /// The first of `~/.ssh/id_rsa_azure_devops`, `…_2`, `…_3`, … where neither the key nor its
 /// `.pub` exists.
-pub fn free_name(ssh_dir: &Path, kind: KeyType) -> PathBuf {
+pub(crate) fn free_name(ssh_dir: &Path, kind: KeyType) -> PathBuf {
     let base = format!("{}_azure_devops", kind.stem());
     (1..)
         .map(|n| {
@@ -83,7 +83,7 @@ pub fn free_name(ssh_dir: &Path, kind: KeyType) -> PathBuf {
 }
 
 /// The names ado-cutover would have used, in order (to find a key an earlier run made).
-pub fn our_names(ssh_dir: &Path, kind: KeyType) -> Vec<PathBuf> {
+pub(crate) fn our_names(ssh_dir: &Path, kind: KeyType) -> Vec<PathBuf> {
     let base = format!("{}_azure_devops", kind.stem());
     (1..=20)
         .map(|n| match n {
@@ -94,13 +94,13 @@ pub fn our_names(ssh_dir: &Path, kind: KeyType) -> Vec<PathBuf> {
 }
 
 /// A key pair in memory.
-pub struct Generated {
+pub(crate) struct Generated {
     key: PrivateKey,
 }
 
 impl Generated {
     /// The public key as one `authorized_keys` line (no newline).
-    pub fn public_line(&self) -> String {
+    pub(crate) fn public_line(&self) -> String {
         self.key
             .public_key()
             .to_openssh()
@@ -108,19 +108,19 @@ impl Generated {
     }
 
     /// `SHA256:…`, as `ssh-keygen -l` prints it.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         fingerprint(self.key.public_key())
     }
 }
 
 /// `SHA256:…` of a public key.
-pub fn fingerprint(key: &PublicKey) -> String {
+pub(crate) fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 
 /// Makes a key pair; with a passphrase the private key is encrypted the way `ssh-keygen` does
 /// (bcrypt-pbkdf and AES-256-CTR).
-pub fn generate(spec: &Spec, passphrase: Option<&str>) -> Result<Generated, String> {
+pub(crate) fn generate(spec: &Spec, passphrase: Option<&str>) -> Result<Generated, String> {
     let mut rng = OsRng;
     let data = match spec.kind {
         KeyType::Rsa { bits } => super::primes::rsa_key(bits)
@@ -168,7 +168,7 @@ fn ed25519() -> Result<ssh_key::private::Ed25519Keypair, String> {
 /// Writes the key pair to `spec.path` and its `.pub`, never replacing an existing file.
 /// Creates `~/.ssh` (mode 0700) when it is missing. Returns a warning when the key could not be
 /// made owner-only on Windows (it stays in the user's profile, which is private by default).
-pub fn write(spec: &Spec, key: &Generated, env: &Env) -> io::Result<Option<String>> {
+pub(crate) fn write(spec: &Spec, key: &Generated, env: &Env) -> io::Result<Option<String>> {
     let dir = spec
         .path
         .parent()
@@ -222,7 +222,7 @@ fn exists(path: &Path) -> io::Error {
 }
 
 /// The public key in `path.pub`, when it can be read.
-pub fn read_public(private: &Path) -> Option<PublicKey> {
+pub(crate) fn read_public(private: &Path) -> Option<PublicKey> {
     let text = fs::read_to_string(public_path(private)).ok()?;
     PublicKey::from_openssh(text.trim()).ok()
 }

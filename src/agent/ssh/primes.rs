@@ -91,7 +91,7 @@ fn search(bits: usize, small: &[u32], stop: &AtomicBool) -> Option<BigUint> {
 }
 
 /// A new RSA key of `bits` bits (public exponent 65537).
-pub fn rsa_key(bits: usize) -> Result<RsaPrivateKey, String> {
+pub(crate) fn rsa_key(bits: usize) -> Result<RsaPrivateKey, String> {
     if bits < 2048 || !bits.is_multiple_of(2) {
         return Err(format!("{bits} bits is not a size for an RSA key"));
     }

@@ -20,16 +20,16 @@ use crate::agent::env::Env;
 use crate::agent::paths::Paths;
 
 /// Test-only: where the SSH server is (`user@host:port`).
-pub const TEST_ENDPOINT_VAR: &str = "ADO_CUTOVER_SSH_TEST_ENDPOINT";
+pub(crate) const TEST_ENDPOINT_VAR: &str = "ADO_CUTOVER_SSH_TEST_ENDPOINT";
 /// Test-only: the host key fingerprint to pin instead of Azure DevOps'.
-pub const TEST_HOST_KEY_VAR: &str = "ADO_CUTOVER_SSH_TEST_HOST_KEY";
+pub(crate) const TEST_HOST_KEY_VAR: &str = "ADO_CUTOVER_SSH_TEST_HOST_KEY";
 
 /// How long the whole check may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where to connect and which host key to trust.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     pub user: String,
     /// The address to connect to instead of the host name (tests only).
     pub address: Option<String>,
@@ -39,7 +39,7 @@ pub struct Target {
 
 impl Target {
     /// Azure DevOps, or in a sandbox the test server the environment names.
-    pub fn new(env: &Env, sandboxed: bool) -> Target {
+    pub(crate) fn new(env: &Env, sandboxed: bool) -> Target {
         let azure = Target {
             user: "git".into(),
             address: None,
@@ -65,7 +65,7 @@ impl Target {
 
 /// What the check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Azure DevOps accepted the key (`Shell access is not supported`).
     Accepted,
     /// The key was refused.
@@ -81,7 +81,7 @@ pub enum Verdict {
 }
 
 /// Runs the check with the user's ssh configuration (`~/.ssh/config`).
-pub fn verify(paths: &Paths, target: &Target) -> Verdict {
+pub(crate) fn verify(paths: &Paths, target: &Target) -> Verdict {
     let config = paths.ssh_dir.join("config");
     let host_key = match host_key(paths, target) {
         Ok(key) => key,

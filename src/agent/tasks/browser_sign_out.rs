@@ -16,10 +16,10 @@ use crate::agent::browsers::{self, Profile};
 use crate::report::Status;
 
 /// The `browser-sign-out` task.
-pub struct BrowserSignOut;
+pub(crate) struct BrowserSignOut;
 
 /// The item kind of a profile whose browser must be closed first.
-pub const IN_USE_KIND: &str = "browser-in-use";
+pub(crate) const IN_USE_KIND: &str = "browser-in-use";
 
 impl Task for BrowserSignOut {
     fn id(&self) -> &'static str {

@@ -18,7 +18,7 @@ const TOKEN_VARS: &[&str] = &[
 
 /// What a file line holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hit {
+pub(crate) struct Hit {
     pub line: usize,
     /// The organization, when the line names a feed.
     pub org: Option<String>,
@@ -131,7 +131,7 @@ fn has_secret(line: &str) -> bool {
 }
 
 /// The lines of `text` that hold Azure DevOps tokens.
-pub fn scan(text: &str) -> Vec<Hit> {
+pub(crate) fn scan(text: &str) -> Vec<Hit> {
     let mut hits = Vec::new();
     let mut feed_in_file: Option<Option<String>> = None;
     for (n, line) in text.lines().enumerate() {
@@ -198,7 +198,7 @@ fn hits(cx: &Context<'_>) -> Vec<(PathBuf, &'static str, Vec<Hit>)> {
 }
 
 /// The organizations whose feeds hold tokens.
-pub fn orgs(cx: &Context<'_>) -> Vec<String> {
+pub(crate) fn orgs(cx: &Context<'_>) -> Vec<String> {
     hits(cx)
         .into_iter()
         .flat_map(|(_, _, hits)| hits.into_iter().filter_map(|h| h.org))
@@ -206,7 +206,7 @@ pub fn orgs(cx: &Context<'_>) -> Vec<String> {
 }
 
 /// Findings for every token of an `in_scope` organization (or of no organization one can tell).
-pub fn findings(cx: &Context<'_>, in_scope: &dyn Fn(&str) -> bool) -> Vec<Finding> {
+pub(crate) fn findings(cx: &Context<'_>, in_scope: &dyn Fn(&str) -> bool) -> Vec<Finding> {
     let mut found = Vec::new();
     for (path, how, hits) in hits(cx) {
         for hit in hits {

@@ -22,20 +22,20 @@ use super::{Action, Context, Evidence, Finding, Task, TaskError};
 use crate::agent::hosts;
 
 /// Where Microsoft explains renaming a personal Microsoft account.
-pub const RENAME_MSA_URL: &str =
+pub(crate) const RENAME_MSA_URL: &str =
     "https://support.microsoft.com/help/11545/microsoft-account-rename-your-personal-account";
 /// Where Microsoft explains adding the new identity to a Visual Studio subscription.
-pub const VS_SUBSCRIPTION_URL: &str = "https://learn.microsoft.com/visualstudio/subscriptions/vs-alternate-identity#add-an-alternate-account-to-your-subscription";
+pub(crate) const VS_SUBSCRIPTION_URL: &str = "https://learn.microsoft.com/visualstudio/subscriptions/vs-alternate-identity#add-an-alternate-account-to-your-subscription";
 /// Where an organization asks Microsoft Support to clear the old identity's SSH keys.
-pub const SUPPORT_URL: &str = "https://azure.microsoft.com/support/devops/";
+pub(crate) const SUPPORT_URL: &str = "https://azure.microsoft.com/support/devops/";
 /// Where Microsoft explains personal access tokens.
-pub const PAT_URL: &str = "https://learn.microsoft.com/azure/devops/organizations/accounts/use-personal-access-tokens-to-authenticate";
+pub(crate) const PAT_URL: &str = "https://learn.microsoft.com/azure/devops/organizations/accounts/use-personal-access-tokens-to-authenticate";
 /// Where Microsoft explains SSH keys for Azure DevOps.
-pub const SSH_KEYS_URL: &str =
+pub(crate) const SSH_KEYS_URL: &str =
     "https://learn.microsoft.com/azure/devops/repos/git/use-ssh-keys-to-authenticate";
 
 /// The `guidance` task.
-pub struct Guidance;
+pub(crate) struct Guidance;
 
 impl Task for Guidance {
     fn id(&self) -> &'static str {

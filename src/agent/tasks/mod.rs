@@ -6,13 +6,13 @@
 //! rules. The CLI's `--only`/`--skip`, the plan, the report and the docs all come from
 //! [`registry`].
 
-pub mod browser_sign_out;
-pub mod credentials;
-pub mod feeds;
-pub mod guidance;
-pub mod remotes;
-pub mod ssh_key;
-pub mod tenant_cache;
+pub(super) mod browser_sign_out;
+pub(super) mod credentials;
+pub(super) mod feeds;
+pub(super) mod guidance;
+pub(super) mod remotes;
+pub(super) mod ssh_key;
+pub(super) mod tenant_cache;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ use crate::agent::secrets;
 use crate::agent::settings::{Settings, keys};
 
 /// What a task reads: locations, configuration and the environment. Passed in, never global.
-pub struct Context<'a> {
+pub(super) struct Context<'a> {
     pub paths: &'a Paths,
     pub settings: &'a Settings,
     pub env: &'a Env,
@@ -56,7 +56,7 @@ pub struct Context<'a> {
 
 /// Who can answer questions and sign in during a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interaction {
+pub(super) enum Interaction {
     /// Device management or a script: no questions, no sign-in, no browser.
     Silent,
     /// `run` from a terminal: sign-in in the browser or with a device code, no other questions.
@@ -66,7 +66,7 @@ pub enum Interaction {
 }
 
 impl<'a> Context<'a> {
-    pub fn new(
+    pub(super) fn new(
         paths: &'a Paths,
         settings: &'a Settings,
         env: &'a Env,
@@ -88,7 +88,7 @@ impl<'a> Context<'a> {
     }
 
     /// The same context for a run where someone can answer, through `prompt`.
-    pub fn with_interaction(
+    pub(super) fn with_interaction(
         mut self,
         interaction: Interaction,
         prompt: &'a dyn Prompt,
@@ -100,7 +100,7 @@ impl<'a> Context<'a> {
 
     /// The OS credential store: `Ok(None)` when a test sandbox keeps it out, `Err` (in words)
     /// when it cannot be reached.
-    pub fn secret_store(&self) -> Result<Option<&secrets::Store>, &str> {
+    pub(super) fn secret_store(&self) -> Result<Option<&secrets::Store>, &str> {
         match self
             .secrets
             .get_or_init(|| secrets::Store::open(self.paths, self.env))
@@ -111,7 +111,7 @@ impl<'a> Context<'a> {
     }
 
     /// The git repositories under the scan roots (`remotes.roots`, default the home folder).
-    pub fn repositories(&self) -> &Discovery {
+    pub(super) fn repositories(&self) -> &Discovery {
         self.repos.get_or_init(|| {
             let skip = Skip::defaults(&self.paths.home, self.settings.list(&keys::REMOTES_SKIP));
             let found = discover::discover(&self.scan_roots(), &skip, &|folders, repos| {
@@ -125,7 +125,7 @@ impl<'a> Context<'a> {
     }
 
     /// The scan roots: configured (`~/` is home, relative paths are under home), or home.
-    pub fn scan_roots(&self) -> Vec<PathBuf> {
+    pub(super) fn scan_roots(&self) -> Vec<PathBuf> {
         let configured = self.settings.list(&keys::REMOTES_ROOTS);
         if configured.is_empty() {
             return vec![self.paths.home.clone()];
@@ -145,7 +145,7 @@ impl<'a> Context<'a> {
 }
 
 /// A one-line, ever-changing status for long steps (a scan of the home folder).
-pub trait Progress: Sync {
+pub(super) trait Progress: Sync {
     /// Shows `text` in place of the previous status.
     fn show(&self, text: &str);
     /// Removes the status line.
@@ -153,7 +153,7 @@ pub trait Progress: Sync {
 }
 
 /// No progress display: silent runs, output that is not a terminal, tests.
-pub struct NoProgress;
+pub(super) struct NoProgress;
 
 impl Progress for NoProgress {
     fn show(&self, _: &str) {}
@@ -162,7 +162,7 @@ impl Progress for NoProgress {
 
 /// What should happen to one finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(super) enum Action {
     /// Nothing: a fact (`Info`), already fine (`Ok`) or left alone on purpose (`Skipped`).
     Note(Status),
     /// Only the user can do this; the finding's detail says how.
@@ -235,7 +235,7 @@ pub enum Action {
 
 impl Action {
     /// True when the engine changes something for it.
-    pub fn changes(&self) -> bool {
+    pub(super) fn changes(&self) -> bool {
         matches!(
             self,
             Action::DeleteFile(_)
@@ -255,7 +255,7 @@ impl Action {
 
 /// One thing a task found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub(super) struct Finding {
     /// The report's item kind, e.g. `tenant-cache`.
     pub kind: &'static str,
     /// What it is about, safe to show (see [`crate::report::redact`]).
@@ -268,7 +268,7 @@ pub struct Finding {
 /// Facts one task learns that a later task needs, gathered while planning and remembered
 /// between runs (see [`crate::agent::data::state`]).
 #[derive(Debug, Clone, Default)]
-pub struct Evidence {
+pub(super) struct Evidence {
     /// Organizations the user used while they were backed by personal Microsoft accounts.
     pub msa_orgs: BTreeSet<String>,
     /// User steps the person was already shown on an earlier run.
@@ -288,10 +288,10 @@ pub struct Evidence {
 /// A task failed to look; its detail goes into the report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct TaskError(pub String);
+pub(super) struct TaskError(pub String);
 
 /// One documented user task.
-pub trait Task: Sync {
+pub(super) trait Task: Sync {
     /// The stable id used by flags, reports and the dashboard.
     fn id(&self) -> &'static str;
     /// A short title for people.
@@ -305,7 +305,7 @@ pub trait Task: Sync {
 /// Every task id, stable across versions, in the order tasks run. Some belong to tasks a later
 /// version adds; naming one of those in `--only`/`--skip` is accepted with a warning, so IT can
 /// write its scripts once.
-pub const TASK_IDS: &[&str] = &[
+pub(super) const TASK_IDS: &[&str] = &[
     "gcm-tenant-cache",
     "credentials",
     "remotes",
@@ -316,7 +316,7 @@ pub const TASK_IDS: &[&str] = &[
 
 /// The tasks this version has, in the order they run. `guidance` is last: it uses the evidence
 /// the others gathered.
-pub fn registry() -> Vec<&'static dyn Task> {
+pub(super) fn registry() -> Vec<&'static dyn Task> {
     vec![
         &tenant_cache::TenantCache,
         &credentials::Credentials,

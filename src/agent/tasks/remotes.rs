@@ -26,7 +26,7 @@ use crate::agent::settings::keys;
 use crate::report::Status;
 
 /// The `remotes` task.
-pub struct Remotes;
+pub(crate) struct Remotes;
 
 impl Task for Remotes {
     fn id(&self) -> &'static str {

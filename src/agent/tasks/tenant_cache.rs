@@ -24,7 +24,7 @@ const MSA_TENANT: &str = "00000000-0000-0000-0000-000000000000";
 const MAX_DECOMPRESSED: u64 = 1 << 20;
 
 /// The `gcm-tenant-cache` task.
-pub struct TenantCache;
+pub(crate) struct TenantCache;
 
 /// `<local data>/GitCredentialManager/tenant.cache`.
 pub fn cache_path(local_data: &Path) -> PathBuf {
@@ -33,7 +33,7 @@ pub fn cache_path(local_data: &Path) -> PathBuf {
 
 /// One `url=tenant` pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub url: String,
     pub tenant: String,
     /// The Azure DevOps organization, when the URL is one.
@@ -51,14 +51,14 @@ impl Entry {
 
 /// What the file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Contents {
+pub(crate) struct Contents {
     pub entries: Vec<Entry>,
     /// Why the file could not be read whole, if it could not.
     pub damage: Option<String>,
 }
 
 /// Reads the cache format, keeping whatever can be read from a damaged file.
-pub fn parse(bytes: &[u8]) -> Contents {
+pub(crate) fn parse(bytes: &[u8]) -> Contents {
     let mut text = Vec::new();
     let mut damage = match GzDecoder::new(bytes)
         .take(MAX_DECOMPRESSED + 1)

@@ -113,7 +113,7 @@ fn system_of(device: &crate::report::Device) -> String {
 }
 
 /// The derived outcome of a device whose latest report could not check everything.
-pub const NOT_CHECKED: &str = "not-checked";
+pub(super) const NOT_CHECKED: &str = "not-checked";
 
 impl Row {
     /// The task statuses to keep for the device: a task it finished before ("done") and that
@@ -171,11 +171,12 @@ impl Row {
 /// row: a duplicate), the day's count, the device row (no row: an older report than the
 /// device's latest, which then only counts), and the latest report's task statuses and problems.
 pub(crate) mod sql {
-    pub const REPORT: &str = "INSERT INTO reports (report_id, device_id, user_name, hostname, mode, outcome, agent_version, finished_at, received_at, body)
+    pub(crate) const REPORT: &str = "INSERT INTO reports (report_id, device_id, user_name, hostname, mode, outcome, agent_version, finished_at, received_at, body)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (report_id) DO NOTHING";
-    pub const DAY: &str = "INSERT INTO report_days (day, outcome, reports) VALUES ($1, $2, 1)
+    pub(crate) const DAY: &str =
+        "INSERT INTO report_days (day, outcome, reports) VALUES ($1, $2, 1)
          ON CONFLICT (day, outcome) DO UPDATE SET reports = report_days.reports + 1";
-    pub const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports)
+    pub(crate) const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1)
          ON CONFLICT (device_id, user_name) DO UPDATE SET
            upn = COALESCE(excluded.upn, devices.upn), hostname = excluded.hostname, os = excluded.os,
@@ -186,23 +187,25 @@ pub(crate) mod sql {
            first_seen = CASE WHEN devices.first_seen < excluded.first_seen THEN devices.first_seen ELSE excluded.first_seen END,
            last_seen = excluded.last_seen, reports = devices.reports + 1
          WHERE excluded.last_seen >= devices.last_seen";
-    pub const OLDER: &str = "UPDATE devices SET reports = reports + 1,
+    pub(crate) const OLDER: &str = "UPDATE devices SET reports = reports + 1,
            first_seen = CASE WHEN first_seen < $1 THEN first_seen ELSE $1 END
          WHERE device_id = $2 AND user_name = $3";
     /// The tasks a device finished in its previous latest report: a later "ok" keeps "done".
-    pub const DONE_TASKS: &str = "SELECT task_id FROM task_status WHERE device_id = $1 AND user_name = $2 AND status = 'done'";
+    pub(crate) const DONE_TASKS: &str = "SELECT task_id FROM task_status WHERE device_id = $1 AND user_name = $2 AND status = 'done'";
     /// Before a device's task statuses are replaced: they no longer count.
-    pub const UNCOUNT_TASKS: &str = "UPDATE task_counts SET devices = devices - 1
+    pub(crate) const UNCOUNT_TASKS: &str = "UPDATE task_counts SET devices = devices - 1
          WHERE EXISTS (SELECT 1 FROM task_status t WHERE t.device_id = $1 AND t.user_name = $2
                        AND t.task_id = task_counts.task_id AND t.status = task_counts.status)";
-    pub const CLEAR_TASKS: &str = "DELETE FROM task_status WHERE device_id = $1 AND user_name = $2";
-    pub const COUNT_TASK: &str =
+    pub(crate) const CLEAR_TASKS: &str =
+        "DELETE FROM task_status WHERE device_id = $1 AND user_name = $2";
+    pub(crate) const COUNT_TASK: &str =
         "INSERT INTO task_counts (task_id, status, devices) VALUES ($1, $2, 1)
          ON CONFLICT (task_id, status) DO UPDATE SET devices = task_counts.devices + 1";
-    pub const CLEAR_PROBLEMS: &str = "DELETE FROM problems WHERE device_id = $1 AND user_name = $2";
-    pub const TASK: &str =
+    pub(crate) const CLEAR_PROBLEMS: &str =
+        "DELETE FROM problems WHERE device_id = $1 AND user_name = $2";
+    pub(crate) const TASK: &str =
         "INSERT INTO task_status (device_id, user_name, task_id, status) VALUES ($1, $2, $3, $4)";
-    pub const PROBLEM: &str = "INSERT INTO problems (device_id, user_name, task_id, status, detail) VALUES ($1, $2, $3, $4, $5)";
+    pub(crate) const PROBLEM: &str = "INSERT INTO problems (device_id, user_name, task_id, status, detail) VALUES ($1, $2, $3, $4, $5)";
 }
 
 /// [`sql`] through sqlx, on a connection inside a transaction (PostgreSQL).

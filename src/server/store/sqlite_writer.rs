@@ -20,13 +20,13 @@ type Reply = tokio::sync::oneshot::Sender<Result<Stored, String>>;
 
 /// The queue to the writer thread. The thread ends when the last clone is dropped.
 #[derive(Clone)]
-pub struct Writer {
+pub(super) struct Writer {
     queue: mpsc::SyncSender<(Row, Reply)>,
 }
 
 impl Writer {
     /// Opens the writer's connection and starts its thread.
-    pub fn start(path: &Path) -> rusqlite::Result<Writer> {
+    pub(super) fn start(path: &Path) -> rusqlite::Result<Writer> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -40,7 +40,7 @@ impl Writer {
     }
 
     /// Stores one report; waits for its batch to commit.
-    pub async fn store(&self, row: Row) -> Result<Stored, StoreError> {
+    pub(super) async fn store(&self, row: Row) -> Result<Stored, StoreError> {
         let stopped = || StoreError::Setup {
             what: "the database writer stopped".into(),
             hint: "restart the server; its log says why".into(),

@@ -8,8 +8,8 @@
 
 use std::io::{BufRead, BufReader, Write};
 
-use ado_cutover::agent::ado::tenant::{BASE_URL_VAR, Backing, Lookup};
-use ado_cutover::agent::env::Env;
+use ado_cutover::agent::Env;
+use ado_cutover::agent::{AZURE_DEVOPS_URL_VAR as BASE_URL_VAR, Backing, Lookup};
 use serde_json::Value;
 
 use super::support::{Sandbox, task_items, text};

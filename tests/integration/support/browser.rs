@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
-pub struct Browser {
+pub(crate) struct Browser {
     socket: WebSocket<TcpStream>,
     session: String,
     next_id: u64,
@@ -18,7 +18,7 @@ pub struct Browser {
 }
 
 impl Browser {
-    pub fn launch() -> Browser {
+    pub(crate) fn launch() -> Browser {
         super::tools::require();
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new("chromium")
@@ -76,7 +76,7 @@ impl Browser {
     }
 
     /// Sends one DevTools command and waits for its answer.
-    pub fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({ "id": id, "method": method, "params": params });
@@ -99,7 +99,7 @@ impl Browser {
     }
 
     /// Evaluates `expression` in the page (DevTools is not bound by the page's CSP).
-    pub fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) fn eval(&mut self, expression: &str) -> Value {
         let result = self.call(
             "Runtime.evaluate",
             json!({ "expression": expression, "returnByValue": true }),
@@ -108,13 +108,13 @@ impl Browser {
     }
 
     /// Opens `url` and waits until the page has loaded.
-    pub fn open(&mut self, url: &str) {
+    pub(crate) fn open(&mut self, url: &str) {
         self.call("Page.navigate", json!({ "url": url }));
         self.wait_loaded(url);
     }
 
     /// Waits until the page at `url` (or after it, a redirect) has loaded.
-    pub fn wait_loaded(&mut self, url: &str) {
+    pub(crate) fn wait_loaded(&mut self, url: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let state = self.eval("document.readyState + ' ' + location.href");
@@ -128,7 +128,7 @@ impl Browser {
     }
 
     /// Waits until `expression` is true in the page.
-    pub fn wait_for(&mut self, expression: &str) {
+    pub(crate) fn wait_for(&mut self, expression: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.eval(&format!("!!({expression})")) != Value::Bool(true) {
             assert!(Instant::now() < deadline, "never true: {expression}");
@@ -137,7 +137,7 @@ impl Browser {
     }
 
     /// A PNG of the page.
-    pub fn screenshot(&mut self) -> Vec<u8> {
+    pub(crate) fn screenshot(&mut self) -> Vec<u8> {
         use base64::Engine;
         let shot = self.call(
             "Page.captureScreenshot",

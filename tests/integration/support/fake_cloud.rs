@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// The tenant organization `contoso` moved to.
-pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub(crate) const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 /// The organizations the signed-in part knows; the tenant lookup finds them too.
 const KNOWN: &[&str] = &[
     "contoso",
@@ -42,11 +42,11 @@ const KNOWN: &[&str] = &[
     "sshoff",
     "nopat",
 ];
-pub const ORG_ID: &str = "3c1f4b2e-5d6a-4e7f-8a9b-0c1d2e3f4a5b";
-pub const CLIENT_ID: &str = "0f1e2d3c-4b5a-4968-8776-655443322110";
+pub(crate) const ORG_ID: &str = "3c1f4b2e-5d6a-4e7f-8a9b-0c1d2e3f4a5b";
+pub(crate) const CLIENT_ID: &str = "0f1e2d3c-4b5a-4968-8776-655443322110";
 
 #[derive(Default)]
-pub struct CloudState {
+pub(crate) struct CloudState {
     /// `METHOD path` of every request.
     pub requests: Vec<String>,
     /// Every request line with its headers (names lower-cased), for checking what was sent.
@@ -70,13 +70,13 @@ pub struct CloudState {
     issued: usize,
 }
 
-pub struct FakeCloud {
+pub(crate) struct FakeCloud {
     pub base: String,
     pub state: Arc<Mutex<CloudState>>,
 }
 
 impl FakeCloud {
-    pub fn start() -> FakeCloud {
+    pub(crate) fn start() -> FakeCloud {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(CloudState {
@@ -94,12 +94,12 @@ impl FakeCloud {
     }
 
     /// Azure DevOps' base URL here (the agent's `ADO_CUTOVER_AZURE_DEVOPS_URL`).
-    pub fn ado_base(&self) -> String {
+    pub(crate) fn ado_base(&self) -> String {
         format!("{}/ado", self.base)
     }
 
     /// The environment that points the agent here.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("ADO_CUTOVER_ENTRA_URL", self.base.clone()),
             ("ADO_CUTOVER_AZURE_DEVOPS_URL", format!("{}/ado", self.base)),
@@ -107,7 +107,7 @@ impl FakeCloud {
         ]
     }
 
-    pub fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
 }

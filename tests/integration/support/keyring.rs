@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 const HINT: &str =
     "install Debian's dbus, gnome-keyring, libsecret-tools and libsecret-1-dev (.ci/run does)";
 
-pub struct Keyring {
+pub(crate) struct Keyring {
     dir: tempfile::TempDir,
     bus: Child,
     daemon: Child,
@@ -19,7 +19,7 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    pub fn start() -> Keyring {
+    pub(crate) fn start() -> Keyring {
         super::tools::require();
         let dir = tempfile::tempdir().unwrap();
         let mut bus = Command::new("dbus-daemon")
@@ -97,34 +97,40 @@ impl Keyring {
     }
 
     /// Points `cmd` at this keyring (and lets a sandboxed agent use it).
-    pub fn apply<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+    pub(crate) fn apply<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
         cmd.env("DBUS_SESSION_BUS_ADDRESS", &self.address)
             .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
-            .env(ado_cutover::agent::secrets::SANDBOX_OPT_IN, "1")
+            .env(ado_cutover::agent::SANDBOX_OPT_IN, "1")
     }
 
     /// The environment that points a program at this keyring, for programs started elsewhere
     /// (a terminal).
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("DBUS_SESSION_BUS_ADDRESS", self.address.clone()),
             (
                 "XDG_RUNTIME_DIR",
                 self.dir.path().join("run").display().to_string(),
             ),
-            (ado_cutover::agent::secrets::SANDBOX_OPT_IN, "1".into()),
+            (ado_cutover::agent::SANDBOX_OPT_IN, "1".into()),
         ]
     }
 
     /// `secret-tool` on this keyring.
-    pub fn tool(&self) -> Command {
+    pub(crate) fn tool(&self) -> Command {
         let mut cmd = Command::new("secret-tool");
         self.apply(&mut cmd);
         cmd
     }
 
     /// Stores an item the way libsecret does (with `xdg:schema`).
-    pub fn store(&self, schema: &str, label: &str, attributes: &[(&str, &str)], secret: &str) {
+    pub(crate) fn store(
+        &self,
+        schema: &str,
+        label: &str,
+        attributes: &[(&str, &str)],
+        secret: &str,
+    ) {
         let mut cmd = self.tool();
         cmd.args(["store", "--label", label, "xdg:schema", schema]);
         for (k, v) in attributes {
@@ -134,12 +140,12 @@ impl Keyring {
     }
 
     /// How many items of `schema` the keyring holds.
-    pub fn count(&self, schema: &str) -> usize {
+    pub(crate) fn count(&self, schema: &str) -> usize {
         self.count_matching(&[("xdg:schema", schema)])
     }
 
     /// How many items have (at least) these attributes.
-    pub fn count_matching(&self, attributes: &[(&str, &str)]) -> usize {
+    pub(crate) fn count_matching(&self, attributes: &[(&str, &str)]) -> usize {
         let mut cmd = self.tool();
         cmd.args(["search", "--all"]);
         for (k, v) in attributes {
@@ -154,7 +160,7 @@ impl Keyring {
     }
 
     /// The secret of the item with exactly these attributes, if it exists.
-    pub fn lookup(&self, attributes: &[(&str, &str)]) -> Option<String> {
+    pub(crate) fn lookup(&self, attributes: &[(&str, &str)]) -> Option<String> {
         let mut cmd = self.tool();
         cmd.arg("lookup");
         for (k, v) in attributes {
@@ -167,7 +173,7 @@ impl Keyring {
     }
 
     /// git's libsecret helper, built from git's contrib source, with `args` on this keyring.
-    pub fn git_helper(&self, args: &[&str], input: &str) -> String {
+    pub(crate) fn git_helper(&self, args: &[&str], input: &str) -> String {
         let mut cmd = Command::new(libsecret_helper());
         self.apply(&mut cmd).args(args);
         run_with_stdin(&mut cmd, input)
@@ -194,7 +200,7 @@ fn run_with_stdin(cmd: &mut Command, input: &str) -> String {
 }
 
 /// Builds `git-credential-libsecret` from the source Debian's git package ships, once.
-pub fn libsecret_helper() -> &'static Path {
+pub(crate) fn libsecret_helper() -> &'static Path {
     static HELPER: OnceLock<PathBuf> = OnceLock::new();
     HELPER.get_or_init(|| {
         let source =

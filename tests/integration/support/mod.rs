@@ -5,30 +5,29 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ado_cutover::agent::data::journal::sha256_hex;
-use ado_cutover::agent::paths::{Paths, SANDBOX_VAR};
-use ado_cutover::agent::tasks::tenant_cache;
+use ado_cutover::agent::sha256_hex;
+use ado_cutover::agent::{Paths, SANDBOX_VAR};
 use std::process::{Command, Stdio};
 
 #[cfg(all(feature = "server", target_os = "linux"))]
-pub mod browser;
-pub mod fake_cloud;
+pub(crate) mod browser;
+pub(crate) mod fake_cloud;
 #[cfg(target_os = "linux")]
-pub mod keyring;
+pub(crate) mod keyring;
 #[cfg(feature = "server")]
-pub mod server;
+pub(crate) mod server;
 #[cfg(unix)]
-pub mod terminal;
+pub(crate) mod terminal;
 #[cfg(target_os = "linux")]
-pub mod tools;
+pub(crate) mod tools;
 
 /// The all-zero tenant: personal Microsoft accounts.
-pub const MSA: &str = "00000000-0000-0000-0000-000000000000";
-pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub(crate) const MSA: &str = "00000000-0000-0000-0000-000000000000";
+pub(crate) const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 /// Never the internet: every network call the agent makes goes to a closed local port unless
 /// a test serves it (Azure DevOps, Entra ID, and ssh to a local sshd).
-pub const OFFLINE: &[(&str, &str)] = &[
+pub(crate) const OFFLINE: &[(&str, &str)] = &[
     ("ADO_CUTOVER_AZURE_DEVOPS_URL", "http://127.0.0.1:9"),
     ("ADO_CUTOVER_ENTRA_URL", "http://127.0.0.1:9"),
     ("ADO_CUTOVER_VSSPS_URL", "http://127.0.0.1:9"),
@@ -36,7 +35,7 @@ pub const OFFLINE: &[(&str, &str)] = &[
 ];
 
 /// `plan --json` of the credentials task, for the organization `contoso` that moved.
-pub const PLAN_CONTOSO: &[&str] = &[
+pub(crate) const PLAN_CONTOSO: &[&str] = &[
     "plan",
     "--json",
     "--only",
@@ -45,7 +44,7 @@ pub const PLAN_CONTOSO: &[&str] = &[
     "contoso",
 ];
 /// `run --yes --json` of the credentials task, for the organization `contoso` that moved.
-pub const RUN_CONTOSO: &[&str] = &[
+pub(crate) const RUN_CONTOSO: &[&str] = &[
     "run",
     "--yes",
     "--json",
@@ -56,13 +55,13 @@ pub const RUN_CONTOSO: &[&str] = &[
 ];
 
 /// A temporary machine: home, local data, config, the managed folder, all under one root.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub root: tempfile::TempDir,
     pub paths: Paths,
 }
 
 impl Sandbox {
-    pub fn new() -> Sandbox {
+    pub(crate) fn new() -> Sandbox {
         // Every missing tool named at once, before a test meets the first of them.
         #[cfg(target_os = "linux")]
         tools::require();
@@ -73,7 +72,7 @@ impl Sandbox {
     }
 
     /// The agent, pointed at this sandbox, with none of the caller's agent settings.
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ado-cutover"));
         // No terminal to ask on unless a test gives one.
         cmd.stdin(Stdio::null());
@@ -91,19 +90,22 @@ impl Sandbox {
     }
 
     /// Where GCM for Windows keeps its tenant cache in this sandbox.
-    pub fn tenant_cache(&self) -> PathBuf {
-        tenant_cache::cache_path(&self.paths.local_data)
+    pub(crate) fn tenant_cache(&self) -> PathBuf {
+        ado_cutover::agent::tenant_cache_path(&self.paths.local_data)
     }
 
     /// Writes a tenant cache holding `entries`, and a sibling file that must survive.
-    pub fn seed_tenant_cache(&self, entries: &[(&str, &str)]) {
-        self.write(&self.tenant_cache(), &tenant_cache::encode(entries));
+    pub(crate) fn seed_tenant_cache(&self, entries: &[(&str, &str)]) {
+        self.write(
+            &self.tenant_cache(),
+            &ado_cutover::agent::encode_tenant_cache(entries),
+        );
         self.write(&self.sibling(), b"not ours\n");
     }
 
     /// A sandbox whose tenant cache names contoso (personal Microsoft accounts) and fabrikam
     /// (an Entra tenant).
-    pub fn seeded() -> Sandbox {
+    pub(crate) fn seeded() -> Sandbox {
         let sandbox = Sandbox::new();
         sandbox.seed_tenant_cache(&[
             ("https://dev.azure.com/contoso/", MSA),
@@ -113,27 +115,27 @@ impl Sandbox {
     }
 
     /// A file next to the tenant cache that no task may touch.
-    pub fn sibling(&self) -> PathBuf {
+    pub(crate) fn sibling(&self) -> PathBuf {
         self.tenant_cache()
             .with_file_name("git-credential-manager.log")
     }
 
-    pub fn write_user_config(&self, text: &str) {
+    pub(crate) fn write_user_config(&self, text: &str) {
         self.write(&self.paths.user_config(), text.as_bytes());
     }
 
-    pub fn write_managed_config(&self, text: &str) {
+    pub(crate) fn write_managed_config(&self, text: &str) {
         self.write(&self.paths.managed_config(), text.as_bytes());
     }
 
-    pub fn write(&self, path: &Path, bytes: &[u8]) {
+    pub(crate) fn write(&self, path: &Path, bytes: &[u8]) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
     }
 
     /// Every file in the sandbox outside the agent's own data and log folders, with a hash of
     /// its content: equal snapshots mean the machine was not changed.
-    pub fn snapshot(&self) -> BTreeMap<PathBuf, String> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<PathBuf, String> {
         let mut files = BTreeMap::new();
         let mut stack = vec![self.root.path().to_path_buf()];
         while let Some(dir) = stack.pop() {
@@ -155,7 +157,7 @@ impl Sandbox {
     }
 
     /// Every file the agent wrote for itself (journal, reports, state, logs), as text.
-    pub fn agent_files(&self) -> Vec<(PathBuf, String)> {
+    pub(crate) fn agent_files(&self) -> Vec<(PathBuf, String)> {
         let mut files = Vec::new();
         let mut stack = vec![self.paths.data_dir.clone(), self.paths.log_dir.clone()];
         while let Some(dir) = stack.pop() {
@@ -177,7 +179,7 @@ impl Sandbox {
     }
 
     /// Fails if `secret` is in any file the agent wrote for itself.
-    pub fn assert_not_in_agent_files(&self, secret: &str) {
+    pub(crate) fn assert_not_in_agent_files(&self, secret: &str) {
         for (path, content) in self.agent_files() {
             assert!(
                 !content.contains(secret),
@@ -188,7 +190,7 @@ impl Sandbox {
     }
 
     /// Fails, naming only the files that differ, unless the machine is as in `before`.
-    pub fn assert_unchanged(&self, before: &BTreeMap<PathBuf, String>, what: &str) {
+    pub(crate) fn assert_unchanged(&self, before: &BTreeMap<PathBuf, String>, what: &str) {
         let after = self.snapshot();
         let changed: Vec<&PathBuf> = before
             .keys()
@@ -199,7 +201,7 @@ impl Sandbox {
     }
 
     /// insta settings that make output the same on every machine and OS.
-    pub fn insta(&self) -> insta::Settings {
+    pub(crate) fn insta(&self) -> insta::Settings {
         let mut settings = insta::Settings::clone_current();
         for (path, name) in [
             (self.paths.user_config(), "[USER_CONFIG]"),
@@ -222,14 +224,14 @@ impl Sandbox {
 /// A process named like a browser, running with the sandbox as its home: that browser's
 /// profiles are in use.
 #[cfg(unix)]
-pub struct FakeBrowser {
+pub(crate) struct FakeBrowser {
     child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
 #[cfg(unix)]
 impl FakeBrowser {
-    pub fn start(sandbox: &Sandbox, name: &str) -> FakeBrowser {
+    pub(crate) fn start(sandbox: &Sandbox, name: &str) -> FakeBrowser {
         let dir = tempfile::tempdir().unwrap();
         let program = dir.path().join(name);
         std::fs::copy("/bin/sleep", &program).unwrap();
@@ -274,7 +276,7 @@ fn regex_escape(text: &str) -> String {
 }
 
 /// The items of task `id` in a JSON report.
-pub fn task_items(report: &serde_json::Value, id: &str) -> Vec<serde_json::Value> {
+pub(crate) fn task_items(report: &serde_json::Value, id: &str) -> Vec<serde_json::Value> {
     report["tasks"]
         .as_array()
         .expect("tasks")
@@ -287,12 +289,12 @@ pub fn task_items(report: &serde_json::Value, id: &str) -> Vec<serde_json::Value
 }
 
 /// Output of a finished command as text.
-pub fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Runs `cmd` with `input` on its standard input; returns what it printed and its status.
-pub fn output_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
+pub(crate) fn output_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = cmd
         .stdin(Stdio::piped())

@@ -11,11 +11,11 @@ use ado_cutover::server::auth::Tokens;
 use ado_cutover::server::{Limits, State, Store};
 use time::OffsetDateTime;
 
-pub const ENROLLMENT: &str = "test-enrollment-token-0123456789";
-pub const ADMIN: &str = "test-admin-token-0123456789";
+pub(crate) const ENROLLMENT: &str = "test-enrollment-token-0123456789";
+pub(crate) const ADMIN: &str = "test-admin-token-0123456789";
 
 /// A fresh, empty database: (URL, the folder that holds it when it is SQLite).
-pub fn fresh_database(postgres: bool) -> (String, Option<tempfile::TempDir>) {
+pub(crate) fn fresh_database(postgres: bool) -> (String, Option<tempfile::TempDir>) {
     if postgres {
         let admin = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
         let name = format!("adoc_{}", uuid::Uuid::new_v4().simple());
@@ -40,7 +40,7 @@ pub fn fresh_database(postgres: bool) -> (String, Option<tempfile::TempDir>) {
 }
 
 /// The backends to test: SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set.
-pub fn backends() -> Vec<bool> {
+pub(crate) fn backends() -> Vec<bool> {
     let mut all = vec![false];
     if std::env::var_os("TEST_DATABASE_URL").is_some() {
         all.push(true);
@@ -48,7 +48,7 @@ pub fn backends() -> Vec<bool> {
     all
 }
 
-pub fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -57,7 +57,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A running server.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub base: String,
     pub url: String,
     pub store: Store,
@@ -70,13 +70,13 @@ pub struct TestServer {
 
 impl TestServer {
     /// A server on a fresh database.
-    pub fn start(postgres: bool) -> TestServer {
+    pub(crate) fn start(postgres: bool) -> TestServer {
         let (url, dir) = fresh_database(postgres);
         TestServer::start_on(&url, dir, "127.0.0.1:0", Limits::default())
     }
 
     /// A server on `url`, listening on `listen`.
-    pub fn start_on(
+    pub(crate) fn start_on(
         url: &str,
         dir: Option<tempfile::TempDir>,
         listen: &str,
@@ -117,11 +117,11 @@ impl TestServer {
     }
 
     /// Runs a store call on the server's runtime.
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.as_ref().unwrap().block_on(f)
     }
 
-    pub fn reports(&self) -> i64 {
+    pub(crate) fn reports(&self) -> i64 {
         self.block_on(self.store.report_count()).unwrap()
     }
 }
@@ -154,7 +154,7 @@ impl Drop for TestServer {
 }
 
 /// An HTTP client for tests that reads every answer (errors too).
-pub fn client() -> ureq::Agent {
+pub(crate) fn client() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -164,7 +164,7 @@ pub fn client() -> ureq::Agent {
 
 /// A report from `host` for `user` with one task whose one item has `detail` and a status that
 /// fits `outcome`.
-pub fn sample_report(
+pub(crate) fn sample_report(
     host: &str,
     user: &str,
     outcome: Outcome,

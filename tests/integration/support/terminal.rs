@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::Sandbox;
 
 /// A tmux server of its own, with one window running the agent.
-pub struct Terminal {
+pub(crate) struct Terminal {
     socket: PathBuf,
     exit_file: PathBuf,
     // Outside the sandbox, so the harness's own files never count as changes.
@@ -17,12 +17,16 @@ pub struct Terminal {
 
 impl Terminal {
     /// Starts the agent with no arguments in a new pseudo-terminal.
-    pub fn start(sandbox: &Sandbox, extra_env: &[(&str, &str)]) -> Terminal {
+    pub(crate) fn start(sandbox: &Sandbox, extra_env: &[(&str, &str)]) -> Terminal {
         Terminal::start_program(sandbox, env!("CARGO_BIN_EXE_ado-cutover"), extra_env)
     }
 
     /// Starts `program` (the agent or a launcher) in a new pseudo-terminal.
-    pub fn start_program(sandbox: &Sandbox, program: &str, extra_env: &[(&str, &str)]) -> Terminal {
+    pub(crate) fn start_program(
+        sandbox: &Sandbox,
+        program: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Terminal {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         let exit_file = dir.path().join("exit-code");
@@ -72,7 +76,7 @@ impl Terminal {
         }
     }
 
-    pub fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = tmux(&self.socket)
             .args(["capture-pane", "-p", "-J", "-S", "-200"])
             .output()
@@ -81,7 +85,7 @@ impl Terminal {
     }
 
     /// Waits until the screen shows `text`.
-    pub fn wait_for(&self, text: &str) -> String {
+    pub(crate) fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.screen();
@@ -96,7 +100,7 @@ impl Terminal {
         }
     }
 
-    pub fn type_line(&self, line: &str) {
+    pub(crate) fn type_line(&self, line: &str) {
         if !line.is_empty() {
             tmux(&self.socket)
                 .args(["send-keys", "-l", line])
@@ -110,13 +114,13 @@ impl Terminal {
     }
 
     /// The agent's exit code once it has exited; `None` while it still runs.
-    pub fn exit_code(&self) -> Option<i32> {
+    pub(crate) fn exit_code(&self) -> Option<i32> {
         std::fs::read_to_string(&self.exit_file)
             .ok()
             .and_then(|s| s.trim().parse().ok())
     }
 
-    pub fn wait_for_exit(&self) -> i32 {
+    pub(crate) fn wait_for_exit(&self) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(code) = self.exit_code() {

@@ -27,7 +27,7 @@ const TOOLS: &[(&str, &str)] = &[
 const EXTRA_DIRS: &[&str] = &["/usr/sbin", "/sbin"];
 
 /// Fails, naming every missing tool at once, when any tool the suite needs is not installed.
-pub fn require() {
+pub(crate) fn require() {
     static MISSING: OnceLock<Vec<(&str, &str)>> = OnceLock::new();
     let missing = MISSING.get_or_init(|| {
         TOOLS

@@ -34,7 +34,7 @@ use crate::agent::settings::keys;
 use crate::report::Status;
 
 /// The `credentials` task.
-pub struct Credentials;
+pub(crate) struct Credentials;
 
 /// Whose a credential is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

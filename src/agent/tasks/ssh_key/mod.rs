@@ -30,10 +30,10 @@ use crate::agent::ssh::{self, config};
 use crate::report::Status;
 
 /// The `ssh-key` task.
-pub struct SshKey;
+pub(crate) struct SshKey;
 
 /// An organization's SSH public keys page.
-pub fn keys_page(org: &str) -> String {
+pub(crate) fn keys_page(org: &str) -> String {
     if org.is_empty() {
         "https://dev.azure.com (User settings, SSH public keys)".to_string()
     } else {
@@ -64,7 +64,7 @@ impl Task for SshKey {
 }
 
 /// An organization's personal access tokens page.
-pub fn tokens_page(org: &str) -> String {
+pub(crate) fn tokens_page(org: &str) -> String {
     format!("https://dev.azure.com/{org}/_usersSettings/tokens")
 }
 
