@@ -98,7 +98,8 @@ impl FakeCloud {
         format!("{}/ado", self.base)
     }
 
-    /// The environment that points the agent here.
+    /// The environment that points the agent here (the sign-in tests are Unix-only).
+    #[cfg(unix)]
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("ADO_CUTOVER_ENTRA_URL", self.base.clone()),
@@ -107,6 +108,8 @@ impl FakeCloud {
         ]
     }
 
+    /// `METHOD path` of every request so far.
+    #[cfg(unix)]
     pub(crate) fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }

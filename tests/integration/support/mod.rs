@@ -189,7 +189,9 @@ impl Sandbox {
         }
     }
 
-    /// Fails, naming only the files that differ, unless the machine is as in `before`.
+    /// Fails, naming only the files that differ, unless the machine is as in `before`. (Used
+    /// by the Unix-only modules.)
+    #[cfg(unix)]
     pub(crate) fn assert_unchanged(&self, before: &BTreeMap<PathBuf, String>, what: &str) {
         let after = self.snapshot();
         let changed: Vec<&PathBuf> = before
