@@ -251,7 +251,13 @@ async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Re
 async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> Response {
     let summary = state.store.summary(state.now(), 1).await;
     let fleet = match &summary {
-        Ok(s) => Some((s.outcomes.clone().into_iter().collect::<Vec<_>>(), s.stale)),
+        Ok(s) => Some((
+            s.outcomes
+                .iter()
+                .map(|(outcome, n)| (outcome.to_string(), *n))
+                .collect::<Vec<_>>(),
+            s.stale,
+        )),
         Err(err) => {
             tracing::error!("metrics: the database did not answer: {err}");
             None

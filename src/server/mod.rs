@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod error;
 pub mod expected;
 pub mod metrics;
+pub mod outcome;
 pub mod store;
 
 use std::sync::Arc;

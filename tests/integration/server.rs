@@ -5,6 +5,7 @@
 use crate::support;
 
 use ado_cutover::report::{Item, Outcome, Report, SCHEMA_VERSION, Status};
+use ado_cutover::server::outcome::FleetOutcome;
 use ado_cutover::server::store::{DeviceFilter, FailureGroup};
 use serde_json::{Value, json};
 use support::server::{ADMIN, ENROLLMENT, TestServer, backends, client, sample_report};
@@ -86,9 +87,13 @@ fn store_story_on_every_backend() {
 
         let summary = server.block_on(store.summary(now, 30)).unwrap();
         assert_eq!(summary.devices, 4);
-        assert_eq!(summary.outcomes.get("done"), Some(&3), "{summary:?}");
-        assert_eq!(summary.outcomes.get("failed"), Some(&1));
-        assert_eq!(summary.outcomes.get("action-needed"), None);
+        assert_eq!(
+            summary.outcomes.get(&FleetOutcome::Done),
+            Some(&3),
+            "{summary:?}"
+        );
+        assert_eq!(summary.outcomes.get(&FleetOutcome::Failed), Some(&1));
+        assert_eq!(summary.outcomes.get(&FleetOutcome::ActionNeeded), None);
         assert_eq!(summary.stale, 1, "pc-old was last seen 10 days ago");
         assert_eq!(summary.tasks["browser-sign-out"].get("done"), Some(&3));
         assert_eq!(summary.tasks["browser-sign-out"].get("failed"), Some(&1));
@@ -117,7 +122,7 @@ fn store_story_on_every_backend() {
             .block_on(store.device("id-pc-stuck", "bob"))
             .unwrap()
             .unwrap();
-        assert_eq!(bob.device.outcome, "done");
+        assert_eq!(bob.device.outcome, FleetOutcome::Done);
         assert_eq!(bob.device.reports, 3);
         assert_eq!(bob.reports.len(), 3, "every report is kept");
         assert_eq!(
@@ -220,9 +225,13 @@ fn a_finished_device_stays_done_when_its_next_run_finds_nothing_left() {
             assert_eq!(post_report(&server, r), 202, "{postgres}");
         }
         let summary = server.block_on(store.summary(now, 30)).unwrap();
-        assert_eq!(summary.outcomes.get("done"), Some(&1), "{summary:?}");
         assert_eq!(
-            summary.outcomes.get("nothing-to-do"),
+            summary.outcomes.get(&FleetOutcome::Done),
+            Some(&1),
+            "{summary:?}"
+        );
+        assert_eq!(
+            summary.outcomes.get(&FleetOutcome::NothingToDo),
             Some(&1),
             "bob never had anything to do"
         );
@@ -232,7 +241,7 @@ fn a_finished_device_stays_done_when_its_next_run_finds_nothing_left() {
             .block_on(store.device("id-pc-a", "alice"))
             .unwrap()
             .unwrap();
-        assert_eq!(alice.device.outcome, "done");
+        assert_eq!(alice.device.outcome, FleetOutcome::Done);
 
         // The device page links every older report, each shown in full; a report of another
         // device is not found under this one.
@@ -262,8 +271,12 @@ fn a_finished_device_stays_done_when_its_next_run_finds_nothing_left() {
         let again = report("pc-a", "alice", Outcome::ActionNeeded, now);
         assert_eq!(post_report(&server, &again), 202);
         let summary = server.block_on(store.summary(now, 30)).unwrap();
-        assert_eq!(summary.outcomes.get("done"), None, "{summary:?}");
-        assert_eq!(summary.outcomes.get("action-needed"), Some(&1));
+        assert_eq!(
+            summary.outcomes.get(&FleetOutcome::Done),
+            None,
+            "{summary:?}"
+        );
+        assert_eq!(summary.outcomes.get(&FleetOutcome::ActionNeeded), Some(&1));
         assert_eq!(
             summary.tasks["browser-sign-out"].get("needs-user"),
             Some(&1)
@@ -276,7 +289,11 @@ fn a_finished_device_stays_done_when_its_next_run_finds_nothing_left() {
         unchecked.tasks[0].items[0].detail = "not checked: offline".into();
         assert_eq!(post_report(&server, &unchecked), 202);
         let summary = server.block_on(store.summary(now, 30)).unwrap();
-        assert_eq!(summary.outcomes.get("not-checked"), Some(&1), "{summary:?}");
+        assert_eq!(
+            summary.outcomes.get(&FleetOutcome::NotChecked),
+            Some(&1),
+            "{summary:?}"
+        );
         assert_eq!(summary.tasks["browser-sign-out"].get("skipped"), Some(&1));
         let (status, overview) = get(&server, "/", Some(ADMIN));
         assert_eq!(status, 200);

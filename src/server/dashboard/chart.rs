@@ -3,6 +3,7 @@
 use maud::{Markup, html};
 use time::OffsetDateTime;
 
+use crate::server::outcome::FleetOutcome;
 use crate::server::store::{DAY_MS, Summary, millis};
 
 /// Reports per day as stacked bars, drawn as SVG (no script, no external image).
@@ -15,10 +16,12 @@ pub(super) fn chart(summary: &Summary, now: OffsetDateTime) -> Markup {
         .map(|i| {
             let day = today - DAYS + 1 + i;
             let counts = summary.days.get(&day);
-            let get = |k: &str| counts.and_then(|c| c.get(k)).copied().unwrap_or(0);
+            let get = |k: FleetOutcome| counts.and_then(|c| c.get(&k)).copied().unwrap_or(0);
             (
-                get("done") + get("nothing-to-do"),
-                get("action-needed") + get("failed") + get("not-checked"),
+                get(FleetOutcome::Done) + get(FleetOutcome::NothingToDo),
+                get(FleetOutcome::ActionNeeded)
+                    + get(FleetOutcome::Failed)
+                    + get(FleetOutcome::NotChecked),
             )
         })
         .collect();

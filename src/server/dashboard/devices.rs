@@ -8,11 +8,10 @@ use maud::{Markup, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use time::OffsetDateTime;
 
-use super::{
-    AppState, OUTCOMES, PageError, device_href, device_path, outcome_label, page, visible, when,
-};
+use super::{AppState, PageError, badge, device_href, device_path, page, visible, when};
 use crate::report::Report;
 use crate::server::auth::Admin;
+use crate::server::outcome::FleetOutcome;
 use crate::server::store::{
     DeviceDetail, DeviceFilter, DeviceRow, STALE_AFTER_DAYS, STALE_AFTER_MS, kebab, millis,
 };
@@ -33,7 +32,7 @@ pub(super) fn device_table(rows: &[DeviceRow], now: OffsetDateTime, reason: bool
                         tr {
                             td { a href=(device_href(row)) { (visible(&row.hostname)) } }
                             td { (visible(row.upn.as_deref().unwrap_or(&row.user_name))) }
-                            td { span class={"badge " (row.outcome)} { (outcome_label(&row.outcome)) } }
+                            td { (badge(row.outcome)) }
                             td {
                                 (when(row.last_seen))
                                 @if row.last_seen < stale_before { " " span.badge.stale { "not seen for " (STALE_AFTER_DAYS) " days" } }
@@ -70,7 +69,7 @@ pub(super) async fn device_list(
             input type="search" name="q" placeholder="host, user or UPN" value=(filter.q.as_deref().unwrap_or(""));
             select name="outcome" {
                 option value="" selected[selected.is_empty()] { "Any outcome" }
-                @for (id, label) in OUTCOMES { option value=(id) selected[selected == *id] { (label) } }
+                @for outcome in FleetOutcome::ALL { option value=(outcome.as_str()) selected[selected == outcome.as_str()] { (outcome.label()) } }
                 option value="stale" selected[selected == "stale"] { "Not seen for " (STALE_AFTER_DAYS) " days" }
             }
             button type="submit" { "Filter" }
@@ -110,7 +109,7 @@ pub(super) async fn device_csv(
             r.hostname.clone(),
             r.user_name.clone(),
             r.upn.clone().unwrap_or_default(),
-            r.outcome.clone(),
+            r.outcome.to_string(),
             when(r.last_seen),
             r.reason.clone().unwrap_or_default(),
             r.os.clone(),
@@ -161,7 +160,7 @@ pub(super) async fn device_page(
         h1 { (visible(&device.hostname)) }
         dl.facts {
             dt { "User" } dd { (visible(&device.user_name)) @if let Some(upn) = &device.upn { " (" (visible(upn)) ")" } }
-            dt { "Outcome" } dd { span class={"badge " (device.outcome)} { (outcome_label(&device.outcome)) } }
+            dt { "Outcome" } dd { (badge(device.outcome)) }
             dt { "Last seen" } dd { (when(device.last_seen)) }
             dt { "First seen" } dd { (when(device.first_seen)) }
             dt { "System" } dd { (device.os) }
@@ -180,7 +179,7 @@ pub(super) async fn device_page(
                     tr {
                         td { a href=(format!("{}/reports/{}", here, utf8_percent_encode(&r.report_id, NON_ALPHANUMERIC))) { (when(r.finished_at)) } }
                         td { (r.mode) }
-                        td { span class={"badge " (r.outcome)} { (outcome_label(&r.outcome)) } }
+                        td { (badge(r.outcome)) }
                         td { (r.agent_version) } td { (when(r.received_at)) }
                     }
                 }
@@ -238,7 +237,7 @@ pub(super) async fn report_page(
         h1 { (visible(&report.device.hostname)) ": " (title) }
         dl.facts {
             dt { "User" } dd { (visible(&report.user.name)) @if let Some(upn) = &report.user.upn { " (" (visible(upn)) ")" } }
-            dt { "Outcome" } dd { span class={"badge " (kebab(&report.outcome))} { (outcome_label(&kebab(&report.outcome))) } }
+            dt { "Outcome" } dd { (badge(FleetOutcome::of_report(&report))) }
             dt { "Started" } dd { (when(millis(report.started_at))) }
             dt { "Finished" } dd { (when(millis(report.finished_at))) }
             dt { "Agent" } dd { (report.agent_version) }

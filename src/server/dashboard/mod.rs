@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 
 use super::State;
 use super::error::with_cause;
+use super::outcome::FleetOutcome;
 use super::store::DeviceRow;
 use devices::{device_csv, device_list, device_page, report_page};
 use login::{login, login_form, logout};
@@ -42,14 +43,6 @@ pub fn routes() -> axum::Router<State> {
         .route("/expected-users", post(expected_users))
         .route("/static/app.css", get(stylesheet))
 }
-
-pub(super) const OUTCOMES: &[(&str, &str)] = &[
-    ("done", "Done"),
-    ("nothing-to-do", "Nothing to do"),
-    ("not-checked", "Not everything checked"),
-    ("action-needed", "Action needed"),
-    ("failed", "Failed"),
-];
 
 pub(super) fn page(title: &str, csrf: Option<&str>, body: Markup) -> Response {
     let markup = html! {
@@ -101,11 +94,9 @@ pub(super) fn when(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-pub(super) fn outcome_label(outcome: &str) -> &str {
-    OUTCOMES
-        .iter()
-        .find(|(id, _)| *id == outcome)
-        .map_or(outcome, |(_, label)| label)
+/// An outcome as a badge: its word as the class, its label as the text.
+pub(super) fn badge(outcome: FleetOutcome) -> Markup {
+    html! { span class={"badge " (outcome.as_str())} { (outcome.label()) } }
 }
 
 /// A name as people must see it: characters that reorder or hide text (bidirectional controls,

@@ -8,8 +8,9 @@ use maud::{Markup, html};
 
 use super::chart::chart;
 use super::devices::device_table;
-use super::{AppState, OUTCOMES, PageError, page, percent};
+use super::{AppState, PageError, page, percent};
 use crate::server::auth::Admin;
+use crate::server::outcome::FleetOutcome;
 use crate::server::store::{DeviceFilter, STALE_AFTER_DAYS, Summary};
 
 pub(super) async fn overview(
@@ -45,8 +46,9 @@ pub(super) async fn overview(
         h1 { "Fleet overview" }
         section.cards {
             div.card { span.number id="devices-reported" { (summary.devices) } span.label { "devices reported" } }
-            @for (id, label) in OUTCOMES {
-                @let count = summary.outcomes.get(*id).copied().unwrap_or(0);
+            @for outcome in FleetOutcome::ALL {
+                @let (id, label) = (outcome.as_str(), outcome.label());
+                @let count = summary.outcomes.get(&outcome).copied().unwrap_or(0);
                 div class={"card " (id)} {
                     span.number id={"outcome-" (id)} { (count) }
                     span.label { (label) " · " (percent(count, summary.devices)) }
@@ -65,7 +67,7 @@ pub(super) async fn overview(
         section {
             h2 { "Needing action" }
             (device_table(&needing, now, true))
-            @if summary.outcomes.get("action-needed").copied().unwrap_or(0) > needing.len() as i64 {
+            @if summary.outcomes.get(&FleetOutcome::ActionNeeded).copied().unwrap_or(0) > needing.len() as i64 {
                 p { a href="/devices?outcome=action-needed" { "All devices needing action" } }
             }
         }

@@ -7,8 +7,9 @@ use sqlx::Row as _;
 use time::OffsetDateTime;
 
 use super::{DAY_MS, Store, StoreError, Stored, kebab, millis};
-use crate::report::{Outcome, Report, Status};
+use crate::report::{Report, Status};
 use crate::server::expected::Expected;
+use crate::server::outcome::FleetOutcome;
 
 impl Store {
     /// Stores a report (its JSON as received in `body`). The device's latest state follows the
@@ -77,7 +78,7 @@ pub(crate) struct Row {
     pub os: String,
     pub agent: String,
     pub mode: String,
-    pub outcome: String,
+    pub outcome: FleetOutcome,
     pub reason: Option<String>,
     pub finished: i64,
     pub received: i64,
@@ -87,18 +88,6 @@ pub(crate) struct Row {
     pub statuses: Vec<(String, String)>,
     /// (task, status, detail) of what needs someone.
     pub problems: Vec<(String, String, String)>,
-}
-
-/// The outcome the fleet sees: the report's, except that "done" or "nothing to do" with
-/// something the agent could not check is `not-checked` (its own count, never ok). Agents that
-/// predate the distinction send the same fields, so this works for every agent version.
-pub(crate) fn outcome_of(report: &Report) -> String {
-    match report.outcome {
-        Outcome::Done | Outcome::NothingToDo if report.not_everything_checked() => {
-            NOT_CHECKED.to_string()
-        }
-        outcome => kebab(&outcome),
-    }
 }
 
 /// The system for people: "Windows 11 Pro", not "windows Windows 11 Pro" (the long version
@@ -111,9 +100,6 @@ fn system_of(device: &crate::report::Device) -> String {
         format!("{os} {version}")
     }
 }
-
-/// The derived outcome of a device whose latest report could not check everything.
-pub(super) const NOT_CHECKED: &str = "not-checked";
 
 impl Row {
     /// The task statuses to keep for the device: a task it finished before ("done") and that
@@ -150,7 +136,7 @@ impl Row {
             os: system_of(&report.device),
             agent: report.agent_version.clone(),
             mode: kebab(&report.mode),
-            outcome: outcome_of(report),
+            outcome: FleetOutcome::of_report(report),
             reason: problems
                 .first()
                 .map(|(task, _, detail)| format!("{task}: {detail}")),
@@ -216,7 +202,7 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
         .bind(&r.user)
         .bind(&r.hostname)
         .bind(&r.mode)
-        .bind(&r.outcome)
+        .bind(r.outcome.as_str())
         .bind(&r.agent)
         .bind(r.finished)
         .bind(r.received)
@@ -228,7 +214,7 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
     }
     sqlx::query(sql::DAY)
         .bind(r.day)
-        .bind(&r.outcome)
+        .bind(r.outcome.as_str())
         .execute(&mut *conn)
         .await?;
     let latest = sqlx::query(sql::DEVICE)
@@ -239,7 +225,7 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
         .bind(&r.os)
         .bind(&r.agent)
         .bind(&r.mode)
-        .bind(&r.outcome)
+        .bind(r.outcome.as_str())
         .bind(&r.reason)
         .bind(&r.id)
         .bind(r.finished)

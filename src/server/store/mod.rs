@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use sqlx::AnyPool;
 use time::OffsetDateTime;
 
+use super::outcome::FleetOutcome;
 use crate::report::Report;
 
 mod ingest;
@@ -28,6 +29,10 @@ pub enum StoreError {
     Setup { what: String, hint: String },
     #[error("the database failed: {0}")]
     Database(#[from] sqlx::Error),
+    /// A stored value this server does not know (written by something else, or a newer
+    /// server).
+    #[error("the database holds a value this server does not know: {0}")]
+    Unknown(String),
 }
 
 /// Which database.
@@ -64,7 +69,7 @@ pub struct DeviceRow {
     pub os: String,
     pub agent_version: String,
     pub mode: String,
-    pub outcome: String,
+    pub outcome: FleetOutcome,
     /// The first problem of the latest report, in words.
     pub reason: Option<String>,
     pub first_seen: i64,
@@ -77,7 +82,7 @@ pub struct DeviceRow {
 pub struct ReportRow {
     pub report_id: String,
     pub mode: String,
-    pub outcome: String,
+    pub outcome: FleetOutcome,
     pub agent_version: String,
     pub finished_at: i64,
     pub received_at: i64,
@@ -121,7 +126,7 @@ pub struct DeviceFilter {
 pub struct Summary {
     pub devices: i64,
     /// Device count per outcome.
-    pub outcomes: BTreeMap<String, i64>,
+    pub outcomes: BTreeMap<FleetOutcome, i64>,
     /// Not seen for [`STALE_AFTER_MS`].
     pub stale: i64,
     /// Per task: device count per status.
@@ -129,7 +134,7 @@ pub struct Summary {
     /// Per day (Unix day number; ISO dates such as `2026-11-29` in JSON): report count per
     /// outcome.
     #[serde(serialize_with = "iso_days")]
-    pub days: BTreeMap<i64, BTreeMap<String, i64>>,
+    pub days: BTreeMap<i64, BTreeMap<FleetOutcome, i64>>,
     /// Failures grouped by cause, most devices first.
     pub failures: Vec<FailureGroup>,
     /// Expected users who have not reported yet (the first 200, by name).
@@ -141,7 +146,7 @@ pub struct Summary {
 
 /// Day numbers as the ISO dates people and tools read (`2026-11-29`).
 fn iso_days<S: serde::Serializer>(
-    days: &BTreeMap<i64, BTreeMap<String, i64>>,
+    days: &BTreeMap<i64, BTreeMap<FleetOutcome, i64>>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
@@ -191,7 +196,7 @@ mod tests {
             .days
             .entry(20_421)
             .or_default()
-            .insert("done".into(), 2);
+            .insert(FleetOutcome::Done, 2);
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["days"]["2025-11-29"]["done"], 2, "{json}");
         assert_eq!(iso_date(0), "1970-01-01");

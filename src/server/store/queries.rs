@@ -10,6 +10,7 @@ use super::{
     StoreError, Summary, millis,
 };
 use crate::report::Report;
+use crate::server::outcome::FleetOutcome;
 
 /// The columns [`device_row`] reads, in its order.
 macro_rules! device_columns {
@@ -79,7 +80,7 @@ impl Store {
                 .await?
             }
         };
-        Ok(rows.iter().map(device_row).collect())
+        rows.iter().map(device_row).collect()
     }
 
     /// One device and user, with every report kept for it, newest first.
@@ -100,7 +101,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let device = device_row(&row);
+        let device = device_row(&row)?;
         let reports = sqlx::query(
             "SELECT report_id, mode, outcome, agent_version, finished_at, received_at FROM reports
              WHERE device_id = $1 AND user_name = $2 ORDER BY finished_at DESC LIMIT 500",
@@ -110,15 +111,17 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| ReportRow {
-            report_id: r.get(0),
-            mode: r.get(1),
-            outcome: r.get(2),
-            agent_version: r.get(3),
-            finished_at: r.get(4),
-            received_at: r.get(5),
+        .map(|r| {
+            Ok(ReportRow {
+                report_id: r.get(0),
+                mode: r.get(1),
+                outcome: outcome(r.get(2))?,
+                agent_version: r.get(3),
+                finished_at: r.get(4),
+                received_at: r.get(5),
+            })
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
         let latest: Option<String> = sqlx::query(
             "SELECT body FROM reports WHERE report_id = (SELECT last_report_id FROM devices WHERE device_id = $1 AND user_name = $2)",
         )
@@ -169,7 +172,7 @@ impl Store {
             let stale: i64 = row.try_get(2).unwrap_or(0);
             summary.devices += count;
             summary.stale += stale;
-            summary.outcomes.insert(row.get(0), count);
+            summary.outcomes.insert(outcome(row.get(0))?, count);
         }
         for row in sqlx::query("SELECT task_id, status, devices FROM task_counts WHERE devices > 0")
             .fetch_all(&self.pool)
@@ -191,7 +194,7 @@ impl Store {
                 .days
                 .entry(row.get(0))
                 .or_default()
-                .insert(row.get(1), row.get(2));
+                .insert(outcome(row.get(1))?, row.get(2));
         }
         summary.failures = sqlx::query(
             "SELECT task_id, detail, COUNT(*) AS n FROM problems WHERE status = 'failed'
@@ -244,8 +247,13 @@ impl Store {
     }
 }
 
-fn device_row(r: &AnyRow) -> DeviceRow {
-    DeviceRow {
+/// A stored outcome word as the typed outcome.
+fn outcome(word: String) -> Result<FleetOutcome, StoreError> {
+    word.parse().map_err(StoreError::Unknown)
+}
+
+fn device_row(r: &AnyRow) -> Result<DeviceRow, StoreError> {
+    Ok(DeviceRow {
         device_id: r.get(0),
         user_name: r.get(1),
         upn: r.get(2),
@@ -253,12 +261,12 @@ fn device_row(r: &AnyRow) -> DeviceRow {
         os: r.get(4),
         agent_version: r.get(5),
         mode: r.get(6),
-        outcome: r.get(7),
+        outcome: outcome(r.get(7))?,
         reason: r.get(8),
         first_seen: r.get(9),
         last_seen: r.get(10),
         reports: r.get(11),
-    }
+    })
 }
 
 fn escape_like(text: &str) -> String {

@@ -110,16 +110,33 @@ fn write(
 
 fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
     let inserted = conn.prepare_cached(sql::REPORT)?.execute(params![
-        r.id, r.device, r.user, r.hostname, r.mode, r.outcome, r.agent, r.finished, r.received,
+        r.id,
+        r.device,
+        r.user,
+        r.hostname,
+        r.mode,
+        r.outcome.as_str(),
+        r.agent,
+        r.finished,
+        r.received,
         r.body
     ])?;
     if inserted == 0 {
         return Ok(Stored::Duplicate);
     }
     conn.prepare_cached(sql::DAY)?
-        .execute(params![r.day, r.outcome])?;
+        .execute(params![r.day, r.outcome.as_str()])?;
     let latest = conn.prepare_cached(sql::DEVICE)?.execute(params![
-        r.device, r.user, r.upn, r.hostname, r.os, r.agent, r.mode, r.outcome, r.reason, r.id,
+        r.device,
+        r.user,
+        r.upn,
+        r.hostname,
+        r.os,
+        r.agent,
+        r.mode,
+        r.outcome.as_str(),
+        r.reason,
+        r.id,
         r.finished
     ])?;
     if latest == 0 {

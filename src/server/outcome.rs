@@ -1,0 +1,122 @@
+//! The outcome the fleet sees per device: the report's own [`Outcome`], plus `not-checked`,
+//! which the server derives when a report says "done" or "nothing to do" but could not check
+//! everything (its own count, never counted as finished). Stored and sent as kebab-case words.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::{Outcome, Report};
+
+/// A device's outcome on the dashboard and in the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FleetOutcome {
+    Done,
+    NothingToDo,
+    NotChecked,
+    ActionNeeded,
+    Failed,
+}
+
+impl FleetOutcome {
+    /// Every outcome, in the order the dashboard shows them.
+    pub const ALL: [FleetOutcome; 5] = [
+        FleetOutcome::Done,
+        FleetOutcome::NothingToDo,
+        FleetOutcome::NotChecked,
+        FleetOutcome::ActionNeeded,
+        FleetOutcome::Failed,
+    ];
+
+    /// The stored and sent word: `action-needed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FleetOutcome::Done => "done",
+            FleetOutcome::NothingToDo => "nothing-to-do",
+            FleetOutcome::NotChecked => "not-checked",
+            FleetOutcome::ActionNeeded => "action-needed",
+            FleetOutcome::Failed => "failed",
+        }
+    }
+
+    /// For people: "Action needed".
+    pub fn label(self) -> &'static str {
+        match self {
+            FleetOutcome::Done => "Done",
+            FleetOutcome::NothingToDo => "Nothing to do",
+            FleetOutcome::NotChecked => "Not everything checked",
+            FleetOutcome::ActionNeeded => "Action needed",
+            FleetOutcome::Failed => "Failed",
+        }
+    }
+
+    /// The outcome a report gives its device. Agents that predate the "not checked"
+    /// distinction send the same fields, so this works for every agent version.
+    pub fn of_report(report: &Report) -> FleetOutcome {
+        match report.outcome {
+            Outcome::Done | Outcome::NothingToDo if report.not_everything_checked() => {
+                FleetOutcome::NotChecked
+            }
+            outcome => outcome.into(),
+        }
+    }
+}
+
+impl From<Outcome> for FleetOutcome {
+    fn from(outcome: Outcome) -> FleetOutcome {
+        match outcome {
+            Outcome::Done => FleetOutcome::Done,
+            Outcome::NothingToDo => FleetOutcome::NothingToDo,
+            Outcome::ActionNeeded => FleetOutcome::ActionNeeded,
+            Outcome::Failed => FleetOutcome::Failed,
+        }
+    }
+}
+
+impl fmt::Display for FleetOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FleetOutcome {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<FleetOutcome, String> {
+        FleetOutcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == text)
+            .ok_or_else(|| format!("`{text}` is not an outcome"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_round_trip_and_match_serde() {
+        for outcome in FleetOutcome::ALL {
+            assert_eq!(outcome.as_str().parse(), Ok(outcome));
+            assert_eq!(
+                serde_json::to_value(outcome).unwrap(),
+                serde_json::json!(outcome.as_str())
+            );
+        }
+        assert!("stale".parse::<FleetOutcome>().is_err());
+        // The report's own outcomes keep their words.
+        for outcome in [
+            Outcome::Done,
+            Outcome::NothingToDo,
+            Outcome::ActionNeeded,
+            Outcome::Failed,
+        ] {
+            assert_eq!(
+                serde_json::to_value(outcome).unwrap(),
+                serde_json::to_value(FleetOutcome::from(outcome)).unwrap()
+            );
+        }
+    }
+}
