@@ -46,14 +46,22 @@ pub struct Paths {
 /// Why the locations could not be worked out.
 #[derive(Debug, thiserror::Error)]
 pub enum PathsError {
-    #[error(
-        "{SANDBOX_VAR} is set to `{0}`, which is not an existing directory\nhint: create the directory, or unset {SANDBOX_VAR} to use this computer's real folders"
-    )]
+    #[error("{SANDBOX_VAR} is set to `{0}`, which is not an existing directory")]
     BadSandbox(PathBuf),
-    #[error(
-        "could not find your home folder\nhint: set HOME (or USERPROFILE on Windows) to your home folder"
-    )]
+    #[error("could not find your home folder")]
     NoHome,
+}
+
+impl PathsError {
+    /// What to do about it.
+    pub(crate) fn hint(&self) -> String {
+        match self {
+            PathsError::BadSandbox(_) => format!(
+                "create the directory, or unset {SANDBOX_VAR} to use this computer's real folders"
+            ),
+            PathsError::NoHome => "set HOME (or USERPROFILE on Windows) to your home folder".into(),
+        }
+    }
 }
 
 /// The per-user base folders a layout is derived from.
@@ -203,9 +211,12 @@ mod tests {
     #[test]
     fn missing_sandbox_is_an_error_with_a_hint() {
         let env = Env::from_pairs([(SANDBOX_VAR, "/definitely/not/here")]);
-        let err = Paths::resolve(&env).unwrap_err().to_string();
-        assert!(err.contains("not an existing directory"), "{err}");
-        assert!(err.contains("hint:"), "{err}");
+        let err = Paths::resolve(&env).unwrap_err();
+        assert!(
+            err.to_string().contains("not an existing directory"),
+            "{err}"
+        );
+        assert!(err.hint().contains("create the directory"), "{err}");
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub(super) fn write_managed(
         tenant,
         organizations: common.orgs.clone(),
     };
-    let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, e))?;
+    let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, &e).hint(e.hint()))?;
     let written = crate::agent::settings::managed::write(&paths, &wanted)
         .map_err(|e| failure(exit::USAGE, e))?;
     console::status(format!("wrote {}", paths.display(&written)));

@@ -47,7 +47,7 @@ pub(super) struct Session<'e> {
 impl<'e> Session<'e> {
     /// Resolves paths, settings and the task selection; prints warnings.
     pub(super) fn prepare(common: &Common, env: &'e Env) -> Result<Session<'e>, Failure> {
-        let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, e))?;
+        let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, &e).hint(e.hint()))?;
         let mut switches = Vec::new();
         if common.fix_legacy_hosts {
             switches.push((&keys::FIX_LEGACY_HOSTS, "--fix-legacy-hosts"));
@@ -80,8 +80,8 @@ impl<'e> Session<'e> {
     /// Takes the run lock, or fails at once with exit code 3.
     pub(super) fn lock(&self) -> Result<RunLock, Failure> {
         RunLock::acquire(&self.paths.data_dir).map_err(|err| match err {
-            LockError::Held { .. } => failure(exit::LOCKED, err),
-            LockError::Io { .. } => failure(exit::FAILED, err),
+            LockError::Held { .. } => failure(exit::LOCKED, &err).hint(err.hint()),
+            LockError::Io { .. } => failure(exit::FAILED, &err).hint(err.hint()),
         })
     }
 

@@ -20,12 +20,22 @@ pub struct RunLock {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "another ado-cutover is already running for this user{}\nhint: wait for it to finish, then run this again",
+        "another ado-cutover is already running for this user{}",
         .pid.map(|p| format!(" (process {p})")).unwrap_or_default()
     )]
     Held { pid: Option<u32> },
-    #[error("cannot create the run lock {}: {source}\nhint: check that this folder is writable by this user", .path.display())]
+    #[error("cannot create the run lock {}: {source}", .path.display())]
     Io { path: PathBuf, source: io::Error },
+}
+
+impl LockError {
+    /// What to do about it.
+    pub(crate) fn hint(&self) -> &'static str {
+        match self {
+            LockError::Held { .. } => "wait for it to finish, then run this again",
+            LockError::Io { .. } => "check that this folder is writable by this user",
+        }
+    }
 }
 
 impl RunLock {
@@ -92,7 +102,7 @@ mod tests {
             matches!(err, LockError::Held { pid: Some(p) } if p == std::process::id()),
             "{err:?}"
         );
-        assert!(err.to_string().contains("hint:"));
+        assert!(err.hint().contains("wait for it to finish"), "{err}");
         drop(first);
         RunLock::acquire(dir.path()).unwrap();
     }
