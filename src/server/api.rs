@@ -248,30 +248,28 @@ async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Re
     }
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> Response {
-    let summary = state.store.summary(state.now(), 1).await;
-    let fleet = match &summary {
-        Ok(s) => Some((
-            s.outcomes
-                .iter()
-                .map(|(outcome, n)| (outcome.to_string(), *n))
-                .collect::<Vec<_>>(),
-            s.stale,
-        )),
-        Err(err) => {
-            tracing::error!("metrics: the database did not answer: {err}");
-            None
-        }
-    };
-    (
+/// `GET /metrics`: open, or for the admin token only when the server was started with
+/// `--metrics-token`.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<State>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if state.metrics_need_token
+        && super::auth::bearer(&headers).and_then(|t| state.tokens.kind_of(t))
+            != Some(super::auth::Kind::Admin)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "metrics need the admin token",
+            "send `Authorization: Bearer <admin token>` (the scraper's bearer token setting)",
+        ));
+    }
+    let fleet = state.fleet_cache.get(&state.store, state.now()).await;
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(
-            fleet
-                .as_ref()
-                .map(|(devices, stale)| (devices.as_slice(), *stale)),
-        ),
+        state.metrics.render(fleet.as_ref()),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn openapi() -> Response {

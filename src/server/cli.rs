@@ -46,6 +46,24 @@ pub struct Cli {
     /// Reports accepted per token per minute, per server instance.
     #[arg(long, default_value_t = 60_000)]
     pub reports_per_minute: u32,
+    /// Connections served at once; more wait until one ends. Keep it below the process's open
+    /// file limit (`ulimit -n`).
+    #[arg(
+        long,
+        env = "ADO_CUTOVER_SERVER_MAX_CONNECTIONS",
+        default_value_t = 512
+    )]
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's head; an idle connection is closed after
+    /// as long.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds one request may take, its body included.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Answer /metrics only with the admin token (`Authorization: Bearer ...`).
+    #[arg(long, env = "ADO_CUTOVER_SERVER_METRICS_TOKEN")]
+    pub metrics_token: bool,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM. Its log (errors with their causes, warnings) goes
@@ -91,9 +109,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let limits = Limits {
         body_bytes: cli.max_report_bytes,
         reports_per_minute: cli.reports_per_minute,
+        connections: cli.max_connections,
+        header_timeout: Duration::from_secs(cli.header_timeout_secs.max(1)),
+        request_timeout: Duration::from_secs(cli.request_timeout_secs.max(1)),
     };
     let mut state = State::new(store, tokens, system_clock(), limits);
     state.secure_cookies = !cli.listen.ip().is_loopback();
+    state.metrics_need_token = cli.metrics_token;
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .map_err(|e| {

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod error;
 pub mod expected;
+mod listen;
 pub mod metrics;
 pub mod outcome;
 pub mod store;
@@ -44,15 +45,26 @@ pub struct State {
     pub tokens: Arc<auth::Tokens>,
     /// Mark the session cookie `Secure` (on unless the server listens on loopback only).
     pub secure_cookies: bool,
+    /// `/metrics` answers only the admin token.
+    pub metrics_need_token: bool,
+    /// The fleet's counts for `/metrics`, briefly cached.
+    pub fleet_cache: Arc<metrics::FleetCache>,
 }
 
-/// Request limits.
+/// Request and connection limits (README, "Limits").
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// The largest report body accepted, in bytes.
     pub body_bytes: usize,
     /// Reports per token per minute, per server instance.
     pub reports_per_minute: u32,
+    /// Connections served at once; more wait until one ends.
+    pub connections: usize,
+    /// How long a client may take to send a request's head (also how long an idle keep-alive
+    /// connection stays open).
+    pub header_timeout: Duration,
+    /// How long one request may take, its body included.
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -60,6 +72,9 @@ impl Default for Limits {
         Limits {
             body_bytes: 1024 * 1024,
             reports_per_minute: 60_000,
+            connections: 512,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -74,6 +89,8 @@ impl State {
             limits,
             tokens: Arc::new(tokens),
             secure_cookies: true,
+            metrics_need_token: false,
+            fleet_cache: Arc::new(metrics::FleetCache::default()),
         }
     }
 
@@ -84,9 +101,14 @@ impl State {
 
 /// The whole HTTP application.
 pub fn app(state: State) -> Router {
+    let timeout = state.limits.request_timeout;
     Router::new()
         .merge(api::routes(&state))
         .merge(dashboard::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            listen::request_timeout,
+        ))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(axum::middleware::from_fn(auth::security_headers))
         .with_state(state)
@@ -113,7 +135,6 @@ pub async fn serve(
             }
         });
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.limits;
+    listen::accept_loop(app(state), listener, limits, shutdown).await
 }

@@ -12,6 +12,7 @@ mod credentials_windows;
 mod dashboard;
 mod dashboard_html;
 mod guided;
+mod hardening;
 mod keyring;
 mod remotes;
 mod report_delivery;

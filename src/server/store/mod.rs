@@ -121,6 +121,15 @@ pub struct DeviceFilter {
     pub q: Option<String>,
 }
 
+/// Devices per outcome and the stale ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetCounts {
+    pub devices: i64,
+    pub outcomes: BTreeMap<FleetOutcome, i64>,
+    /// Not seen for [`STALE_AFTER_MS`].
+    pub stale: i64,
+}
+
 /// The fleet at a glance.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {

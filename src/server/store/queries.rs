@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::{
-    DAY_MS, DeviceDetail, DeviceFilter, DeviceRow, FailureGroup, ReportRow, STALE_AFTER_MS, Store,
-    StoreError, Summary, millis,
+    DAY_MS, DeviceDetail, DeviceFilter, DeviceRow, FailureGroup, FleetCounts, ReportRow,
+    STALE_AFTER_MS, Store, StoreError, Summary, millis,
 };
 use crate::report::Report;
 use crate::server::outcome::FleetOutcome;
@@ -157,23 +157,36 @@ impl Store {
         Ok(body.and_then(|body| serde_json::from_str(&body).ok()))
     }
 
-    /// The fleet overview at `now`, with report counts for the last `days` days.
-    pub async fn summary(&self, now: OffsetDateTime, days: i64) -> Result<Summary, StoreError> {
-        let now = millis(now);
-        let mut summary = Summary::default();
+    /// Devices per outcome, and how many of them are stale at `now`: one query, what the
+    /// overview's cards and `/metrics` show.
+    pub async fn fleet_counts(&self, now: OffsetDateTime) -> Result<FleetCounts, StoreError> {
+        let mut counts = FleetCounts::default();
         for row in sqlx::query(
             "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices GROUP BY outcome",
         )
-        .bind(now - STALE_AFTER_MS)
+        .bind(millis(now) - STALE_AFTER_MS)
         .fetch_all(&self.pool)
         .await?
         {
             let count: i64 = row.get(1);
             let stale: i64 = row.try_get(2).unwrap_or(0);
-            summary.devices += count;
-            summary.stale += stale;
-            summary.outcomes.insert(outcome(row.get(0))?, count);
+            counts.devices += count;
+            counts.stale += stale;
+            counts.outcomes.insert(outcome(row.get(0))?, count);
         }
+        Ok(counts)
+    }
+
+    /// The fleet overview at `now`, with report counts for the last `days` days.
+    pub async fn summary(&self, now: OffsetDateTime, days: i64) -> Result<Summary, StoreError> {
+        let counts = self.fleet_counts(now).await?;
+        let now = millis(now);
+        let mut summary = Summary {
+            devices: counts.devices,
+            outcomes: counts.outcomes,
+            stale: counts.stale,
+            ..Summary::default()
+        };
         for row in sqlx::query("SELECT task_id, status, devices FROM task_counts WHERE devices > 0")
             .fetch_all(&self.pool)
             .await?

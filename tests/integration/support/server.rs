@@ -82,6 +82,17 @@ impl TestServer {
         listen: &str,
         limits: Limits,
     ) -> TestServer {
+        TestServer::start_configured(url, dir, listen, limits, |_| {})
+    }
+
+    /// A server on `url`, listening on `listen`, its state adjusted by `configure` first.
+    pub(crate) fn start_configured(
+        url: &str,
+        dir: Option<tempfile::TempDir>,
+        listen: &str,
+        limits: Limits,
+        configure: impl FnOnce(&mut State),
+    ) -> TestServer {
         let runtime = runtime();
         let now = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
         let clock_now = now.clone();
@@ -98,6 +109,7 @@ impl TestServer {
             limits,
         );
         state.secure_cookies = false;
+        configure(&mut state);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {
             let _ = ado_cutover::server::serve(state, listener, None, async {

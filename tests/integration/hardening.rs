@@ -1,0 +1,168 @@
+//! What a security review found, each held by a test: slow and idle clients are dropped and the
+//! connection limit keeps the server answering (real sockets on 127.0.0.1, bounded in time).
+#![cfg(feature = "server")]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support;
+
+use ado_cutover::server::Limits;
+use support::server::{TestServer, client};
+
+/// A server with small limits, so a test sees them act within seconds.
+fn strict_server() -> TestServer {
+    let (url, dir) = support::server::fresh_database(false);
+    let limits = Limits {
+        connections: 8,
+        header_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    TestServer::start_on(&url, dir, "127.0.0.1:0", limits)
+}
+
+fn address(server: &TestServer) -> String {
+    server.base.trim_start_matches("http://").to_string()
+}
+
+/// Reads until the server closes the connection (or `limit` passes); returns what came.
+fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(String::from_utf8_lossy(&got).into_owned());
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn idle_and_half_sent_connections_are_dropped_and_the_limit_keeps_others_served() {
+    let server = strict_server();
+    let address = address(&server);
+    // Many more connections than the limit: some idle, some with half a request head.
+    let mut held: Vec<TcpStream> = (0..40)
+        .map(|i| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            if i % 2 == 0 {
+                stream
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                    .unwrap();
+            }
+            stream
+        })
+        .collect();
+    // The server drops them after the header timeout and serves a new client meanwhile.
+    let started = Instant::now();
+    let answer = client()
+        .get(format!("{}/healthz", server.base))
+        .call()
+        .expect("the server answers while idle clients hold connections");
+    assert_eq!(answer.status().as_u16(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "answered only after {:?}",
+        started.elapsed()
+    );
+    // Every held connection was closed by the server, not left open.
+    for stream in held.iter_mut().take(8) {
+        assert!(
+            read_until_closed(stream, Duration::from_secs(15)).is_some(),
+            "an idle connection stayed open"
+        );
+    }
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let server = strict_server();
+    let mut stream = TcpStream::connect(address(&server)).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // The answer comes, then, with nothing more sent, the server closes the connection.
+    let got = read_until_closed(&mut stream, Duration::from_secs(10))
+        .expect("the server closes an idle keep-alive connection");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+}
+
+#[test]
+fn a_request_whose_body_never_arrives_ends_with_503() {
+    let server = strict_server();
+    let mut stream = TcpStream::connect(address(&server)).unwrap();
+    stream
+        .write_all(
+            b"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-enrollment-token-0123456789\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"schema",
+        )
+        .unwrap();
+    let got = read_until_closed(&mut stream, Duration::from_secs(15)).unwrap_or_default();
+    assert!(got.starts_with("HTTP/1.1 503"), "{got}");
+    assert!(got.contains("the request took longer than"), "{got}");
+}
+
+fn metrics(server: &TestServer, token: Option<&str>) -> (u16, String) {
+    let mut request = client().get(format!("{}/metrics", server.base));
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut answer = request.call().unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.body_mut().read_to_string().unwrap())
+}
+
+fn post(server: &TestServer, host: &str) {
+    let report = support::server::sample_report(
+        host,
+        "user",
+        ado_cutover::report::Outcome::Done,
+        time::OffsetDateTime::now_utc(),
+        "done",
+    );
+    let answer = client()
+        .post(format!("{}/api/v1/reports", server.base))
+        .header(
+            "Authorization",
+            &format!("Bearer {}", support::server::ENROLLMENT),
+        )
+        .header("Content-Type", "application/json")
+        .send(&serde_json::to_vec(&report).unwrap()[..])
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 202);
+}
+
+#[test]
+fn metrics_come_from_a_short_cache_and_can_require_the_admin_token() {
+    let server = TestServer::start(false);
+    post(&server, "pc-1");
+    let (status, first) = metrics(&server, None);
+    assert_eq!(status, 200);
+    assert!(
+        first.contains("ado_cutover_devices{outcome=\"done\"} 1"),
+        "{first}"
+    );
+    assert!(first.contains("ado_cutover_database_up 1"), "{first}");
+    // A second device right away: the scrape is answered from the cache (one query for any
+    // number of scrapes), so it still counts one.
+    post(&server, "pc-2");
+    let (_, second) = metrics(&server, None);
+    assert!(
+        second.contains("ado_cutover_devices{outcome=\"done\"} 1"),
+        "{second}"
+    );
+
+    let (url, dir) = support::server::fresh_database(false);
+    let guarded = TestServer::start_configured(&url, dir, "127.0.0.1:0", Limits::default(), |s| {
+        s.metrics_need_token = true
+    });
+    assert_eq!(metrics(&guarded, None).0, 401);
+    assert_eq!(metrics(&guarded, Some(support::server::ENROLLMENT)).0, 401);
+    assert_eq!(metrics(&guarded, Some(support::server::ADMIN)).0, 200);
+}
