@@ -4,6 +4,7 @@
 //! ignores fields it does not know, so an older server accepts a newer agent's report. Nothing in
 //! a report may be a secret: targets are paths, host names and redacted URLs (see [`redact`]).
 
+pub mod limits;
 pub mod redact;
 
 use serde::{Deserialize, Serialize};

@@ -20,10 +20,6 @@ use super::metrics::Metrics;
 use super::store::{DeviceFilter, Stored};
 use crate::report::{Report, SCHEMA_VERSION};
 
-/// The longest text a report field may hold, and the most items in a report.
-const MAX_FIELD: usize = 4096;
-const MAX_ITEMS: usize = 10_000;
-
 pub fn routes(_: &State) -> axum::Router<State> {
     axum::Router::new()
         .route("/api/v1/reports", post(receive))
@@ -186,27 +182,11 @@ fn validate(report: &Report) -> Result<(), String> {
         if value.trim().is_empty() {
             return Err(format!("{field} is empty"));
         }
-        if value.len() > 255 {
-            return Err(format!("{field} is longer than 255 bytes"));
-        }
     }
-    let items: usize = report.tasks.iter().map(|t| t.items.len()).sum();
-    if items > MAX_ITEMS {
-        return Err(format!("the report has more than {MAX_ITEMS} items"));
+    match crate::report::limits::check(report) {
+        Some(over) => Err(over),
+        None => Ok(()),
     }
-    let long = report.tasks.iter().any(|t| {
-        t.id.len() > 64
-            || t.summary.len() > MAX_FIELD
-            || t.items.iter().any(|i| {
-                i.kind.len() > 64 || i.target.len() > MAX_FIELD || i.detail.len() > MAX_FIELD
-            })
-    });
-    if long {
-        return Err(format!(
-            "a task or item field is longer than {MAX_FIELD} bytes"
-        ));
-    }
-    Ok(())
 }
 
 async fn summary(

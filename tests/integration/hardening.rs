@@ -166,3 +166,61 @@ fn metrics_come_from_a_short_cache_and_can_require_the_admin_token() {
     assert_eq!(metrics(&guarded, Some(support::server::ENROLLMENT)).0, 401);
     assert_eq!(metrics(&guarded, Some(support::server::ADMIN)).0, 200);
 }
+
+#[test]
+fn every_report_field_and_count_is_bounded() {
+    let server = TestServer::start(false);
+    let base = || {
+        support::server::sample_report(
+            "pc",
+            "ana",
+            ado_cutover::report::Outcome::Done,
+            time::OffsetDateTime::now_utc(),
+            "done",
+        )
+    };
+    let post_json = |report: &ado_cutover::report::Report| {
+        let mut answer = client()
+            .post(format!("{}/api/v1/reports", server.base))
+            .header(
+                "Authorization",
+                &format!("Bearer {}", support::server::ENROLLMENT),
+            )
+            .header("Content-Type", "application/json")
+            .send(&serde_json::to_vec(report).unwrap()[..])
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.body_mut().read_to_string().unwrap())
+    };
+    let long = "x".repeat(300);
+    let cases: Vec<(&str, Box<dyn Fn(&mut ado_cutover::report::Report)>)> = vec![
+        (
+            "agent_version",
+            Box::new(|r| r.agent_version = "9".repeat(65)),
+        ),
+        ("device.os", Box::new(|r| r.device.os = "l".repeat(65))),
+        (
+            "device.os_version",
+            Box::new(|r| r.device.os_version = long.clone()),
+        ),
+        ("device.arch", Box::new(|r| r.device.arch = "a".repeat(33))),
+        ("user.upn", Box::new(|r| r.user.upn = Some(long.clone()))),
+        (
+            "tasks",
+            Box::new(|r| {
+                let task = r.tasks[0].clone();
+                r.tasks = vec![task; 65];
+            }),
+        ),
+    ];
+    for (field, spoil) in cases {
+        let mut report = base();
+        spoil(&mut report);
+        let (status, body) = post_json(&report);
+        assert_eq!(status, 422, "{field}: {body}");
+        assert!(body.contains(field), "{field}: {body}");
+    }
+    assert_eq!(server.reports(), 0, "nothing over a limit is stored");
+    let (status, _) = post_json(&base());
+    assert_eq!(status, 202);
+}

@@ -32,7 +32,12 @@ fn configure(sandbox: &Sandbox, port: u16, token: &str) -> std::path::PathBuf {
 
 fn spooled(spool: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(spool)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     files
@@ -142,4 +147,66 @@ fn a_refused_token_stops_delivery_with_a_hint_and_keeps_the_reports() {
     assert_eq!(spooled(&spool).len(), 1, "kept for when the token is fixed");
     assert_eq!(server.reports(), 0);
     assert!(!text(&send.stderr).contains("not-the-token"));
+}
+
+#[test]
+fn a_report_the_server_refuses_for_good_is_set_aside_and_never_blocks_the_rest() {
+    let sandbox = Sandbox::new();
+    let (url, dir) = fresh_database(false);
+    let limits = Limits {
+        body_bytes: 64 * 1024,
+        ..Limits::default()
+    };
+    let server = TestServer::start_on(&url, dir, "127.0.0.1:0", limits);
+    let port: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
+    let spool = configure(&sandbox, port, ENROLLMENT);
+    // Two reports a minute old, which sort before the run's: one from a newer schema (422),
+    // one larger than this server takes (413).
+    let minute_ago = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 60_000;
+    let newer = format!("{minute_ago:020}-newer");
+    let large = format!("{:020}-large", minute_ago + 1);
+    sandbox.write(
+        &spool.join(format!("{newer}.json")),
+        br#"{"schema_version": 99}"#,
+    );
+    sandbox.write(
+        &spool.join(format!("{large}.json")),
+        format!("{{\"pad\": \"{}\"}}", "x".repeat(100 * 1024)).as_bytes(),
+    );
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--silent"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let stderr = text(&run.stderr);
+    assert!(
+        stderr.contains(&format!("a report was set aside, not sent: {newer}.json: the report server refused this report (422: report schema 99 is newer")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{large}.json: the report server refused this report (413"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("the report was not sent"), "{stderr}");
+    assert_eq!(server.reports(), 1, "the run's own report went through");
+    assert!(spooled(&spool).is_empty());
+    let refused = spool.join("refused");
+    assert!(refused.join(format!("{newer}.json")).is_file());
+    let why = std::fs::read_to_string(refused.join(format!("{newer}.why.txt"))).unwrap();
+    assert!(why.contains("422"), "{why}");
+    let log = std::fs::read_to_string(sandbox.paths.log_dir.join("ado-cutover.log")).unwrap();
+    assert!(
+        log.contains(&format!("report set aside: {large}.json")),
+        "{log}"
+    );
+    // Set aside for good: the next delivery does not try them again.
+    let again = sandbox.cmd().args(["report", "--send"]).output().unwrap();
+    assert!(
+        text(&again.stderr).contains("sent 0 reports; none waiting"),
+        "{}",
+        text(&again.stderr)
+    );
 }

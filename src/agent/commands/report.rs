@@ -43,6 +43,9 @@ pub(super) fn send_reports(common: &Common, env: &Env) -> Result<u8, Failure> {
     let spool = Spool::new(&session.paths.data_dir);
     spool.prune(OffsetDateTime::now_utc());
     let delivered = endpoint.deliver(&spool);
+    for refused in &delivered.set_aside {
+        console::warn(format!("a report was set aside, not sent: {refused}"));
+    }
     let plural = |n: usize| if n == 1 { "report" } else { "reports" };
     match delivered.problem {
         None => {

@@ -222,6 +222,10 @@ impl<'e> Session<'e> {
         match Endpoint::from_settings(&self.settings) {
             Ok(Some(endpoint)) => {
                 let delivered = endpoint.deliver(&spool);
+                for refused in &delivered.set_aside {
+                    console::warn(format!("a report was set aside, not sent: {refused}"));
+                    note(format!("report set aside: {refused}"));
+                }
                 match &delivered.problem {
                     Some(problem) => {
                         console::warn(format!("the report was not sent: {problem}"));

@@ -1,6 +1,8 @@
 //! Reports waiting to be delivered: one JSON file each in `<data>/spool`, written atomically,
-//! named so that the oldest sorts first. Bounded in count and age, so a machine that never
-//! reaches the server does not fill up.
+//! named so that the oldest sorts first, each made to fit the server's limits
+//! ([`crate::report::limits::fit`]). Bounded in count and age, so a machine that never reaches
+//! the server does not fill up. A report the server refuses for good is set aside in
+//! `<data>/spool/refused`, so it never holds up the ones after it.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,8 +28,11 @@ impl Spool {
         }
     }
 
-    /// Queues a report; returns its file.
+    /// Queues a report, made to fit the server's limits; returns its file.
     pub(crate) fn add(&self, report: &Report) -> io::Result<PathBuf> {
+        let mut report = report.clone();
+        crate::report::limits::fit(&mut report);
+        let report = &report;
         std::fs::create_dir_all(&self.dir)?;
         let name = format!(
             "{:020}-{}.json",
@@ -52,6 +57,28 @@ impl Spool {
             .collect();
         files.sort();
         files
+    }
+
+    /// Moves a queued report the server refused for good to `refused/`, next to a note of why;
+    /// returns where it went. Only the newest [`MAX_REPORTS`] set aside are kept.
+    pub(crate) fn set_aside(&self, file: &Path, why: &str) -> io::Result<PathBuf> {
+        let refused = self.dir.join("refused");
+        std::fs::create_dir_all(&refused)?;
+        let name = file.file_name().unwrap_or_default();
+        let target = refused.join(name);
+        std::fs::rename(file, &target)?;
+        fsutil::write_atomic(&target.with_extension("why.txt"), why.as_bytes(), 0o600)?;
+        let mut kept: Vec<PathBuf> = std::fs::read_dir(&refused)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        kept.sort();
+        for old in kept.iter().take(kept.len().saturating_sub(MAX_REPORTS)) {
+            let _ = std::fs::remove_file(old);
+            let _ = std::fs::remove_file(old.with_extension("why.txt"));
+        }
+        Ok(target)
     }
 
     /// Drops what is too old or too many (oldest first); returns how many went.

@@ -2,8 +2,10 @@
 //! because of it: every report goes to the [spool](crate::agent::data::spool) first and leaves it only once the
 //! server has it. 5xx answers and timeouts are retried with backoff and jitter (an unreachable
 //! server is not: the report waits for the next run), a 429 waits for
-//! its Retry-After when that is short, and a 4xx stops delivery with a hint that names the likely
-//! cause. The server stores a report once however often it is sent (by `report_id`).
+//! its Retry-After when that is short. A wrong token or address (401, 403, 404) stops delivery
+//! with a hint that names the likely cause; a report the server cannot take (400, 413, 415,
+//! 422) is set aside with its reason and the next one is sent, so one report never blocks the
+//! rest. The server stores a report once however often it is sent (by `report_id`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -32,6 +34,8 @@ pub(crate) struct Delivered {
     pub left: usize,
     /// Why delivery stopped, with a hint; `None` when everything went.
     pub problem: Option<String>,
+    /// Reports the server refused for good, each with why: set aside, not sent again.
+    pub set_aside: Vec<String>,
 }
 
 /// The answer to one request.
@@ -39,8 +43,11 @@ enum Answer {
     Stored,
     /// Worth trying again, after this long if the server said.
     Retry(Option<Duration>, String),
-    /// Will not work by trying again: the reason and hint.
+    /// Will not work by trying again for any report (the token, the address): the reason and
+    /// hint.
     Refused(String),
+    /// This report will never be taken (too large, not readable by this server): the reason.
+    NotThisOne(String),
 }
 
 impl Endpoint {
@@ -80,7 +87,20 @@ impl Endpoint {
                     done.sent += 1;
                     done.left -= 1;
                 }
-                Err(problem) => {
+                Err(Stop::NotThisOne(why)) => {
+                    let name = file
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned();
+                    let kept = match spool.set_aside(&file, &why) {
+                        Ok(_) => "set aside",
+                        Err(_) => "could not be set aside",
+                    };
+                    done.left -= 1;
+                    done.set_aside.push(format!("{name}: {why} ({kept})"));
+                }
+                Err(Stop::All(problem)) => {
                     done.problem = Some(problem);
                     break;
                 }
@@ -89,12 +109,13 @@ impl Endpoint {
         done
     }
 
-    fn send_with_retries(&self, agent: &ureq::Agent, body: &[u8]) -> Result<(), String> {
+    fn send_with_retries(&self, agent: &ureq::Agent, body: &[u8]) -> Result<(), Stop> {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             match self.send(agent, body) {
                 Answer::Stored => return Ok(()),
-                Answer::Refused(why) => return Err(why),
+                Answer::Refused(why) => return Err(Stop::All(why)),
+                Answer::NotThisOne(why) => return Err(Stop::NotThisOne(why)),
                 Answer::Retry(wait, why) => {
                     last = why;
                     if attempt + 1 == ATTEMPTS {
@@ -108,9 +129,9 @@ impl Endpoint {
                 }
             }
         }
-        Err(format!(
+        Err(Stop::All(format!(
             "{last}\nhint: the report is kept and sent with the next run, or with `ado-cutover report --send`"
-        ))
+        )))
     }
 
     fn send(&self, agent: &ureq::Agent, body: &[u8]) -> Answer {
@@ -151,12 +172,35 @@ impl Endpoint {
                 "{} is not an ado-cutover-server report address ({status})\nhint: check report.endpoint; it is the server's base URL, e.g. https://cutover.example.com",
                 self.url
             )),
-            413 | 415 | 422 => Answer::Refused(format!(
-                "the report server cannot read this report ({status}); it may be older than this agent\nhint: upgrade ado-cutover-server"
-            )),
+            400 | 413 | 415 | 422 => {
+                let why = response
+                    .into_body()
+                    .read_to_string()
+                    .ok()
+                    .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+                    .and_then(|v| v["error"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let advice = if status == 413 {
+                    "it is larger than the server takes (its --max-report-bytes)"
+                } else {
+                    "if the server is older than this agent, upgrade ado-cutover-server"
+                };
+                Answer::NotThisOne(format!(
+                    "the report server refused this report ({status}{}{why}); {advice}",
+                    if why.is_empty() { "" } else { ": " }
+                ))
+            }
             _ => Answer::Refused(format!("the report server answered {status}")),
         }
     }
+}
+
+/// Why one report was not delivered.
+enum Stop {
+    /// Nothing can be delivered now (the token, the address, the network).
+    All(String),
+    /// Only this report: the server will never take it.
+    NotThisOne(String),
 }
 
 /// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s.
