@@ -336,7 +336,8 @@ mod tests {
             Delivered {
                 sent: 2,
                 left: 0,
-                problem: None
+                problem: None,
+                set_aside: Vec::new(),
             }
         );
         assert!(
@@ -357,23 +358,27 @@ mod tests {
     }
 
     #[test]
-    fn a_long_retry_after_or_a_4xx_stops_and_keeps_the_reports() {
+    fn a_long_retry_after_stops_and_keeps_the_reports_and_a_refused_report_is_set_aside() {
         let (base, _) = scripted(&[BUSY_LONG]);
         let (_dir, spool) = spool_with(2);
         let done = endpoint(&base).deliver(&spool);
         assert_eq!((done.sent, done.left), (0, 2));
         assert!(done.problem.unwrap().contains("busy (429)"));
 
-        let (base, seen) = scripted(&[TOO_NEW]);
+        // The first report is refused for good: set aside, and the second still goes.
+        let (base, seen) = scripted(&[TOO_NEW, ACCEPTED]);
         let done = endpoint(&base).deliver(&spool);
-        let problem = done.problem.unwrap();
+        assert_eq!(done.problem, None);
+        assert_eq!((done.sent, done.left), (1, 0));
+        assert_eq!(done.set_aside.len(), 1, "{:?}", done.set_aside);
+        let why = &done.set_aside[0];
         assert!(
-            problem.contains("422") && problem.contains("hint: upgrade ado-cutover-server"),
-            "{problem}"
+            why.contains("422") && why.contains("upgrade ado-cutover-server"),
+            "{why}"
         );
-        assert!(!problem.contains("SECRET-TOKEN"));
-        assert_eq!(seen.lock().unwrap().len(), 1, "a 4xx is not retried");
-        assert_eq!(spool.list().len(), 2);
+        assert!(!why.contains("SECRET-TOKEN"));
+        assert_eq!(seen.lock().unwrap().len(), 2, "a 422 is not retried");
+        assert!(spool.list().is_empty());
     }
 
     #[test]
