@@ -193,7 +193,8 @@ fn every_report_field_and_count_is_bounded() {
         (status, answer.body_mut().read_to_string().unwrap())
     };
     let long = "x".repeat(300);
-    let cases: Vec<(&str, Box<dyn Fn(&mut ado_cutover::report::Report)>)> = vec![
+    type Spoil<'a> = Box<dyn Fn(&mut ado_cutover::report::Report) + 'a>;
+    let cases: Vec<(&str, Spoil<'_>)> = vec![
         (
             "agent_version",
             Box::new(|r| r.agent_version = "9".repeat(65)),
