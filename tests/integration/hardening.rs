@@ -225,3 +225,73 @@ fn every_report_field_and_count_is_bounded() {
     let (status, _) = post_json(&base());
     assert_eq!(status, 202);
 }
+
+/// The number of rows `sql` counts in the server's database, on either backend.
+fn count(server: &TestServer, sql: &str) -> i64 {
+    use sqlx::Row as _;
+    let url = server.url.clone();
+    let sql = sql.to_string();
+    server.block_on(async move {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        pool.close().await;
+        n
+    })
+}
+
+#[test]
+fn a_forged_date_cannot_pin_a_device_and_empty_task_counts_go() {
+    use ado_cutover::report::Outcome;
+    use ado_cutover::server::outcome::FleetOutcome;
+    for postgres in support::server::backends() {
+        let server = TestServer::start(postgres);
+        let now = time::OffsetDateTime::now_utc();
+        *server.now.lock().unwrap() = now;
+        let send = |outcome, finished| {
+            let report = support::server::sample_report("pc", "ana", outcome, finished, "x");
+            let answer = client()
+                .post(format!("{}/api/v1/reports", server.base))
+                .header(
+                    "Authorization",
+                    &format!("Bearer {}", support::server::ENROLLMENT),
+                )
+                .header("Content-Type", "application/json")
+                .send(&serde_json::to_vec(&report).unwrap()[..])
+                .unwrap();
+            assert_eq!(answer.status().as_u16(), 202);
+        };
+        // "Done" dated 9999: it counts as finished when it arrived (give or take 5 minutes).
+        send(Outcome::Done, time::macros::datetime!(9999-12-31 23:59 UTC));
+        // An hour later the device really fails: that is its state now.
+        *server.now.lock().unwrap() = now + time::Duration::hours(1);
+        send(Outcome::Failed, now + time::Duration::hours(1));
+        let device = server
+            .block_on(server.store.device("id-pc", "ana"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            device.device.outcome,
+            FleetOutcome::Failed,
+            "backend {postgres}"
+        );
+        // The "done" count of the task went to zero with the failed report: the row went too.
+        assert_eq!(
+            count(
+                &server,
+                "SELECT COUNT(*) FROM task_counts WHERE devices <= 0"
+            ),
+            0,
+            "backend {postgres}"
+        );
+        assert_eq!(
+            count(&server, "SELECT COUNT(*) FROM task_counts"),
+            1,
+            "backend {postgres}"
+        );
+    }
+}

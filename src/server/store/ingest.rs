@@ -68,6 +68,9 @@ impl Store {
     }
 }
 
+/// How far ahead of the server's clock a report's `finished_at` may be (5 minutes).
+pub(crate) const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
 /// What storing one report writes, worked out once for either executor.
 pub(crate) struct Row {
     pub id: String,
@@ -120,7 +123,9 @@ impl Row {
     }
 
     pub(crate) fn new(report: &Report, body: &str, received: i64) -> Row {
-        let finished = millis(report.finished_at);
+        // A clock that runs ahead, or a forged date, must not pin a device's state: a report
+        // counts as finished no later than shortly after it arrived.
+        let finished = millis(report.finished_at).min(received + CLOCK_SKEW_MS);
         let problems = problems(report);
         let mut statuses: BTreeMap<&str, Status> = BTreeMap::new();
         for task in &report.tasks {
@@ -182,6 +187,10 @@ pub(crate) mod sql {
     pub(crate) const UNCOUNT_TASKS: &str = "UPDATE task_counts SET devices = devices - 1
          WHERE EXISTS (SELECT 1 FROM task_status t WHERE t.device_id = $1 AND t.user_name = $2
                        AND t.task_id = task_counts.task_id AND t.status = task_counts.status)";
+    /// Counts that reach zero go, so per-task tables list only what some device has.
+    pub(crate) const PRUNE_COUNTS: &str = "DELETE FROM task_counts WHERE devices <= 0
+         AND EXISTS (SELECT 1 FROM task_status t WHERE t.device_id = $1 AND t.user_name = $2
+                     AND t.task_id = task_counts.task_id AND t.status = task_counts.status)";
     pub(crate) const CLEAR_TASKS: &str =
         "DELETE FROM task_status WHERE device_id = $1 AND user_name = $2";
     pub(crate) const COUNT_TASK: &str =
@@ -248,7 +257,12 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
         .iter()
         .map(|row| row.get(0))
         .collect();
-    for clear in [sql::UNCOUNT_TASKS, sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
+    for clear in [
+        sql::UNCOUNT_TASKS,
+        sql::PRUNE_COUNTS,
+        sql::CLEAR_TASKS,
+        sql::CLEAR_PROBLEMS,
+    ] {
         sqlx::query(clear)
             .bind(&r.device)
             .bind(&r.user)

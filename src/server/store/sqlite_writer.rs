@@ -148,7 +148,12 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
         .prepare_cached(sql::DONE_TASKS)?
         .query_map(params![r.device, r.user], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for clear in [sql::UNCOUNT_TASKS, sql::CLEAR_TASKS, sql::CLEAR_PROBLEMS] {
+    for clear in [
+        sql::UNCOUNT_TASKS,
+        sql::PRUNE_COUNTS,
+        sql::CLEAR_TASKS,
+        sql::CLEAR_PROBLEMS,
+    ] {
         conn.prepare_cached(clear)?
             .execute(params![r.device, r.user])?;
     }
