@@ -17,7 +17,7 @@ use super::State;
 use super::auth::{Admin, Enrolled};
 use super::error::ApiError;
 use super::metrics::Metrics;
-use super::store::{DeviceFilter, Stored};
+use super::store::{DeviceFilter, PAGE_MAX, Stored};
 use crate::report::{Report, SCHEMA_VERSION};
 
 pub fn routes(_: &State) -> axum::Router<State> {
@@ -201,8 +201,19 @@ async fn devices(
     axum::extract::State(state): axum::extract::State<State>,
     Query(filter): Query<DeviceFilter>,
 ) -> Result<Response, ApiError> {
-    let rows = state.store.devices(&filter, state.now(), 10_000).await?;
-    Ok(Json(rows).into_response())
+    let limit = filter.limit.unwrap_or(PAGE_MAX).clamp(1, PAGE_MAX);
+    let mut rows = state.store.devices(&filter, state.now(), limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let mut response = Json(rows).into_response();
+    if more {
+        // The next page: the same query with this offset.
+        let next = filter.offset.unwrap_or(0).max(0) + limit;
+        response
+            .headers_mut()
+            .insert("x-next-offset", axum::http::HeaderValue::from(next));
+    }
+    Ok(response)
 }
 
 async fn device(

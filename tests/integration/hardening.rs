@@ -295,3 +295,77 @@ fn a_forged_date_cannot_pin_a_device_and_empty_task_counts_go() {
         );
     }
 }
+
+#[test]
+fn lists_come_in_pages_and_the_csv_export_streams_every_row() {
+    use ado_cutover::server::store::PAGE_MAX;
+    let server = TestServer::start(false);
+    let now = time::OffsetDateTime::now_utc();
+    let devices = PAGE_MAX as usize + 5;
+    for i in 0..devices {
+        let report = support::server::sample_report(
+            &format!("pc-{i:04}"),
+            "ana",
+            ado_cutover::report::Outcome::Done,
+            now - time::Duration::seconds(i as i64),
+            "x",
+        );
+        let body = serde_json::to_string(&report).unwrap();
+        server
+            .block_on(server.store.insert(&report, &body, now))
+            .unwrap();
+    }
+    let admin = format!("Bearer {}", support::server::ADMIN);
+    let page = |query: &str| {
+        let mut answer = client()
+            .get(format!("{}/api/v1/devices{query}", server.base))
+            .header("Authorization", &admin)
+            .call()
+            .unwrap();
+        let next = answer
+            .headers()
+            .get("x-next-offset")
+            .map(|v| v.to_str().unwrap().to_string());
+        let rows: serde_json::Value =
+            serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+        (rows.as_array().unwrap().len(), next)
+    };
+    assert_eq!(page(""), (PAGE_MAX as usize, Some(PAGE_MAX.to_string())));
+    assert_eq!(page("?limit=2"), (2, Some("2".into())));
+    assert_eq!(page(&format!("?offset={PAGE_MAX}")), (5, None));
+    assert_eq!(
+        page("?limit=100000").0,
+        PAGE_MAX as usize,
+        "a page is never larger"
+    );
+
+    // The CSV export has every device once, across pages.
+    let login = client()
+        .post(format!("{}/login", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("token={}", support::server::ADMIN))
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csv = client()
+        .get(format!("{}/devices.csv", server.base))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("hostname,"), "{}", lines[0]);
+    let hosts: std::collections::BTreeSet<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(lines.len() - 1, devices, "one line per device");
+    assert_eq!(hosts.len(), devices, "no device twice");
+}

@@ -135,6 +135,7 @@ fn store_story_on_every_backend() {
             let filter = DeviceFilter {
                 q: Some(q.into()),
                 outcome: Some(outcome.into()),
+                ..DeviceFilter::default()
             };
             let rows = server.block_on(store.devices(&filter, now, 100)).unwrap();
             rows.into_iter().map(|r| r.hostname).collect::<Vec<_>>()

@@ -4,6 +4,7 @@
 use axum::extract::{Path, Query};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use maud::{Markup, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use time::OffsetDateTime;
@@ -13,7 +14,8 @@ use crate::report::Report;
 use crate::server::auth::Admin;
 use crate::server::outcome::FleetOutcome;
 use crate::server::store::{
-    DeviceDetail, DeviceFilter, DeviceRow, STALE_AFTER_DAYS, STALE_AFTER_MS, kebab, millis,
+    DeviceDetail, DeviceFilter, DeviceRow, PAGE_MAX, STALE_AFTER_DAYS, STALE_AFTER_MS, kebab,
+    millis,
 };
 
 pub(super) fn device_table(rows: &[DeviceRow], now: OffsetDateTime, reason: bool) -> Markup {
@@ -52,12 +54,22 @@ pub(super) async fn device_list(
     Query(filter): Query<DeviceFilter>,
 ) -> Result<Response, PageError> {
     let now = state.now();
-    let rows = state
+    let mut rows = state
         .store
-        .devices(&filter, now, 1000)
+        .devices(&filter, now, PAGE_MAX + 1)
         .await
         .map_err(PageError::unavailable)?;
+    let more = rows.len() as i64 > PAGE_MAX;
+    rows.truncate(PAGE_MAX as usize);
+    let offset = filter.offset.unwrap_or(0).max(0);
     let selected = filter.outcome.clone().unwrap_or_default();
+    let page_at = |at: i64| {
+        format!(
+            "/devices?outcome={}&q={}&offset={at}",
+            utf8_percent_encode(&selected, NON_ALPHANUMERIC),
+            utf8_percent_encode(filter.q.as_deref().unwrap_or(""), NON_ALPHANUMERIC)
+        )
+    };
     let csv = format!(
         "/devices.csv?outcome={}&q={}",
         utf8_percent_encode(&selected, NON_ALPHANUMERIC),
@@ -75,8 +87,14 @@ pub(super) async fn device_list(
             button type="submit" { "Filter" }
             a.export href=(csv) { "Export CSV" }
         }
-        p.muted { (rows.len()) " shown" }
+        p.muted {
+            @if rows.is_empty() { "None shown" } @else { (offset + 1) " to " (offset + rows.len() as i64) " shown" }
+        }
         (device_table(&rows, now, true))
+        nav.pages {
+            @if offset > 0 { a href=(page_at((offset - PAGE_MAX).max(0))) { "Previous page" } " " }
+            @if more { a href=(page_at(offset + PAGE_MAX)) { "Next page" } }
+        }
     };
     Ok(page("Devices", admin.csrf.as_deref(), body))
 }
@@ -91,20 +109,83 @@ fn cell(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
+/// The device list as CSV, streamed a page at a time, so a large fleet's export never sits
+/// in memory whole. A database failure after the first page ends the file early; the log says
+/// why.
 pub(super) async fn device_csv(
     _: Admin,
     axum::extract::State(state): AppState,
     Query(filter): Query<DeviceFilter>,
 ) -> Result<Response, PageError> {
-    let rows = state
+    let now = state.now();
+    // The first page before the answer starts: a database that does not answer is an error
+    // page, not an empty file.
+    let first = state
         .store
-        .devices(&filter, state.now(), 1_000_000)
+        .devices(&filter, now, PAGE_MAX)
         .await
         .map_err(PageError::unavailable)?;
-    let mut out = String::from(
-        "hostname,user,upn,outcome,last_seen,reason,os,agent_version,reports,device_id\r\n",
+    let header_line =
+        "hostname,user,upn,outcome,last_seen,reason,os,agent_version,reports,device_id\r\n";
+    let start = filter.offset.unwrap_or(0).max(0);
+    let pages = futures_util::stream::unfold(
+        (Some(first), start, filter, state),
+        move |(page, offset, filter, state)| async move {
+            let rows = match page {
+                Some(rows) => rows,
+                None => {
+                    let next = DeviceFilter {
+                        offset: Some(offset),
+                        ..filter.clone()
+                    };
+                    match state.store.devices(&next, now, PAGE_MAX).await {
+                        Ok(rows) => rows,
+                        Err(err) => {
+                            tracing::error!("the CSV export stopped early: {err}");
+                            return None;
+                        }
+                    }
+                }
+            };
+            if rows.is_empty() {
+                return None;
+            }
+            let full = rows.len() as i64 == PAGE_MAX;
+            let chunk = csv_lines(&rows);
+            let next_offset = offset + rows.len() as i64;
+            // A short page is the last one: end after it.
+            let state_next = if full {
+                (None, next_offset, filter, state)
+            } else {
+                (Some(Vec::new()), next_offset, filter, state)
+            };
+            Some((
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(chunk)),
+                state_next,
+            ))
+        },
     );
-    for r in &rows {
+    let body = futures_util::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(header_line.as_bytes()))
+    })
+    .chain(pages);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"ado-cutover-devices.csv\"",
+            ),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Rows as CSV lines.
+fn csv_lines(rows: &[DeviceRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
         let fields = [
             r.hostname.clone(),
             r.user_name.clone(),
@@ -121,17 +202,7 @@ pub(super) async fn device_csv(
         out.push_str(&line.join(","));
         out.push_str("\r\n");
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"ado-cutover-devices.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    out
 }
 
 pub(super) async fn device_page(

@@ -25,7 +25,7 @@ pub(super) async fn overview(
         .map_err(PageError::unavailable)?;
     let filter = DeviceFilter {
         outcome: Some("action-needed".into()),
-        q: None,
+        ..DeviceFilter::default()
     };
     let needing = state
         .store
@@ -34,7 +34,7 @@ pub(super) async fn overview(
         .map_err(PageError::unavailable)?;
     let failed = DeviceFilter {
         outcome: Some("failed".into()),
-        q: None,
+        ..DeviceFilter::default()
     };
     let failing = state
         .store

@@ -119,7 +119,16 @@ pub struct DeviceFilter {
     pub outcome: Option<String>,
     /// Part of the host name, user name or UPN (case-insensitive).
     pub q: Option<String>,
+    /// How many to skip (paging; see [`PAGE_MAX`]).
+    #[serde(default)]
+    pub offset: Option<i64>,
+    /// How many at most, up to [`PAGE_MAX`] (the API; the default is [`PAGE_MAX`]).
+    #[serde(default)]
+    pub limit: Option<i64>,
 }
+
+/// The most devices one page of the device list holds.
+pub const PAGE_MAX: i64 = 1000;
 
 /// Devices per outcome and the stale ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

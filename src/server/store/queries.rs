@@ -20,13 +20,15 @@ macro_rules! device_columns {
 }
 
 impl Store {
-    /// Devices and users matching `filter`, most recently seen first.
+    /// Devices and users matching `filter`, most recently seen first: at most `limit`, after
+    /// skipping `filter.offset`.
     pub async fn devices(
         &self,
         filter: &DeviceFilter,
         now: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<DeviceRow>, StoreError> {
+        let offset = filter.offset.unwrap_or(0).max(0);
         let pattern = filter
             .q
             .as_deref()
@@ -39,29 +41,32 @@ impl Store {
             (None, None) => {
                 sqlx::query(concat!(
                     "SELECT ", device_columns!(), " FROM devices
-                     ORDER BY last_seen DESC, device_id, user_name LIMIT $1"
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $1 OFFSET $2"
                 ))
                 .bind(limit)
+                .bind(offset)
                 .fetch_all(&self.pool)
                 .await?
             }
             (None, Some("stale")) => {
                 sqlx::query(concat!(
                     "SELECT ", device_columns!(), " FROM devices WHERE last_seen < $1
-                     ORDER BY last_seen DESC, device_id, user_name LIMIT $2"
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $2 OFFSET $3"
                 ))
                 .bind(stale_before)
                 .bind(limit)
+                .bind(offset)
                 .fetch_all(&self.pool)
                 .await?
             }
             (None, Some(outcome)) => {
                 sqlx::query(concat!(
                     "SELECT ", device_columns!(), " FROM devices WHERE outcome = $1
-                     ORDER BY last_seen DESC, device_id, user_name LIMIT $2"
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $2 OFFSET $3"
                 ))
                 .bind(outcome)
                 .bind(limit)
+                .bind(offset)
                 .fetch_all(&self.pool)
                 .await?
             }
@@ -70,12 +75,13 @@ impl Store {
                     "SELECT ", device_columns!(), " FROM devices
                      WHERE (lower(hostname) LIKE $1 ESCAPE '\\' OR lower(user_name) LIKE $1 ESCAPE '\\' OR lower(COALESCE(upn, '')) LIKE $1 ESCAPE '\\')
                        AND ($2 = '' OR ($2 = 'stale' AND last_seen < $3) OR outcome = $2)
-                     ORDER BY last_seen DESC, device_id, user_name LIMIT $4"
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $4 OFFSET $5"
                 ))
                 .bind(pattern)
                 .bind(outcome.unwrap_or_default())
                 .bind(stale_before)
                 .bind(limit)
+                .bind(offset)
                 .fetch_all(&self.pool)
                 .await?
             }
