@@ -156,12 +156,36 @@ pub(super) fn open_append_private(path: &Path) -> io::Result<File> {
     }
     let mut options = OpenOptions::new();
     options.create(true).append(true);
+    open_own(&mut options, path)
+}
+
+/// Opens one of the agent's own files (created 0600) without following a symbolic link: a link
+/// planted in the agent's folder is refused, never written through. On Unix the kernel refuses
+/// it (`O_NOFOLLOW`); elsewhere a link is refused before the open.
+pub(crate) fn open_own(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    if fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(link_refused(path));
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
-    options.open(path)
+    options.open(path).map_err(|err| {
+        // O_NOFOLLOW on a link that appeared meanwhile: ELOOP.
+        #[cfg(unix)]
+        let looped = err.raw_os_error() == Some(libc::ELOOP);
+        #[cfg(not(unix))]
+        let looped = false;
+        if looped { link_refused(path) } else { err }
+    })
+}
+
+fn link_refused(path: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{} is a symbolic link; ado-cutover does not write through links",
+        path.display()
+    ))
 }
 
 /// Sets Unix permission bits; nothing elsewhere.
@@ -269,6 +293,24 @@ mod tests {
         let err = remove_lines(&path, &["x".into()], &|s| s == sha).unwrap_err();
         assert!(err.to_string().contains("locked"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"x\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_agent_s_own_files_are_never_opened_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, b"keep").unwrap();
+        let link = dir.path().join("journal.jsonl");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let err = open_append_private(&link).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(fs::read(&outside).unwrap(), b"keep");
+        // A dangling link is not created through either.
+        let dangling = dir.path().join("run.pid");
+        std::os::unix::fs::symlink(dir.path().join("made-elsewhere"), &dangling).unwrap();
+        assert!(open_own(OpenOptions::new().create(true).write(true), &dangling).is_err());
+        assert!(!dir.path().join("made-elsewhere").exists());
     }
 
     #[test]

@@ -520,3 +520,55 @@ fn reports_name_the_work_account_the_machine_knows() {
     assert_eq!(report["user"]["upn"], json!("alice@home.example"));
     assert_eq!(report["user"]["upn_source"], json!("git-user-email"));
 }
+
+/// Links planted among the agent's own files (the pid file, the journal, the log) are never
+/// written through: `plan` changes nothing outside, and `run` does not journal through a link,
+/// so it changes nothing it could not journal.
+#[cfg(unix)]
+#[test]
+fn links_among_the_agent_s_own_files_are_never_followed() {
+    let sandbox = Sandbox::seeded();
+    let outside = sandbox.root.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let data = &sandbox.paths.data_dir;
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::create_dir_all(&sandbox.paths.log_dir).unwrap();
+    let plant = |link: std::path::PathBuf, name: &str| {
+        let target = outside.join(name);
+        std::fs::write(&target, b"keep\n").unwrap();
+        std::os::unix::fs::symlink(&target, link).unwrap();
+        target
+    };
+    let targets = [
+        plant(data.join("run.pid"), "pid"),
+        plant(data.join("journal.jsonl"), "journal"),
+        plant(sandbox.paths.log_dir.join("ado-cutover.log"), "log"),
+    ];
+    let plan = sandbox.cmd().args(["plan"]).output().unwrap();
+    assert_eq!(plan.status.code(), Some(10), "{}", text(&plan.stderr));
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json"])
+        .output()
+        .unwrap();
+    for target in &targets {
+        assert_eq!(
+            std::fs::read(target).unwrap(),
+            b"keep\n",
+            "{} was written through a link",
+            target.display()
+        );
+    }
+    let report = json(&run.stdout);
+    assert_eq!(
+        task(&report, "gcm-tenant-cache")["items"][0]["status"],
+        "failed",
+        "a change that cannot be journaled is not made"
+    );
+    assert!(sandbox.tenant_cache().exists());
+    assert!(
+        text(&run.stderr).contains("symbolic link"),
+        "{}",
+        text(&run.stderr)
+    );
+}

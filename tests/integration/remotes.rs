@@ -420,3 +420,50 @@ fn an_unreadable_folder_is_a_warning_not_a_failure() {
     assert!(detail.contains("locked"), "{detail}");
     assert!(items.iter().all(|i| i["status"] != "failed"), "{items:#?}");
 }
+
+/// A repository whose `.git` file points its git directory outside the home folder is
+/// reported, never changed: its configuration is not a file ado-cutover may write.
+#[test]
+fn a_repository_whose_git_directory_is_elsewhere_is_reported_not_changed() {
+    let sandbox = Sandbox::new();
+    let elsewhere = sandbox.root.path().join("elsewhere/web.git");
+    let work = sandbox.paths.home.join("src/web");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    git(
+        &sandbox,
+        &work,
+        &[
+            "init",
+            "-q",
+            "--separate-git-dir",
+            elsewhere.to_str().unwrap(),
+        ],
+    );
+    let legacy = "https://contoso.visualstudio.com/proj/_git/web";
+    git(&sandbox, &work, &["remote", "add", "origin", legacy]);
+    let config = elsewhere.join("config");
+    let before = std::fs::read(&config).unwrap();
+    sandbox.write_managed_config(
+        "organizations = [\"contoso\"]\n[remotes]\nfix_legacy_hosts = true\n",
+    );
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--json", "--only", "remotes"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let item = support::task_items(&report, "remotes")
+        .into_iter()
+        .find(|i| i["kind"] == "remote-url")
+        .expect("the legacy remote is reported");
+    assert_eq!(item["status"], "failed", "{item:#}");
+    assert!(
+        item["detail"]
+            .as_str()
+            .unwrap()
+            .contains("outside the folders"),
+        "{item:#}"
+    );
+    assert_eq!(std::fs::read(&config).unwrap(), before, "not changed");
+}

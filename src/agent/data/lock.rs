@@ -4,6 +4,8 @@
 //! when the process ends, however it ends, so a killed run never leaves a stale lock behind.
 
 use std::fs::{self, File, OpenOptions};
+
+use crate::agent::fsutil;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -47,13 +49,15 @@ impl RunLock {
             source,
         };
         fs::create_dir_all(data_dir).map_err(io_err)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io_err)?;
+        let file = fsutil::open_own(
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true),
+            &path,
+        )
+        .map_err(io_err)?;
         // Windows locks are mandatory, so the holder's pid lives in a separate file others can read.
         let pid_file = data_dir.join("run.pid");
         match file.try_lock_exclusive() {
@@ -70,8 +74,14 @@ impl RunLock {
             }
             Err(err) => return Err(io_err(err)),
         }
-        // Best effort: the pid only makes the message friendlier.
-        let _ = fs::write(&pid_file, std::process::id().to_string());
+        // Best effort: the pid only makes the message friendlier. Never through a link.
+        let _ = fsutil::open_own(
+            OpenOptions::new().create(true).write(true).truncate(true),
+            &pid_file,
+        )
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, std::process::id().to_string().as_bytes())
+        });
         Ok(RunLock {
             _file: file,
             pid_file,

@@ -142,6 +142,14 @@ pub(super) fn set_git_config(
     if let Err(why) = guard::check(step.cx, repo, Expect::Folder) {
         return item(finding, Status::Failed, why);
     }
+    // The file libgit2 writes: a `.git` file may point the git directory anywhere.
+    let file = match gitconfig::local_file(repo) {
+        Ok(file) => file,
+        Err(why) => return item(finding, Status::Failed, format!("could not open it: {why}")),
+    };
+    if let Err(why) = guard::check(step.cx, &file, Expect::File) {
+        return item(finding, Status::Failed, why);
+    }
     let change = match restore {
         Some(before) => Change::GitConfigSet {
             repo: repo.to_path_buf(),

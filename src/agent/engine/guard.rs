@@ -1,6 +1,6 @@
 //! The one path guard: every action that changes a file passes it first. A path is changed only
 //! when it lies inside a folder this run may change (the home folder and the platform's
-//! per-user folders, the agent's own folders, the repository scan roots, or the sandbox), it is
+//! per-user folders, the agent's own folders, the repository scan roots), it is
 //! reached without following a symbolic link below that folder, and what is there is what the
 //! action expects (a regular file, a folder, or nothing yet). A planted link or a configured
 //! path elsewhere on the machine is refused, never followed.
@@ -31,7 +31,6 @@ pub(crate) fn roots(cx: &Context<'_>) -> Vec<PathBuf> {
         paths.data_dir.clone(),
         paths.log_dir.clone(),
     ];
-    roots.extend(paths.sandbox.clone());
     roots.extend(cx.scan_roots());
     roots
 }

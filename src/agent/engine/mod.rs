@@ -437,7 +437,8 @@ mod tests {
     fn one_failing_task_does_not_stop_the_others_and_changes_are_journaled() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::sandboxed(dir.path());
-        let target = dir.path().join("stale-file");
+        let target = paths.home.join("stale-file");
+        std::fs::create_dir_all(&paths.home).unwrap();
         std::fs::write(&target, b"x").unwrap();
         let tasks = [
             leak(Fake {

@@ -19,6 +19,13 @@ fn local(repo: &Path) -> Result<git2::Config, String> {
         .map_err(|e| e.message().to_string())
 }
 
+/// The file that holds the repository's own configuration: `config` in its (common) git
+/// directory, which a `.git` file may put anywhere.
+pub(crate) fn local_file(repo: &Path) -> Result<PathBuf, String> {
+    let repo = Repository::open(repo).map_err(|e| e.message().to_string())?;
+    Ok(repo.commondir().join("config"))
+}
+
 /// The value of `key` in the repository's own configuration.
 pub(crate) fn get(repo: &Path, key: &str) -> Result<Option<String>, String> {
     let config = local(repo)?;
