@@ -7,6 +7,7 @@
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -199,8 +200,15 @@ async fn summary(
 async fn devices(
     _: Admin,
     axum::extract::State(state): axum::extract::State<State>,
-    Query(filter): Query<DeviceFilter>,
+    filter: Result<Query<DeviceFilter>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(filter) = filter.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            rejection.body_text(),
+            "use outcome, q, limit (1 to 1000) and offset (0 or more), as /api/v1/openapi.json describes",
+        )
+    })?;
     let limit = filter.limit.unwrap_or(PAGE_MAX).clamp(1, PAGE_MAX);
     let mut rows = state.store.devices(&filter, state.now(), limit + 1).await?;
     let more = rows.len() as i64 > limit;

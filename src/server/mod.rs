@@ -105,6 +105,7 @@ pub fn app(state: State) -> Router {
     Router::new()
         .merge(api::routes(&state))
         .merge(dashboard::routes())
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             timeout,
             listen::request_timeout,
@@ -112,6 +113,21 @@ pub fn app(state: State) -> Router {
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(axum::middleware::from_fn(auth::security_headers))
         .with_state(state)
+}
+
+/// An address nobody serves: JSON under `/api/`, like every API error, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        error::ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "there is no such API address",
+            "the API is described at /api/v1/openapi.json",
+        )
+        .into_response()
+    } else {
+        dashboard::not_found().into_response()
+    }
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves; prunes old reports hourly when

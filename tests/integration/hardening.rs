@@ -369,3 +369,43 @@ fn lists_come_in_pages_and_the_csv_export_streams_every_row() {
     assert_eq!(lines.len() - 1, devices, "one line per device");
     assert_eq!(hosts.len(), devices, "no device twice");
 }
+
+#[test]
+fn api_errors_are_json_even_for_unknown_addresses_and_bad_queries() {
+    let server = TestServer::start(false);
+    let admin = format!("Bearer {}", support::server::ADMIN);
+    for path in ["/api/v1/nothing-here", "/api/v1/devices?limit=many"] {
+        let mut answer = client()
+            .get(format!("{}{path}", server.base))
+            .header("Authorization", &admin)
+            .call()
+            .unwrap();
+        let status = answer.status().as_u16();
+        assert!(matches!(status, 400 | 404), "{path}: {status}");
+        assert!(
+            answer.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+        assert!(
+            body["error"].is_string() && body["hint"].is_string(),
+            "{path}: {body}"
+        );
+    }
+    // Elsewhere an unknown address is a page.
+    let mut page = client()
+        .get(format!("{}/no-such-page", server.base))
+        .call()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 404);
+    assert!(
+        page.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("There is no such page")
+    );
+}

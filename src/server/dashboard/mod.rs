@@ -197,6 +197,14 @@ impl IntoResponse for PageError {
     }
 }
 
+/// The page for an address the dashboard does not have.
+pub(super) fn not_found() -> PageError {
+    PageError::NotFound {
+        csrf: None,
+        what: "There is no such page. The overview is at /.",
+    }
+}
+
 async fn stylesheet() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
