@@ -130,27 +130,30 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     }
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves; prunes old reports hourly when
-/// `retention` is set.
+/// Serves `app(state)` on `listener` until `shutdown` resolves. Hourly, it forgets expired
+/// dashboard sessions and, when `retention` is set, prunes old reports.
 pub async fn serve(
     state: State,
     listener: tokio::net::TcpListener,
     retention: Option<Duration>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Some(keep) = retention {
-        let store = state.store.clone();
-        let clock = state.clock.clone();
-        tokio::spawn(async move {
-            loop {
-                let cutoff = clock() - keep;
-                if let Err(err) = store.prune(cutoff).await {
-                    tracing::warn!("pruning old reports failed: {err}");
-                }
-                tokio::time::sleep(Duration::from_secs(3600)).await;
+    let store = state.store.clone();
+    let clock = state.clock.clone();
+    tokio::spawn(async move {
+        loop {
+            let now = clock();
+            if let Some(keep) = retention
+                && let Err(err) = store.prune(now - keep).await
+            {
+                tracing::warn!("pruning old reports failed: {err}");
             }
-        });
-    }
+            if let Err(err) = store.prune_sessions(now).await {
+                tracing::warn!("forgetting expired sessions failed: {err}");
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
     let limits = state.limits;
     listen::accept_loop(app(state), listener, limits, shutdown).await
 }

@@ -409,3 +409,71 @@ fn api_errors_are_json_even_for_unknown_addresses_and_bad_queries() {
             .contains("There is no such page")
     );
 }
+
+/// Signs in with the admin token; returns the session cookie and the page's CSRF token.
+fn sign_in(server: &TestServer) -> (String, String) {
+    let login = client()
+        .post(format!("{}/login", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("token={}", support::server::ADMIN))
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = client()
+        .get(format!("{}/", server.base))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+fn overview_status(server: &TestServer, cookie: &str) -> u16 {
+    client()
+        .get(format!("{}/", server.base))
+        .header("Cookie", cookie)
+        .call()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn signing_out_everywhere_ends_every_session_and_expired_ones_are_forgotten() {
+    let server = TestServer::start(false);
+    let (laptop, csrf) = sign_in(&server);
+    let (desktop, _) = sign_in(&server);
+    assert_eq!(overview_status(&server, &desktop), 200);
+    let out = client()
+        .post(format!("{}/logout-everywhere", server.base))
+        .header("Cookie", &laptop)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}"))
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 303);
+    assert_eq!(overview_status(&server, &desktop), 303, "to the sign-in");
+    assert_eq!(overview_status(&server, &laptop), 303);
+
+    // Sessions past their 12 hours are forgotten, not kept in the database.
+    sign_in(&server);
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(13);
+    assert_eq!(
+        server.block_on(server.store.prune_sessions(later)).unwrap(),
+        1
+    );
+}

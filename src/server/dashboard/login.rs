@@ -57,6 +57,31 @@ pub(super) struct CsrfForm {
     csrf: String,
 }
 
+/// Ends every dashboard session, this one included.
+pub(super) async fn logout_everywhere(
+    admin: Admin,
+    axum::extract::State(state): AppState,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    if !admin.csrf_ok(&form.csrf) {
+        return Err(PageError::Forbidden);
+    }
+    let ended = state
+        .store
+        .end_all_sessions()
+        .await
+        .map_err(PageError::unavailable)?;
+    tracing::info!("every dashboard session was ended ({ended})");
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        axum::http::HeaderValue::from_static(
+            "ado_cutover_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    Ok(response)
+}
+
 pub(super) async fn logout(
     admin: Admin,
     axum::extract::State(state): AppState,

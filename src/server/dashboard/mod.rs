@@ -23,7 +23,7 @@ use super::error::with_cause;
 use super::outcome::FleetOutcome;
 use super::store::DeviceRow;
 use devices::{device_csv, device_list, device_page, report_page};
-use login::{login, login_form, logout};
+use login::{login, login_form, logout, logout_everywhere};
 use overview::{expected_users, overview};
 
 pub(super) type AppState = axum::extract::State<State>;
@@ -33,6 +33,7 @@ pub fn routes() -> axum::Router<State> {
         .route("/", get(overview))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
+        .route("/logout-everywhere", post(logout_everywhere))
         .route("/devices", get(device_list))
         .route("/devices.csv", get(device_csv))
         .route("/devices/{device_id}/{user}", get(device_page))
@@ -64,6 +65,10 @@ pub(super) fn page(title: &str, csrf: Option<&str>, body: Markup) -> Response {
                             form.inline method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(csrf);
                                 button type="submit" { "Sign out" }
+                            }
+                            form.inline method="post" action="/logout-everywhere" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button type="submit" title="Ends every dashboard session, on every computer" { "Sign out everywhere" }
                             }
                         }
                     }

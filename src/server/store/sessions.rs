@@ -66,6 +66,23 @@ impl Store {
         )
     }
 
+    /// Ends every dashboard session (a lost laptop, a leaked cookie); returns how many.
+    pub async fn end_all_sessions(&self) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM sessions")
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Forgets sessions that expired before `now`; returns how many.
+    pub async fn prune_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     /// Ends a session, and forgets expired ones.
     pub async fn end_session(&self, sha256: &str, now: OffsetDateTime) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE sha256 = $1 OR expires_at <= $2")
