@@ -281,10 +281,22 @@ pub async fn logout(state: &State, headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_static("ado_cutover_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// Security headers on every response. The dashboard uses no script at all.
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// Security headers on every response. The dashboard uses no script at all. With `hsts` (the
+/// server is reached over HTTPS, `--public-url https://...`), browsers are told to use HTTPS
+/// only, for a year.
+pub async fn security_headers(
+    axum::extract::State(hsts): axum::extract::State<bool>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,

@@ -61,6 +61,11 @@ pub struct Cli {
     /// Seconds one request may take, its body included.
     #[arg(long, default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// The address people use, e.g. https://cutover.example.com when a TLS proxy is in front:
+    /// with https, the session cookie is Secure and every answer carries HSTS, even though this
+    /// server listens on plain HTTP behind the proxy.
+    #[arg(long, env = "ADO_CUTOVER_SERVER_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Answer /metrics only with the admin token (`Authorization: Bearer ...`).
     #[arg(long, env = "ADO_CUTOVER_SERVER_METRICS_TOKEN")]
     pub metrics_token: bool,
@@ -69,6 +74,15 @@ pub struct Cli {
 /// Runs the server until Ctrl-C or SIGTERM. Its log (errors with their causes, warnings) goes
 /// to standard error, where systemd and containers collect it.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Checked before anything is opened or created.
+    let https = match cli.public_url.as_deref() {
+        None => false,
+        Some(url) if url.starts_with("https://") => true,
+        Some(url) if url.starts_with("http://") => false,
+        Some(url) => anyhow::bail!(
+            "--public-url `{url}` is not an http:// or https:// address\nhint: give the address people open, e.g. https://cutover.example.com"
+        ),
+    };
     // A second start in the same process (tests) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -114,7 +128,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(cli.request_timeout_secs.max(1)),
     };
     let mut state = State::new(store, tokens, system_clock(), limits);
-    state.secure_cookies = !cli.listen.ip().is_loopback();
+    state.https = https;
+    state.secure_cookies = state.https || !cli.listen.ip().is_loopback();
     state.metrics_need_token = cli.metrics_token;
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await

@@ -43,8 +43,12 @@ pub struct State {
     /// Rate limits per token, per instance.
     pub rate: Arc<auth::RateLimiter>,
     pub tokens: Arc<auth::Tokens>,
-    /// Mark the session cookie `Secure` (on unless the server listens on loopback only).
+    /// Mark the session cookie `Secure` (on unless the server listens on loopback only, or
+    /// when people reach it over HTTPS: [`State::https`]).
     pub secure_cookies: bool,
+    /// People reach the server over HTTPS (through a TLS proxy, `--public-url https://...`):
+    /// the cookie is `Secure` and every answer carries HSTS.
+    pub https: bool,
     /// `/metrics` answers only the admin token.
     pub metrics_need_token: bool,
     /// The fleet's counts for `/metrics`, briefly cached.
@@ -89,6 +93,7 @@ impl State {
             limits,
             tokens: Arc::new(tokens),
             secure_cookies: true,
+            https: false,
             metrics_need_token: false,
             fleet_cache: Arc::new(metrics::FleetCache::default()),
         }
@@ -102,6 +107,7 @@ impl State {
 /// The whole HTTP application.
 pub fn app(state: State) -> Router {
     let timeout = state.limits.request_timeout;
+    let hsts = state.https;
     Router::new()
         .merge(api::routes(&state))
         .merge(dashboard::routes())
@@ -111,7 +117,10 @@ pub fn app(state: State) -> Router {
             listen::request_timeout,
         ))
         .layer(axum::middleware::from_fn(error::log_errors))
-        .layer(axum::middleware::from_fn(auth::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            hsts,
+            auth::security_headers,
+        ))
         .with_state(state)
 }
 

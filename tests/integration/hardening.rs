@@ -477,3 +477,61 @@ fn signing_out_everywhere_ends_every_session_and_expired_ones_are_forgotten() {
         1
     );
 }
+
+#[test]
+fn behind_a_tls_proxy_the_cookie_is_secure_and_hsts_is_sent() {
+    let (url, dir) = support::server::fresh_database(false);
+    let server =
+        TestServer::start_configured(&url, dir, "127.0.0.1:0", Limits::default(), |state| {
+            // What `--public-url https://...` sets.
+            state.https = true;
+            state.secure_cookies = true;
+        });
+    let login = client()
+        .post(format!("{}/login", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("token={}", support::server::ADMIN))
+        .unwrap();
+    assert_eq!(
+        login.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let plain = TestServer::start(false);
+    let health = client()
+        .get(format!("{}/healthz", plain.base))
+        .call()
+        .unwrap();
+    assert!(
+        health.headers().get("strict-transport-security").is_none(),
+        "not without HTTPS"
+    );
+}
+
+#[test]
+fn a_public_url_that_is_not_http_is_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"))
+        .current_dir(dir.path())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "cutover.example.com",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not an http:// or https:// address"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no database, no token file"
+    );
+}
