@@ -43,6 +43,9 @@ pub struct Cli {
     /// The largest report accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_report_bytes: usize,
+    /// The largest upload of the expected users (the dashboard's form), in bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
     /// Reports accepted per token per minute, per server instance.
     #[arg(long, default_value_t = 60_000)]
     pub reports_per_minute: u32,
@@ -122,6 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let limits = Limits {
         body_bytes: cli.max_report_bytes,
+        upload_bytes: cli.max_upload_bytes,
         reports_per_minute: cli.reports_per_minute,
         connections: cli.max_connections,
         header_timeout: Duration::from_secs(cli.header_timeout_secs.max(1)),

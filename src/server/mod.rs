@@ -60,6 +60,8 @@ pub struct State {
 pub struct Limits {
     /// The largest report body accepted, in bytes.
     pub body_bytes: usize,
+    /// The largest upload of the expected users, in bytes.
+    pub upload_bytes: usize,
     /// Reports per token per minute, per server instance.
     pub reports_per_minute: u32,
     /// Connections served at once; more wait until one ends.
@@ -75,6 +77,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             body_bytes: 1024 * 1024,
+            upload_bytes: 64 * 1024 * 1024,
             reports_per_minute: 60_000,
             connections: 512,
             header_timeout: Duration::from_secs(10),
@@ -110,7 +113,7 @@ pub fn app(state: State) -> Router {
     let hsts = state.https;
     Router::new()
         .merge(api::routes(&state))
-        .merge(dashboard::routes())
+        .merge(dashboard::routes(state.limits.upload_bytes))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             timeout,

@@ -535,3 +535,55 @@ fn a_public_url_that_is_not_http_is_refused_before_anything_is_made() {
         "no database, no token file"
     );
 }
+
+#[test]
+fn a_large_expected_users_list_goes_in_and_one_over_the_limit_gets_a_page() {
+    for postgres in support::server::backends() {
+        let (url, dir) = support::server::fresh_database(postgres);
+        let limits = Limits {
+            upload_bytes: 8 * 1024 * 1024,
+            ..Limits::default()
+        };
+        let server = TestServer::start_on(&url, dir, "127.0.0.1:0", limits);
+        let (cookie, csrf) = sign_in(&server);
+        let upload = |list: &str| {
+            let body = format!(
+                "csrf={csrf}&upns={}",
+                url::form_urlencoded::byte_serialize(list.as_bytes()).collect::<String>()
+            );
+            let mut answer = client()
+                .post(format!("{}/expected-users", server.base))
+                .header("Cookie", &cookie)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(body)
+                .unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.body_mut().read_to_string().unwrap())
+        };
+        let users = 125_000;
+        let list: String = (0..users)
+            .map(|i| format!("user{i}@contoso.com\n"))
+            .collect();
+        let (status, page) = upload(&list);
+        assert_eq!(status, 303, "backend {postgres}: {page}");
+        let summary = server
+            .block_on(server.store.summary(time::OffsetDateTime::now_utc(), 1))
+            .unwrap();
+        assert_eq!(summary.expected, users, "backend {postgres}");
+        assert_eq!(summary.not_reported_count, users, "backend {postgres}");
+
+        // Over the limit: the dashboard's own page says what to do, nothing is replaced.
+        let huge = "x".repeat(9 * 1024 * 1024);
+        let (status, page) = upload(&huge);
+        assert_eq!(status, 413, "backend {postgres}");
+        assert!(
+            page.contains("larger than this server takes (8 MiB)"),
+            "{page}"
+        );
+        assert!(page.contains("<html"), "a page, not plain text");
+        let summary = server
+            .block_on(server.store.summary(time::OffsetDateTime::now_utc(), 1))
+            .unwrap();
+        assert_eq!(summary.expected, users, "backend {postgres}");
+    }
+}

@@ -28,7 +28,7 @@ use overview::{expected_users, overview};
 
 pub(super) type AppState = axum::extract::State<State>;
 
-pub fn routes() -> axum::Router<State> {
+pub fn routes(upload_bytes: usize) -> axum::Router<State> {
     axum::Router::new()
         .route("/", get(overview))
         .route("/login", get(login_form).post(login))
@@ -41,7 +41,10 @@ pub fn routes() -> axum::Router<State> {
             "/devices/{device_id}/{user}/reports/{report_id}",
             get(report_page),
         )
-        .route("/expected-users", post(expected_users))
+        .route(
+            "/expected-users",
+            post(expected_users).layer(axum::extract::DefaultBodyLimit::max(upload_bytes)),
+        )
         .route("/static/app.css", get(stylesheet))
 }
 
@@ -163,6 +166,12 @@ pub(super) enum PageError {
     },
     /// A form that was not sent from this dashboard (wrong CSRF token).
     Forbidden,
+    /// A request this page cannot take (too large, unreadable), with what to do.
+    Refused {
+        status: StatusCode,
+        csrf: Option<String>,
+        what: String,
+    },
 }
 
 impl PageError {
@@ -173,24 +182,28 @@ impl PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (status, title, text, csrf, cause) = match self {
+        let (status, title, text, csrf, cause): (_, _, std::borrow::Cow<'_, str>, _, _) = match self
+        {
             PageError::Unavailable(cause) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Unavailable",
-                "The database is not answering. Try again in a moment.",
+                "The database is not answering. Try again in a moment.".into(),
                 None,
                 Some(cause),
             ),
             PageError::NotFound { csrf, what } => {
-                (StatusCode::NOT_FOUND, "Not found", what, csrf, None)
+                (StatusCode::NOT_FOUND, "Not found", what.into(), csrf, None)
             }
             PageError::Forbidden => (
                 StatusCode::FORBIDDEN,
                 "Refused",
-                "The form was not sent from this dashboard. Reload the page and try again.",
+                "The form was not sent from this dashboard. Reload the page and try again.".into(),
                 None,
                 None,
             ),
+            PageError::Refused { status, csrf, what } => {
+                (status, "Not taken", what.into(), csrf, None)
+            }
         };
         let body = html! { h1 { (title) } p { (text) } };
         let mut response = page(title, csrf.as_deref(), body);

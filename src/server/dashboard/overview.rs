@@ -3,6 +3,8 @@
 //! upload of the expected users.
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
@@ -146,8 +148,23 @@ pub(super) struct ExpectedForm {
 pub(super) async fn expected_users(
     admin: Admin,
     axum::extract::State(state): AppState,
-    Form(form): Form<ExpectedForm>,
+    form: Result<Form<ExpectedForm>, FormRejection>,
 ) -> Result<Response, PageError> {
+    let Form(form) = form.map_err(|rejection| {
+        let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+        PageError::Refused {
+            status: rejection.status(),
+            csrf: admin.csrf.clone(),
+            what: if too_large {
+                format!(
+                    "The list is larger than this server takes ({} MiB). Upload only the columns it reads (userPrincipalName, mail, SamAccountName), or start the server with a larger --max-upload-bytes.",
+                    state.limits.upload_bytes / (1024 * 1024)
+                )
+            } else {
+                "The list could not be read. Paste the CSV export, or one name per line, and send the form again.".into()
+            },
+        }
+    })?;
     if !admin.csrf_ok(&form.csrf) {
         return Err(PageError::Forbidden);
     }
