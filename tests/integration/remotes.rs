@@ -467,3 +467,46 @@ fn a_repository_whose_git_directory_is_elsewhere_is_reported_not_changed() {
     );
     assert_eq!(std::fs::read(&config).unwrap(), before, "not changed");
 }
+
+/// A repository with more remotes than any needs: the first thousand are checked, the rest
+/// are counted, not read one by one.
+#[test]
+fn thousands_of_remotes_are_capped_and_said() {
+    let sandbox = Sandbox::new();
+    let dir = repo(
+        &sandbox,
+        "src/many",
+        "https://contoso.visualstudio.com/proj/_git/r0",
+    );
+    let extra: String = (1..1005)
+        .map(|i| {
+            format!(
+                "[remote \"r{i:04}\"]\n\turl = https://contoso.visualstudio.com/proj/_git/r{i}\n"
+            )
+        })
+        .collect();
+    let config = dir.join(".git/config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&extra);
+    std::fs::write(&config, text).unwrap();
+    let plan = sandbox
+        .cmd()
+        .args(["plan", "--json", "--only", "remotes"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let items = support::task_items(&report, "remotes");
+    let note = items
+        .iter()
+        .find(|i| i["kind"] == "repository")
+        .expect("the cap is said");
+    assert!(
+        note["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("has 1005 remotes; only the first 1000 were checked"),
+        "{note:#}"
+    );
+    let checked = items.iter().filter(|i| i["kind"] == "remote-url").count();
+    assert_eq!(checked, 1000);
+}

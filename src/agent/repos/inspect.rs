@@ -2,6 +2,7 @@
 //! rewriting applied), and work that exists only here: uncommitted changes, stashes, commits not
 //! on the upstream, branches with no upstream. Read-only: git2 with no network features.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use git2::{BranchType, Repository, StatusOptions};
@@ -38,28 +39,72 @@ pub(crate) struct State {
     pub no_upstream: Vec<String>,
 }
 
-/// Opens the repository at `path` and reads its remotes (cheap: configuration only).
+/// Opens the repository at `path` and reads its remotes (cheap: configuration only), in one
+/// pass over its configuration, so a repository with thousands of remotes is read in linear
+/// time. URLs are rewritten by `url.<base>.insteadOf` as git does (the longest match wins); a
+/// push URL is the remote's `pushurl` (rewritten by `insteadOf`), or its url rewritten by
+/// `pushInsteadOf`.
 pub(crate) fn remotes_of(path: &Path) -> Result<(Repository, Vec<Remote>), String> {
     let repo = Repository::open(path).map_err(|e| e.message().to_string())?;
-    let names = repo.remotes().map_err(|e| e.message().to_string())?;
-    let mut remotes = Vec::new();
-    for name in names.iter().flatten() {
-        let Ok(remote) = repo.find_remote(name) else {
+    let config = repo.config().map_err(|e| e.message().to_string())?;
+    let mut urls: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
+    let mut instead_of = Vec::new();
+    let mut push_instead_of = Vec::new();
+    let mut entries = config
+        .entries(Some(
+            r"^(remote\..+\.(url|pushurl)|url\..+\.(insteadof|pushinsteadof))$",
+        ))
+        .map_err(|e| e.message().to_string())?;
+    while let Some(Ok(entry)) = entries.next() {
+        let (Some(name), Some(value)) = (entry.name(), entry.value()) else {
             continue;
         };
-        let fetch = remote.url().map(str::to_string);
-        let push = remote
-            .pushurl()
-            .map(str::to_string)
-            .or_else(|| push_instead_of(&repo, fetch.as_deref()?))
-            .filter(|push| Some(push) != fetch.as_ref());
-        remotes.push(Remote {
-            name: name.to_string(),
-            fetch,
-            push,
-        });
+        if let Some(rest) = name.strip_prefix("remote.") {
+            let Some((remote, variable)) = rest.rsplit_once('.') else {
+                continue;
+            };
+            let slot = urls.entry(remote.to_string()).or_default();
+            // The last value wins, as for any single-valued key.
+            match variable {
+                "url" => slot.0 = Some(value.to_string()),
+                _ => slot.1 = Some(value.to_string()),
+            }
+        } else if let Some((base, variable)) = name
+            .strip_prefix("url.")
+            .and_then(|rest| rest.rsplit_once('.'))
+        {
+            let rule = (value.to_string(), base.to_string());
+            match variable {
+                "insteadof" => instead_of.push(rule),
+                _ => push_instead_of.push(rule),
+            }
+        }
     }
+    let remotes = urls
+        .into_iter()
+        .map(|(name, (url, pushurl))| {
+            let fetch = url
+                .as_deref()
+                .map(|u| rewrite(u, &instead_of).unwrap_or_else(|| u.to_string()));
+            // pushInsteadOf applies to the remote's url as written; insteadOf to a pushurl.
+            let push = match pushurl {
+                Some(u) => Some(rewrite(&u, &instead_of).unwrap_or(u)),
+                None => url.as_deref().and_then(|u| rewrite(u, &push_instead_of)),
+            }
+            .filter(|push| Some(push) != fetch.as_ref());
+            Remote { name, fetch, push }
+        })
+        .collect();
     Ok((repo, remotes))
+}
+
+/// `url` rewritten by the rule whose prefix is the longest match; `None` when none matches.
+fn rewrite(url: &str, rules: &[(String, String)]) -> Option<String> {
+    rules
+        .iter()
+        .filter(|(prefix, _)| url.starts_with(prefix.as_str()))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map(|(prefix, base)| format!("{base}{}", &url[prefix.len()..]))
 }
 
 /// The work in `repo` that exists only here (walks the index and the branches: costlier).
@@ -121,29 +166,6 @@ pub(crate) fn work_of(repo: &Repository) -> State {
         }
     }
     state
-}
-
-/// The push URL git uses when `url.<base>.pushInsteadOf` matches `url` (the longest match wins).
-fn push_instead_of(repo: &Repository, url: &str) -> Option<String> {
-    let config = repo.config().ok()?;
-    let mut best: Option<(usize, String)> = None;
-    let mut entries = config.entries(Some(r"^url\..*\.pushinsteadof$")).ok()?;
-    while let Some(Ok(entry)) = entries.next() {
-        let (Some(name), Some(prefix)) = (entry.name(), entry.value()) else {
-            continue;
-        };
-        let Some(base) = name
-            .strip_prefix("url.")
-            .and_then(|n| n.rsplit_once('.'))
-            .map(|(base, _)| base)
-        else {
-            continue;
-        };
-        if url.starts_with(prefix) && best.as_ref().is_none_or(|(len, _)| prefix.len() > *len) {
-            best = Some((prefix.len(), format!("{base}{}", &url[prefix.len()..])));
-        }
-    }
-    best.map(|(_, url)| url)
 }
 
 #[cfg(all(test, unix))]

@@ -66,16 +66,50 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         )
     })?;
     let mut parsed = Parsed::default();
-    walk(path, text, doc.as_table(), "", &mut parsed)?;
+    let lines = Lines::of(text);
+    let mut unknown = 0;
+    walk(path, &lines, doc.as_table(), "", &mut parsed, &mut unknown)?;
+    if unknown > MAX_UNKNOWN_WARNINGS {
+        parsed.warnings.push(format!(
+            "{}: {} more unknown keys are ignored",
+            path.display(),
+            unknown - MAX_UNKNOWN_WARNINGS
+        ));
+    }
     Ok(parsed)
+}
+
+/// Unknown keys named one by one; past this, one line counts the rest.
+const MAX_UNKNOWN_WARNINGS: usize = 20;
+
+/// Where each line of a text starts, found once, so any offset's line number is a binary
+/// search (a file with many keys is read in linear time).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn of(text: &str) -> Lines {
+        Lines(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    /// The 1-based line of byte `offset`.
+    fn at(&self, offset: usize) -> usize {
+        self.0.partition_point(|&newline| newline < offset) + 1
+    }
 }
 
 fn walk(
     path: &Path,
-    text: &str,
+    lines: &Lines,
     table: &Table,
     prefix: &str,
     parsed: &mut Parsed,
+    unknown: &mut usize,
 ) -> Result<(), ConfigError> {
     for (name, item) in table.iter() {
         let dotted = if prefix.is_empty() {
@@ -87,7 +121,7 @@ fn walk(
             .key(name)
             .and_then(|key| key.span())
             .or_else(|| item.span())
-            .map_or(0, |span| line_of(text, span.start));
+            .map_or(0, |span| lines.at(span.start));
         if let Some(key) = keys::find(&dotted) {
             let raw = raw_value(key, item).ok_or_else(|| {
                 ConfigError::new(
@@ -105,9 +139,10 @@ fn walk(
             match item.as_table_like() {
                 Some(_) => {
                     if let Some(sub) = item.as_table() {
-                        walk(path, text, sub, &dotted, parsed)?;
+                        walk(path, lines, sub, &dotted, parsed, unknown)?;
                     } else if let Some(inline) = item.as_inline_table() {
-                        walk(path, text, &inline.clone().into_table(), &dotted, parsed)?;
+                        let table = inline.clone().into_table();
+                        walk(path, lines, &table, &dotted, parsed, unknown)?;
                     }
                 }
                 None => {
@@ -122,6 +157,10 @@ fn walk(
                 }
             }
         } else {
+            *unknown += 1;
+            if *unknown > MAX_UNKNOWN_WARNINGS {
+                continue;
+            }
             let known: Vec<&str> = keys::ALL.iter().map(|k| k.name).collect();
             parsed.warnings.push(format!(
                 "{} line {line}: unknown key `{dotted}` is ignored\nhint: check its spelling; known keys are {}",
@@ -204,6 +243,28 @@ pub(crate) fn base_of(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_numbers_come_from_one_pass_over_the_text() {
+        let text = "a\nbb\n\nccc";
+        let lines = Lines::of(text);
+        for offset in 0..text.len() {
+            assert_eq!(lines.at(offset), line_of(text, offset), "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn many_unknown_keys_are_named_up_to_a_limit_then_counted() {
+        let text: String = (0..25).map(|i| format!("unknown{i} = 1\n")).collect();
+        let parsed = parse(Path::new("c.toml"), &text).unwrap();
+        assert_eq!(parsed.warnings.len(), MAX_UNKNOWN_WARNINGS + 1);
+        assert!(parsed.warnings[0].contains("c.toml line 1: unknown key `unknown0`"));
+        assert!(parsed.warnings[19].contains("line 20: unknown key `unknown19`"));
+        assert_eq!(
+            parsed.warnings.last().unwrap(),
+            "c.toml: 5 more unknown keys are ignored"
+        );
+    }
 
     fn parse_ok(text: &str) -> Parsed {
         parse(Path::new("config.toml"), text).unwrap()

@@ -11,7 +11,8 @@
 //! URL made by a `url.<base>.insteadOf` rule is left to the user: the rule is what to change.
 //! Never touches the working tree, the index, refs or history.
 
-use std::collections::BTreeSet;
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::{Action, Context, Evidence, Finding, Task, TaskError};
@@ -267,8 +268,21 @@ fn examine(cx: &Context<'_>, path: &Path) -> Examined {
             return examined;
         }
     };
-    let mut ado_remotes = Vec::new();
-    for remote in &remotes {
+    let mut ado_remotes = BTreeSet::new();
+    if remotes.len() > MAX_REMOTES {
+        findings.push(Finding {
+            kind: "repository",
+            target: shown_repo.clone(),
+            detail: format!(
+                "has {} remotes; only the first {MAX_REMOTES} were checked (no repository needs so many: look at its .git/config)",
+                remotes.len()
+            ),
+            action: Action::Note(Status::Skipped),
+        });
+    }
+    // The configured URLs, read once for every remote (the values before any insteadOf rule).
+    let configured = OnceCell::new();
+    for remote in remotes.iter().take(MAX_REMOTES) {
         for push in [false, true] {
             let url = if push {
                 remote.push.as_deref()
@@ -285,10 +299,18 @@ fn examine(cx: &Context<'_>, path: &Path) -> Examined {
             if ado.transport == url::Transport::Ssh {
                 totals.ssh_orgs.insert(ado.org.clone());
             }
-            if !ado_remotes.contains(&remote.name) {
-                ado_remotes.push(remote.name.clone());
-            }
-            if let Some(finding) = check_url(cx, path, &shown_repo, remote, push, &ado, totals) {
+            ado_remotes.insert(remote.name.clone());
+            let configured = configured.get_or_init(|| configured_urls(path));
+            if let Some(finding) = check_url(
+                cx,
+                path,
+                &shown_repo,
+                remote,
+                push,
+                &ado,
+                configured,
+                totals,
+            ) {
                 findings.push(finding);
             }
         }
@@ -449,7 +471,20 @@ fn remedy(ado: &AdoUrl, configured: Option<&str>, fixes: Fixes) -> Remedy {
     }
 }
 
+/// Remotes checked per repository; more are reported, not checked (a repository with
+/// thousands would otherwise take minutes).
+const MAX_REMOTES: usize = 1000;
+
+/// The repository's own `remote.<name>.url` and `.pushurl` values, by key as git prints it.
+fn configured_urls(repo: &Path) -> BTreeMap<String, String> {
+    gitconfig::local_file(repo)
+        .and_then(|file| gitconfig::entries_in_file(&file, r"^remote\..*\.(url|pushurl)$"))
+        .map(|entries| entries.into_iter().collect())
+        .unwrap_or_default()
+}
+
 /// The finding for one Azure DevOps URL of a remote, if it needs anything.
+#[allow(clippy::too_many_arguments)]
 fn check_url(
     cx: &Context<'_>,
     repo: &Path,
@@ -457,6 +492,7 @@ fn check_url(
     remote: &Remote,
     push: bool,
     ado: &AdoUrl,
+    configured: &BTreeMap<String, String>,
     totals: &mut Totals,
 ) -> Option<Finding> {
     let target = if push {
@@ -480,7 +516,7 @@ fn check_url(
     };
     let needs_config = ado.legacy_host || ado.embedded == Embedded::Secret;
     let configured = if needs_config {
-        gitconfig::get(repo, &key).ok().flatten()
+        configured.get(&key).cloned()
     } else {
         None
     };
