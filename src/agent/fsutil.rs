@@ -46,6 +46,35 @@ pub(super) fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::R
     Ok(())
 }
 
+/// The most the agent reads of any one file it looks at (a credential store, a cache, an SSH
+/// or npm configuration): no real one comes near it, and a damaged or hostile one (a sparse
+/// file of gigabytes) must not take the machine's memory.
+pub(crate) const MAX_READ: u64 = 16 * 1024 * 1024;
+
+/// Reads a whole file of at most [`MAX_READ`] bytes; a larger one is an error that says so,
+/// and nothing beyond the limit is read.
+pub(crate) fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_READ + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_READ {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!(
+                "it is larger than {} MiB, which no real one is, so it was not read",
+                MAX_READ / (1024 * 1024)
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// [`read_capped`] as UTF-8 text.
+pub(crate) fn read_capped_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_capped(path)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// Creates `path` with `contents`, atomically, failing with `AlreadyExists` if anything
 /// (a file, a link) is there: written to a temporary file in the same folder, flushed, then
 /// moved into place only while the name is still free, so nothing is ever replaced. The new
@@ -118,7 +147,7 @@ pub(super) fn remove_lines(
             ))
         })?;
     let result = (|| {
-        let content = fs::read(path)?;
+        let content = read_capped(path)?;
         let before_sha256 = crate::agent::data::journal::sha256_hex(&content);
         if !still_planned(&before_sha256) {
             return Err(io::Error::other(
@@ -311,6 +340,23 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("made-elsewhere"), &dangling).unwrap();
         assert!(open_own(OpenOptions::new().create(true).write(true), &dangling).is_err());
         assert!(!dir.path().join("made-elsewhere").exists());
+    }
+
+    #[test]
+    fn a_file_over_the_read_limit_is_refused_without_being_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = dir.path().join("tenant.cache");
+        // Two gigabytes that take no disk: reading it whole would take the memory.
+        File::create(&sparse)
+            .unwrap()
+            .set_len(2 * 1024 * 1024 * 1024)
+            .unwrap();
+        let err = read_capped(&sparse).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
+        let exact = dir.path().join("exact");
+        File::create(&exact).unwrap().set_len(MAX_READ).unwrap();
+        assert_eq!(read_capped(&exact).unwrap().len() as u64, MAX_READ);
     }
 
     #[test]

@@ -572,3 +572,30 @@ fn links_among_the_agent_s_own_files_are_never_followed() {
         text(&run.stderr)
     );
 }
+
+/// A damaged `tenant.cache` of gigabytes (sparse: it takes no disk) is not read into memory:
+/// the plan says it is too large to read and what to do.
+#[test]
+fn a_huge_tenant_cache_is_not_read() {
+    let sandbox = Sandbox::new();
+    let cache = sandbox.tenant_cache();
+    std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    std::fs::File::create(&cache)
+        .unwrap()
+        .set_len(2 * 1024 * 1024 * 1024)
+        .unwrap();
+    let plan = sandbox
+        .cmd()
+        .args(["plan", "--json", "--only", "gcm-tenant-cache"])
+        .output()
+        .unwrap();
+    let report = json(&plan.stdout);
+    let item = &task(&report, "gcm-tenant-cache")["items"][0];
+    assert!(
+        item["detail"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 16 MiB"),
+        "{item:#}"
+    );
+}

@@ -240,7 +240,7 @@ pub(super) fn write_file(
     if let Err(why) = guard::check(step.cx, path, Expect::File) {
         return item(finding, Status::Failed, why);
     }
-    let current = match std::fs::read(path) {
+    let current = match fsutil::read_capped(path) {
         Ok(bytes) => Some(bytes),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => {

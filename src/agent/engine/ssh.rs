@@ -269,7 +269,7 @@ pub(super) fn check(cx: &Context<'_>, finding: &Finding, key: &Path) -> Item {
             "there is no new key to check".into(),
         );
     };
-    let encrypted = std::fs::read_to_string(key)
+    let encrypted = crate::agent::fsutil::read_capped_text(key)
         .ok()
         .and_then(|pem| ssh_key::PrivateKey::from_openssh(pem).ok())
         .is_some_and(|private| private.is_encrypted());

@@ -29,7 +29,7 @@ pub(crate) struct Parsed {
 
 /// Reads `path`. `Ok(None)` when it does not exist and `required` is false.
 pub(crate) fn read(path: &Path, required: bool) -> Result<Option<Parsed>, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::agent::fsutil::read_capped_text(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {

@@ -223,7 +223,7 @@ fn exists(path: &Path) -> io::Error {
 
 /// The public key in `path.pub`, when it can be read.
 pub(crate) fn read_public(private: &Path) -> Option<PublicKey> {
-    let text = fs::read_to_string(public_path(private)).ok()?;
+    let text = fsutil::read_capped_text(&public_path(private)).ok()?;
     PublicKey::from_openssh(text.trim()).ok()
 }
 

@@ -190,7 +190,7 @@ fn hits(cx: &Context<'_>) -> Vec<(PathBuf, &'static str, Vec<Hit>)> {
     files(cx.paths, &config_home)
         .into_iter()
         .filter_map(|(path, how)| {
-            let text = std::fs::read_to_string(&path).ok()?;
+            let text = crate::agent::fsutil::read_capped_text(&path).ok()?;
             let hits = scan(&text);
             (!hits.is_empty()).then_some((path, how, hits))
         })

@@ -138,7 +138,7 @@ pub(crate) fn ssh_use(ssh_dir: &Path) -> Option<&'static str> {
                     || host.eq_ignore_ascii_case(hosts::VS_SSH)
             })
     };
-    let read = |name: &str| std::fs::read_to_string(ssh_dir.join(name)).ok();
+    let read = |name: &str| crate::agent::fsutil::read_capped_text(&ssh_dir.join(name)).ok();
     // `Host`/`HostName` values in the client configuration.
     if read("config").is_some_and(|text| {
         names_ado(&text, |line| {

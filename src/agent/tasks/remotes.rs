@@ -237,7 +237,7 @@ impl Examined {
 /// True when the `.git` file in `path` points into another repository's `.git/worktrees/`
 /// (a submodule's points into `.git/modules/`: a repository of its own).
 fn is_linked_worktree(path: &Path) -> bool {
-    std::fs::read_to_string(path.join(".git")).is_ok_and(|text| {
+    crate::agent::fsutil::read_capped_text(&path.join(".git")).is_ok_and(|text| {
         text.trim()
             .strip_prefix("gitdir:")
             .map(|dir| dir.trim().replace('\\', "/"))

@@ -158,7 +158,7 @@ impl Task for TenantCache {
                 action: Action::NeedsUser,
             }]);
         }
-        let contents = match std::fs::read(&path) {
+        let contents = match crate::agent::fsutil::read_capped(&path) {
             Ok(bytes) => parse(&bytes),
             Err(err) => Contents {
                 entries: Vec::new(),

@@ -45,7 +45,7 @@ pub(super) fn store_file(
     path: &Path,
     resolve: &mut dyn FnMut(Owner) -> Owner,
 ) -> Vec<Candidate> {
-    let Ok(bytes) = std::fs::read(path) else {
+    let Ok(bytes) = crate::agent::fsutil::read_capped(path) else {
         return Vec::new();
     };
     let text = String::from_utf8_lossy(&bytes);

@@ -75,7 +75,7 @@ fn ssh_findings(cx: &Context<'_>, evidence: &Evidence) -> Result<Vec<Finding>, T
         return Ok(Vec::new());
     }
     let config_path = cx.paths.ssh_dir.join("config");
-    let config_text = match std::fs::read_to_string(&config_path) {
+    let config_text = match crate::agent::fsutil::read_capped_text(&config_path) {
         Ok(text) => Some(text),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => {
