@@ -528,3 +528,53 @@ fn one_run_clears_several_moved_organizations_from_one_credential_file() {
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert!(task_items(&report, "credentials").is_empty(), "{report:#}");
 }
+
+/// A `~/.gitconfig` that is a link (a dotfile manager's) is never written through: the
+/// binding in it is left as a step for the person, and the file it points to is unchanged.
+#[cfg(unix)]
+#[test]
+fn a_linked_gitconfig_is_not_written_through() {
+    let sandbox = Sandbox::new();
+    let dotfiles = sandbox.paths.home.join("dotfiles/gitconfig");
+    sandbox.write(
+        &dotfiles,
+        b"[credential \"azrepos:org/contoso\"]\n\tusername = alice@old.example\n",
+    );
+    std::os::unix::fs::symlink(&dotfiles, sandbox.paths.home.join(".gitconfig")).unwrap();
+    let before = std::fs::read(&dotfiles).unwrap();
+    let run = sandbox
+        .cmd()
+        .args([
+            "run",
+            "--yes",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "contoso",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(10), "{}", text(&run.stderr));
+    assert_eq!(
+        std::fs::read(&dotfiles).unwrap(),
+        before,
+        "not written through"
+    );
+    assert!(
+        sandbox.paths.home.join(".gitconfig").is_symlink(),
+        "still a link"
+    );
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let binding = task_items(&report, "credentials")
+        .into_iter()
+        .find(|i| i["status"] == "needs-user")
+        .expect("the binding is the person's to remove");
+    assert!(
+        binding["detail"]
+            .as_str()
+            .unwrap()
+            .contains("symbolic link"),
+        "{binding:#}"
+    );
+}

@@ -457,7 +457,7 @@ fn a_repository_whose_git_directory_is_elsewhere_is_reported_not_changed() {
         .into_iter()
         .find(|i| i["kind"] == "remote-url")
         .expect("the legacy remote is reported");
-    assert_eq!(item["status"], "failed", "{item:#}");
+    assert_eq!(item["status"], "needs-user", "{item:#}");
     assert!(
         item["detail"]
             .as_str()

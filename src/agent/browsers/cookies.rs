@@ -78,7 +78,8 @@ pub(crate) fn count(
         format!("{uri}?immutable=1"),
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW,
     )?;
     count_in(&conn, family, scope)
 }
@@ -113,7 +114,11 @@ fn count_in(
 pub(crate) fn delete(store: &Path, family: Family, scope: Scope) -> Result<usize, CookieError> {
     let mut conn = Connection::open_with_flags(
         store,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        // NOFOLLOW: a store swapped for a link after the engine's check is refused by SQLite
+        // itself, on the open that deletes.
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW,
     )?;
     conn.busy_timeout(Duration::from_millis(500))?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -211,6 +216,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, CookieError::InUse), "{err:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_store_swapped_for_a_link_is_not_opened_to_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = store(dir.path());
+        let link = dir.path().join("Cookies-link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let before = std::fs::read(&real).unwrap();
+        let scope = Scope {
+            microsoft_sign_in: false,
+        };
+        assert!(delete(&link, Family::Chromium, scope).is_err());
+        assert_eq!(std::fs::read(&real).unwrap(), before);
     }
 
     #[test]

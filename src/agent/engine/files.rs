@@ -18,7 +18,7 @@ use crate::report::{Item, Status};
 /// Deletes a regular file.
 pub(super) fn delete(step: &Step<'_, '_>, finding: &Finding, path: &Path) -> Item {
     if let Err(why) = guard::check(step.cx, path, Expect::File) {
-        return item(finding, Status::Failed, why);
+        return refused(finding, why);
     }
     let change = Change::FileDeleted {
         path: path.to_path_buf(),
@@ -93,7 +93,7 @@ pub(super) fn delete_cookies(
     expected: usize,
 ) -> Item {
     if let Err(why) = guard::check(step.cx, store, Expect::File) {
-        return item(finding, Status::Failed, why);
+        return refused(finding, why);
     }
     let change = Change::EntriesDeleted {
         path: store.to_path_buf(),
@@ -140,7 +140,7 @@ pub(super) fn set_git_config(
     restore: Option<&String>,
 ) -> Item {
     if let Err(why) = guard::check(step.cx, repo, Expect::Folder) {
-        return item(finding, Status::Failed, why);
+        return refused(finding, why);
     }
     // The file libgit2 writes: a `.git` file may point the git directory anywhere.
     let file = match gitconfig::local_file(repo) {
@@ -148,7 +148,7 @@ pub(super) fn set_git_config(
         Err(why) => return item(finding, Status::Failed, format!("could not open it: {why}")),
     };
     if let Err(why) = guard::check(step.cx, &file, Expect::File) {
-        return item(finding, Status::Failed, why);
+        return refused(finding, why);
     }
     let change = match restore {
         Some(before) => Change::GitConfigSet {
@@ -174,7 +174,7 @@ pub(super) fn unset_git_config(
     restore: &str,
 ) -> Item {
     if let Err(why) = guard::check(step.cx, file, Expect::File) {
-        return item(finding, Status::Failed, why);
+        return refused(finding, why);
     }
     let change = Change::GitConfigUnset {
         file: file.to_path_buf(),
@@ -196,7 +196,7 @@ pub(super) fn remove_lines(
     expected_sha256: &str,
 ) -> Item {
     if let Err(why) = guard::check(step.cx, file, Expect::File) {
-        return item(finding, Status::Failed, why);
+        return refused(finding, why);
     }
     let change = Change::EntriesDeleted {
         path: file.to_path_buf(),
@@ -238,7 +238,7 @@ pub(super) fn write_file(
     expected_sha256: Option<&str>,
 ) -> Item {
     if let Err(why) = guard::check(step.cx, path, Expect::File) {
-        return item(finding, Status::Failed, why);
+        return refused(finding, why);
     }
     let current = match fsutil::read_capped(path) {
         Ok(bytes) => Some(bytes),
@@ -273,6 +273,19 @@ pub(super) fn write_file(
         })
     })();
     changed(finding, result)
+}
+
+/// The item for a change the path guard refused: the person's to make, if it is right (a
+/// dotfile manager's link, a repository kept elsewhere), never made through the link.
+fn refused(finding: &Finding, why: String) -> Item {
+    item(
+        finding,
+        Status::NeedsUser,
+        format!(
+            "{why}. What ado-cutover would have done: {}; do it yourself if it is right",
+            finding.detail
+        ),
+    )
 }
 
 /// The report item for a change that was made, or not.
