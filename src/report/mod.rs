@@ -6,6 +6,7 @@
 
 pub mod limits;
 pub mod redact;
+pub mod signature;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

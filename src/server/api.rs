@@ -18,8 +18,10 @@ use super::State;
 use super::auth::{Admin, Enrolled};
 use super::error::ApiError;
 use super::metrics::Metrics;
-use super::store::{DeviceFilter, PAGE_MAX, Stored};
+use super::store::{DeviceFilter, PAGE_MAX, RefusedReport, Stored, millis};
+use crate::report::signature;
 use crate::report::{Report, SCHEMA_VERSION};
+use subtle::ConstantTimeEq;
 
 pub fn routes(_: &State) -> axum::Router<State> {
     axum::Router::new()
@@ -73,6 +75,47 @@ async fn ingest(state: &State, request: Request) -> Result<Response, ApiError> {
             )
         })?;
     let report = parse(&bytes)?;
+    let device = &report.device.device_id;
+    let user = &report.user.name;
+    let report_id = report.report_id.to_string();
+    let known = state.store.device_key(device, user).await?;
+    if let Some((secret, first_report)) = &known {
+        let presented = parts
+            .headers
+            .get(signature::HEADER)
+            .and_then(|v| v.to_str().ok());
+        let expected = signature::sign(secret, &bytes);
+        let signed =
+            presented.is_some_and(|sig| bool::from(sig.as_bytes().ct_eq(expected.as_bytes())));
+        if !signed {
+            // The report that enrolled the device, sent again because the answer was lost:
+            // its key goes back with it. Any other report already stored changes nothing.
+            if state.store.has_report(&report_id).await? {
+                let key = (*first_report == report_id).then_some(secret.as_str());
+                return Ok(stored_answer(StatusCode::OK, "duplicate", &report_id, key));
+            }
+            let reason = if presented.is_none() {
+                "it is not signed"
+            } else {
+                "it is signed with another key"
+            };
+            state
+                .store
+                .add_refused(&RefusedReport {
+                    device_id: device.clone(),
+                    user_name: user.clone(),
+                    hostname: report.device.hostname.clone(),
+                    refused_at: millis(state.now()),
+                    reason: reason.into(),
+                })
+                .await?;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this device signs its reports, and {reason}"),
+                "if ado-cutover was reinstalled on this device or its data folder was lost, an admin forgets the device's key on its dashboard page; its next report is then taken",
+            ));
+        }
+    }
     let text = String::from_utf8_lossy(&bytes);
     let stored = state
         .store
@@ -90,11 +133,33 @@ async fn ingest(state: &State, request: Request) -> Result<Response, ApiError> {
         Stored::Accepted => (StatusCode::ACCEPTED, "accepted"),
         Stored::Duplicate => (StatusCode::OK, "duplicate"),
     };
-    Ok((
-        status,
-        Json(json!({ "status": word, "report_id": report.report_id })),
-    )
-        .into_response())
+    // A device's first report: it gets its key (trust on first use).
+    let key = match known {
+        Some(_) => None,
+        None => {
+            let (key, first) = state
+                .store
+                .give_device_key(
+                    device,
+                    user,
+                    &super::auth::random_token(),
+                    &report_id,
+                    state.now(),
+                )
+                .await?;
+            (first == report_id).then_some(key)
+        }
+    };
+    Ok(stored_answer(status, word, &report_id, key.as_deref()))
+}
+
+/// The answer to a stored (or duplicate) report, with the device's key when it is given.
+fn stored_answer(status: StatusCode, word: &str, report_id: &str, key: Option<&str>) -> Response {
+    let mut body = json!({ "status": word, "report_id": report_id });
+    if let Some(key) = key {
+        body["device_key"] = json!(key);
+    }
+    (status, Json(body)).into_response()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

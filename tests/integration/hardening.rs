@@ -126,16 +126,7 @@ fn post(server: &TestServer, host: &str) {
         time::OffsetDateTime::now_utc(),
         "done",
     );
-    let answer = client()
-        .post(format!("{}/api/v1/reports", server.base))
-        .header(
-            "Authorization",
-            &format!("Bearer {}", support::server::ENROLLMENT),
-        )
-        .header("Content-Type", "application/json")
-        .send(&serde_json::to_vec(&report).unwrap()[..])
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 202);
+    assert_eq!(server.send(&report).0, 202);
 }
 
 #[test]
@@ -254,16 +245,7 @@ fn a_forged_date_cannot_pin_a_device_and_empty_task_counts_go() {
         *server.now.lock().unwrap() = now;
         let send = |outcome, finished| {
             let report = support::server::sample_report("pc", "ana", outcome, finished, "x");
-            let answer = client()
-                .post(format!("{}/api/v1/reports", server.base))
-                .header(
-                    "Authorization",
-                    &format!("Bearer {}", support::server::ENROLLMENT),
-                )
-                .header("Content-Type", "application/json")
-                .send(&serde_json::to_vec(&report).unwrap()[..])
-                .unwrap();
-            assert_eq!(answer.status().as_u16(), 202);
+            assert_eq!(server.send(&report).0, 202);
         };
         // "Done" dated 9999: it counts as finished when it arrived (give or take 5 minutes).
         send(Outcome::Done, time::macros::datetime!(9999-12-31 23:59 UTC));
@@ -586,4 +568,124 @@ fn a_large_expected_users_list_goes_in_and_one_over_the_limit_gets_a_page() {
             .unwrap();
         assert_eq!(summary.expected, users, "backend {postgres}");
     }
+}
+
+#[test]
+fn a_device_signs_its_reports_after_the_first_and_others_cannot_speak_for_it() {
+    use ado_cutover::report::Outcome;
+    for postgres in support::server::backends() {
+        let server = TestServer::start(postgres);
+        let now = time::OffsetDateTime::now_utc();
+        let report = |outcome, detail: &str| {
+            support::server::sample_report("pc", "ana", outcome, now, detail)
+        };
+        let unsigned = |r: &ado_cutover::report::Report| {
+            let mut answer = client()
+                .post(format!("{}/api/v1/reports", server.base))
+                .header(
+                    "Authorization",
+                    &format!("Bearer {}", support::server::ENROLLMENT),
+                )
+                .header("Content-Type", "application/json")
+                .send(&serde_json::to_vec(r).unwrap()[..])
+                .unwrap();
+            let status = answer.status().as_u16();
+            let body: serde_json::Value =
+                serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+            (status, body)
+        };
+        // The first report enrolls the device: it gets a key.
+        let first = report(Outcome::ActionNeeded, "first");
+        let (status, answer) = server.send(&first);
+        assert_eq!(status, 202, "backend {postgres}: {answer}");
+        let key = answer["device_key"].as_str().expect("a key").to_string();
+        assert_eq!(key.len(), 64);
+        // Someone else with the enrollment token claims the device: refused, and shown.
+        let forged = report(Outcome::Done, "forged");
+        let (status, answer) = unsigned(&forged);
+        assert_eq!(status, 403, "backend {postgres}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("this device signs its reports, and it is not signed"),
+            "{answer}"
+        );
+        let refused = server.block_on(server.store.refused(10)).unwrap();
+        assert_eq!(refused.len(), 1, "backend {postgres}");
+        assert_eq!(refused[0].hostname, "pc");
+        // The device itself, signing: taken, and no new key.
+        let (status, answer) = server.send(&report(Outcome::Failed, "real"));
+        assert_eq!(status, 202, "backend {postgres}");
+        assert!(answer.get("device_key").is_none(), "{answer}");
+        // The enrolling report sent again (its answer was lost): the same key goes back.
+        let (status, answer) = unsigned(&first);
+        assert_eq!(status, 200, "backend {postgres}");
+        assert_eq!(answer["device_key"], key.as_str());
+        assert_eq!(server.reports(), 2, "backend {postgres}");
+        let device = server
+            .block_on(server.store.device("id-pc", "ana"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            device.device.outcome,
+            ado_cutover::server::outcome::FleetOutcome::Failed,
+            "the forged done never counted"
+        );
+        // After a reinstall an admin forgets the key: the next report enrolls it again.
+        assert!(
+            server
+                .block_on(server.store.forget_device_key("id-pc", "ana"))
+                .unwrap()
+        );
+        let (status, answer) = unsigned(&report(Outcome::Done, "reinstalled"));
+        assert_eq!(status, 202, "backend {postgres}");
+        assert_ne!(answer["device_key"].as_str().unwrap(), key);
+    }
+}
+
+#[test]
+fn an_admin_forgets_a_device_key_from_its_page() {
+    let server = TestServer::start(false);
+    let report = support::server::sample_report(
+        "pc",
+        "ana",
+        ado_cutover::report::Outcome::Done,
+        time::OffsetDateTime::now_utc(),
+        "x",
+    );
+    assert_eq!(server.send(&report).0, 202);
+    let (cookie, csrf) = sign_in(&server);
+    let page = client()
+        .get(format!("{}/devices/id-pc/ana", server.base))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        page.contains("signed with the key this device was given"),
+        "{page}"
+    );
+    let wrong = client()
+        .post(format!("{}/devices/id-pc/ana/forget-key", server.base))
+        .header("Cookie", &cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send("csrf=not-the-token")
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 403, "CSRF-checked");
+    let forgot = client()
+        .post(format!("{}/devices/id-pc/ana/forget-key", server.base))
+        .header("Cookie", &cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}"))
+        .unwrap();
+    assert_eq!(forgot.status().as_u16(), 303);
+    assert_eq!(
+        server
+            .block_on(server.store.device_key("id-pc", "ana"))
+            .unwrap(),
+        None
+    );
 }

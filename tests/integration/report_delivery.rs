@@ -210,3 +210,50 @@ fn a_report_the_server_refuses_for_good_is_set_aside_and_never_blocks_the_rest()
         text(&again.stderr)
     );
 }
+
+/// The agent keeps the key its first report earned (private to the user), signs every later
+/// report with it, and a report signed with another key is refused with a hint and waits.
+#[test]
+fn the_agent_keeps_its_device_key_and_signs_later_reports() {
+    let sandbox = Sandbox::new();
+    let server = TestServer::start(false);
+    let port: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
+    let spool = configure(&sandbox, port, ENROLLMENT);
+    let run = || {
+        sandbox
+            .cmd()
+            .args(["run", "--yes", "--silent"])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run().status.code(), Some(0));
+    let key_file = sandbox.paths.data_dir.join("device-key");
+    let key = std::fs::read_to_string(&key_file).expect("the key is kept");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let second = run();
+    assert!(
+        !text(&second.stderr).contains("not sent"),
+        "{}",
+        text(&second.stderr)
+    );
+    assert_eq!(server.reports(), 2, "the second report, signed, was taken");
+    sandbox.assert_not_in_agent_files_except(&key, &key_file);
+
+    // A key that is not the one the server gave: refused, said, and the report waits.
+    std::fs::write(&key_file, "0".repeat(64)).unwrap();
+    let third = run();
+    assert_eq!(third.status.code(), Some(0), "delivery never fails a run");
+    let stderr = text(&third.stderr);
+    assert!(
+        stderr.contains("refused this device's report (this device signs its reports, and it is signed with another key)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("forget this device's key"), "{stderr}");
+    assert_eq!(server.reports(), 2);
+    assert_eq!(spooled(&spool).len(), 1);
+}

@@ -34,13 +34,7 @@ fn post(server: &TestServer, token: &str, content_type: &str, body: Vec<u8>) -> 
 }
 
 fn post_report(server: &TestServer, report: &Report) -> u16 {
-    post(
-        server,
-        ENROLLMENT,
-        "application/json",
-        serde_json::to_vec(report).unwrap(),
-    )
-    .0
+    server.send(report).0
 }
 
 fn get(server: &TestServer, path: &str, token: Option<&str>) -> (u16, String) {

@@ -59,6 +59,15 @@ impl Spool {
         files
     }
 
+    /// Where the key the server gave this device is kept (0600): later reports are signed with
+    /// it ([`crate::report::signature`]).
+    pub(crate) fn key_file(&self) -> PathBuf {
+        self.dir.parent().map_or_else(
+            || PathBuf::from("device-key"),
+            |data| data.join("device-key"),
+        )
+    }
+
     /// Moves a queued report the server refused for good to `refused/`, next to a note of why;
     /// returns where it went. Only the newest [`MAX_REPORTS`] set aside are kept.
     pub(crate) fn set_aside(&self, file: &Path, why: &str) -> io::Result<PathBuf> {

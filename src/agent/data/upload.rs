@@ -11,8 +11,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::agent::data::spool::Spool;
+use crate::agent::fsutil;
 use crate::agent::http;
 use crate::agent::settings::Settings;
+use crate::report::signature;
 
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,7 +42,8 @@ pub(crate) struct Delivered {
 
 /// The answer to one request.
 enum Answer {
-    Stored,
+    /// Stored (or stored before); with the device's key when the server gave it.
+    Stored(Option<String>),
     /// Worth trying again, after this long if the server said.
     Retry(Option<Duration>, String),
     /// Will not work by trying again for any report (the token, the address): the reason and
@@ -72,6 +75,11 @@ impl Endpoint {
     /// Sends every spooled report, oldest first, until one cannot be delivered.
     pub(crate) fn deliver(&self, spool: &Spool) -> Delivered {
         let agent = http::agent(TIMEOUT);
+        let key_file = spool.key_file();
+        let mut key = fsutil::read_capped_text(&key_file)
+            .ok()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty());
         let files = spool.list();
         let mut done = Delivered {
             left: files.len(),
@@ -81,8 +89,15 @@ impl Endpoint {
             let Ok(body) = std::fs::read(&file) else {
                 continue;
             };
-            match self.send_with_retries(&agent, &body) {
-                Ok(()) => {
+            match self.send_with_retries(&agent, &body, key.as_deref()) {
+                Ok(given) => {
+                    // The device's first report: keep the key it was given, privately.
+                    if key.is_none()
+                        && let Some(given) = given
+                        && fsutil::write_atomic(&key_file, given.as_bytes(), 0o600).is_ok()
+                    {
+                        key = Some(given);
+                    }
                     let _ = std::fs::remove_file(&file);
                     done.sent += 1;
                     done.left -= 1;
@@ -109,11 +124,16 @@ impl Endpoint {
         done
     }
 
-    fn send_with_retries(&self, agent: &ureq::Agent, body: &[u8]) -> Result<(), Stop> {
+    fn send_with_retries(
+        &self,
+        agent: &ureq::Agent,
+        body: &[u8],
+        key: Option<&str>,
+    ) -> Result<Option<String>, Stop> {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
-            match self.send(agent, body) {
-                Answer::Stored => return Ok(()),
+            match self.send(agent, body, key) {
+                Answer::Stored(given) => return Ok(given),
                 Answer::Refused(why) => return Err(Stop::All(why)),
                 Answer::NotThisOne(why) => return Err(Stop::NotThisOne(why)),
                 Answer::Retry(wait, why) => {
@@ -134,12 +154,15 @@ impl Endpoint {
         )))
     }
 
-    fn send(&self, agent: &ureq::Agent, body: &[u8]) -> Answer {
-        let response = agent
+    fn send(&self, agent: &ureq::Agent, body: &[u8], key: Option<&str>) -> Answer {
+        let mut request = agent
             .post(&self.url)
             .header("Authorization", &format!("Bearer {}", self.token))
-            .header("Content-Type", "application/json")
-            .send(body);
+            .header("Content-Type", "application/json");
+        if let Some(key) = key {
+            request = request.header(signature::HEADER, &signature::sign(key, body));
+        }
+        let response = request.send(body);
         let response = match response {
             Ok(response) => response,
             Err(ureq::Error::Timeout(_)) => {
@@ -162,24 +185,37 @@ impl Endpoint {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         match status {
-            200..=299 => Answer::Stored,
+            200..=299 => Answer::Stored(
+                response
+                    .into_body()
+                    .read_to_string()
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                    .and_then(|v| v["device_key"].as_str().map(str::to_string)),
+            ),
             429 => Answer::Retry(retry_after, "the report server is busy (429)".into()),
             500..=599 => Answer::Retry(retry_after, format!("the report server failed ({status})")),
-            401 | 403 => Answer::Refused(format!(
+            401 => Answer::Refused(format!(
                 "the report server refused the enrollment token ({status})\nhint: check report.enrollment_token_file against the server's enrollment token"
             )),
+            403 => {
+                let why = error_text(response);
+                if why.contains("signs its reports") {
+                    Answer::Refused(format!(
+                        "the report server refused this device's report ({why})\nhint: if ado-cutover was reinstalled here, ask an admin to forget this device's key on its dashboard page"
+                    ))
+                } else {
+                    Answer::Refused(format!(
+                        "the report server refused the enrollment token ({status}: {why})\nhint: check report.enrollment_token_file against the server's enrollment token"
+                    ))
+                }
+            }
             404 | 405 => Answer::Refused(format!(
                 "{} is not an ado-cutover-server report address ({status})\nhint: check report.endpoint; it is the server's base URL, e.g. https://cutover.example.com",
                 self.url
             )),
             400 | 413 | 415 | 422 => {
-                let why = response
-                    .into_body()
-                    .read_to_string()
-                    .ok()
-                    .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
-                    .and_then(|v| v["error"].as_str().map(str::to_string))
-                    .unwrap_or_default();
+                let why = error_text(response);
                 let advice = if status == 413 {
                     "it is larger than the server takes (its --max-report-bytes)"
                 } else {
@@ -193,6 +229,17 @@ impl Endpoint {
             _ => Answer::Refused(format!("the report server answered {status}")),
         }
     }
+}
+
+/// The `error` of a JSON error answer ("" when there is none).
+fn error_text(response: ureq::http::Response<ureq::Body>) -> String {
+    response
+        .into_body()
+        .read_to_string()
+        .ok()
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Why one report was not delivered.

@@ -1,9 +1,10 @@
 //! The device list (search, filters, CSV export), each device's page with its history, and
 //! one report in full.
 
+use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt as _;
 use maud::{Markup, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -227,6 +228,13 @@ pub(super) async fn device_page(
         });
     };
     let here = device_path(&device.device_id, &device.user_name);
+    let signed = state
+        .store
+        .device_key(&device.device_id, &device.user_name)
+        .await
+        .map_err(PageError::unavailable)?
+        .is_some();
+    let csrf = admin.csrf.clone().unwrap_or_default();
     let body = html! {
         h1 { (visible(&device.hostname)) }
         dl.facts {
@@ -237,6 +245,17 @@ pub(super) async fn device_page(
             dt { "System" } dd { (device.os) }
             dt { "Agent" } dd { (device.agent_version) }
             dt { "Device id" } dd { code { (device.device_id) } }
+            dt { "Reports" } dd {
+                @if signed {
+                    "signed with the key this device was given"
+                    form.inline method="post" action=(format!("{here}/forget-key")) {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" title="After a reinstall: the device's next report is taken and it gets a new key" { "Forget this device's key" }
+                    }
+                } @else {
+                    "not signed yet: the next report gives the device its key"
+                }
+            }
         }
         @if let Some(report) = &latest {
             h2 { "Latest report" }
@@ -262,6 +281,25 @@ pub(super) async fn device_page(
         admin.csrf.as_deref(),
         body,
     ))
+}
+
+/// Forgets a device's key (after a reinstall): its next report is taken and enrolls it again.
+pub(super) async fn forget_key(
+    admin: Admin,
+    axum::extract::State(state): AppState,
+    Path((device_id, user)): Path<(String, String)>,
+    Form(form): Form<super::login::CsrfForm>,
+) -> Result<Response, PageError> {
+    if !admin.csrf_ok(&form.csrf) {
+        return Err(PageError::Forbidden);
+    }
+    let forgot = state
+        .store
+        .forget_device_key(&device_id, &user)
+        .await
+        .map_err(PageError::unavailable)?;
+    tracing::info!("the key of device {device_id} ({user}) was forgotten: {forgot}");
+    Ok(Redirect::to(&device_path(&device_id, &user)).into_response())
 }
 
 /// Every task of a report with its items, as the agent sent them (escaped like everything else).

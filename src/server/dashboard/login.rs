@@ -54,7 +54,7 @@ pub(super) async fn login(
 
 #[derive(serde::Deserialize)]
 pub(super) struct CsrfForm {
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 /// Ends every dashboard session, this one included.

@@ -22,7 +22,7 @@ use super::State;
 use super::error::with_cause;
 use super::outcome::FleetOutcome;
 use super::store::DeviceRow;
-use devices::{device_csv, device_list, device_page, report_page};
+use devices::{device_csv, device_list, device_page, forget_key, report_page};
 use login::{login, login_form, logout, logout_everywhere};
 use overview::{expected_users, overview};
 
@@ -37,6 +37,7 @@ pub fn routes(upload_bytes: usize) -> axum::Router<State> {
         .route("/devices", get(device_list))
         .route("/devices.csv", get(device_csv))
         .route("/devices/{device_id}/{user}", get(device_page))
+        .route("/devices/{device_id}/{user}/forget-key", post(forget_key))
         .route(
             "/devices/{device_id}/{user}/reports/{report_id}",
             get(report_page),

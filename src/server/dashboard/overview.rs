@@ -10,7 +10,7 @@ use maud::{Markup, html};
 
 use super::chart::chart;
 use super::devices::device_table;
-use super::{AppState, PageError, page, percent};
+use super::{AppState, PageError, device_path, page, percent, visible, when};
 use crate::server::auth::Admin;
 use crate::server::outcome::FleetOutcome;
 use crate::server::store::{DeviceFilter, STALE_AFTER_DAYS, Summary};
@@ -41,6 +41,11 @@ pub(super) async fn overview(
     let failing = state
         .store
         .devices(&failed, now, 50)
+        .await
+        .map_err(PageError::unavailable)?;
+    let refused = state
+        .store
+        .refused(20)
         .await
         .map_err(PageError::unavailable)?;
     let csrf = admin.csrf.as_deref().unwrap_or("");
@@ -87,6 +92,25 @@ pub(super) async fn overview(
                     }
                 }
                 (device_table(&failing, now, true))
+            }
+        }
+        @if !refused.is_empty() {
+            section {
+                h2 { "Refused reports" }
+                p.muted { "Reports that claimed a device whose key they did not have: someone else sent them with the enrollment token, or ado-cutover was reinstalled there (then forget the device's key on its page)." }
+                table {
+                    thead { tr { th { "Host" } th { "User" } th { "When" } th { "Why" } } }
+                    tbody {
+                        @for r in &refused {
+                            tr {
+                                td { a href=(device_path(&r.device_id, &r.user_name)) { (visible(&r.hostname)) } }
+                                td { (visible(&r.user_name)) }
+                                td { (when(r.refused_at)) }
+                                td { (r.reason) }
+                            }
+                        }
+                    }
+                }
             }
         }
         section {

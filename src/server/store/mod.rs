@@ -13,12 +13,14 @@ use time::OffsetDateTime;
 use super::outcome::FleetOutcome;
 use crate::report::Report;
 
+mod device_keys;
 mod ingest;
 mod queries;
 mod sessions;
 mod setup;
 mod sqlite_writer;
 
+pub use device_keys::RefusedReport;
 pub(crate) use ingest::{Row, sql};
 pub use setup::redact_url;
 

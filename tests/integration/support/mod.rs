@@ -189,6 +189,18 @@ impl Sandbox {
         }
     }
 
+    /// The same, for a secret that has one home of its own (`allowed`).
+    #[cfg(feature = "server")]
+    pub(crate) fn assert_not_in_agent_files_except(&self, secret: &str, allowed: &Path) {
+        for (path, content) in self.agent_files() {
+            assert!(
+                path == allowed || !content.contains(secret),
+                "a secret is in {}",
+                path.display()
+            );
+        }
+    }
+
     /// Fails, naming only the files that differ, unless the machine is as in `before`. (Used
     /// by the Unix-only modules.)
     #[cfg(unix)]

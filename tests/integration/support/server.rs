@@ -66,6 +66,8 @@ pub(crate) struct TestServer {
     runtime: Option<tokio::runtime::Runtime>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
+    /// The keys the server gave devices, by device and user, as their agents keep them.
+    device_keys: Mutex<std::collections::HashMap<(String, String), String>>,
 }
 
 impl TestServer {
@@ -125,7 +127,34 @@ impl TestServer {
             runtime: Some(runtime),
             stop: Some(stop),
             _dir: dir,
+            device_keys: Mutex::default(),
         }
+    }
+
+    /// Posts `report` as its agent would: with the enrollment token, signed with the key the
+    /// server gave its device (kept from earlier answers). Returns the status and the answer.
+    pub(crate) fn send(&self, report: &Report) -> (u16, serde_json::Value) {
+        use ado_cutover::report::signature;
+        let body = serde_json::to_vec(report).unwrap();
+        let who = (report.device.device_id.clone(), report.user.name.clone());
+        let mut request = client()
+            .post(format!("{}/api/v1/reports", self.base))
+            .header("Authorization", &format!("Bearer {ENROLLMENT}"))
+            .header("Content-Type", "application/json");
+        if let Some(key) = self.device_keys.lock().unwrap().get(&who) {
+            request = request.header(signature::HEADER, &signature::sign(key, &body));
+        }
+        let mut answer = request.send(&body[..]).unwrap();
+        let status = answer.status().as_u16();
+        let text = answer.body_mut().read_to_string().unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if let Some(key) = json["device_key"].as_str() {
+            self.device_keys
+                .lock()
+                .unwrap()
+                .insert(who, key.to_string());
+        }
+        (status, json)
     }
 
     /// Runs a store call on the server's runtime.
