@@ -220,7 +220,15 @@ fn every_report_field_and_count_is_bounded() {
 /// The number of rows `sql` counts in the server's database, on either backend.
 fn count(server: &TestServer, sql: &str) -> i64 {
     use sqlx::Row as _;
-    let url = server.url.clone();
+    // A SQLite path goes percent-encoded in the opaque `sqlite:` form, as the server opens it,
+    // so a Windows path (`C:\...`) is not read as a host.
+    let url = match server.url.strip_prefix("sqlite://") {
+        Some(path) => format!(
+            "sqlite:{}?mode=rw",
+            percent_encoding::utf8_percent_encode(path, percent_encoding::NON_ALPHANUMERIC)
+        ),
+        None => server.url.clone(),
+    };
     let sql = sql.to_string();
     server.block_on(async move {
         sqlx::any::install_default_drivers();
