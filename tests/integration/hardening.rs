@@ -330,18 +330,7 @@ fn lists_come_in_pages_and_the_csv_export_streams_every_row() {
     );
 
     // The CSV export has every device once, across pages.
-    let login = client()
-        .post(format!("{}/login", server.base))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send(format!("token={}", support::server::ADMIN))
-        .unwrap();
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let (cookie, _) = server.sign_in();
     let csv = client()
         .get(format!("{}/devices.csv", server.base))
         .header("Cookie", &cookie)
@@ -400,39 +389,6 @@ fn api_errors_are_json_even_for_unknown_addresses_and_bad_queries() {
     );
 }
 
-/// Signs in with the admin token; returns the session cookie and the page's CSRF token.
-fn sign_in(server: &TestServer) -> (String, String) {
-    let login = client()
-        .post(format!("{}/login", server.base))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send(format!("token={}", support::server::ADMIN))
-        .unwrap();
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let page = client()
-        .get(format!("{}/", server.base))
-        .header("Cookie", &cookie)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    (cookie, csrf)
-}
-
 fn overview_status(server: &TestServer, cookie: &str) -> u16 {
     client()
         .get(format!("{}/", server.base))
@@ -446,8 +402,8 @@ fn overview_status(server: &TestServer, cookie: &str) -> u16 {
 #[test]
 fn signing_out_everywhere_ends_every_session_and_expired_ones_are_forgotten() {
     let server = TestServer::start(false);
-    let (laptop, csrf) = sign_in(&server);
-    let (desktop, _) = sign_in(&server);
+    let (laptop, csrf) = server.sign_in();
+    let (desktop, _) = server.sign_in();
     assert_eq!(overview_status(&server, &desktop), 200);
     let out = client()
         .post(format!("{}/logout-everywhere", server.base))
@@ -460,7 +416,7 @@ fn signing_out_everywhere_ends_every_session_and_expired_ones_are_forgotten() {
     assert_eq!(overview_status(&server, &laptop), 303);
 
     // Sessions past their 12 hours are forgotten, not kept in the database.
-    sign_in(&server);
+    server.sign_in();
     let later = time::OffsetDateTime::now_utc() + time::Duration::hours(13);
     assert_eq!(
         server.block_on(server.store.prune_sessions(later)).unwrap(),
@@ -535,7 +491,7 @@ fn a_large_expected_users_list_goes_in_and_one_over_the_limit_gets_a_page() {
             ..Limits::default()
         };
         let server = TestServer::start_on(&url, dir, "127.0.0.1:0", limits);
-        let (cookie, csrf) = sign_in(&server);
+        let (cookie, csrf) = server.sign_in();
         let upload = |list: &str| {
             let body = format!(
                 "csrf={csrf}&upns={}",
@@ -663,7 +619,7 @@ fn an_admin_forgets_a_device_key_from_its_page() {
         "x",
     );
     assert_eq!(server.send(&report).0, 202);
-    let (cookie, csrf) = sign_in(&server);
+    let (cookie, csrf) = server.sign_in();
     let page = client()
         .get(format!("{}/devices/id-pc/ana", server.base))
         .header("Cookie", &cookie)

@@ -23,19 +23,8 @@ pub(super) fn delete(step: &Step<'_, '_>, finding: &Finding, path: &Path) -> Ite
     let change = Change::FileDeleted {
         path: path.to_path_buf(),
     };
-    match step.journaled(change, || fsutil::delete_file(path).map(usize::from)) {
-        Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
-        Ok(_) => item(
-            finding,
-            Status::Done,
-            format!("deleted: {}", finding.detail),
-        ),
-        Err(err) => item(
-            finding,
-            Status::Failed,
-            format!("could not delete it: {err}"),
-        ),
-    }
+    let result = step.journaled(change, || fsutil::delete_file(path).map(usize::from));
+    gone(finding, result, "deleted", "delete")
 }
 
 /// Deletes an item from the OS credential store.
@@ -68,19 +57,7 @@ pub(super) fn delete_secret(
     let result = step.journaled(change, || {
         store.delete(secret).map_err(std::io::Error::other)
     });
-    match result {
-        Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
-        Ok(_) => item(
-            finding,
-            Status::Done,
-            format!("deleted: {}", finding.detail),
-        ),
-        Err(err) => item(
-            finding,
-            Status::Failed,
-            format!("could not delete it: {err}"),
-        ),
-    }
+    gone(finding, result, "deleted", "delete")
 }
 
 /// Deletes the Azure DevOps cookies in one browser cookie store.
@@ -214,19 +191,7 @@ pub(super) fn remove_lines(
         );
         Ok(removed.count)
     });
-    match result {
-        Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
-        Ok(_) => item(
-            finding,
-            Status::Done,
-            format!("removed: {}", finding.detail),
-        ),
-        Err(err) => item(
-            finding,
-            Status::Failed,
-            format!("could not remove it: {err}"),
-        ),
-    }
+    gone(finding, result, "removed", "remove")
 }
 
 /// Replaces a text file if it is still as planned, keeping the old content for `undo`.
@@ -286,6 +251,20 @@ fn refused(finding: &Finding, why: String) -> Item {
             finding.detail
         ),
     )
+}
+
+/// The item for a removal: nothing was there (already gone), it went (`done`), or it could
+/// not (`verb`).
+fn gone(finding: &Finding, result: std::io::Result<usize>, done: &str, verb: &str) -> Item {
+    match result {
+        Ok(0) => item(finding, Status::Ok, "already gone".to_string()),
+        Ok(_) => item(finding, Status::Done, format!("{done}: {}", finding.detail)),
+        Err(err) => item(
+            finding,
+            Status::Failed,
+            format!("could not {verb} it: {err}"),
+        ),
+    }
 }
 
 /// The report item for a change that was made, or not.

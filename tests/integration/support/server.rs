@@ -157,6 +157,39 @@ impl TestServer {
         (status, json)
     }
 
+    /// Signs in with the admin token; returns the session cookie and the page's CSRF token.
+    pub(crate) fn sign_in(&self) -> (String, String) {
+        let login = client()
+            .post(format!("{}/login", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(format!("token={}", ADMIN))
+            .unwrap();
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let page = client()
+            .get(format!("{}/", self.base))
+            .header("Cookie", &cookie)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        (cookie, csrf)
+    }
+
     /// Runs a store call on the server's runtime.
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.as_ref().unwrap().block_on(f)
