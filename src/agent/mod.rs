@@ -14,6 +14,7 @@ mod http;
 mod identity;
 mod output;
 mod parallel;
+mod process;
 mod paths;
 mod platform;
 mod repos;

@@ -173,6 +173,21 @@ impl Paths {
         }
         command
     }
+
+    /// `git`, run where no repository can be found: in the system's temporary folder with the
+    /// search for a repository stopped there. A repository's own configuration and hooks are
+    /// untrusted (a home folder may itself be one), so git commands that need no repository
+    /// (`ls-remote <url>`, `credential`) run here.
+    pub fn git_outside_repos(&self) -> Command {
+        let neutral = std::env::temp_dir();
+        let mut command = self.command("git");
+        command
+            .current_dir(&neutral)
+            .env("GIT_CEILING_DIRECTORIES", &neutral)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE");
+        command
+    }
 }
 
 #[cfg(test)]

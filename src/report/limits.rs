@@ -18,6 +18,8 @@ pub const TEXT: usize = 4096;
 pub const TASKS: usize = 64;
 /// Items in one report, all tasks together.
 pub const ITEMS: usize = 10_000;
+/// Organizations in one report.
+pub const ORGANIZATIONS: usize = 200;
 /// The JSON size [`fit`] keeps a report under: below the server's default body limit (1 MiB),
 /// with room to spare.
 pub const BODY: usize = 900 * 1024;
@@ -48,6 +50,16 @@ pub fn check(report: &Report) -> Option<String> {
     }
     if report.tasks.len() > TASKS {
         return Some(format!("the report has more than {TASKS} tasks"));
+    }
+    if report.organizations.len() > ORGANIZATIONS {
+        return Some(format!(
+            "the report has more than {ORGANIZATIONS} organizations"
+        ));
+    }
+    if report.organizations.iter().any(|o| o.name.len() > NAME) {
+        return Some(format!(
+            "an organization's name is longer than {NAME} bytes"
+        ));
     }
     let items: usize = report.tasks.iter().map(|t| t.items.len()).sum();
     if items > ITEMS {
@@ -80,6 +92,10 @@ pub fn fit(report: &mut Report) {
         cut(source, SHORT);
     }
     report.tasks.truncate(TASKS);
+    report.organizations.truncate(ORGANIZATIONS);
+    for org in &mut report.organizations {
+        cut(&mut org.name, NAME);
+    }
     for task in &mut report.tasks {
         cut(&mut task.id, ID);
         cut(&mut task.summary, TEXT);
@@ -161,6 +177,7 @@ mod tests {
                 upn_source: None,
             },
             outcome: Outcome::ActionNeeded,
+            organizations: Vec::new(),
             tasks: vec![TaskReport {
                 id: "credentials".into(),
                 status: Status::NeedsUser,

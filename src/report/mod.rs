@@ -30,6 +30,49 @@ pub struct Report {
     pub user: User,
     pub outcome: Outcome,
     pub tasks: Vec<TaskReport>,
+    /// Per organization in scope: whether it has switched to its new tenant, and whether the
+    /// person was proven to work with it. Added in a later agent: absent from older reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organizations: Vec<Organization>,
+}
+
+/// One organization's state on this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    /// The organization's name, lower case.
+    pub name: String,
+    pub switch: Switch,
+    /// The `verify` task's result for it: `ok` when every check passed, else the most serious
+    /// check (`needs-user`, `failed`, `skipped`). Absent when it did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<Status>,
+}
+
+/// Whether an organization has switched to its new tenant, as the agent saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Switch {
+    /// On its new tenant (or the admin said to act anyway): cleaned up in this run.
+    Switched,
+    /// Still on another tenant (or personal accounts): nothing was changed for it.
+    Waiting,
+    /// The agent could not ask (offline): nothing was changed for it.
+    NotChecked,
+    /// A word a later agent sends that this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Switch {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Switch::Switched => "switched",
+            Switch::Waiting => "waiting",
+            Switch::NotChecked => "not-checked",
+            Switch::Unknown => "unknown",
+        }
+    }
 }
 
 /// What the agent was asked to do.
@@ -135,6 +178,13 @@ impl Status {
 }
 
 impl Report {
+    /// True when an organization in scope has not switched yet (nothing was changed for it).
+    pub fn waiting(&self) -> bool {
+        self.organizations
+            .iter()
+            .any(|org| matches!(org.switch, Switch::Waiting | Switch::NotChecked))
+    }
+
     /// True when something could not be checked or done (an item or task `skipped`), so the
     /// outcome covers only what could be.
     pub fn not_everything_checked(&self) -> bool {

@@ -3,9 +3,38 @@
 
 pub(super) mod entra;
 pub(super) mod ssh_keys;
+pub(super) mod switch;
 pub(super) mod tenant;
+pub(super) mod verify;
+
+use base64::Engine as _;
 
 use crate::agent::env::Env;
+use entra::Secret;
+
+/// How a request proves who it is: the run's Entra sign-in (a Bearer token), or the credential
+/// git keeps for the organization (Basic, the password being a token). Never shown.
+#[derive(Debug, Clone)]
+pub(crate) enum Credential {
+    Bearer(Secret),
+    Basic { user: String, password: Secret },
+}
+
+impl Credential {
+    /// The `Authorization` header's value.
+    pub(crate) fn header(&self) -> String {
+        match self {
+            Credential::Bearer(token) => format!("Bearer {}", token.expose()),
+            Credential::Basic { user, password } => {
+                let pair = format!("{user}:{}", password.expose());
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
+            }
+        }
+    }
+}
 
 /// A base URL from `var`, or `default`: https, or plain http only on this machine's loopback
 /// (a test server). Without a trailing slash.

@@ -14,6 +14,7 @@ use serde_json::json;
 use ureq::Agent;
 use ureq::http::StatusCode;
 
+use super::Credential;
 use super::entra::{Secret, transport};
 use crate::agent::env::Env;
 use crate::agent::http;
@@ -32,6 +33,10 @@ pub(crate) enum ApiError {
     /// The token was not accepted (401, 203 sign-in page, redirect to sign-in).
     #[error("Azure DevOps did not accept the sign-in ({0})")]
     SignIn(String),
+    /// The sign-in was accepted, but this account may not use the organization (TF400813
+    /// "is not authorized", TF401444 "sign in at least once in a web browser"): the message.
+    #[error("Azure DevOps does not let this account in: {0}")]
+    NotAuthorized(String),
     #[error("Azure DevOps refused: {0}")]
     Refused(String),
     #[error("Azure DevOps is busy (429); try again later")]
@@ -122,7 +127,7 @@ impl Api {
     /// The organization's id (`connectionData.instanceId`), which `targetAccounts` names.
     pub(crate) fn organization_id(&self, org: &str, token: &Secret) -> Result<String, ApiError> {
         let url = format!("{}/{org}/_apis/connectionData", self.ado);
-        let body = self.send(token, &url, None)?;
+        let body = self.send(&Credential::Bearer(token.clone()), &url, None)?;
         let data: ConnectionData = parse(&body, "connectionData")?;
         uuid::Uuid::try_parse(&data.instance_id)
             .map(|id| id.hyphenated().to_string())
@@ -135,7 +140,7 @@ impl Api {
             "{}/{org}/_apis/Token/SessionTokens?isPublic=true&includePublicData=true&api-version=7.0-preview.1",
             self.vssps
         );
-        let body = self.send(token, &url, None)?;
+        let body = self.send(&Credential::Bearer(token.clone()), &url, None)?;
         Ok(parse::<KeyList>(&body, "the SSH key list")?.value)
     }
 
@@ -161,7 +166,7 @@ impl Api {
             "targetAccounts": [org_id],
         })
         .to_string();
-        let answer = self.send(token, &url, Some(&body))?;
+        let answer = self.send(&Credential::Bearer(token.clone()), &url, Some(&body))?;
         let key: RegisteredKey = parse(&answer, "the registered key")?;
         if key.authorization_id.is_empty() {
             return Err(ApiError::Unexpected(
@@ -192,7 +197,7 @@ impl Api {
             "allOrgs": false,
         })
         .to_string();
-        let answer = self.send(token, &url, Some(&body))?;
+        let answer = self.send(&Credential::Bearer(token.clone()), &url, Some(&body))?;
         let result: PatResult = parse(&answer, "the new token")?;
         let error = result.pat_token_error.unwrap_or_else(|| "none".into());
         if error != "none" {
@@ -218,9 +223,19 @@ impl Api {
         }
     }
 
+    /// The Azure DevOps base URL (`https://dev.azure.com`, or a test server).
+    pub(crate) fn ado_base(&self) -> &str {
+        &self.ado
+    }
+
     /// One request with the headers Azure DevOps needs, retried once on 429 (short
     /// `Retry-After`) and 5xx. Returns the body of a 2xx JSON answer.
-    fn send(&self, token: &Secret, url: &str, body: Option<&str>) -> Result<String, ApiError> {
+    pub(crate) fn send(
+        &self,
+        token: &Credential,
+        url: &str,
+        body: Option<&str>,
+    ) -> Result<String, ApiError> {
         let mut retried = false;
         loop {
             // A body makes it a POST of JSON; without one it is a GET.
@@ -252,9 +267,12 @@ impl Api {
     }
 }
 
-fn with_headers<T>(builder: ureq::RequestBuilder<T>, token: &Secret) -> ureq::RequestBuilder<T> {
+fn with_headers<T>(
+    builder: ureq::RequestBuilder<T>,
+    token: &Credential,
+) -> ureq::RequestBuilder<T> {
     builder
-        .header("Authorization", &format!("Bearer {}", token.expose()))
+        .header("Authorization", &token.header())
         .header("Accept", "application/json")
         .header("X-TFS-FedAuthRedirect", "Suppress")
 }
@@ -292,6 +310,15 @@ fn read(mut response: ureq::http::Response<ureq::Body>) -> Result<String, Retry>
         .read_to_string()
         .map_err(|e| Retry::Final(ApiError::Unreachable(transport(&e))))?;
     let html = content_type.to_ascii_lowercase().contains("text/html");
+    let message = serde_json::from_str::<ErrorBody>(&body)
+        .ok()
+        .and_then(|b| b.message)
+        .map(|m| m.chars().take(300).collect::<String>());
+    if let Some(message) = message.as_deref().filter(|m| names_the_account(m))
+        && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+    {
+        return Err(ApiError::NotAuthorized(message.to_string()).into());
+    }
     if status == StatusCode::UNAUTHORIZED {
         return Err(ApiError::SignIn("401".into()).into());
     }
@@ -317,14 +344,18 @@ fn read(mut response: ureq::http::Response<ureq::Body>) -> Result<String, Retry>
         return Err(Retry::ServerError(status.as_u16()));
     }
     if !status.is_success() {
-        let message = serde_json::from_str::<ErrorBody>(&body)
-            .ok()
-            .and_then(|b| b.message)
-            .map(|m| m.chars().take(300).collect::<String>())
-            .unwrap_or_else(|| format!("status {}", status.as_u16()));
+        let message = message.unwrap_or_else(|| format!("status {}", status.as_u16()));
         return Err(ApiError::Refused(message).into());
     }
     Ok(body)
+}
+
+/// True for the answers that accept the sign-in but not the account: TF400813 "The user '…'
+/// is not authorized to access this resource", and TF401444 "Please sign-in at least once as
+/// … in a web browser" (the anonymous TF400813 is a sign-in problem instead).
+pub(crate) fn names_the_account(message: &str) -> bool {
+    message.contains("TF401444")
+        || (message.contains("TF400813") && message.contains("is not authorized"))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, ApiError> {

@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     after_help = "Exit codes: 0 done or nothing to do; 10 done, but you still have steps to take \
 (for `plan`: something to do); 11 done with what could be checked, but something could not be \
-(offline, a keyring not running): run again later; 1 a task failed; 2 usage or configuration \
+(offline, a keyring not running): run again later; 12 an organization has not switched to its \
+new tenant yet, nothing changed for it: run again later; 1 a task failed; 2 usage or configuration \
 error, nothing changed; 3 another ado-cutover is running."
 )]
 pub struct Cli {
@@ -26,8 +27,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args, Default, Clone)]
 pub struct Common {
-    /// Work only on these tasks (comma-separated): gcm-tenant-cache, credentials, remotes,
-    /// ssh-key, browser-sign-out, guidance
+    /// Work only on these tasks (comma-separated): switch, gcm-tenant-cache, credentials,
+    /// remotes, ssh-key, browser-sign-out, guidance, verify
     #[arg(long, global = true, value_delimiter = ',', value_name = "TASK")]
     pub only: Vec<String>,
     /// Leave these tasks out (comma-separated task ids, as for --only)
@@ -45,6 +46,9 @@ pub struct Common {
     /// Remove passwords and tokens from remote URLs (sets remotes.remove_url_credentials)
     #[arg(long, global = true)]
     pub remove_url_credentials: bool,
+    /// Act on every organization now, without checking that it switched to expected_tenant
+    #[arg(long, global = true)]
+    pub now: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -256,6 +256,7 @@ mod tests {
                 upn_source: None,
             },
             outcome: Outcome::Done,
+            organizations: Vec::new(),
             tasks: vec![TaskReport {
                 id: "credentials".into(),
                 status: Status::Done,

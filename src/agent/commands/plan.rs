@@ -12,7 +12,7 @@ use crate::report::Mode;
 
 /// The `plan` command.
 pub(super) fn command(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
-    let session = Session::prepare(common, env)?;
+    let mut session = Session::prepare(common, env)?;
     let _lock = session.lock()?;
     let started = OffsetDateTime::now_utc();
     let (planned, _) = session.plan(started);

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::cli::Common;
 use super::exit;
 use super::{Failure, failure};
+use crate::agent::ado::switch::{self, OrgSwitch};
 use crate::agent::data::history::History;
 use crate::agent::data::journal::Journal;
 use crate::agent::data::lock::{LockError, RunLock};
@@ -27,8 +28,10 @@ use crate::agent::output::printer::{self, Style};
 use crate::agent::output::prompt::{Nobody, Prompt, Terminal};
 use crate::agent::paths::Paths;
 use crate::agent::settings::{Inputs, Settings, keys};
+use crate::agent::tasks::switch::Switch;
+use crate::agent::tasks::verify::{CONCLUSION_KIND, VERIFY_ID};
 use crate::agent::tasks::{Context, Evidence, Interaction, NoProgress, Task};
-use crate::report::{Mode, Outcome, Report, SCHEMA_VERSION, TaskReport};
+use crate::report::{Mode, Organization, Outcome, Report, SCHEMA_VERSION, TaskReport};
 
 /// Everything a command needs, resolved once.
 pub(super) struct Session<'e> {
@@ -42,6 +45,10 @@ pub(super) struct Session<'e> {
     pub interaction: Interaction,
     /// The person's work identity, learnt before any task changes anything.
     pub identity: Option<identity::Identity>,
+    /// `--now`: act on every organization without checking that it switched.
+    pub act_now: bool,
+    /// Whether each configured organization switched, asked once when the run first plans.
+    pub switch: Option<Vec<OrgSwitch>>,
 }
 
 impl<'e> Session<'e> {
@@ -74,6 +81,8 @@ impl<'e> Session<'e> {
             tasks,
             progress: std::io::stderr().is_terminal(),
             interaction: Interaction::Attended,
+            act_now: common.now,
+            switch: None,
         })
     }
 
@@ -97,10 +106,34 @@ impl<'e> Session<'e> {
         };
         Context::new(&self.paths, &self.settings, self.env, now, progress)
             .with_interaction(self.interaction, prompt)
+            .with_switch(self.switch.as_deref().unwrap_or_default())
+    }
+
+    /// Asks, once per run, which configured organizations switched to their new tenant. The
+    /// ones that wait are taken out of the settings the tasks see, so no task touches them;
+    /// when every one waits, only the `switch` task is planned and nothing changes.
+    fn check_switch(&mut self) {
+        if self.switch.is_some() {
+            return;
+        }
+        let states = switch::check(&self.settings, self.env, self.act_now);
+        let switched = switch::switched(&states);
+        if switched.len() < states.len() {
+            if switched.is_empty() {
+                self.tasks = vec![&Switch];
+            } else {
+                self.settings = self.settings.only_organizations(&switched);
+                if !self.tasks.iter().any(|t| t.id() == Switch.id()) {
+                    self.tasks.insert(0, &Switch);
+                }
+            }
+        }
+        self.switch = Some(states);
     }
 
     /// Detects every selected task, starting from what earlier runs remembered.
-    pub(super) fn plan(&self, now: OffsetDateTime) -> (Vec<Planned>, Evidence) {
+    pub(super) fn plan(&mut self, now: OffsetDateTime) -> (Vec<Planned>, Evidence) {
+        self.check_switch();
         let state = State::load(&self.paths.data_dir);
         let evidence = Evidence {
             msa_orgs: state.msa_orgs,
@@ -157,6 +190,7 @@ impl<'e> Session<'e> {
                 user
             },
             outcome: Outcome::of_tasks(&tasks),
+            organizations: organizations(self.switch.as_deref().unwrap_or_default(), &tasks),
             tasks,
         }
     }
@@ -268,4 +302,34 @@ impl<'e> Session<'e> {
     pub(super) fn out_style(&self) -> Style {
         Style::new(self.env, std::io::stdout().is_terminal())
     }
+}
+
+/// The report's organizations: each configured one with whether it switched, and each one the
+/// `verify` task concluded on with its result.
+fn organizations(states: &[OrgSwitch], tasks: &[TaskReport]) -> Vec<Organization> {
+    let mut orgs: Vec<Organization> = states
+        .iter()
+        .map(|state| Organization {
+            name: state.name.clone(),
+            switch: state.state,
+            verified: None,
+        })
+        .collect();
+    let conclusions = tasks
+        .iter()
+        .filter(|task| task.id == VERIFY_ID)
+        .flat_map(|task| &task.items)
+        .filter(|item| item.kind == CONCLUSION_KIND);
+    for conclusion in conclusions {
+        let name = conclusion.target.to_ascii_lowercase();
+        match orgs.iter_mut().find(|org| org.name == name) {
+            Some(org) => org.verified = Some(conclusion.status),
+            None => orgs.push(Organization {
+                name,
+                switch: crate::report::Switch::Switched,
+                verified: Some(conclusion.status),
+            }),
+        }
+    }
+    orgs
 }

@@ -15,6 +15,7 @@ mod guard;
 mod pat;
 mod sign_in;
 mod ssh;
+mod verify;
 pub(crate) mod versions;
 
 use std::collections::BTreeMap;
@@ -148,7 +149,7 @@ fn planned_item(finding: &Finding) -> Item {
             Status::Planned,
             format!("will be offered: {}", finding.detail),
         ),
-        Action::VerifySsh { .. } => (
+        Action::VerifySsh { .. } | Action::Check { .. } | Action::Conclude { .. } => (
             Status::Info,
             format!("will be checked after the changes: {}", finding.detail),
         ),
@@ -193,6 +194,7 @@ pub(super) fn apply(
                 .iter()
                 .map(|finding| apply_one(&step, finding))
                 .collect();
+            verify::conclude(&step, findings, &mut items);
             if p.has_changes() {
                 verify(cx, p.task, findings, &mut items);
             }
@@ -243,6 +245,8 @@ pub(crate) struct Memory {
     pub(crate) versions: Versions,
     /// Personal access tokens made in this run, per organization, until they are saved.
     tokens: Mutex<BTreeMap<String, Secret>>,
+    /// What the checks of `verify` learnt, per organization.
+    pub(crate) checks: verify::Learnt,
 }
 
 impl Memory {
@@ -306,6 +310,9 @@ fn apply_one(step: &Step<'_, '_>, finding: &Finding) -> Item {
         Action::VerifySsh { key } => ssh::check(step.cx, finding, key),
         Action::CreatePat { org } => pat::create(step, finding, org),
         Action::SaveCredential { org, url } => pat::save(step, finding, org, url),
+        Action::Check { org, check } => verify::check(step, finding, org, check),
+        // Filled in once every check above it has run (see `verify::conclude`).
+        Action::Conclude { .. } => planned_item(finding),
         Action::Note(_) | Action::NeedsUser => planned_item(finding),
     }
 }

@@ -117,8 +117,8 @@ pub(super) fn save(step: &Step<'_, '_>, finding: &Finding, org: &str, url: &str)
     }
 }
 
-/// `git credential approve`, run in the home folder (never inside a repository), with the
-/// token on standard input only.
+/// `git credential approve`, run outside every repository, with the token on standard input
+/// only.
 fn approve(step: &Step<'_, '_>, org: &str, token: &Secret) -> std::io::Result<()> {
     let input = format!(
         "protocol=https\nhost=dev.azure.com\npath={org}\nusername=pat\npassword={}\n\n",
@@ -127,9 +127,8 @@ fn approve(step: &Step<'_, '_>, org: &str, token: &Secret) -> std::io::Result<()
     let mut child = step
         .cx
         .paths
-        .command("git")
+        .git_outside_repos()
         .args(["credential", "approve"])
-        .current_dir(&step.cx.paths.home)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

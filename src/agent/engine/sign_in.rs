@@ -37,6 +37,11 @@ pub(crate) fn with_token<T>(
     }
 }
 
+/// The run's access token for `org`, signing in on first use (see [`signed_in`]).
+pub(crate) fn access_token(cx: &Context<'_>, org: &str) -> Result<Secret, String> {
+    signed_in(cx, org).map(|s| s.tokens.access)
+}
+
 /// The run's sign-in, made on first use: in the browser, or with a device code when no
 /// browser can be opened. A failed sign-in is not asked again in the same run.
 fn signed_in(cx: &Context<'_>, org: &str) -> Result<SignedIn, String> {

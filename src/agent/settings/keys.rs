@@ -47,6 +47,13 @@ pub(crate) const EXPECTED_TENANT: Key = Key {
     help: "the Microsoft Entra tenant id (a GUID) the organizations are connected to now",
     default: None,
 };
+pub(crate) const WAIT_FOR_SWITCH: Key = Key {
+    name: "wait_for_switch",
+    env: "ADO_CUTOVER_WAIT_FOR_SWITCH",
+    kind: Kind::Bool,
+    help: "with expected_tenant and organizations set, change nothing for an organization until Azure DevOps shows it on that tenant (`run --now` acts anyway); default true",
+    default: Some("true"),
+};
 pub(crate) const REPORT_ENDPOINT: Key = Key {
     name: "report.endpoint",
     env: "ADO_CUTOVER_REPORT_ENDPOINT",
@@ -205,6 +212,7 @@ pub(crate) const PAT_VALID_DAYS: Key = Key {
 pub(crate) const ALL: &[Key] = &[
     ORGANIZATIONS,
     EXPECTED_TENANT,
+    WAIT_FOR_SWITCH,
     REPORT_ENDPOINT,
     ENROLLMENT_TOKEN_FILE,
     REPORT_PLANS,

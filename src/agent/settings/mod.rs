@@ -191,6 +191,20 @@ impl Settings {
         }
     }
 
+    /// The same settings acting only on `orgs` (a non-empty part of the configured
+    /// organizations): the ones that switched, while the others wait.
+    pub(super) fn only_organizations(&self, orgs: &[String]) -> Settings {
+        let mut narrowed = self.clone();
+        if let Some(resolved) = narrowed
+            .values
+            .iter_mut()
+            .find(|r| r.key.name == keys::ORGANIZATIONS.name)
+        {
+            resolved.value = Some(Value::List(orgs.to_vec()));
+        }
+        narrowed
+    }
+
     /// True when `org` is one of the configured organizations, or none are configured.
     pub(super) fn org_in_scope(&self, org: &str) -> bool {
         let orgs = self.organizations();
@@ -237,9 +251,12 @@ impl Settings {
         }
     }
 
-    /// A true/false setting; false when not set.
+    /// A true/false setting; when not set, the key's default (false without one).
     pub(super) fn flag(&self, key: &Key) -> bool {
-        matches!(self.value(key), Some(Value::Bool(true)))
+        match self.value(key) {
+            Some(Value::Bool(set)) => *set,
+            _ => key.default == Some("true"),
+        }
     }
 
     /// The file holding the enrollment token.

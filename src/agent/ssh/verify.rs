@@ -10,8 +10,8 @@
 //! replace the address and the pin. Outside a sandbox they are ignored, so the pin cannot be
 //! turned off on a user's machine.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use ssh_key::PublicKey;
 
@@ -151,29 +151,8 @@ fn host_key(paths: &Paths, target: &Target) -> Result<String, Verdict> {
 }
 
 /// Runs `command` to the end or the timeout; standard output and error together.
-fn run(mut command: Command) -> Result<String, String> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("ssh could not be started: {e}"))?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("no answer within {} s", TIMEOUT.as_secs()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(err) => return Err(err.to_string()),
-        }
-    }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr))
+fn run(command: Command) -> Result<String, String> {
+    crate::agent::process::run_within(command, TIMEOUT).map(|done| done.output)
 }
 
 /// Reads ssh's answer.

@@ -205,6 +205,53 @@ pub(crate) fn orgs(cx: &Context<'_>) -> Vec<String> {
         .collect()
 }
 
+/// The Azure Artifacts feed URLs the package-manager files name (`https://` only, without any
+/// user name or password in them), with their organization, each once.
+pub(crate) fn feed_urls(cx: &Context<'_>) -> Vec<(String, String)> {
+    let config_home = if cfg!(windows) || cfg!(target_os = "macos") {
+        cx.paths.config_home.clone()
+    } else {
+        cx.paths.home.join(".config")
+    };
+    let mut urls: Vec<(String, String)> = Vec::new();
+    for (path, _) in files(cx.paths, &config_home) {
+        let Ok(text) = crate::agent::fsutil::read_capped_text(&path) else {
+            continue;
+        };
+        for line in text.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with('#') || trimmed.starts_with(';') {
+                continue;
+            }
+            for found in urls_in(line) {
+                if !urls.contains(&found) {
+                    urls.push(found);
+                }
+            }
+        }
+    }
+    urls
+}
+
+/// The feed URLs in one line: from `https://` to the first quote, space or `<`, user
+/// information dropped, kept only when the host is Azure Artifacts'.
+fn urls_in(line: &str) -> Vec<(String, String)> {
+    line.match_indices("https://")
+        .filter_map(|(at, _)| {
+            let rest = &line[at + "https://".len()..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || "\"'<>;,".contains(c))
+                .unwrap_or(rest.len());
+            let rest = &rest[..end];
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            let url = format!("https://{host}{path}");
+            let org = feed_org(&url).flatten()?;
+            Some((org, url))
+        })
+        .collect()
+}
+
 /// Findings for every token of an `in_scope` organization (or of no organization one can tell).
 pub(crate) fn findings(cx: &Context<'_>, in_scope: &dyn Fn(&str) -> bool) -> Vec<Finding> {
     let mut found = Vec::new();
@@ -235,6 +282,30 @@ pub(crate) fn findings(cx: &Context<'_>, in_scope: &dyn Fn(&str) -> bool) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feed_urls_lose_their_credentials_and_look_alikes_are_not_feeds() {
+        assert_eq!(
+            urls_in("registry=https://pkgs.dev.azure.com/contoso/_packaging/f/npm/registry/"),
+            [(
+                "contoso".to_string(),
+                "https://pkgs.dev.azure.com/contoso/_packaging/f/npm/registry/".to_string()
+            )]
+        );
+        assert_eq!(
+            urls_in("index-url = https://u:SECRET@fabrikam.pkgs.visualstudio.com/_packaging/f/pypi/simple/"),
+            [(
+                "fabrikam".to_string(),
+                "https://fabrikam.pkgs.visualstudio.com/_packaging/f/pypi/simple/".to_string()
+            )]
+        );
+        assert_eq!(
+            urls_in("<add key=\"f\" value=\"https://pkgs.dev.azure.com/contoso/_packaging/f/nuget/v3/index.json\" />")[0].1,
+            "https://pkgs.dev.azure.com/contoso/_packaging/f/nuget/v3/index.json"
+        );
+        assert!(urls_in("https://pkgs.dev.azure.com.evil.example/x/f").is_empty());
+        assert!(urls_in("//pkgs.dev.azure.com/contoso/_packaging/f/:_password=S").is_empty());
+    }
 
     #[test]
     fn finds_feed_credentials_and_token_variables_without_keeping_values() {

@@ -12,7 +12,9 @@ pub(super) mod feeds;
 pub(super) mod guidance;
 pub(super) mod remotes;
 pub(super) mod ssh_key;
+pub(super) mod switch;
 pub(super) mod tenant_cache;
+pub(super) mod verify;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -49,6 +51,9 @@ pub(super) struct Context<'a> {
     secrets: OnceLock<Result<Option<secrets::Store>, String>>,
     /// Who is there to answer: nobody, a person at a terminal, or a person in the guided run.
     pub interaction: Interaction,
+    /// Whether each configured organization has switched, asked once before the run (empty
+    /// when the agent acts on every organization in scope).
+    pub switch: &'a [crate::agent::ado::switch::OrgSwitch],
     /// The Entra sign-in, made once per run when first needed, kept in memory only.
     pub(crate) sign_in:
         std::sync::Mutex<Option<Result<crate::agent::ado::entra::SignedIn, String>>>,
@@ -83,8 +88,18 @@ impl<'a> Context<'a> {
             repos: OnceLock::new(),
             secrets: OnceLock::new(),
             interaction: Interaction::Silent,
+            switch: &[],
             sign_in: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The same context, knowing which organizations switched.
+    pub(super) fn with_switch(
+        mut self,
+        switch: &'a [crate::agent::ado::switch::OrgSwitch],
+    ) -> Context<'a> {
+        self.switch = switch;
+        self
     }
 
     /// The same context for a run where someone can answer, through `prompt`.
@@ -223,6 +238,13 @@ pub(super) enum Action {
     /// `url` (the OS credential store, through git's helper); saved only if the person says yes.
     /// `undo` names it and where to remove it.
     SaveCredential { org: String, url: String },
+    /// Check, after the changes, that one channel works for `org` (changes nothing).
+    Check {
+        org: String,
+        check: verify::Check,
+    },
+    /// Sum up the checks of `org` above it: `ok` only when every one passed.
+    Conclude { org: String },
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is
     /// how many the plan counted.
     DeleteCookies {
@@ -306,24 +328,29 @@ pub(super) trait Task: Sync {
 /// version adds; naming one of those in `--only`/`--skip` is accepted with a warning, so IT can
 /// write its scripts once.
 pub(super) const TASK_IDS: &[&str] = &[
+    "switch",
     "gcm-tenant-cache",
     "credentials",
     "remotes",
     "ssh-key",
     "browser-sign-out",
     "guidance",
+    "verify",
 ];
 
-/// The tasks this version has, in the order they run. `guidance` is last: it uses the evidence
-/// the others gathered.
+/// The tasks this version has, in the order they run. `switch` is first: it says which
+/// organizations the others may clean. `guidance` comes after the cleanup: it uses the evidence
+/// the others gathered. `verify` is last: it proves the cleanup worked.
 pub(super) fn registry() -> Vec<&'static dyn Task> {
     vec![
+        &switch::Switch,
         &tenant_cache::TenantCache,
         &credentials::Credentials,
         &remotes::Remotes,
         &ssh_key::SshKey,
         &browser_sign_out::BrowserSignOut,
         &guidance::Guidance,
+        &verify::Verify,
     ]
 }
 
@@ -346,7 +373,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_follows_the_stable_order_and_ends_with_guidance() {
+    fn registry_follows_the_stable_order_from_switch_to_verify() {
         let ids: Vec<&str> = registry().iter().map(|t| t.id()).collect();
         let positions: Vec<usize> = ids
             .iter()
@@ -359,6 +386,7 @@ mod tests {
             .collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
         assert_eq!(ids.len(), TASK_IDS.len(), "every stable id has its task");
-        assert_eq!(ids.last(), Some(&"guidance"));
+        assert_eq!(ids.first(), Some(&"switch"));
+        assert_eq!(ids.last(), Some(&"verify"));
     }
 }

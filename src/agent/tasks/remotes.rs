@@ -473,7 +473,7 @@ fn remedy(ado: &AdoUrl, configured: Option<&str>, fixes: Fixes) -> Remedy {
 
 /// Remotes checked per repository; more are reported, not checked (a repository with
 /// thousands would otherwise take minutes).
-const MAX_REMOTES: usize = 1000;
+pub(crate) const MAX_REMOTES: usize = 1000;
 
 /// The repository's own `remote.<name>.url` and `.pushurl` values, by key as git prints it.
 fn configured_urls(repo: &Path) -> BTreeMap<String, String> {

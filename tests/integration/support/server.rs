@@ -271,6 +271,7 @@ pub(crate) fn sample_report(
             upn_source: None,
         },
         outcome,
+        organizations: Vec::new(),
         tasks: vec![TaskReport {
             id: "browser-sign-out".into(),
             status,
