@@ -197,7 +197,11 @@ fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_c
     );
     assert_eq!(code, Some(10), "{plan:#}");
     sandbox.assert_unchanged(&plan_before, "plan");
-    assert!(cloud.requests().is_empty(), "plan signs nobody in");
+    assert!(
+        cloud.signed_requests().is_empty(),
+        "plan signs nobody in: {:?}",
+        cloud.requests()
+    );
 
     let (code, report, stderr) = run(
         &sandbox,
@@ -303,7 +307,7 @@ fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_c
     }
 
     // A second run changes nothing and asks Azure DevOps nothing.
-    let asked = cloud.requests().len();
+    let asked = cloud.signed_requests().len();
     let (code, again, _) = run(
         &sandbox,
         &cloud,
@@ -318,7 +322,7 @@ fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_c
             .all(|i| i["status"] != "done" && i["status"] != "planned"),
         "{items:#?}"
     );
-    assert_eq!(cloud.requests().len(), asked);
+    assert_eq!(cloud.signed_requests().len(), asked);
     assert!(!ssh_dir.join("id_rsa_azure_devops_3").exists());
 
     // undo puts the config back as it was; the key stays, and undo says so.
@@ -425,7 +429,7 @@ fn silent_runs_never_sign_in_and_a_required_passphrase_waits_for_the_user() {
     );
     let registration = item(&items, "ssh-key-registration");
     assert_eq!(registration["status"], "needs-user", "{registration:#}");
-    assert!(cloud.requests().is_empty(), "{:?}", cloud.requests());
+    assert!(cloud.signed_requests().is_empty(), "{:?}", cloud.requests());
 
     let other = Sandbox::new();
     other.write(

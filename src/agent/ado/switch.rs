@@ -119,7 +119,9 @@ mod tests {
         let at = |backing: Backing| judge("contoso", NEW, &backing).state;
         assert_eq!(at(Backing::Entra(NEW.into())), Switch::Switched);
         assert_eq!(
-            at(Backing::Entra("11111111-2222-3333-4444-555555555555".into())),
+            at(Backing::Entra(
+                "11111111-2222-3333-4444-555555555555".into()
+            )),
             Switch::Waiting
         );
         assert_eq!(at(Backing::Msa), Switch::Waiting);

@@ -126,7 +126,11 @@ pub(crate) fn probe_feed(url: &str, credential: &Credential) -> Feed {
 fn judge_feed(status: StatusCode, location: &str, body: &str) -> Feed {
     let message = serde_json::from_str::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
         .map(|m| m.chars().take(300).collect::<String>());
     match status {
         StatusCode::NON_AUTHORITATIVE_INFORMATION => Feed::NeedsSignIn,
@@ -166,7 +170,11 @@ mod tests {
             Feed::NeedsSignIn
         );
         assert_eq!(
-            judge_feed(StatusCode::UNAUTHORIZED, "", "{\"message\":\"TF400813: Resource not available for anonymous access.\"}"),
+            judge_feed(
+                StatusCode::UNAUTHORIZED,
+                "",
+                "{\"message\":\"TF400813: Resource not available for anonymous access.\"}"
+            ),
             Feed::NeedsSignIn
         );
         assert!(matches!(
@@ -196,8 +204,11 @@ mod tests {
     fn feed_urls_follow_the_artifacts_base_only_on_loopback() {
         let env = Env::from_pairs([(ARTIFACTS_URL_VAR, "http://127.0.0.1:9/pkgs")]);
         assert_eq!(
-            feed_request_url(&env, "https://pkgs.dev.azure.com/contoso/_packaging/f/npm/registry/")
-                .unwrap(),
+            feed_request_url(
+                &env,
+                "https://pkgs.dev.azure.com/contoso/_packaging/f/npm/registry/"
+            )
+            .unwrap(),
             "http://127.0.0.1:9/pkgs/contoso/_packaging/f/npm/registry/"
         );
         let env = Env::from_pairs([(ARTIFACTS_URL_VAR, "http://pkgs.example.com")]);

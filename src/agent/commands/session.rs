@@ -118,7 +118,10 @@ impl<'e> Session<'e> {
         }
         let states = switch::check(&self.settings, self.env, self.act_now);
         let switched = switch::switched(&states);
-        if switched.len() < states.len() {
+        if states.is_empty() {
+            // Nothing to wait for: the task would only say so.
+            self.tasks.retain(|t| t.id() != Switch.id());
+        } else if switched.len() < states.len() {
             if switched.is_empty() {
                 self.tasks = vec![&Switch];
             } else {

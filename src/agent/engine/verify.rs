@@ -87,8 +87,8 @@ fn credential(step: &Step<'_, '_>, org: &str) -> Result<Credential, String> {
         return known;
     }
     let cx = step.cx;
-    let can_sign_in = cx.interaction != Interaction::Silent
-        && cx.settings.text(&keys::ENTRA_CLIENT_ID).is_some();
+    let can_sign_in =
+        cx.interaction != Interaction::Silent && cx.settings.text(&keys::ENTRA_CLIENT_ID).is_some();
     let found = if can_sign_in {
         sign_in::access_token(cx, org).map(Credential::Bearer)
     } else {
@@ -127,7 +127,9 @@ fn git_credential(cx: &Context<'_>, org: &str) -> Result<Credential, String> {
         .stderr(Stdio::null())
         .spawn();
     let no_credential = || {
-        format!("git has no saved sign-in for {org}: sign in with your work account (open one of its repositories in your IDE, or run `git fetch` in one), then run ado-cutover again")
+        format!(
+            "git has no saved sign-in for {org}: sign in with your work account (open one of its repositories in your IDE, or run `git fetch` in one), then run ado-cutover again"
+        )
     };
     let Ok(mut child) = child else {
         return Err("git could not be started".into());
@@ -270,7 +272,9 @@ fn judge_git(output: &str, how: &str) -> (Status, String) {
     if has("403") {
         (
             Status::Failed,
-            format!("Azure DevOps denied access to this repository ({how}): ask its project's administrators for access"),
+            format!(
+                "Azure DevOps denied access to this repository ({how}): ask its project's administrators for access"
+            ),
         )
     } else if has("404") || has("not found") {
         (
@@ -285,7 +289,9 @@ fn judge_git(output: &str, how: &str) -> (Status, String) {
     {
         (
             Status::NeedsUser,
-            format!("git could not sign in ({how}): sign in with your work account (run `git fetch` in this repository), then run ado-cutover again"),
+            format!(
+                "git could not sign in ({how}): sign in with your work account (run `git fetch` in this repository), then run ado-cutover again"
+            ),
         )
     } else if has("could not resolve host")
         || has("failed to connect")
@@ -406,8 +412,14 @@ fn summary(checks: &[(&Check, &Item)], account: Option<&str>) -> (Status, String
     let mut channels = Vec::new();
     let (ok, all) = count("verify-git-https");
     if all > 0 {
-        let noun = if all == 1 { "repository" } else { "repositories" };
-        channels.push(format!("Git over HTTPS: {ok} of {all} {noun} reachable{as_whom}"));
+        let noun = if all == 1 {
+            "repository"
+        } else {
+            "repositories"
+        };
+        channels.push(format!(
+            "Git over HTTPS: {ok} of {all} {noun} reachable{as_whom}"
+        ));
     }
     let (ok, all) = count("verify-ssh");
     if all > 0 {
@@ -485,15 +497,27 @@ mod tests {
     fn git_failures_are_told_apart_without_git_s_words() {
         let how = "with your sign-in";
         assert_eq!(
-            judge_git("fatal: unable to access 'x': The requested URL returned error: 403", how).0,
+            judge_git(
+                "fatal: unable to access 'x': The requested URL returned error: 403",
+                how
+            )
+            .0,
             Status::Failed
         );
         assert_eq!(
-            judge_git("fatal: could not read Username for 'https://x': terminal prompts disabled", how).0,
+            judge_git(
+                "fatal: could not read Username for 'https://x': terminal prompts disabled",
+                how
+            )
+            .0,
             Status::NeedsUser
         );
         assert_eq!(
-            judge_git("fatal: unable to access 'x': Could not resolve host: dev.azure.com", how).0,
+            judge_git(
+                "fatal: unable to access 'x': Could not resolve host: dev.azure.com",
+                how
+            )
+            .0,
             Status::Skipped
         );
         let (_, detail) = judge_git("fatal: https://user:SECRET@dev.azure.com 401", how);

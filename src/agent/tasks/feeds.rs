@@ -293,7 +293,9 @@ mod tests {
             )]
         );
         assert_eq!(
-            urls_in("index-url = https://u:SECRET@fabrikam.pkgs.visualstudio.com/_packaging/f/pypi/simple/"),
+            urls_in(
+                "index-url = https://u:SECRET@fabrikam.pkgs.visualstudio.com/_packaging/f/pypi/simple/"
+            ),
             [(
                 "fabrikam".to_string(),
                 "https://fabrikam.pkgs.visualstudio.com/_packaging/f/pypi/simple/".to_string()

@@ -239,10 +239,7 @@ pub(super) enum Action {
     /// `undo` names it and where to remove it.
     SaveCredential { org: String, url: String },
     /// Check, after the changes, that one channel works for `org` (changes nothing).
-    Check {
-        org: String,
-        check: verify::Check,
-    },
+    Check { org: String, check: verify::Check },
     /// Sum up the checks of `org` above it: `ok` only when every one passed.
     Conclude { org: String },
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is

@@ -153,7 +153,10 @@ impl Found {
             let Ok((_, remotes)) = inspect::remotes_of(&repo.path) else {
                 continue;
             };
-            for remote in remotes.iter().take(crate::agent::tasks::remotes::MAX_REMOTES) {
+            for remote in remotes
+                .iter()
+                .take(crate::agent::tasks::remotes::MAX_REMOTES)
+            {
                 let Some(ado) = remote.fetch.as_deref().and_then(url::classify) else {
                     continue;
                 };

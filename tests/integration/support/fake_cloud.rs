@@ -113,6 +113,16 @@ impl FakeCloud {
     pub(crate) fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
+
+    /// The requests so far except the unauthenticated tenant lookups (`HEAD …/connectionData`),
+    /// which need no sign-in and may come from any run.
+    #[cfg(unix)]
+    pub(crate) fn signed_requests(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| !(r.starts_with("HEAD /ado/") && r.ends_with("/_apis/connectionData")))
+            .collect()
+    }
 }
 
 struct Request {

@@ -29,6 +29,7 @@ pub(crate) const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 /// a test serves it (Azure DevOps, Entra ID, and ssh to a local sshd).
 pub(crate) const OFFLINE: &[(&str, &str)] = &[
     ("ADO_CUTOVER_AZURE_DEVOPS_URL", "http://127.0.0.1:9"),
+    ("ADO_CUTOVER_ARTIFACTS_URL", "http://127.0.0.1:9"),
     ("ADO_CUTOVER_ENTRA_URL", "http://127.0.0.1:9"),
     ("ADO_CUTOVER_VSSPS_URL", "http://127.0.0.1:9"),
     ("ADO_CUTOVER_SSH_TEST_ENDPOINT", "git@127.0.0.1:9"),
