@@ -18,4 +18,5 @@ mod remotes;
 mod report_delivery;
 mod server;
 mod ssh_key;
+mod switch_and_verify;
 mod tenant_lookup;

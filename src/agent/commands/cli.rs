@@ -71,6 +71,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check that git, SSH and package feeds work with the new identity. Changes nothing.
+    Verify {
+        /// For device management: never ask, log to a file, print one summary line
+        #[arg(long)]
+        silent: bool,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Restore every reversible change ado-cutover made.
     Undo {
         /// Print the report as JSON

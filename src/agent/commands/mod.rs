@@ -103,6 +103,14 @@ pub(super) fn run(cli: Cli, env: &Env) -> u8 {
         Some(Command::Run { yes, silent, json }) => {
             run::command(&cli.common, env, yes, silent, json)
         }
+        Some(Command::Verify { silent, json }) => {
+            let common = cli::Common {
+                only: vec![crate::agent::tasks::verify::VERIFY_ID.to_string()],
+                skip: Vec::new(),
+                ..cli.common
+            };
+            run::command(&common, env, true, silent, json)
+        }
         Some(Command::Undo { json }) => undo::command(&cli.common, env, json),
         Some(Command::Report { send: true, .. }) => report::send_reports(&cli.common, env),
         Some(Command::Report { json, .. }) => report::command(&cli.common, env, json),

@@ -4,9 +4,11 @@
 //!
 //! The credential: the run's one Entra sign-in when a person is there and the company's app is
 //! configured (never a second prompt: the same sign-in as `ssh-key`); otherwise the one git
-//! keeps for the organization, asked from the user's own credential helper with every prompt
-//! off. It stays in memory: git gets a sign-in token through its environment for one
-//! `ls-remote` (never a file or the command line), and no message carries it.
+//! keeps for the organization, asked from the user's own credential helper (`git credential
+//! fill`) with every prompt off. It stays in memory: git gets it through its environment for
+//! one `ls-remote` with the helpers off, so a check never saves or erases a credential (git
+//! would after a success or a refusal); never a file or the command line, and no message
+//! carries it.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -214,9 +216,9 @@ fn identity(step: &Step<'_, '_>, org: &str) -> (Status, String) {
     }
 }
 
-/// `git ls-remote <url> HEAD` outside every repository, as git will use it: with the run's
-/// sign-in token in its environment (and no credential helper) when there is one, else through
-/// the user's own credential helper with prompts off.
+/// `git ls-remote <url> HEAD` outside every repository, with the organization's credential
+/// (the run's sign-in, or the one git's own helper gave) in git's environment and every
+/// credential helper off: so git neither asks anyone nor saves or erases anything.
 fn git(step: &Step<'_, '_>, org: &str, url: &str) -> (Status, String) {
     let cx = step.cx;
     let target = match org_url(cx, org) {
@@ -229,36 +231,26 @@ fn git(step: &Step<'_, '_>, org: &str, url: &str) -> (Status, String) {
         }
         Err(why) => return (Status::Failed, why),
     };
-    let bearer = match step
-        .memory
-        .checks
-        .credentials
-        .lock()
-        .ok()
-        .and_then(|c| c.get(org).cloned())
-    {
-        Some(Ok(Credential::Bearer(token))) => Some(token),
-        _ => None,
+    let credential = match credential(step, org) {
+        Ok(credential) => credential,
+        Err(why) => return (Status::NeedsUser, why),
+    };
+    let how = match credential {
+        Credential::Bearer(_) => "with your sign-in",
+        Credential::Basic { .. } => "with the sign-in git keeps",
     };
     let mut command = cx.paths.git_outside_repos();
     no_prompts(&mut command);
-    if let Some(token) = &bearer {
-        command
-            .env("GIT_CONFIG_COUNT", "2")
-            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-            .env(
-                "GIT_CONFIG_VALUE_0",
-                format!("Authorization: Bearer {}", token.expose()),
-            )
-            .env("GIT_CONFIG_KEY_1", "credential.helper")
-            .env("GIT_CONFIG_VALUE_1", "");
-    }
-    command.args(["ls-remote", "--", &target, "HEAD"]);
-    let how = if bearer.is_some() {
-        "with your sign-in"
-    } else {
-        "with the sign-in git keeps"
-    };
+    command
+        .env("GIT_CONFIG_COUNT", "2")
+        .env("GIT_CONFIG_KEY_0", "credential.helper")
+        .env("GIT_CONFIG_VALUE_0", "")
+        .env("GIT_CONFIG_KEY_1", "http.extraHeader")
+        .env(
+            "GIT_CONFIG_VALUE_1",
+            format!("Authorization: {}", credential.header()),
+        )
+        .args(["ls-remote", "--", &target, "HEAD"]);
     match run_within(command, GIT_TIMEOUT) {
         Ok(done) if done.success => (Status::Ok, format!("git can reach it ({how})")),
         Ok(done) => judge_git(&done.output, how),

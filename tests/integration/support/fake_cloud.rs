@@ -15,6 +15,18 @@
 //!   A created key is appended to `authorized_keys`, so a local sshd then accepts it, as Azure
 //!   DevOps would. The PAT lifecycle API's create (`/vssps/{org}/_apis/tokens/pats`).
 //!
+//! - The `verify` task's channels: signed-in `connectionData` names the account
+//!   (`authenticatedUser.properties.Account.$value`, [`ACCOUNT`]); `notmember` answers TF400813
+//!   "is not authorized" and `firstsignin` TF401444 (section 5). Git over smart HTTP at
+//!   `/ado/{org}/{project}/_git/{repo}/…`: a real `git http-backend` serving the repositories
+//!   under [`CloudState::git_root`] (`{org}/{project}/{repo}.git`), behind a front that wants a
+//!   token this fake issued (Bearer, or Basic with the token as password, as git sends what a
+//!   credential helper gives it): none or another is 401 with a Basic challenge, and a
+//!   repository named `denied` is 403. Azure Artifacts feed indexes at
+//!   `/pkgs/{org}/_packaging/{feed}/…` want the same tokens; a feed named `denied` is 403.
+//! - Tenants can move: [`CloudState::tenants`] overrides an organization's answer (`msa` for
+//!   personal accounts), so a test can switch an organization between two runs.
+//!
 //! Organizations other than `contoso` misbehave on purpose: `signin203` answers 203 with an
 //! HTML sign-in page, `signin302` redirects to `_signin`, `throttled` answers 429 with
 //! `Retry-After: 1` once, `broken` answers 500, `sshoff` lists no keys and refuses new ones with
@@ -41,7 +53,11 @@ const KNOWN: &[&str] = &[
     "broken",
     "sshoff",
     "nopat",
+    "notmember",
+    "firstsignin",
 ];
+/// The account the signed-in `connectionData` names.
+pub(crate) const ACCOUNT: &str = "alice@contoso.com";
 pub(crate) const ORG_ID: &str = "3c1f4b2e-5d6a-4e7f-8a9b-0c1d2e3f4a5b";
 pub(crate) const CLIENT_ID: &str = "0f1e2d3c-4b5a-4968-8776-655443322110";
 
@@ -63,6 +79,11 @@ pub(crate) struct CloudState {
     pub reject_first_token: bool,
     /// How many personal access tokens were made.
     pub pats: usize,
+    /// Per organization, the tenant its lookup names instead of [`TENANT`] (`msa`: personal
+    /// Microsoft accounts).
+    pub tenants: HashMap<String, String>,
+    /// Where the git front's repositories are (`{org}/{project}/{repo}.git`).
+    pub git_root: Option<PathBuf>,
     valid_tokens: Vec<String>,
     refresh_tokens: Vec<String>,
     codes: HashMap<String, (String, String)>,
@@ -106,6 +127,16 @@ impl FakeCloud {
             ("ADO_CUTOVER_AZURE_DEVOPS_URL", format!("{}/ado", self.base)),
             ("ADO_CUTOVER_VSSPS_URL", format!("{}/vssps", self.base)),
         ]
+    }
+
+    /// A token as if the person had signed in before (what GCM would keep): valid here.
+    #[cfg(unix)]
+    pub(crate) fn issue_token(&self) -> String {
+        let mut state = self.state.lock().unwrap();
+        issue(&mut state)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// `METHOD path` of every request so far.
@@ -213,11 +244,42 @@ fn serve(mut stream: TcpStream, shared: &Mutex<CloudState>) {
         && request.method == "HEAD"
         && !request.headers.contains_key("authorization")
     {
+        let moved = state.tenants.get(*org).cloned();
         // The lookup of a slow organization must not hold up the other requests.
         drop(state);
-        return tenant_answer(&mut stream, org);
+        return tenant_answer(&mut stream, org, moved.as_deref());
     }
     match segments.as_slice() {
+        ["ado", org, _project, "_git", repo, ..] => {
+            let root = state.git_root.clone();
+            let known = token_of(&request).is_some_and(|t| state.valid_tokens.contains(&t));
+            drop(state);
+            git_front(&mut stream, &request, org, repo, known, root);
+        }
+        ["pkgs", org, "_packaging", feed, ..] => {
+            let known = token_of(&request).is_some_and(|t| state.valid_tokens.contains(&t));
+            if !KNOWN.contains(org) {
+                reply(&mut stream, "404 Not Found", &[], "");
+            } else if !known {
+                json_reply(
+                    &mut stream,
+                    "401 Unauthorized",
+                    &json!({"message": "TF400813: Resource not available for anonymous access. Client authentication required."}),
+                );
+            } else if *feed == "denied" {
+                json_reply(
+                    &mut stream,
+                    "403 Forbidden",
+                    &json!({"message": "TF401027: You need the Git 'Read' permission to perform this action."}),
+                );
+            } else {
+                json_reply(
+                    &mut stream,
+                    "200 OK",
+                    &json!({"version": "3.0.0", "resources": []}),
+                );
+            }
+        }
         [_tenant, "oauth2", "v2.0", endpoint] => entra(&mut stream, &mut state, endpoint, &request),
         ["ado", org, "_apis", "connectionData"] => {
             if authorized(&mut stream, &mut state, org, &request) {
@@ -225,7 +287,7 @@ fn serve(mut stream: TcpStream, shared: &Mutex<CloudState>) {
                     &mut stream,
                     "200 OK",
                     &json!({
-                        "authenticatedUser": {"id": "a1b2c3d4-0000-4000-8000-000000000001", "providerDisplayName": "Jo"},
+                        "authenticatedUser": {"id": "a1b2c3d4-0000-4000-8000-000000000001", "descriptor": "Microsoft.IdentityModel.Claims.ClaimsIdentity;72f988bf-86f1-41af-91ab-2d7cd011db47\\alice@contoso.com", "providerDisplayName": "Alice", "properties": {"Account": {"$type": "System.String", "$value": ACCOUNT}}},
                         "authorizedUser": {"id": "a1b2c3d4-0000-4000-8000-000000000001"},
                         "instanceId": ORG_ID,
                         "locationServiceData": {"serviceOwner": "00025394-6065-48ca-87d9-7f5672854ef7"}
@@ -328,11 +390,7 @@ fn authorized(
     org: &str,
     request: &Request,
 ) -> bool {
-    let token = request
-        .headers
-        .get("authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let token = token_of(request).unwrap_or_default();
     if request
         .headers
         .get("x-tfs-fedauthredirect")
@@ -356,6 +414,22 @@ fn authorized(
             to_sign_in(stream);
             return false;
         }
+        "notmember" => {
+            json_reply(
+                stream,
+                "401 Unauthorized",
+                &json!({"$id": "1", "innerException": null, "message": format!("TF400813: The user '{ACCOUNT}' is not authorized to access this resource."), "typeName": "Microsoft.TeamFoundation.Framework.Server.UnauthorizedRequestException, Microsoft.TeamFoundation.Framework.Server", "typeKey": "UnauthorizedRequestException", "errorCode": 0, "eventId": 3000}),
+            );
+            return false;
+        }
+        "firstsignin" => {
+            json_reply(
+                stream,
+                "401 Unauthorized",
+                &json!({"$id": "1", "innerException": null, "message": format!("TF401444: Please sign-in at least once as {ACCOUNT} in a web browser to enable access to the service."), "typeKey": "UnauthorizedRequestException", "errorCode": 0, "eventId": 3000}),
+            );
+            return false;
+        }
         "broken" => {
             json_reply(
                 stream,
@@ -376,7 +450,7 @@ fn authorized(
         }
         _ => {}
     }
-    if !state.valid_tokens.iter().any(|t| t == token) {
+    if !state.valid_tokens.contains(&token) {
         json_reply(
             stream,
             "401 Unauthorized",
@@ -387,8 +461,115 @@ fn authorized(
     true
 }
 
-/// The unauthenticated answer that names an organization's tenant (section 4.1).
-fn tenant_answer(stream: &mut TcpStream, org: &str) {
+/// The token a request carries: a Bearer token, or the password of Basic credentials.
+fn token_of(request: &Request) -> Option<String> {
+    let value = request.headers.get("authorization")?;
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return Some(token.to_string());
+    }
+    let pair = base64::engine::general_purpose::STANDARD
+        .decode(value.strip_prefix("Basic ")?)
+        .ok()?;
+    let pair = String::from_utf8(pair).ok()?;
+    pair.split_once(':')
+        .map(|(_, password)| password.to_string())
+}
+
+/// Git's smart HTTP for a known token: `git http-backend` run as CGI on the repository.
+fn git_front(
+    stream: &mut TcpStream,
+    request: &Request,
+    org: &str,
+    repo: &str,
+    known: bool,
+    root: Option<PathBuf>,
+) {
+    if !known {
+        return reply(
+            stream,
+            "401 Unauthorized",
+            &[("WWW-Authenticate", "Basic realm=\"https://dev.azure.com/\"")],
+            "",
+        );
+    }
+    if repo == "denied" {
+        return reply(stream, "403 Forbidden", &[], "TF401019: no access");
+    }
+    let Some(root) = root else {
+        return reply(stream, "404 Not Found", &[], "");
+    };
+    // /ado/{org}/{project}/_git/{repo}/{rest} -> /{org}/{project}/{repo}.git/{rest}
+    let parts: Vec<&str> = request
+        .path
+        .trim_start_matches('/')
+        .splitn(6, '/')
+        .collect();
+    let rest = parts.get(5).copied().unwrap_or_default();
+    let path_info = format!("/{org}/{}/{repo}.git/{rest}", parts[2]);
+    let query = request.head.split_whitespace().nth(1).unwrap_or_default();
+    let query = query.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let output = std::process::Command::new("git")
+        .arg("http-backend")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GIT_PROJECT_ROOT", &root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", &root)
+        .env("REQUEST_METHOD", &request.method)
+        .env("PATH_INFO", &path_info)
+        .env("QUERY_STRING", query)
+        .env(
+            "CONTENT_TYPE",
+            request
+                .headers
+                .get("content-type")
+                .cloned()
+                .unwrap_or_default(),
+        )
+        .env("CONTENT_LENGTH", request.body.len().to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    // CGI: headers (with an optional Status), a blank line, the body.
+    let out = output.stdout;
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| (at, 4))
+        .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|at| (at, 2)));
+    let Some((at, gap)) = split else {
+        return reply(stream, "500 Internal Server Error", &[], "");
+    };
+    let head = String::from_utf8_lossy(&out[..at]).into_owned();
+    let body = &out[at + gap..];
+    let mut status = "200 OK".to_string();
+    let mut text = String::new();
+    for line in head.lines() {
+        match line.split_once(':') {
+            Some((name, value)) if name.eq_ignore_ascii_case("status") => {
+                status = value.trim().to_string();
+            }
+            Some((name, value)) => text += &format!("{name}: {}\r\n", value.trim()),
+            None => {}
+        }
+    }
+    let head = format!(
+        "HTTP/1.1 {status}\r\n{text}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+}
+
+/// The unauthenticated answer that names an organization's tenant (section 4.1), or the one
+/// a test moved it to (`moved`; `msa` for personal accounts).
+fn tenant_answer(stream: &mut TcpStream, org: &str, moved: Option<&str>) {
+    let org = match moved {
+        Some("msa") => "msaorg",
+        _ => org,
+    };
+    let tenant = moved.filter(|t| *t != "msa").unwrap_or(TENANT);
     match org {
         "msaorg" => reply(
             stream,
@@ -405,14 +586,14 @@ fn tenant_answer(stream: &mut TcpStream, org: &str) {
         }
         org if KNOWN.contains(&org) => {
             let bearer =
-                format!("Bearer authorization_uri=https://login.microsoftonline.com/{TENANT}");
+                format!("Bearer authorization_uri=https://login.microsoftonline.com/{tenant}");
             reply(
                 stream,
                 "401 Unauthorized",
                 &[
                     ("WWW-Authenticate", &bearer),
                     ("WWW-Authenticate", "Basic realm=\"https://dev.azure.com/\""),
-                    ("X-VSS-ResourceTenant", TENANT),
+                    ("X-VSS-ResourceTenant", tenant),
                 ],
                 "",
             );
