@@ -1,6 +1,8 @@
-//! The outcome the fleet sees per device: the report's own [`Outcome`], plus `not-checked`,
-//! which the server derives when a report says "done" or "nothing to do" but could not check
-//! everything (its own count, never counted as finished). Stored and sent as kebab-case words.
+//! The outcome the fleet sees per device: the report's own [`Outcome`], plus two the server
+//! derives when a report says "done" or "nothing to do": `waiting`, when an organization has
+//! not switched to its new tenant yet (nothing was changed for it), and `not-checked`, when
+//! something could not be checked. Neither is ever counted as finished. Stored and sent as
+//! kebab-case words.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,16 +18,18 @@ pub enum FleetOutcome {
     Done,
     NothingToDo,
     NotChecked,
+    Waiting,
     ActionNeeded,
     Failed,
 }
 
 impl FleetOutcome {
     /// Every outcome, in the order the dashboard shows them.
-    pub const ALL: [FleetOutcome; 5] = [
+    pub const ALL: [FleetOutcome; 6] = [
         FleetOutcome::Done,
         FleetOutcome::NothingToDo,
         FleetOutcome::NotChecked,
+        FleetOutcome::Waiting,
         FleetOutcome::ActionNeeded,
         FleetOutcome::Failed,
     ];
@@ -36,6 +40,7 @@ impl FleetOutcome {
             FleetOutcome::Done => "done",
             FleetOutcome::NothingToDo => "nothing-to-do",
             FleetOutcome::NotChecked => "not-checked",
+            FleetOutcome::Waiting => "waiting",
             FleetOutcome::ActionNeeded => "action-needed",
             FleetOutcome::Failed => "failed",
         }
@@ -47,6 +52,7 @@ impl FleetOutcome {
             FleetOutcome::Done => "Done",
             FleetOutcome::NothingToDo => "Nothing to do",
             FleetOutcome::NotChecked => "Not everything checked",
+            FleetOutcome::Waiting => "Waiting for the switch",
             FleetOutcome::ActionNeeded => "Action needed",
             FleetOutcome::Failed => "Failed",
         }
@@ -56,6 +62,7 @@ impl FleetOutcome {
     /// distinction send the same fields, so this works for every agent version.
     pub fn of_report(report: &Report) -> FleetOutcome {
         match report.outcome {
+            Outcome::Done | Outcome::NothingToDo if report.waiting() => FleetOutcome::Waiting,
             Outcome::Done | Outcome::NothingToDo if report.not_everything_checked() => {
                 FleetOutcome::NotChecked
             }

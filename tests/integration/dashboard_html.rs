@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use ado_cutover::report::Outcome;
+use ado_cutover::report::{Organization, Outcome, Status, Switch};
 use support::server::{ADMIN, ENROLLMENT, TestServer, client, sample_report};
 use time::macros::datetime;
 
@@ -28,6 +28,19 @@ fn overview() {
         let mut report = sample_report(host, user, outcome, at, &format!("{host} could not"));
         // Fixed ids, so nothing in the page changes from one run to the next.
         report.report_id = uuid::Uuid::from_u128(days_ago as u128 + 1);
+        // ana is verified working on contoso, dia failed its verification, ben waits for
+        // fabrikam's switch.
+        let org = |name: &str, switch, verified| Organization {
+            name: name.into(),
+            switch,
+            verified,
+        };
+        report.organizations = match host {
+            "pc-1" => vec![org("contoso", Switch::Switched, Some(Status::Ok))],
+            "pc-2" => vec![org("fabrikam", Switch::Waiting, None)],
+            "pc-4" => vec![org("contoso", Switch::Switched, Some(Status::Failed))],
+            _ => Vec::new(),
+        };
         let answer = client()
             .post(format!("{}/api/v1/reports", server.base))
             .header("Authorization", &format!("Bearer {ENROLLMENT}"))

@@ -702,3 +702,100 @@ fn a_mistyped_or_unreachable_database_is_a_clear_error_never_a_new_database() {
         "nothing was created"
     );
 }
+
+/// Organizations on every backend: a device waiting for its organization's switch is its own
+/// count ("waiting", never done), a verified device counts as verified working, a later report
+/// that does not verify keeps the last verification, an organization the device no longer
+/// reports is dropped, and the device list filters by verification.
+#[test]
+fn switch_and_verification_per_organization_on_every_backend() {
+    use ado_cutover::report::{Organization, Switch};
+    let org = |name: &str, switch, verified| Organization {
+        name: name.into(),
+        switch,
+        verified,
+    };
+    for postgres in backends() {
+        let server = TestServer::start(postgres);
+        let now = OffsetDateTime::now_utc();
+        *server.now.lock().unwrap() = now;
+        let store = &server.store;
+        let second = time::Duration::seconds(1);
+
+        let mut waiting = report("pc-w", "wes", Outcome::NothingToDo, now);
+        waiting.organizations = vec![org("contoso", Switch::Waiting, None)];
+        assert_eq!(post_report(&server, &waiting), 202);
+        let mut verified = report("pc-v", "val", Outcome::Done, now);
+        verified.organizations = vec![
+            org("contoso", Switch::Switched, Some(Status::Ok)),
+            org("fabrikam", Switch::Switched, Some(Status::Ok)),
+        ];
+        assert_eq!(post_report(&server, &verified), 202);
+        let mut failing = report("pc-f", "fay", Outcome::Failed, now);
+        failing.organizations = vec![org("contoso", Switch::Switched, Some(Status::Failed))];
+        assert_eq!(post_report(&server, &failing), 202);
+
+        let summary = server.block_on(store.summary(now, 30)).unwrap();
+        assert_eq!(summary.outcomes.get(&FleetOutcome::Waiting), Some(&1));
+        assert_eq!(summary.outcomes.get(&FleetOutcome::NothingToDo), None);
+        assert_eq!(summary.verified.get("ok"), Some(&1));
+        assert_eq!(summary.verified.get("failed"), Some(&1));
+        let contoso = summary.orgs.iter().find(|o| o.org == "contoso").unwrap();
+        assert_eq!(
+            (
+                contoso.waiting,
+                contoso.switched,
+                contoso.verified,
+                contoso.not_verified
+            ),
+            (1, 2, 1, 1),
+            "{summary:?}"
+        );
+
+        // A later run of val's that verifies nothing keeps the verification, and fabrikam,
+        // which it no longer names, goes.
+        let mut later = report("pc-v", "val", Outcome::NothingToDo, now + second);
+        later.organizations = vec![org("contoso", Switch::Switched, None)];
+        assert_eq!(post_report(&server, &later), 202);
+        let summary = server.block_on(store.summary(now, 30)).unwrap();
+        assert_eq!(summary.verified.get("ok"), Some(&1), "{summary:?}");
+        assert!(
+            summary.orgs.iter().all(|o| o.org != "fabrikam"),
+            "{summary:?}"
+        );
+
+        // An older agent's report (no `organizations` field) is taken and leaves them as they
+        // were.
+        let old = report("pc-w", "wes", Outcome::NothingToDo, now + second);
+        assert!(
+            !serde_json::to_string(&old)
+                .unwrap()
+                .contains("organizations")
+        );
+        assert_eq!(post_report(&server, &old), 202);
+        let summary = server.block_on(store.summary(now, 30)).unwrap();
+        let contoso = summary.orgs.iter().find(|o| o.org == "contoso").unwrap();
+        assert_eq!(contoso.waiting, 1, "{summary:?}");
+
+        let list = |outcome: &str| {
+            let filter = DeviceFilter {
+                outcome: Some(outcome.into()),
+                ..DeviceFilter::default()
+            };
+            let rows = server.block_on(store.devices(&filter, now, 100)).unwrap();
+            rows.into_iter().map(|r| r.hostname).collect::<Vec<_>>()
+        };
+        assert_eq!(list("verified"), ["pc-v"]);
+        assert_eq!(list("not-verified"), ["pc-f"]);
+        let (status, overview) = get(&server, "/", Some(ADMIN));
+        assert_eq!(status, 200);
+        assert!(
+            overview.contains("id=\"verified-working\">1<"),
+            "{overview}"
+        );
+        assert!(
+            overview.contains("id=\"verified-failing\">1<"),
+            "{overview}"
+        );
+    }
+}

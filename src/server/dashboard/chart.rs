@@ -21,7 +21,8 @@ pub(super) fn chart(summary: &Summary, now: OffsetDateTime) -> Markup {
                 get(FleetOutcome::Done) + get(FleetOutcome::NothingToDo),
                 get(FleetOutcome::ActionNeeded)
                     + get(FleetOutcome::Failed)
-                    + get(FleetOutcome::NotChecked),
+                    + get(FleetOutcome::NotChecked)
+                    + get(FleetOutcome::Waiting),
             )
         })
         .collect();
@@ -34,11 +35,11 @@ pub(super) fn chart(summary: &Summary, now: OffsetDateTime) -> Markup {
                 @let good_h = good * H / max;
                 @let bad_h = bad * H / max;
                 rect.good x=(x) y=(H - good_h) width=(bar - 2) height=(good_h) { title { (good) " done" } }
-                rect.bad x=(x) y=(H - good_h - bad_h) width=(bar - 2) height=(bad_h) { title { (bad) " needing action, failed or not fully checked" } }
+                rect.bad x=(x) y=(H - good_h - bad_h) width=(bar - 2) height=(bad_h) { title { (bad) " not finished: needing action, failed, waiting for the switch or not fully checked" } }
             }
             text x="0" y=(H + 14) { "30 days ago" }
             text x=(W) y=(H + 14) text-anchor="end" { "today" }
         }
-        p.legend { span.good { "■" } " done or nothing to do  " span.bad { "■" } " needing action, failed or not fully checked" }
+        p.legend { span.good { "■" } " done or nothing to do  " span.bad { "■" } " not finished: needing action, failed, waiting for the switch or not fully checked" }
     }
 }

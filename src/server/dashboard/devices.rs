@@ -84,6 +84,8 @@ pub(super) async fn device_list(
                 option value="" selected[selected.is_empty()] { "Any outcome" }
                 @for outcome in FleetOutcome::ALL { option value=(outcome.as_str()) selected[selected == outcome.as_str()] { (outcome.label()) } }
                 option value="stale" selected[selected == "stale"] { "Not seen for " (STALE_AFTER_DAYS) " days" }
+                option value="verified" selected[selected == "verified"] { "Verified working" }
+                option value="not-verified" selected[selected == "not-verified"] { "Verification failing" }
             }
             button type="submit" { "Filter" }
             a.export href=(csv) { "Export CSV" }
@@ -254,6 +256,24 @@ pub(super) async fn device_page(
                     }
                 } @else {
                     "not signed yet: the next report gives the device its key"
+                }
+            }
+        }
+        @if let Some(report) = latest.as_ref().filter(|r| !r.organizations.is_empty()) {
+            h2 { "Organizations" }
+            table.orgs {
+                thead { tr { th { "Organization" } th { "Switch" } th { "Verified" } } }
+                tbody {
+                    @for org in &report.organizations {
+                        tr {
+                            td { (visible(&org.name)) }
+                            td { (org.switch.as_str()) }
+                            td { @match org.verified {
+                                Some(status) => span class={"badge " (kebab(&status))} { (kebab(&status)) },
+                                None => span.muted { "not verified in this report" },
+                            } }
+                        }
+                    }
                 }
             }
         }

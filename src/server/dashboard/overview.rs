@@ -13,7 +13,7 @@ use super::devices::device_table;
 use super::{AppState, PageError, device_path, page, percent, visible, when};
 use crate::server::auth::Admin;
 use crate::server::outcome::FleetOutcome;
-use crate::server::store::{DeviceFilter, STALE_AFTER_DAYS, Summary};
+use crate::server::store::{DeviceFilter, DeviceRow, STALE_AFTER_DAYS, Summary};
 
 pub(super) async fn overview(
     admin: Admin,
@@ -43,6 +43,15 @@ pub(super) async fn overview(
         .devices(&failed, now, 50)
         .await
         .map_err(PageError::unavailable)?;
+    let not_verified = DeviceFilter {
+        outcome: Some("not-verified".into()),
+        ..DeviceFilter::default()
+    };
+    let not_working = state
+        .store
+        .devices(&not_verified, now, 50)
+        .await
+        .map_err(PageError::unavailable)?;
     let refused = state
         .store
         .refused(20)
@@ -63,6 +72,7 @@ pub(super) async fn overview(
             }
             div.card { span.number id="stale" { (summary.stale) } span.label { "not seen for " (STALE_AFTER_DAYS) " days" } }
         }
+        (verification(&summary, &not_working, now))
         section {
             h2 { "Reports over the last 30 days" }
             (chart(&summary, now))
@@ -136,6 +146,54 @@ pub(super) async fn overview(
         }
     };
     Ok(page("Overview", Some(csrf), body))
+}
+
+/// "Verified working": the share of devices whose every organization passed the `verify`
+/// task's checks, the organizations (waiting, switched, verified), and the devices whose
+/// verification failed, with why.
+fn verification(summary: &Summary, not_working: &[DeviceRow], now: time::OffsetDateTime) -> Markup {
+    let verified = summary.verified.get("ok").copied().unwrap_or(0);
+    let failing: i64 = ["failed", "needs-user"]
+        .iter()
+        .map(|k| summary.verified.get(*k).copied().unwrap_or(0))
+        .sum();
+    html! {
+        section {
+            h2 { "Verified working" }
+            section.cards {
+                div.card.done {
+                    span.number id="verified-working" { (verified) }
+                    span.label { "verified working · " (percent(verified, summary.devices)) }
+                }
+                div.card.failed {
+                    span.number id="verified-failing" { (failing) }
+                    span.label { a href="/devices?outcome=not-verified" { "verification failing" } }
+                }
+            }
+            p.muted { "A device counts as verified working when, after its cleanup, git over HTTPS and SSH, its package feeds and its sign-in all worked with the new identity for every organization." }
+            @if !summary.orgs.is_empty() {
+                table.orgs {
+                    thead { tr { th { "Organization" } th.num { "Waiting for the switch" } th.num { "Not checked" } th.num { "Switched and cleaned" } th.num { "Verified working" } th.num { "Verification failing" } } }
+                    tbody {
+                        @for org in &summary.orgs {
+                            tr {
+                                td { (visible(&org.org)) }
+                                td.num { (org.waiting) }
+                                td.num { (org.not_checked) }
+                                td.num { (org.switched) }
+                                td.num { (org.verified) }
+                                td.num { (org.not_verified) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !not_working.is_empty() {
+                h3 { "Verification failing" }
+                (device_table(not_working, now, true))
+            }
+        }
+    }
 }
 
 fn task_table(summary: &Summary) -> Markup {

@@ -103,6 +103,8 @@ pub(crate) struct Row {
     pub statuses: Vec<(String, String)>,
     /// (task, status, detail) of what needs someone.
     pub problems: Vec<(String, String, String)>,
+    /// (organization, switch, verified) of each organization the report names.
+    pub orgs: Vec<(String, String, Option<String>)>,
 }
 
 /// The system for people: "Windows 11 Pro", not "windows Windows 11 Pro" (the long version
@@ -166,6 +168,17 @@ impl Row {
                 .map(|(task, status)| (task.to_string(), kebab(&status)))
                 .collect(),
             problems,
+            orgs: report
+                .organizations
+                .iter()
+                .map(|org| {
+                    (
+                        org.name.to_ascii_lowercase(),
+                        org.switch.as_str().to_string(),
+                        org.verified.map(|status| kebab(&status)),
+                    )
+                })
+                .collect(),
         }
     }
 }
@@ -213,6 +226,24 @@ pub(crate) mod sql {
     pub(crate) const TASK: &str =
         "INSERT INTO task_status (device_id, user_name, task_id, status) VALUES ($1, $2, $3, $4)";
     pub(crate) const PROBLEM: &str = "INSERT INTO problems (device_id, user_name, task_id, status, detail) VALUES ($1, $2, $3, $4, $5)";
+    /// An organization of the latest report: a report that did not verify it keeps the last
+    /// verification.
+    pub(crate) const ORG: &str = "INSERT INTO device_orgs (device_id, user_name, org, switch, verified, report_id)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (device_id, user_name, org) DO UPDATE SET switch = excluded.switch,
+           verified = COALESCE(excluded.verified, device_orgs.verified), report_id = excluded.report_id";
+    /// Organizations the latest report no longer names.
+    pub(crate) const STALE_ORGS: &str =
+        "DELETE FROM device_orgs WHERE device_id = $1 AND user_name = $2 AND report_id <> $3";
+    /// The device's verification over its organizations: `ok` only when every verified one is.
+    pub(crate) const VERIFIED: &str = "UPDATE devices SET verified = (
+           SELECT CASE WHEN COUNT(*) = 0 THEN NULL
+                       WHEN SUM(CASE WHEN o.verified = 'ok' THEN 1 ELSE 0 END) = COUNT(*) THEN 'ok'
+                       WHEN SUM(CASE WHEN o.verified = 'failed' THEN 1 ELSE 0 END) > 0 THEN 'failed'
+                       WHEN SUM(CASE WHEN o.verified = 'needs-user' THEN 1 ELSE 0 END) > 0 THEN 'needs-user'
+                       ELSE 'skipped' END
+           FROM device_orgs o WHERE o.device_id = $1 AND o.user_name = $2 AND o.verified IS NOT NULL)
+         WHERE device_id = $1 AND user_name = $2";
 }
 
 /// [`sql`] through sqlx, on a connection inside a transaction (PostgreSQL).
@@ -302,6 +333,30 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
             .bind(task)
             .bind(status)
             .bind(detail)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !r.orgs.is_empty() {
+        for (org, switch, verified) in &r.orgs {
+            sqlx::query(sql::ORG)
+                .bind(&r.device)
+                .bind(&r.user)
+                .bind(org)
+                .bind(switch)
+                .bind(verified)
+                .bind(&r.id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query(sql::STALE_ORGS)
+            .bind(&r.device)
+            .bind(&r.user)
+            .bind(&r.id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(sql::VERIFIED)
+            .bind(&r.device)
+            .bind(&r.user)
             .execute(&mut *conn)
             .await?;
     }

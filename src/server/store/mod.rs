@@ -116,8 +116,9 @@ impl serde::Serialize for FailureGroup {
 /// Filters for the device list.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct DeviceFilter {
-    /// `done`, `action-needed`, `failed`, `nothing-to-do`, `not-checked`, or `stale` (not seen
-    /// for 7 days).
+    /// `done`, `action-needed`, `failed`, `nothing-to-do`, `not-checked`, `waiting`, `stale`
+    /// (not seen for 7 days), `verified` (every organization verified working) or
+    /// `not-verified` (a check failed or needs the person).
     pub outcome: Option<String>,
     /// Part of the host name, user name or UPN (case-insensitive).
     pub q: Option<String>,
@@ -162,6 +163,27 @@ pub struct Summary {
     /// How many expected users have not reported yet (all of them, not only the list's).
     pub not_reported_count: i64,
     pub expected: i64,
+    /// Devices per verification of their latest verifying run (`ok`, `failed`, `needs-user`,
+    /// `skipped`); devices never verified are not counted.
+    pub verified: BTreeMap<String, i64>,
+    /// Per organization: devices waiting for its switch, switched, verified working.
+    pub orgs: Vec<OrgSummary>,
+}
+
+/// One organization across the fleet: device and user counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OrgSummary {
+    pub org: String,
+    /// Not switched to its new tenant yet: nothing was changed for it.
+    pub waiting: i64,
+    /// The agent could not tell (offline): nothing was changed for it.
+    pub not_checked: i64,
+    /// Switched, and cleaned up.
+    pub switched: i64,
+    /// Verified working: every check passed.
+    pub verified: i64,
+    /// A check failed or needs the person.
+    pub not_verified: i64,
 }
 
 /// Day numbers as the ISO dates people and tools read (`2026-11-29`).

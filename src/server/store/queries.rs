@@ -5,9 +5,11 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use std::collections::BTreeMap;
+
 use super::{
-    DAY_MS, DeviceDetail, DeviceFilter, DeviceRow, FailureGroup, FleetCounts, ReportRow,
-    STALE_AFTER_MS, Store, StoreError, Summary, millis,
+    DAY_MS, DeviceDetail, DeviceFilter, DeviceRow, FailureGroup, FleetCounts, OrgSummary,
+    ReportRow, STALE_AFTER_MS, Store, StoreError, Summary, millis,
 };
 use crate::report::Report;
 use crate::server::outcome::FleetOutcome;
@@ -59,6 +61,26 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?
             }
+            (None, Some("verified")) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices WHERE verified = 'ok'
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $1 OFFSET $2"
+                ))
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (None, Some("not-verified")) => {
+                sqlx::query(concat!(
+                    "SELECT ", device_columns!(), " FROM devices WHERE verified IN ('failed', 'needs-user')
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $1 OFFSET $2"
+                ))
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?
+            }
             (None, Some(outcome)) => {
                 sqlx::query(concat!(
                     "SELECT ", device_columns!(), " FROM devices WHERE outcome = $1
@@ -74,7 +96,9 @@ impl Store {
                 sqlx::query(concat!(
                     "SELECT ", device_columns!(), " FROM devices
                      WHERE (lower(hostname) LIKE $1 ESCAPE '\\' OR lower(user_name) LIKE $1 ESCAPE '\\' OR lower(COALESCE(upn, '')) LIKE $1 ESCAPE '\\')
-                       AND ($2 = '' OR ($2 = 'stale' AND last_seen < $3) OR outcome = $2)
+                       AND ($2 = '' OR ($2 = 'stale' AND last_seen < $3) OR outcome = $2
+                            OR ($2 = 'verified' AND verified = 'ok')
+                            OR ($2 = 'not-verified' AND verified IN ('failed', 'needs-user')))
                      ORDER BY last_seen DESC, device_id, user_name LIMIT $4 OFFSET $5"
                 ))
                 .bind(pattern)
@@ -228,6 +252,41 @@ impl Store {
             devices: r.get(2),
         })
         .collect();
+        for row in sqlx::query(
+            "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL GROUP BY verified",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            summary.verified.insert(row.get(0), row.get(1));
+        }
+        let mut orgs: BTreeMap<String, OrgSummary> = BTreeMap::new();
+        for row in sqlx::query(
+            "SELECT org, switch, verified, COUNT(*) FROM device_orgs GROUP BY org, switch, verified",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let name: String = row.get(0);
+            let switch: String = row.get(1);
+            let verified: Option<String> = row.get(2);
+            let count: i64 = row.get(3);
+            let org = orgs.entry(name.clone()).or_insert_with(|| OrgSummary {
+                org: name,
+                ..OrgSummary::default()
+            });
+            match switch.as_str() {
+                "switched" => org.switched += count,
+                "waiting" => org.waiting += count,
+                _ => org.not_checked += count,
+            }
+            match verified.as_deref() {
+                Some("ok") => org.verified += count,
+                Some("failed" | "needs-user") => org.not_verified += count,
+                _ => {}
+            }
+        }
+        summary.orgs = orgs.into_values().collect();
         summary.expected = sqlx::query("SELECT COUNT(*) FROM expected_users")
             .fetch_one(&self.pool)
             .await?

@@ -167,5 +167,15 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
     for (id, status, detail) in &r.problems {
         problem.execute(params![r.device, r.user, id, status, detail])?;
     }
+    if !r.orgs.is_empty() {
+        let mut org = conn.prepare_cached(sql::ORG)?;
+        for (name, switch, verified) in &r.orgs {
+            org.execute(params![r.device, r.user, name, switch, verified, r.id])?;
+        }
+        conn.prepare_cached(sql::STALE_ORGS)?
+            .execute(params![r.device, r.user, r.id])?;
+        conn.prepare_cached(sql::VERIFIED)?
+            .execute(params![r.device, r.user])?;
+    }
     Ok(Stored::Accepted)
 }
