@@ -1,6 +1,7 @@
 # Intune Remediations, detection script (run this script using the logged-on credentials: Yes).
-# Exit 1 when ado-cutover says work remains for this user, so the remediation runs; exit 0 when
-# the machine is done. Output stays far below Intune's 2,048-character limit: one line.
+# Exit 1 when ado-cutover says work remains for this user, so the remediation runs (also while
+# an organization waits for its switch, exit 12: the remediation then sees the switch by itself);
+# exit 0 when the machine is done. Output stays far below Intune's 2,048-character limit: one line.
 $agent = Join-Path $env:ProgramFiles 'ado-cutover\ado-cutover.exe'
 if (-not (Test-Path $agent)) { Write-Output 'ado-cutover is not installed'; exit 0 }
 $json = & $agent plan --json 2>$null

@@ -426,7 +426,7 @@ fn authorized(
             json_reply(
                 stream,
                 "401 Unauthorized",
-                &json!({"$id": "1", "innerException": null, "message": format!("TF401444: Please sign-in at least once as {ACCOUNT} in a web browser to enable access to the service."), "typeKey": "UnauthorizedRequestException", "errorCode": 0, "eventId": 3000}),
+                &json!({"$id": "1", "innerException": null, "message": format!("TF401444: Please sign-in at least once as {TENANT}\\{ACCOUNT} in a web browser to enable access to the service."), "typeKey": "UnauthorizedRequestException", "errorCode": 0, "eventId": 3000}),
             );
             return false;
         }
