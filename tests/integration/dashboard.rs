@@ -5,7 +5,7 @@
 
 use crate::support;
 
-use ado_cutover::report::{Outcome, Report};
+use ado_cutover::report::{Outcome, Report, Status};
 use serde_json::{Value, json};
 use support::browser::Browser;
 use support::server::{ADMIN, ENROLLMENT, TestServer, client, sample_report};
@@ -49,7 +49,20 @@ fn the_dashboard_shows_what_was_posted_and_renders_hostile_names_as_text() {
         (HOSTILE, Outcome::ActionNeeded),
     ];
     for (host, outcome) in posted {
-        post(&server, &report(host, outcome));
+        let mut report = report(host, outcome);
+        // pc-1 is verified working on contoso; pc-6 failed its verification there, with a
+        // hostile organization name beside it.
+        let org = |name: &str, verified| ado_cutover::report::Organization {
+            name: name.into(),
+            switch: ado_cutover::report::Switch::Switched,
+            verified: Some(verified),
+        };
+        report.organizations = match host {
+            "pc-1" => vec![org("contoso", Status::Ok)],
+            "pc-6" => vec![org("contoso", Status::Failed), org(HOSTILE, Status::Failed)],
+            _ => Vec::new(),
+        };
+        post(&server, &report);
     }
 
     let mut browser = Browser::launch();
@@ -69,6 +82,16 @@ fn the_dashboard_shows_what_was_posted_and_renders_hostile_names_as_text() {
     assert_eq!(text_of(&mut browser, "outcome-nothing-to-do"), "1");
     assert_eq!(text_of(&mut browser, "outcome-action-needed"), "3");
     assert_eq!(text_of(&mut browser, "outcome-failed"), "1");
+    assert_eq!(text_of(&mut browser, "verified-working"), "1");
+    assert_eq!(text_of(&mut browser, "verified-failing"), "1");
+    let orgs = browser.eval(
+        "[...document.querySelectorAll('table.orgs tbody tr')].map(r => [...r.cells].map(c => c.textContent).join('|'))",
+    );
+    assert_eq!(
+        orgs,
+        json!([format!("{HOSTILE}|0|0|1|0|1"), "contoso|0|0|2|1|1"]),
+        "per organization: waiting, not checked, switched, verified, failing"
+    );
     // The hostile host name is text: no element was made from it, no script ran.
     assert_eq!(
         browser.eval("document.getElementById('pwned') === null"),

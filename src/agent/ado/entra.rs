@@ -163,6 +163,49 @@ pub(crate) fn transport(err: &ureq::Error) -> String {
     }
 }
 
+/// What a person or IT should do about a refused sign-in, for the AADSTS codes seen in the
+/// field (reference section 5), or `None`.
+pub(crate) fn advice(refusal: &str) -> Option<&'static str> {
+    const ADVICE: &[(&str, &str)] = &[
+        (
+            "AADSTS53003",
+            "a Conditional Access policy blocked this sign-in (a policy can forbid signing in with a code, or from this device): sign in from this computer's own browser, or ask IT which device or network is allowed",
+        ),
+        (
+            "AADSTS50076",
+            "your organization requires multi-factor authentication: finish it in the browser window",
+        ),
+        (
+            "AADSTS50079",
+            "your organization requires you to set up multi-factor authentication first: do so at https://aka.ms/mfasetup, then run ado-cutover again",
+        ),
+        (
+            "AADSTS65001",
+            "an administrator must grant ado-cutover's app registration its permissions (docs/entra-app.md)",
+        ),
+        (
+            "AADSTS7000218",
+            "the app registration must allow public client flows (docs/entra-app.md)",
+        ),
+        (
+            "AADSTS700016",
+            "entra.client_id names no app in this tenant: ask IT to check entra.client_id and entra.tenant",
+        ),
+        (
+            "AADSTS50020",
+            "you signed in with an account from another organization or a personal account: sign in with your work account",
+        ),
+        (
+            "AADSTS90072",
+            "you signed in with an account from another organization or a personal account: sign in with your work account",
+        ),
+    ];
+    ADVICE
+        .iter()
+        .find(|(code, _)| refusal.contains(code))
+        .map(|(_, advice)| *advice)
+}
+
 /// The first line of Entra's error description (`AADSTS…: …`), without trace ids.
 fn described(answer: &TokenAnswer) -> String {
     let error = answer.error.as_deref().unwrap_or("unknown_error");
@@ -413,6 +456,21 @@ pub(crate) fn refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_refusals_come_with_advice() {
+        let blocked = "interaction_required: AADSTS53003: Access has been blocked by Conditional Access policies.";
+        assert!(advice(blocked).unwrap().contains("Conditional Access"));
+        assert!(
+            advice("invalid_client: AADSTS7000218: x")
+                .unwrap()
+                .contains("public client")
+        );
+        assert_eq!(
+            advice("invalid_grant: AADSTS70000: The provided code is invalid."),
+            None
+        );
+    }
 
     #[test]
     fn secrets_never_show_in_debug_output() {

@@ -95,7 +95,10 @@ fn sign_in(cx: &Context<'_>, org: &str) -> Result<SignedIn, String> {
         }
         other => other,
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| match entra::advice(&e.to_string()) {
+        Some(advice) => format!("{e}; {advice}"),
+        None => e.to_string(),
+    })?;
     cx.prompt.say("Signed in.");
     Ok(SignedIn { authority, tokens })
 }
