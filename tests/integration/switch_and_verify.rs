@@ -105,6 +105,32 @@ fn an_organization_still_on_the_old_tenant_is_left_exactly_as_it_was_until_it_sw
     // An older server reads the report as "not everything checked", never "done".
     assert_eq!(report["outcome"], "nothing-to-do");
 
+    // What the person and device management read.
+    for (args, expected) in [
+        (
+            &["run", "--yes"][..],
+            "Not yet: contoso has not switched to the new tenant, so nothing was changed for it",
+        ),
+        (
+            &["run", "--silent"][..],
+            "; contoso waiting for the switch;",
+        ),
+    ] {
+        let mut cmd = sandbox.cmd();
+        cmd.args(args);
+        for (k, v) in cloud.env() {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(WAITING));
+        assert!(
+            text(&out.stdout).contains(expected),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    sandbox.assert_unchanged(&before, "the runs before the switch");
+
     // Offline is not "switched" either.
     let mut offline = sandbox.cmd();
     offline.args(["run", "--yes", "--json"]);
@@ -187,7 +213,9 @@ fn feeds(sandbox: &Sandbox) {
 #[test]
 fn verify_proves_each_channel_with_the_credential_git_keeps_and_never_shows_it() {
     let sandbox = Sandbox::new();
-    configure(&sandbox, "");
+    // A server that is down: the report waits in the spool, which must not hold the token
+    // either.
+    configure(&sandbox, "[report]\nendpoint = \"http://127.0.0.1:9\"\n");
     let cloud = FakeCloud::start();
     let root = sandbox.root.path().join("served");
     cloud.state.lock().unwrap().git_root = Some(root.clone());
@@ -241,6 +269,12 @@ fn verify_proves_each_channel_with_the_credential_git_keeps_and_never_shows_it()
     // The token never appears in what the agent says or keeps.
     let said = format!("{report}{stderr}");
     assert!(!said.contains(&token));
+    let spooled = sandbox
+        .agent_files()
+        .into_iter()
+        .filter(|(path, _)| path.to_string_lossy().contains("spool"))
+        .count();
+    assert!(spooled > 0, "the report is in the spool");
     sandbox.assert_not_in_agent_files(&token);
     // The check is real: git asked the front for the repository's refs.
     let raw = cloud.state.lock().unwrap().raw.join("\n");

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{Mode, Outcome, Report, Status};
+use crate::report::{Mode, Outcome, Report, Status, Switch};
 
 use crate::agent::env::Env;
 use crate::agent::settings::{Settings, validate::Value};
@@ -134,6 +134,10 @@ const RUN_HINT: &str = "Run `ado-cutover run` to make these changes.";
 fn outcome_line(report: &Report) -> String {
     let line = outcome_only(report);
     match report.outcome {
+        Outcome::Done | Outcome::NothingToDo if report.waiting() => format!(
+            "Not yet: {} not switched to the new tenant, so nothing was changed for it; ado-cutover checks again on its next run (or run it with --now).",
+            waiting_orgs(report)
+        ),
         Outcome::Done | Outcome::NothingToDo if report.not_everything_checked() => format!(
             "{} Not everything could be checked (marked -): running ado-cutover again later finishes it.",
             line.trim_end_matches('.').to_string() + " with what could be checked."
@@ -163,6 +167,20 @@ fn outcome_only(report: &Report) -> String {
     }
 }
 
+/// "contoso has" / "contoso and fabrikam have": the organizations that wait.
+fn waiting_orgs(report: &Report) -> String {
+    let names: Vec<&str> = report
+        .organizations
+        .iter()
+        .filter(|o| matches!(o.switch, Switch::Waiting | Switch::NotChecked))
+        .map(|o| o.name.as_str())
+        .collect();
+    match names.as_slice() {
+        [one] => format!("{one} has"),
+        many => format!("{} have", many.join(", ")),
+    }
+}
+
 /// One line for device management logs (Intune shows only the last line of output).
 pub(crate) fn one_line(report: &Report, saved: &str) -> String {
     let count = |status| {
@@ -177,8 +195,20 @@ pub(crate) fn one_line(report: &Report, saved: &str) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
+    let mut orgs = String::new();
+    for org in &report.organizations {
+        let state = match (org.switch, org.verified) {
+            (Switch::Waiting, _) => "waiting for the switch",
+            (Switch::NotChecked | Switch::Unknown, _) => "switch not checked",
+            (_, Some(Status::Ok)) => "verified working",
+            (_, Some(Status::Skipped)) => "not fully verified",
+            (_, Some(_)) => "not working yet",
+            (_, None) => "switched",
+        };
+        orgs += &format!("; {} {state}", org.name);
+    }
     format!(
-        "ado-cutover {outcome}: {} changed, {} for the user, {} failed, {} not checked; report {saved}",
+        "ado-cutover {outcome}: {} changed, {} for the user, {} failed, {} not checked{orgs}; report {saved}",
         count(Status::Done),
         count(Status::NeedsUser),
         count(Status::Failed),
