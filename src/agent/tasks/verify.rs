@@ -197,6 +197,9 @@ fn orgs_in_scope(cx: &Context<'_>, found: &Found, evidence: &Evidence) -> Vec<St
         .chain(found.feeds.keys())
         .chain(&evidence.ssh_orgs)
         .collect();
+    if seen.is_empty() {
+        return Vec::new();
+    }
     let mut lookup = Lookup::new(cx.env);
     let expected = cx.settings.expected_tenant();
     seen.into_iter()
