@@ -117,9 +117,11 @@ async fn ingest(state: &State, request: Request) -> Result<Response, ApiError> {
         }
     }
     let text = String::from_utf8_lossy(&bytes);
-    let stored = state
+    // A device's first report gives it its key (trust on first use), in the same transaction.
+    let new_secret = known.is_none().then(super::auth::random_token);
+    let (stored, enrolled) = state
         .store
-        .insert(&report, &text, state.now())
+        .insert_enrolling(&report, &text, state.now(), new_secret.as_deref())
         .await
         .map_err(|err| {
             ApiError::new(
@@ -133,23 +135,9 @@ async fn ingest(state: &State, request: Request) -> Result<Response, ApiError> {
         Stored::Accepted => (StatusCode::ACCEPTED, "accepted"),
         Stored::Duplicate => (StatusCode::OK, "duplicate"),
     };
-    // A device's first report: it gets its key (trust on first use).
-    let key = match known {
-        Some(_) => None,
-        None => {
-            let (key, first) = state
-                .store
-                .give_device_key(
-                    device,
-                    user,
-                    &super::auth::random_token(),
-                    &report_id,
-                    state.now(),
-                )
-                .await?;
-            (first == report_id).then_some(key)
-        }
-    };
+    let key = enrolled
+        .filter(|(_, first)| *first == report_id)
+        .map(|(key, _)| key);
     Ok(stored_answer(status, word, &report_id, key.as_deref()))
 }
 

@@ -2,9 +2,8 @@
 //! signature, which the dashboard shows.
 
 use sqlx::Row as _;
-use time::OffsetDateTime;
 
-use super::{Store, StoreError, millis};
+use super::{Store, StoreError};
 
 /// How many refused reports are kept.
 pub(super) const REFUSED_KEPT: i64 = 1000;
@@ -34,33 +33,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .map(|r| (r.get(0), r.get(1))))
-    }
-
-    /// Gives a device and user their key with the report that enrolls them, unless they have
-    /// one (another instance may have been first); returns the key and enrolling report now
-    /// stored.
-    pub async fn give_device_key(
-        &self,
-        device_id: &str,
-        user_name: &str,
-        secret: &str,
-        first_report: &str,
-        now: OffsetDateTime,
-    ) -> Result<(String, String), StoreError> {
-        sqlx::query(
-            "INSERT INTO device_keys (device_id, user_name, secret, first_report, created_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id, user_name) DO NOTHING",
-        )
-        .bind(device_id)
-        .bind(user_name)
-        .bind(secret)
-        .bind(first_report)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
-        self.device_key(device_id, user_name)
-            .await?
-            .ok_or_else(|| StoreError::Unknown("a device key that was just stored".into()))
     }
 
     /// Forgets a device's key (the agent was reinstalled): its next report enrolls it again.

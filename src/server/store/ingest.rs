@@ -24,14 +24,36 @@ impl Store {
         body: &str,
         received_at: OffsetDateTime,
     ) -> Result<Stored, StoreError> {
-        let row = Row::new(report, body, millis(received_at));
+        Ok(self
+            .insert_enrolling(report, body, received_at, None)
+            .await?
+            .0)
+    }
+
+    /// [`Store::insert`], and for a device and user without a key, gives them `new_secret`
+    /// in the same transaction (unless another report was first): returns the key and the
+    /// report that enrolled them. One transaction, so a device's first report costs no commit
+    /// of its own (on SQLite, enrolling in a transaction of its own halved ingest).
+    pub async fn insert_enrolling(
+        &self,
+        report: &Report,
+        body: &str,
+        received_at: OffsetDateTime,
+        new_secret: Option<&str>,
+    ) -> Result<(Stored, Option<DeviceKey>), StoreError> {
+        let mut row = Row::new(report, body, millis(received_at));
+        row.enroll = new_secret.map(str::to_string);
         if let Some(writer) = &self.writer {
             return writer.store(row).await;
         }
         let mut tx = self.pool.begin().await?;
         let stored = insert_in(&mut tx, &row).await?;
+        let key = match &row.enroll {
+            Some(secret) => Some(enroll_in(&mut tx, &row, secret).await?),
+            None => None,
+        };
         tx.commit().await?;
-        Ok(stored)
+        Ok((stored, key))
     }
 
     /// Replaces the list of expected users; returns how many.
@@ -105,7 +127,12 @@ pub(crate) struct Row {
     pub problems: Vec<(String, String, String)>,
     /// (organization, switch, verified) of each organization the report names.
     pub orgs: Vec<(String, String, Option<String>)>,
+    /// The key to give the device and user when they have none yet.
+    pub enroll: Option<String>,
 }
+
+/// A device's key and the id of the report that enrolled it.
+pub type DeviceKey = (String, String);
 
 /// The system for people: "Windows 11 Pro", not "windows Windows 11 Pro" (the long version
 /// usually names the OS already).
@@ -179,6 +206,7 @@ impl Row {
                     )
                 })
                 .collect(),
+            enroll: None,
         }
     }
 }
@@ -232,6 +260,11 @@ pub(crate) mod sql {
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (device_id, user_name, org) DO UPDATE SET switch = excluded.switch,
            verified = COALESCE(excluded.verified, device_orgs.verified), report_id = excluded.report_id";
+    /// A device's first report gives it its key, unless another report was first.
+    pub(crate) const ENROLL: &str = "INSERT INTO device_keys (device_id, user_name, secret, first_report, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id, user_name) DO NOTHING";
+    pub(crate) const KEY: &str =
+        "SELECT secret, first_report FROM device_keys WHERE device_id = $1 AND user_name = $2";
     /// Organizations the latest report no longer names.
     pub(crate) const STALE_ORGS: &str =
         "DELETE FROM device_orgs WHERE device_id = $1 AND user_name = $2 AND report_id <> $3";
@@ -361,6 +394,28 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
             .await?;
     }
     Ok(Stored::Accepted)
+}
+
+/// [`sql::ENROLL`] and [`sql::KEY`] on PostgreSQL's transaction.
+async fn enroll_in(
+    conn: &mut sqlx::AnyConnection,
+    r: &Row,
+    secret: &str,
+) -> Result<DeviceKey, StoreError> {
+    sqlx::query(sql::ENROLL)
+        .bind(&r.device)
+        .bind(&r.user)
+        .bind(secret)
+        .bind(&r.id)
+        .bind(r.received)
+        .execute(&mut *conn)
+        .await?;
+    let row = sqlx::query(sql::KEY)
+        .bind(&r.device)
+        .bind(&r.user)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((row.get(0), row.get(1)))
 }
 
 /// The items of a report that need someone, most serious first: (task, status, detail).

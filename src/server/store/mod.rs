@@ -21,6 +21,7 @@ mod setup;
 mod sqlite_writer;
 
 pub use device_keys::RefusedReport;
+pub use ingest::DeviceKey;
 pub(crate) use ingest::{Row, sql};
 pub use setup::redact_url;
 

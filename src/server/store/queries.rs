@@ -72,10 +72,18 @@ impl Store {
                 .await?
             }
             (None, Some("not-verified")) => {
+                // One index range per value, each newest first, merged: `IN (…)` with the
+                // ORDER BY sorted every matching device (94 ms at 100,000 devices).
                 sqlx::query(concat!(
-                    "SELECT ", device_columns!(), " FROM devices WHERE verified IN ('failed', 'needs-user')
-                     ORDER BY last_seen DESC, device_id, user_name LIMIT $1 OFFSET $2"
+                    "SELECT ", device_columns!(), " FROM (
+                       SELECT * FROM (SELECT ", device_columns!(), " FROM devices WHERE verified = 'failed'
+                                      ORDER BY last_seen DESC, device_id, user_name LIMIT $1) AS f
+                       UNION ALL
+                       SELECT * FROM (SELECT ", device_columns!(), " FROM devices WHERE verified = 'needs-user'
+                                      ORDER BY last_seen DESC, device_id, user_name LIMIT $1) AS n) AS d
+                     ORDER BY last_seen DESC, device_id, user_name LIMIT $2 OFFSET $3"
                 ))
+                .bind(limit.saturating_add(offset))
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(&self.pool)

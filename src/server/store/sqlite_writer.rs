@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
+use super::ingest::DeviceKey;
 use super::{Row, StoreError, Stored, sql};
 
 /// The most reports committed at once.
 const BATCH: usize = 256;
 
-type Reply = tokio::sync::oneshot::Sender<Result<Stored, String>>;
+type Saved = (Stored, Option<DeviceKey>);
+type Reply = tokio::sync::oneshot::Sender<Result<Saved, String>>;
 
 /// The queue to the writer thread. The thread ends when the last clone is dropped.
 #[derive(Clone)]
@@ -39,8 +41,8 @@ impl Writer {
         Ok(Writer { queue })
     }
 
-    /// Stores one report; waits for its batch to commit.
-    pub(super) async fn store(&self, row: Row) -> Result<Stored, StoreError> {
+    /// Stores one report (and enrolls its device when asked); waits for its batch to commit.
+    pub(super) async fn store(&self, row: Row) -> Result<Saved, StoreError> {
         let stopped = || StoreError::Setup {
             what: "the database writer stopped".into(),
             hint: "restart the server; its log says why".into(),
@@ -92,12 +94,18 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<(Row, Reply)>) {
 fn write(
     conn: &mut Connection,
     batch: &[(Row, Reply)],
-) -> rusqlite::Result<Vec<Result<Stored, String>>> {
+) -> rusqlite::Result<Vec<Result<Saved, String>>> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(batch.len());
     for (row, _) in batch {
         let savepoint = tx.savepoint()?;
-        let result = insert(&savepoint, row);
+        let result = insert(&savepoint, row).and_then(|stored| {
+            let key = match &row.enroll {
+                Some(secret) => Some(enroll(&savepoint, row, secret)?),
+                None => None,
+            };
+            Ok((stored, key))
+        });
         if result.is_ok() {
             savepoint.commit()?;
         }
@@ -106,6 +114,13 @@ fn write(
     }
     tx.commit()?;
     Ok(results)
+}
+
+fn enroll(conn: &Connection, r: &Row, secret: &str) -> rusqlite::Result<DeviceKey> {
+    conn.prepare_cached(sql::ENROLL)?
+        .execute(params![r.device, r.user, secret, r.id, r.received])?;
+    conn.prepare_cached(sql::KEY)?
+        .query_row(params![r.device, r.user], |row| Ok((row.get(0)?, row.get(1)?)))
 }
 
 fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
