@@ -155,7 +155,9 @@ def seed_postgres(url: str, now_ms: int, workdir: pathlib.Path) -> None:
         f.close()
         columns = f" ({DEVICE_COLUMNS})" if table == "devices" else ""
         script += f"\\copy {table}{columns} FROM '{workdir / (table + '.tsv')}'\n"
-    script += DAYS + ";\nANALYZE;\n"
+    # A live database is vacuumed by autovacuum, which sets the visibility map that index-only
+    # scans need; a freshly copied one is not until it runs.
+    script += DAYS + ";\nVACUUM ANALYZE reports, devices, task_status, task_counts, problems, device_orgs, report_days;\n"
     subprocess.run(["psql", "-q", url], input=script, text=True, check=True)
 
 
