@@ -319,6 +319,44 @@ fn without_a_sign_in_git_is_asked_with_prompts_off_and_the_person_gets_a_step() 
             .unwrap()
             .contains("git has no saved sign-in for contoso")
     );
+
+    // A stale credential (the old identity's token): Azure DevOps and the git front answer
+    // 401, and the person is asked to sign in again; the credential stays where it was.
+    let address = cloud.base.trim_start_matches("http://").to_string();
+    let store = sandbox.paths.home.join(".git-credentials");
+    sandbox.write(
+        &store,
+        format!("http://alice:stale-old-token@{address}\n").as_bytes(),
+    );
+    sandbox.write(
+        &sandbox.paths.home.join(".gitconfig"),
+        b"[credential]\n\thelper = store\n",
+    );
+    let before = std::fs::read(&store).unwrap();
+    let (code, report, _) = run(&sandbox, &cloud, &["verify", "--json", "--silent"]);
+    assert_eq!(code, Some(10), "{report:#}");
+    let items = task_items(&report, "verify");
+    for kind in ["verify-identity", "verify-git-https"] {
+        let item = items.iter().find(|i| i["kind"] == kind).unwrap();
+        assert_eq!(item["status"], "needs-user", "{item:#}");
+    }
+    let git = items
+        .iter()
+        .find(|i| i["kind"] == "verify-git-https")
+        .unwrap();
+    assert!(
+        git["detail"]
+            .as_str()
+            .unwrap()
+            .contains("git could not sign in"),
+        "{git:#}"
+    );
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        before,
+        "a check never erases"
+    );
+    assert!(!report.to_string().contains("stale-old-token"));
 }
 
 #[test]

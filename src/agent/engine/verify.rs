@@ -160,9 +160,12 @@ fn git_credential(cx: &Context<'_>, org: &str) -> Result<Credential, String> {
     }
 }
 
-/// Git and Git Credential Manager may not ask anyone anything.
+/// Git and Git Credential Manager may not ask anyone anything; git speaks English, so its
+/// messages can be read ([`judge_git`]) whatever the person's language.
 fn no_prompts(command: &mut Command) {
     command
+        .env("LC_ALL", "C")
+        .env("LANGUAGE", "")
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GCM_INTERACTIVE", "never")
         .env("GIT_ASKPASS", "")
@@ -278,6 +281,8 @@ fn judge_git(output: &str, how: &str) -> (Status, String) {
         || has("terminal prompts disabled")
         || has("could not read username")
         || has("could not read password")
+        || has("unable to get password")
+        || has("unable to get username")
     {
         (
             Status::NeedsUser,

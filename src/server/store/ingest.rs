@@ -261,7 +261,8 @@ pub(crate) mod sql {
          ON CONFLICT (device_id, user_name, org) DO UPDATE SET switch = excluded.switch,
            verified = COALESCE(excluded.verified, device_orgs.verified), report_id = excluded.report_id";
     /// A device's first report gives it its key, unless another report was first.
-    pub(crate) const ENROLL: &str = "INSERT INTO device_keys (device_id, user_name, secret, first_report, created_at)
+    pub(crate) const ENROLL: &str =
+        "INSERT INTO device_keys (device_id, user_name, secret, first_report, created_at)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id, user_name) DO NOTHING";
     pub(crate) const KEY: &str =
         "SELECT secret, first_report FROM device_keys WHERE device_id = $1 AND user_name = $2";

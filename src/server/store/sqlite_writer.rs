@@ -120,7 +120,9 @@ fn enroll(conn: &Connection, r: &Row, secret: &str) -> rusqlite::Result<DeviceKe
     conn.prepare_cached(sql::ENROLL)?
         .execute(params![r.device, r.user, secret, r.id, r.received])?;
     conn.prepare_cached(sql::KEY)?
-        .query_row(params![r.device, r.user], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row(params![r.device, r.user], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
 }
 
 fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
