@@ -23,6 +23,7 @@ use crate::agent::output::printer::{Style, wrap};
 use crate::agent::output::prompt::{Prompt, Terminal};
 use crate::agent::platform;
 use crate::agent::tasks::browser_sign_out::IN_USE_KIND;
+use crate::agent::tasks::verify::CONCLUSION_KIND;
 use crate::report::{Report, Status};
 
 /// Lines are wrapped for a default console window.
@@ -169,7 +170,7 @@ fn listing(report: &Report, style: Style, statuses: &[Status], heading: &str) ->
         .tasks
         .iter()
         .flat_map(|t| &t.items)
-        .filter(|i| statuses.contains(&i.status))
+        .filter(|i| statuses.contains(&i.status) && i.kind != CONCLUSION_KIND)
         .collect();
     if items.is_empty() {
         return String::new();
@@ -199,12 +200,16 @@ fn summary(report: &Report, style: Style) -> String {
         &[Status::Skipped],
         "Not checked or not done yet (running ado-cutover again later finishes these):",
     );
-    let steps: Vec<_> = report
-        .tasks
-        .iter()
-        .flat_map(|t| &t.items)
-        .filter(|i| i.status == Status::NeedsUser)
-        .collect();
+    // One step once: the checks of many repositories may ask for the same sign-in.
+    let mut steps: Vec<&crate::report::Item> = Vec::new();
+    for item in report.tasks.iter().flat_map(|t| &t.items) {
+        if item.status == Status::NeedsUser
+            && item.kind != CONCLUSION_KIND
+            && !steps.iter().any(|s| s.detail == item.detail)
+        {
+            steps.push(item);
+        }
+    }
     if !steps.is_empty() {
         let _ = writeln!(
             out,
@@ -213,6 +218,23 @@ fn summary(report: &Report, style: Style) -> String {
         );
         for (n, step) in steps.iter().enumerate() {
             out += &wrap(&step.detail, &format!("  {}. ", n + 1), "     ", WIDTH);
+        }
+        out.push('\n');
+    }
+    // Last: whether the person can work again, one line per organization and channel.
+    let verdicts: Vec<_> = report
+        .tasks
+        .iter()
+        .flat_map(|t| &t.items)
+        .filter(|i| i.kind == CONCLUSION_KIND)
+        .collect();
+    if !verdicts.is_empty() {
+        let _ = writeln!(out, "{}", style.bold("Working again?"));
+        for verdict in verdicts {
+            let _ = writeln!(out, "  {} {}", style.marker(verdict.status), verdict.target);
+            for line in verdict.detail.split("; ") {
+                out += &wrap(line, "      ", "        ", WIDTH);
+            }
         }
         out.push('\n');
     }
@@ -275,6 +297,52 @@ mod tests {
         for word in detail.split_whitespace() {
             assert!(words.contains(&word), "{word} was split:\n{text}");
         }
+    }
+
+    #[test]
+    fn one_sign_in_step_once_and_the_verdict_last_one_line_per_channel() {
+        use crate::report::{Item, Mode, Outcome, TaskReport};
+        let item = |kind: &str, target: &str, status, detail: &str| Item {
+            kind: kind.into(),
+            target: target.into(),
+            status,
+            detail: detail.into(),
+        };
+        let sign_in = "git has no saved sign-in for contoso: sign in with your work account";
+        let mut report = crate::agent::data::spool::sample_report(0);
+        report.mode = Mode::Run;
+        report.outcome = Outcome::ActionNeeded;
+        report.tasks = vec![TaskReport {
+            id: "verify".into(),
+            status: Status::NeedsUser,
+            summary: String::new(),
+            items: vec![
+                item("verify-identity", "contoso", Status::NeedsUser, sign_in),
+                item(
+                    "verify-git-https",
+                    "~/src/a (origin)",
+                    Status::NeedsUser,
+                    sign_in,
+                ),
+                item(
+                    "verify-git-https",
+                    "~/src/b (origin)",
+                    Status::NeedsUser,
+                    sign_in,
+                ),
+                item(
+                    CONCLUSION_KIND,
+                    "contoso",
+                    Status::NeedsUser,
+                    "not working yet: Git over HTTPS: 0 of 2 repositories reachable; SSH: works",
+                ),
+            ],
+        }];
+        let text = summary(&report, Style::plain());
+        assert_eq!(text.matches(sign_in).count(), 1, "{text}");
+        let verdict = text.find("Working again?").expect("the verdict");
+        assert!(verdict > text.find("Still to do").unwrap(), "{text}");
+        assert!(text.contains("\n      SSH: works\n"), "{text}");
     }
 
     #[test]
