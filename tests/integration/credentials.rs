@@ -223,6 +223,65 @@ fn the_shared_sign_in_cache_file_is_reported_and_cleared_only_by_admin_choice() 
 }
 
 #[test]
+fn the_artifacts_credential_providers_session_tokens_go_when_a_feed_moved() {
+    let sandbox = Sandbox::new();
+    let cache = sandbox
+        .paths
+        .local_data
+        .join("MicrosoftCredentialProvider/SessionTokenCache.dat");
+    let neighbour = cache.with_file_name("ADALTokenCache.dat");
+    // As the provider writes it: a JSON object from feed URL to session token.
+    sandbox.write(
+        &cache,
+        br#"{"https://pkgs.dev.azure.com/contoso/_packaging/team/nuget/v3/index.json":"SESSIONTOKENSECRET"}"#,
+    );
+    sandbox.write(&neighbour, b"not ours to judge");
+
+    let only_fabrikam = sandbox
+        .cmd()
+        .args([
+            "run",
+            "--yes",
+            "--json",
+            "--only",
+            "credentials",
+            "--org",
+            "fabrikam",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(only_fabrikam.status.code(), Some(0));
+    assert!(cache.exists(), "contoso did not move in this run");
+
+    let run = sandbox.cmd().args(RUN_CONTOSO).output().unwrap();
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let items = task_items(&report, "credentials");
+    let item = items
+        .iter()
+        .find(|i| i["kind"] == "artifacts-session-tokens")
+        .unwrap_or_else(|| panic!("{items:#?}"));
+    assert_eq!(item["status"], "done", "{item:#}");
+    assert!(
+        item["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the next restore")
+    );
+    assert!(!cache.exists());
+    assert!(neighbour.exists(), "only the session token cache goes");
+    assert!(!text(&run.stdout).contains("SESSIONTOKENSECRET"));
+    sandbox.assert_not_in_agent_files("SESSIONTOKENSECRET");
+    // Nothing is left to do the second time.
+    let again = sandbox.cmd().args(RUN_CONTOSO).output().unwrap();
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(
+        task_items(&report, "credentials")
+            .iter()
+            .all(|i| i["kind"] != "artifacts-session-tokens")
+    );
+}
+
+#[test]
 fn without_configured_organizations_the_tenant_decides_and_offline_nothing_goes() {
     let sandbox = Sandbox::new();
     let path = sandbox.paths.home.join(".git-credentials");

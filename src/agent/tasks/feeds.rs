@@ -118,6 +118,12 @@ fn feed_org(line: &str) -> Option<Option<String>> {
     None
 }
 
+/// The organization of an Azure Artifacts feed URL (`pkgs.dev.azure.com/<org>/…` or
+/// `<org>.pkgs.visualstudio.com`), lower case.
+pub(crate) fn org_of_feed_url(url: &str) -> Option<String> {
+    feed_org(url).flatten()
+}
+
 /// True when the line carries a secret value (noticed, never kept).
 fn has_secret(line: &str) -> bool {
     let lower = line.to_ascii_lowercase();

@@ -6,7 +6,8 @@
 //! stores ([`files`]: plaintext, DPAPI and gpg/pass, wherever the environment or git configuration
 //! put them), and GCM's state and credential pins in every git configuration file git reads
 //! ([`config`]: the global files with their includes, and each repository's own; journaled for
-//! `undo`). Old tokens in package-manager and shell files are reported (see [`super::feeds`]);
+//! `undo`), and the Azure Artifacts credential provider's session tokens ([`artifacts`]). Old
+//! tokens in package-manager and shell files are reported (see [`super::feeds`]);
 //! the shared Microsoft sign-in cache is reported, and cleared only by admin choice ([`msal`]).
 //!
 //! Which organizations: the configured ones. With none configured, the ones found here, each
@@ -18,6 +19,7 @@
 //! every organization), unless `credentials.clear_unattributed` is set. Several planned changes
 //! to one file are made in one run (see [`crate::agent::engine::versions`]).
 
+mod artifacts;
 mod config;
 mod files;
 mod msal;
@@ -132,6 +134,7 @@ impl Task for Credentials {
             })
             .collect();
         orgs.extend(feeds::orgs(cx));
+        orgs.extend(artifacts::orgs(cx));
         let scope = moved_orgs(cx, &mut lookup, &orgs);
         evidence.msa_orgs.extend(
             config
@@ -143,6 +146,7 @@ impl Task for Credentials {
         let moved = scope.moved;
         let mut findings = scope.notes;
         findings.extend(feeds::findings(cx, &|org| moved.contains(org)));
+        findings.extend(artifacts::findings(cx, &moved));
         let clear_unattributed = cx.settings.flag(&keys::CLEAR_UNATTRIBUTED);
         for candidate in candidates {
             match candidate.owner {
@@ -158,7 +162,11 @@ impl Task for Credentials {
         // once saved credentials go, and new tokens once old ones were found.
         evidence.credentials_cleared |= findings.iter().any(|f| f.action.changes());
         evidence.old_tokens |= findings.iter().any(|f| {
-            !matches!(f.action, Action::Note(_)) && !matches!(f.kind, "git-config" | "msal-cache")
+            !matches!(f.action, Action::Note(_))
+                && !matches!(
+                    f.kind,
+                    "git-config" | "msal-cache" | "artifacts-session-tokens"
+                )
         });
         Ok(findings)
     }
