@@ -281,6 +281,78 @@ fn the_artifacts_credential_providers_session_tokens_go_when_a_feed_moved() {
     );
 }
 
+/// git's real credential-cache daemon, on a socket in the sandbox: what it holds for the
+/// organization that moved is erased, exactly; the rest stays.
+#[cfg(unix)]
+#[test]
+fn git_s_credential_cache_daemon_forgets_only_the_moved_organization() {
+    let sandbox = Sandbox::new();
+    // The daemon wants its socket's folder private.
+    let socket_dir = sandbox.root.path().join("cache");
+    std::fs::create_dir_all(&socket_dir).unwrap();
+    std::fs::set_permissions(
+        &socket_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let socket = socket_dir.join("socket");
+    sandbox.write(
+        &sandbox.paths.home.join(".gitconfig"),
+        format!(
+            "[credential]\n\thelper = cache --timeout=300 --socket={}\n",
+            socket.display()
+        )
+        .as_bytes(),
+    );
+    let cache = |action: &str, input: &str| {
+        support::output_with_stdin(
+            sandbox
+                .paths
+                .command("git")
+                .current_dir(sandbox.root.path())
+                .arg("credential-cache")
+                .arg("--socket")
+                .arg(&socket)
+                .arg(action),
+            input,
+        )
+    };
+    let contoso = "protocol=https\nhost=dev.azure.com\npath=contoso\n";
+    let fabrikam = "protocol=https\nhost=dev.azure.com\npath=fabrikam\n";
+    let legacy = "protocol=https\nhost=contoso.visualstudio.com\n";
+    for (what, secret) in [
+        (contoso, "CACHEDCONTOSO"),
+        (fabrikam, "CACHEDFABRIKAM"),
+        (legacy, "CACHEDLEGACY"),
+    ] {
+        let stored = cache(
+            "store",
+            &format!("{what}username=alice\npassword={secret}\n\n"),
+        );
+        assert!(stored.status.success(), "{}", text(&stored.stderr));
+    }
+    let holds = |what: &str| text(&cache("get", &format!("{what}\n")).stdout).contains("password=");
+    assert!(holds(contoso) && holds(fabrikam) && holds(legacy));
+
+    let plan = sandbox.cmd().args(PLAN_CONTOSO).output().unwrap();
+    assert!(holds(contoso), "plan erases nothing");
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let planned: Vec<_> = task_items(&plan, "credentials")
+        .into_iter()
+        .filter(|i| i["kind"] == "credential-cache" && i["status"] == "planned")
+        .collect();
+    assert_eq!(planned.len(), 2, "{planned:#?}");
+
+    let run = sandbox.cmd().args(RUN_CONTOSO).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    assert!(!holds(contoso), "erased");
+    assert!(!holds(legacy), "erased");
+    assert!(holds(fabrikam), "another organization's credential stays");
+    assert!(!text(&run.stdout).contains("CACHED"));
+    sandbox.assert_not_in_agent_files("CACHEDCONTOSO");
+    let _ = cache("exit", "");
+}
+
 #[test]
 fn without_configured_organizations_the_tenant_decides_and_offline_nothing_goes() {
     let sandbox = Sandbox::new();

@@ -60,6 +60,47 @@ pub(super) fn delete_secret(
     gone(finding, result, "deleted", "delete")
 }
 
+/// Erases what git's credential-cache daemon holds for exactly `url`
+/// (`git credential-cache erase`), journaled as gone for good.
+pub(super) fn erase_cached(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    socket: Option<&PathBuf>,
+    url: &str,
+) -> Item {
+    let Some(input) = crate::agent::tasks::credentials::erase_request(url) else {
+        return item(
+            finding,
+            Status::Failed,
+            "not an address git can erase".into(),
+        );
+    };
+    let change = Change::EntriesDeleted {
+        path: PathBuf::from("git credential-cache"),
+        what: format!("the credential it held for {url}"),
+    };
+    let result = step.journaled(change, || {
+        let mut child = crate::agent::tasks::credentials::cache_helper(step.cx, socket, "erase")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write as _;
+            stdin.write_all(input.as_bytes())?;
+        }
+        let status = child.wait()?;
+        if status.success() {
+            Ok(1)
+        } else {
+            Err(std::io::Error::other(format!(
+                "git credential-cache stopped with {status}"
+            )))
+        }
+    });
+    gone(finding, result, "erased", "erase")
+}
+
 /// Deletes the Azure DevOps cookies in one browser cookie store.
 pub(super) fn delete_cookies(
     step: &Step<'_, '_>,

@@ -116,7 +116,10 @@ fn planned_item(finding: &Finding) -> Item {
     let (status, detail) = match &finding.action {
         Action::Note(status) => (*status, finding.detail.clone()),
         Action::NeedsUser => (Status::NeedsUser, finding.detail.clone()),
-        Action::DeleteFile(_) | Action::DeleteSecret(_) | Action::DeleteCookies { .. } => (
+        Action::DeleteFile(_)
+        | Action::DeleteSecret(_)
+        | Action::DeleteCookies { .. }
+        | Action::EraseCachedCredential { .. } => (
             Status::Planned,
             format!("will be deleted: {}", finding.detail),
         ),
@@ -268,6 +271,9 @@ fn apply_one(step: &Step<'_, '_>, finding: &Finding) -> Item {
     match &finding.action {
         Action::DeleteFile(path) => files::delete(step, finding, path),
         Action::DeleteSecret(secret) => files::delete_secret(step, finding, secret),
+        Action::EraseCachedCredential { socket, url } => {
+            files::erase_cached(step, finding, socket.as_ref(), url)
+        }
         Action::DeleteCookies {
             store,
             family,

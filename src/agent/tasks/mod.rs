@@ -206,6 +206,12 @@ pub(super) enum Action {
         lines: Vec<String>,
         expected_sha256: String,
     },
+    /// Erase what git's credential-cache daemon (at `socket`, or git's default) holds for
+    /// exactly `url` (not reversible: the secret is never read; the plan names the URL).
+    EraseCachedCredential {
+        socket: Option<PathBuf>,
+        url: String,
+    },
     /// Delete this item from the OS credential store (not reversible: the secret is never read,
     /// so it cannot be put back; the plan names the item first).
     DeleteSecret(secrets::Item),
@@ -259,6 +265,7 @@ impl Action {
             self,
             Action::DeleteFile(_)
                 | Action::DeleteSecret(_)
+                | Action::EraseCachedCredential { .. }
                 | Action::DeleteCookies { .. }
                 | Action::SetGitConfig { .. }
                 | Action::UnsetGitConfig { .. }

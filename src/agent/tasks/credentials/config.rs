@@ -11,9 +11,8 @@
 //!
 //! Each is removed (journaled, `undo` sets it back) from the file that holds it.
 //!
-//! Credentials git's `credential-cache` daemon holds (git's `cache` helper, or GCM's `cache`
-//! store) live in memory and cannot be listed: when the configuration uses it, a note says how
-//! they go.
+//! Credentials git's `credential-cache` daemon holds are asked for and erased by
+//! [`super::memory_cache`].
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -45,29 +44,7 @@ pub(super) fn candidates(cx: &Context<'_>, global: &[PathBuf]) -> Found {
     for file in global.iter().chain(&repository_files(cx)) {
         read(cx, file, &mut found);
     }
-    if uses_memory_cache(global) {
-        found.candidates.push(Candidate {
-            owner: Owner::Everyone,
-            finding: Finding {
-                kind: "credential-cache",
-                target: "git credential-cache".into(),
-                detail: "your git configuration keeps credentials in memory (git's credential-cache daemon), which cannot be searched; they expire on their own (after 15 minutes unless configured otherwise), or run `git credential-cache exit` to drop them now".into(),
-                action: Action::Note(crate::report::Status::Info),
-            },
-        });
-    }
     found
-}
-
-/// True when git's `cache` helper or GCM's `cache` store is configured globally.
-fn uses_memory_cache(global: &[PathBuf]) -> bool {
-    let helper = gitconfig::values_in_files(global, "credential.helper")
-        .iter()
-        .any(|h| h.split_whitespace().next() == Some("cache"));
-    let store = gitconfig::values_in_files(global, "credential.credentialStore")
-        .iter()
-        .any(|s| s.trim().eq_ignore_ascii_case("cache"));
-    helper || store
 }
 
 /// Each repository's own configuration file, once (worktrees share their repository's).
@@ -214,21 +191,6 @@ mod tests {
         assert!(stale_authority(
             "https://login.microsoftonline.com/11111111-86f1-41af-91ab-2d7cd011db47",
             Some(t)
-        ));
-    }
-
-    #[test]
-    fn the_memory_cache_is_noticed_from_either_setting() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("gitconfig");
-        let uses = |text: &str| {
-            std::fs::write(&file, text).unwrap();
-            uses_memory_cache(std::slice::from_ref(&file))
-        };
-        assert!(uses("[credential]\n\thelper = cache --timeout 3600\n"));
-        assert!(uses("[credential]\n\tcredentialStore = cache\n"));
-        assert!(!uses(
-            "[credential]\n\thelper = store\n\thelper = cache-like\n"
         ));
     }
 

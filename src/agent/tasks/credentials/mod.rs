@@ -22,6 +22,7 @@
 mod artifacts;
 mod config;
 mod files;
+mod memory_cache;
 mod msal;
 mod os_store;
 
@@ -34,6 +35,8 @@ use crate::agent::hosts;
 use crate::agent::repos::gitconfig;
 use crate::agent::settings::keys;
 use crate::report::Status;
+
+pub(crate) use memory_cache::{helper as cache_helper, request as erase_request};
 
 /// The `credentials` task.
 pub(crate) struct Credentials;
@@ -147,6 +150,19 @@ impl Task for Credentials {
         let mut findings = scope.notes;
         findings.extend(feeds::findings(cx, &|org| moved.contains(org)));
         findings.extend(artifacts::findings(cx, &moved));
+        // The daemon cannot be listed, only asked: ask for the configured organizations too,
+        // not only the ones other stores showed.
+        let ask: BTreeSet<String> = moved
+            .iter()
+            .cloned()
+            .chain(
+                cx.settings
+                    .organizations()
+                    .iter()
+                    .map(|org| org.to_ascii_lowercase()),
+            )
+            .collect();
+        findings.extend(memory_cache::findings(cx, &global, &ask));
         let clear_unattributed = cx.settings.flag(&keys::CLEAR_UNATTRIBUTED);
         for candidate in candidates {
             match candidate.owner {
