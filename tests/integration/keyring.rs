@@ -501,3 +501,84 @@ fn an_unreachable_secret_service_is_not_checked_never_ok() {
         "raw D-Bus text reaches the person: {detail}"
     );
 }
+
+/// The Azure CLI's devops extension keeps its tokens through Python's `keyring` (on the Secret
+/// Service) or, without a working keyring, in an INI file written by Python's `configparser`.
+/// Both are written here by Debian's real `python3-keyring` and `configparser`, as the extension
+/// does (azure-devops-cli-extension, `credential_store.py`).
+#[test]
+fn the_azure_cli_s_tokens_of_the_moved_organization_go_from_keyring_and_file() {
+    let keyring = Keyring::start();
+    let sandbox = Sandbox::new();
+    let python = std::path::Path::new("/usr/bin/python3");
+    assert!(
+        python.exists(),
+        "this test needs Debian's python3-keyring (.ci/run installs it)"
+    );
+    let dir = sandbox.paths.home.join(".azure").join("azuredevops");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = r#"
+import configparser, keyring, os, sys
+user = "Personal Access Token"
+for key, token in [("azdevops-cli:https://dev.azure.com/contoso", "AZCLI-CONTOSO"),
+                   ("azdevops-cli:https://dev.azure.com/fabrikam", "AZCLI-FABRIKAM"),
+                   ("azdevops-cli: default", "AZCLI-DEFAULT")]:
+    keyring.set_password(key, user, token)
+files = configparser.ConfigParser(interpolation=None)
+for key, token in [("azdevops-cli:https://dev.azure.com/contoso", "AZCLI-FILE-CONTOSO"),
+                   ("azdevops-cli:https://dev.azure.com/fabrikam", "AZCLI-FILE-FABRIKAM")]:
+    files.add_section(key)
+    files.set(key, user, token)
+with open(os.path.join(sys.argv[1], "personalAccessTokens"), "w+") as f:
+    files.write(f)
+with open(os.path.join(sys.argv[1], "organization_list"), "a+") as f:
+    f.write("azdevops-cli:https://dev.azure.com/contoso\nazdevops-cli:https://dev.azure.com/fabrikam\n")
+"#;
+    let mut cmd = std::process::Command::new(python);
+    keyring.apply(&mut cmd);
+    let wrote = cmd
+        .env(
+            "PYTHON_KEYRING_BACKEND",
+            "keyring.backends.SecretService.Keyring",
+        )
+        .args(["-c", script])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(wrote.status.success(), "{}", text(&wrote.stderr));
+    let token =
+        |key: &str| keyring.lookup(&[("service", key), ("username", "Personal Access Token")]);
+    assert_eq!(
+        token("azdevops-cli:https://dev.azure.com/contoso").as_deref(),
+        Some("AZCLI-CONTOSO")
+    );
+
+    let run = agent(&sandbox, &keyring, RUN_CONTOSO);
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let items = task_items(&report, "credentials");
+    assert_eq!(
+        token("azdevops-cli:https://dev.azure.com/contoso"),
+        None,
+        "{items:#?}"
+    );
+    assert_eq!(
+        token("azdevops-cli:https://dev.azure.com/fabrikam").as_deref(),
+        Some("AZCLI-FABRIKAM")
+    );
+    assert_eq!(
+        token("azdevops-cli: default").as_deref(),
+        Some("AZCLI-DEFAULT"),
+        "names no organization: kept, and shown to the person"
+    );
+    let file = std::fs::read_to_string(dir.join("personalAccessTokens")).unwrap();
+    assert_eq!(
+        file,
+        "\n[azdevops-cli:https://dev.azure.com/fabrikam]\npersonal access token = AZCLI-FILE-FABRIKAM\n\n"
+    );
+    let list = std::fs::read_to_string(dir.join("organization_list")).unwrap();
+    assert_eq!(list, "azdevops-cli:https://dev.azure.com/fabrikam\n");
+    for secret in ["AZCLI-CONTOSO", "AZCLI-FILE-CONTOSO", "AZCLI-DEFAULT"] {
+        assert!(!text(&run.stdout).contains(secret), "{secret}");
+        sandbox.assert_not_in_agent_files(secret);
+    }
+}

@@ -34,7 +34,8 @@ pub(super) fn open() -> keyring_core::Result<Arc<CredentialStore>> {
 /// Searched by schema, so unrelated items are never listed: Git Credential Manager's, git's
 /// libsecret helper (current git writes `org.git.Password`, git before 2.44 the GNOME network
 /// password schema), and the shared Microsoft sign-in cache (MSAL). libsecret records the
-/// schema as `xdg:schema` on every item it stores.
+/// schema as `xdg:schema` on every item it stores; Python's keyring records none, so its items
+/// are searched by the application name it records (the caller keeps only `azdevops-cli:` ones).
 pub(super) fn searches() -> Vec<Vec<(&'static str, &'static str)>> {
     [
         "com.microsoft.GitCredentialManager",
@@ -44,6 +45,8 @@ pub(super) fn searches() -> Vec<Vec<(&'static str, &'static str)>> {
     ]
     .iter()
     .map(|schema| vec![("xdg:schema", *schema)])
+    // Python's keyring (the Azure CLI's devops extension) writes no schema, only its name.
+    .chain([vec![("application", "Python keyring library")]])
     .collect()
 }
 

@@ -20,6 +20,7 @@
 //! to one file are made in one run (see [`crate::agent::engine::versions`]).
 
 mod artifacts;
+mod azure_cli;
 mod config;
 mod files;
 mod memory_cache;
@@ -125,6 +126,7 @@ impl Task for Credentials {
         let config = config::candidates(cx, &global);
         candidates.extend(config.candidates);
         candidates.extend(msal::file(cx));
+        candidates.extend(azure_cli::candidates(cx));
         for candidate in &mut candidates {
             let owner = std::mem::replace(&mut candidate.owner, Owner::Everyone);
             candidate.owner = resolve(owner);

@@ -93,6 +93,18 @@ pub(super) fn classify(item: &Item, namespaces: &BTreeSet<String>) -> Class {
         (item.get("service"), item.get("account"))
     };
     let named = named.strip_prefix("LegacyGeneric:target=").unwrap_or(named);
+    // The Azure CLI's devops extension, through Python's keyring (`azdevops-cli:<url>`, user
+    // `Personal Access Token`; the Secret Service item has `username` instead of `account`).
+    if named.starts_with(super::azure_cli::KEY_PREFIX) {
+        return match super::azure_cli::owner_of_key(named) {
+            Some(owner) => Class::Credential {
+                name: redact::url(named),
+                writer: "the Azure CLI (az devops login)",
+                owner,
+            },
+            None => Class::Other,
+        };
+    }
     if let Some((namespace, rest)) = named.split_once(':')
         && namespaces.contains(namespace)
         && (rest.starts_with("https://") || rest.starts_with("http://"))
@@ -178,6 +190,40 @@ mod tests {
     /// A host-wide item saved for a user name that may be an organization (decided later).
     fn maybe(name: &str) -> Option<Owner> {
         Some(Owner::MaybeOrg(name.into()))
+    }
+
+    #[test]
+    fn the_azure_cli_s_tokens_belong_to_the_org_in_their_key() {
+        // Python's keyring on the Secret Service, on Windows and in the macOS keychain.
+        let secret_service = owner(&[
+            ("xdg:schema", "org.freedesktop.Secret.Generic"),
+            ("application", "Python keyring library"),
+            ("service", "azdevops-cli:https://dev.azure.com/contoso"),
+            ("username", "Personal Access Token"),
+        ]);
+        assert_eq!(secret_service, org("contoso"));
+        let windows = owner(&[
+            (
+                "target_name",
+                "azdevops-cli:https://fabrikam.visualstudio.com",
+            ),
+            ("username", "Personal Access Token"),
+        ]);
+        assert_eq!(windows, org("fabrikam"));
+        let macos = owner(&[
+            ("service", "azdevops-cli: default"),
+            ("account", "Personal Access Token"),
+        ]);
+        assert_eq!(macos, Some(Owner::Unknown));
+        // Other Python keyring items are not ours.
+        assert_eq!(
+            owner(&[
+                ("xdg:schema", "org.freedesktop.Secret.Generic"),
+                ("service", "some-app"),
+                ("username", "me"),
+            ]),
+            None
+        );
     }
 
     #[test]
