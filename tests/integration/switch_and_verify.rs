@@ -363,8 +363,14 @@ fn without_a_sign_in_git_is_asked_with_prompts_off_and_the_person_gets_a_step() 
 fn an_account_that_is_not_a_member_or_never_signed_in_gets_plain_steps() {
     let sandbox = Sandbox::new();
     sandbox.write_managed_config(&format!(
-        "organizations = [\"notmember\", \"firstsignin\"]\nexpected_tenant = \"{TENANT}\"\n"
+        "organizations = [\"notmember\", \"firstsignin\", \"unused\"]\nexpected_tenant = \"{TENANT}\"\n"
     ));
+    // Feeds of the two organizations this machine uses; `unused` is configured for the fleet
+    // but has nothing here to prove.
+    sandbox.write(
+        &sandbox.paths.home.join(".npmrc"),
+        b"registry=https://pkgs.dev.azure.com/notmember/_packaging/f/npm/registry/\n@x:registry=https://pkgs.dev.azure.com/firstsignin/_packaging/f/npm/registry/\n",
+    );
     let cloud = FakeCloud::start();
     let token = cloud.issue_token();
     let address = cloud.base.trim_start_matches("http://").to_string();
@@ -402,6 +408,10 @@ fn an_account_that_is_not_a_member_or_never_signed_in_gets_plain_steps() {
             .unwrap()
             .contains("sign in once in a web browser"),
         "{first:#}"
+    );
+    assert!(
+        items.iter().all(|i| i["target"] != "unused"),
+        "an organization this machine does not use is not checked: {items:#?}"
     );
     assert!(!report.to_string().contains(&token));
 }

@@ -182,14 +182,11 @@ impl Found {
     }
 }
 
-/// The configured organizations (those that switched), or, when none are configured, the ones
-/// this machine uses that Azure DevOps shows on Microsoft Entra ID (on `expected_tenant` when
-/// set).
+/// The organizations this machine uses (its remotes, SSH use and feeds) that moved: of the
+/// configured ones (those that switched), or, when none are configured, the ones Azure DevOps
+/// shows on Microsoft Entra ID (on `expected_tenant` when set). An organization configured for
+/// the fleet but never used here has nothing to prove on this machine.
 fn orgs_in_scope(cx: &Context<'_>, found: &Found, evidence: &Evidence) -> Vec<String> {
-    let configured = cx.settings.organizations();
-    if !configured.is_empty() {
-        return configured.iter().map(|o| o.to_ascii_lowercase()).collect();
-    }
     let seen: BTreeSet<&String> = found
         .https
         .keys()
@@ -199,6 +196,14 @@ fn orgs_in_scope(cx: &Context<'_>, found: &Found, evidence: &Evidence) -> Vec<St
         .collect();
     if seen.is_empty() {
         return Vec::new();
+    }
+    let configured = cx.settings.organizations();
+    if !configured.is_empty() {
+        return seen
+            .into_iter()
+            .filter(|org| configured.iter().any(|c| c.eq_ignore_ascii_case(org)))
+            .cloned()
+            .collect();
     }
     let mut lookup = Lookup::new(cx.env);
     let expected = cx.settings.expected_tenant();
