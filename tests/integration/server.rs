@@ -733,6 +733,19 @@ fn switch_and_verification_per_organization_on_every_backend() {
         assert_eq!(post_report(&server, &verified), 202);
         let mut failing = report("pc-f", "fay", Outcome::Failed, now);
         failing.organizations = vec![org("contoso", Switch::Switched, Some(Status::Failed))];
+        // The report's first problem is another task's; the list of failing verifications
+        // shows the verification's own.
+        failing.tasks.push(ado_cutover::report::TaskReport {
+            id: "verify".into(),
+            status: Status::Failed,
+            summary: "1 failed".into(),
+            items: vec![Item {
+                kind: "verify-git-https".into(),
+                target: "~/src/web (origin)".into(),
+                status: Status::Failed,
+                detail: "Azure DevOps denied access to this repository".into(),
+            }],
+        });
         assert_eq!(post_report(&server, &failing), 202);
 
         let summary = server.block_on(store.summary(now, 30)).unwrap();
@@ -787,6 +800,15 @@ fn switch_and_verification_per_organization_on_every_backend() {
         };
         assert_eq!(list("verified"), ["pc-v"]);
         assert_eq!(list("not-verified"), ["pc-f"]);
+        let filter = DeviceFilter {
+            outcome: Some("not-verified".into()),
+            ..DeviceFilter::default()
+        };
+        let rows = server.block_on(store.devices(&filter, now, 100)).unwrap();
+        assert_eq!(
+            rows[0].reason.as_deref(),
+            Some("verify: Azure DevOps denied access to this repository")
+        );
         let (status, overview) = get(&server, "/", Some(ADMIN));
         assert_eq!(status, 200);
         assert!(

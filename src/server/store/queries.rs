@@ -73,9 +73,17 @@ impl Store {
             }
             (None, Some("not-verified")) => {
                 // One index range per value, each newest first, merged: `IN (…)` with the
-                // ORDER BY sorted every matching device (94 ms at 100,000 devices).
+                // ORDER BY sorted every matching device (94 ms at 100,000 devices). The reason
+                // shown is the verification's own (its first failed, else first problem), not
+                // whatever other task came first in the report.
                 sqlx::query(concat!(
-                    "SELECT ", device_columns!(), " FROM (
+                    "SELECT device_id, user_name, upn, hostname, os, agent_version, mode, outcome,
+                       COALESCE((SELECT 'verify: ' || p.detail FROM problems p
+                                 WHERE p.device_id = d.device_id AND p.user_name = d.user_name
+                                   AND p.task_id = 'verify'
+                                 ORDER BY CASE p.status WHEN 'failed' THEN 0 ELSE 1 END LIMIT 1),
+                                reason) AS reason,
+                       first_seen, last_seen, reports FROM (
                        SELECT * FROM (SELECT ", device_columns!(), " FROM devices WHERE verified = 'failed'
                                       ORDER BY last_seen DESC, device_id, user_name LIMIT $1) AS f
                        UNION ALL
