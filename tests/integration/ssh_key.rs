@@ -102,15 +102,6 @@ impl Sshd {
     }
 }
 
-/// A script that plays the browser: it follows the sign-in page's redirect to the agent.
-fn browser_script(sandbox: &Sandbox) -> PathBuf {
-    let path = sandbox.root.path().join("browser.sh");
-    std::fs::write(&path, "#!/bin/sh\nexec curl -s -o /dev/null -L \"$1\"\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
 fn configure(sandbox: &Sandbox, orgs: &[&str], extra: &str) {
     let orgs: Vec<String> = orgs.iter().map(|o| format!("{o:?}")).collect();
     sandbox.write_managed_config(&format!(
@@ -132,15 +123,7 @@ fn run(
     for (k, v) in cloud.env().iter().chain(extra_env) {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "no JSON report: {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    });
-    (out.status.code(), report, text(&out.stderr))
+    support::json_run(&mut cmd)
 }
 
 fn item<'a>(items: &'a [Value], kind: &str) -> &'a Value {
@@ -179,7 +162,7 @@ fn a_new_key_is_made_set_up_registered_and_verified_once_and_undo_restores_the_c
     let env = [
         (
             "ADO_CUTOVER_BROWSER",
-            browser_script(&sandbox).display().to_string(),
+            sandbox.browser_script().display().to_string(),
         ),
         (
             "ADO_CUTOVER_SSH_TEST_ENDPOINT",
@@ -529,7 +512,7 @@ fn a_new_personal_access_token_is_shown_once_and_saved_only_in_the_os_store_when
     env.extend(keyring.env());
     env.push((
         "ADO_CUTOVER_BROWSER",
-        browser_script(&sandbox).display().to_string(),
+        sandbox.browser_script().display().to_string(),
     ));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let term = guided_and_confirmed(&sandbox, &env);

@@ -22,15 +22,7 @@ fn run(sandbox: &Sandbox, cloud: &FakeCloud, args: &[&str]) -> (Option<i32>, Val
         cmd.env(k, v);
     }
     cmd.env("ADO_CUTOVER_ARTIFACTS_URL", format!("{}/pkgs", cloud.base));
-    let out = cmd.output().unwrap();
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "no JSON report: {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    });
-    (out.status.code(), report, text(&out.stderr))
+    support::json_run(&mut cmd)
 }
 
 /// A tenant cache and a git credential-store line for contoso: what the old identity left.
@@ -54,6 +46,37 @@ fn configure(sandbox: &Sandbox, extra: &str) {
     ));
 }
 
+/// What the old identity left, contoso configured to move, and the fake Azure DevOps still
+/// showing contoso on personal Microsoft accounts.
+fn not_switched_yet(sandbox: &Sandbox) -> FakeCloud {
+    old_identity(sandbox);
+    configure(sandbox, "");
+    let cloud = FakeCloud::start();
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .tenants
+        .insert("contoso".into(), "msa".into());
+    cloud
+}
+
+/// git's `store` helper keeps `token` for the test server's address (which stands in for
+/// dev.azure.com), as after the person signed in.
+fn git_keeps(sandbox: &Sandbox, cloud: &FakeCloud, token: &str) -> PathBuf {
+    let address = cloud.base.trim_start_matches("http://");
+    let store = sandbox.paths.home.join(".git-credentials");
+    sandbox.write(
+        &store,
+        format!("http://alice:{token}@{address}\n").as_bytes(),
+    );
+    sandbox.write(
+        &sandbox.paths.home.join(".gitconfig"),
+        b"[credential]\n\thelper = store\n",
+    );
+    store
+}
+
 fn organization(report: &Value, name: &str) -> Value {
     report["organizations"]
         .as_array()
@@ -65,15 +88,7 @@ fn organization(report: &Value, name: &str) -> Value {
 #[test]
 fn an_organization_still_on_the_old_tenant_is_left_exactly_as_it_was_until_it_switches() {
     let sandbox = Sandbox::new();
-    old_identity(&sandbox);
-    configure(&sandbox, "");
-    let cloud = FakeCloud::start();
-    cloud
-        .state
-        .lock()
-        .unwrap()
-        .tenants
-        .insert("contoso".into(), "msa".into());
+    let cloud = not_switched_yet(&sandbox);
 
     let before = sandbox.snapshot();
     let (code, report, _) = run(&sandbox, &cloud, &["run", "--yes", "--json"]);
@@ -154,15 +169,7 @@ fn an_organization_still_on_the_old_tenant_is_left_exactly_as_it_was_until_it_sw
 #[test]
 fn now_acts_without_waiting() {
     let sandbox = Sandbox::new();
-    old_identity(&sandbox);
-    configure(&sandbox, "");
-    let cloud = FakeCloud::start();
-    cloud
-        .state
-        .lock()
-        .unwrap()
-        .tenants
-        .insert("contoso".into(), "msa".into());
+    let cloud = not_switched_yet(&sandbox);
     let (code, report, _) = run(
         &sandbox,
         &cloud,
@@ -225,15 +232,7 @@ fn verify_proves_each_channel_with_the_credential_git_keeps_and_never_shows_it()
     // The person signed in since the cleanup: git's own helper keeps the new token (for the
     // test server's address, which stands in for dev.azure.com).
     let token = cloud.issue_token();
-    let address = cloud.base.trim_start_matches("http://").to_string();
-    sandbox.write(
-        &sandbox.paths.home.join(".git-credentials"),
-        format!("http://alice:{token}@{address}\n").as_bytes(),
-    );
-    sandbox.write(
-        &sandbox.paths.home.join(".gitconfig"),
-        b"[credential]\n\thelper = store\n",
-    );
+    git_keeps(&sandbox, &cloud, &token);
 
     let before = sandbox.snapshot();
     let (code, report, stderr) = run(&sandbox, &cloud, &["verify", "--json"]);
@@ -322,16 +321,7 @@ fn without_a_sign_in_git_is_asked_with_prompts_off_and_the_person_gets_a_step() 
 
     // A stale credential (the old identity's token): Azure DevOps and the git front answer
     // 401, and the person is asked to sign in again; the credential stays where it was.
-    let address = cloud.base.trim_start_matches("http://").to_string();
-    let store = sandbox.paths.home.join(".git-credentials");
-    sandbox.write(
-        &store,
-        format!("http://alice:stale-old-token@{address}\n").as_bytes(),
-    );
-    sandbox.write(
-        &sandbox.paths.home.join(".gitconfig"),
-        b"[credential]\n\thelper = store\n",
-    );
+    let store = git_keeps(&sandbox, &cloud, "stale-old-token");
     let before = std::fs::read(&store).unwrap();
     let (code, report, _) = run(&sandbox, &cloud, &["verify", "--json", "--silent"]);
     assert_eq!(code, Some(10), "{report:#}");
@@ -373,15 +363,7 @@ fn an_account_that_is_not_a_member_or_never_signed_in_gets_plain_steps() {
     );
     let cloud = FakeCloud::start();
     let token = cloud.issue_token();
-    let address = cloud.base.trim_start_matches("http://").to_string();
-    sandbox.write(
-        &sandbox.paths.home.join(".git-credentials"),
-        format!("http://alice:{token}@{address}\n").as_bytes(),
-    );
-    sandbox.write(
-        &sandbox.paths.home.join(".gitconfig"),
-        b"[credential]\n\thelper = store\n",
-    );
+    git_keeps(&sandbox, &cloud, &token);
     let (code, report, _) = run(&sandbox, &cloud, &["verify", "--json"]);
     assert_eq!(code, Some(10), "{report:#}");
     let items = task_items(&report, "verify");
@@ -416,15 +398,6 @@ fn an_account_that_is_not_a_member_or_never_signed_in_gets_plain_steps() {
     assert!(!report.to_string().contains(&token));
 }
 
-/// A script that plays the browser: it follows the sign-in page's redirect to the agent.
-fn browser_script(sandbox: &Sandbox) -> PathBuf {
-    let path = sandbox.root.path().join("browser.sh");
-    std::fs::write(&path, "#!/bin/sh\nexec curl -s -o /dev/null -L \"$1\"\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
 #[test]
 fn with_a_person_there_one_sign_in_serves_every_check_and_git_gets_it_for_one_command() {
     let sandbox = Sandbox::new();
@@ -443,16 +416,14 @@ fn with_a_person_there_one_sign_in_serves_every_check_and_git_gets_it_for_one_co
     feeds(&sandbox);
     let mut cmd = sandbox.cmd();
     cmd.args(["verify", "--json"])
-        .env("ADO_CUTOVER_BROWSER", browser_script(&sandbox))
+        .env("ADO_CUTOVER_BROWSER", sandbox.browser_script())
         .env("ADO_CUTOVER_ARTIFACTS_URL", format!("{}/pkgs", cloud.base))
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY");
     for (k, v) in cloud.env() {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("{}\n{}", text(&out.stdout), text(&out.stderr)));
+    let (_, report, stderr) = support::json_run(&mut cmd);
     let items = task_items(&report, "verify");
     let git: Vec<&Value> = items
         .iter()
@@ -487,7 +458,7 @@ fn with_a_person_there_one_sign_in_serves_every_check_and_git_gets_it_for_one_co
             && raw.contains("authorization: bearer at-"),
         "{raw}"
     );
-    let said = format!("{report}{}", text(&out.stderr));
+    let said = format!("{report}{stderr}");
     assert!(!said.contains("at-1-secret"));
     sandbox.assert_not_in_agent_files("at-1-secret");
 }

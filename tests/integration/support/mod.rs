@@ -95,6 +95,17 @@ impl Sandbox {
         ado_cutover::agent::tenant_cache_path(&self.paths.local_data)
     }
 
+    /// A script that plays the browser of a sign-in: it follows the sign-in page's redirect
+    /// back to the agent (`ADO_CUTOVER_BROWSER`).
+    #[cfg(unix)]
+    pub(crate) fn browser_script(&self) -> PathBuf {
+        let path = self.root.path().join("browser.sh");
+        std::fs::write(&path, "#!/bin/sh\nexec curl -s -o /dev/null -L \"$1\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
     /// Writes a tenant cache holding `entries`, and a sibling file that must survive.
     pub(crate) fn seed_tenant_cache(&self, entries: &[(&str, &str)]) {
         self.write(
@@ -309,6 +320,20 @@ pub(crate) fn text(bytes: &[u8]) -> String {
 }
 
 /// Runs `cmd` with `input` on its standard input; returns what it printed and its status.
+/// Runs the agent and reads the JSON report it prints: exit code, report, standard error.
+#[cfg(unix)]
+pub(crate) fn json_run(cmd: &mut Command) -> (Option<i32>, serde_json::Value, String) {
+    let out = cmd.output().unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "no JSON report: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    });
+    (out.status.code(), report, text(&out.stderr))
+}
+
 pub(crate) fn output_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = cmd
