@@ -10,6 +10,7 @@ mod engine;
 mod env;
 mod fsutil;
 mod hosts;
+mod msal;
 mod http;
 mod identity;
 mod output;

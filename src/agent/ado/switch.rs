@@ -21,6 +21,18 @@ pub(crate) struct OrgSwitch {
     pub name: String,
     pub state: Switch,
     pub detail: String,
+    /// The other tenant that backs it while it waits (the old one, which a later run's
+    /// cleanup needs to know once the organization moved).
+    pub before: Option<Before>,
+}
+
+/// What backed an organization before its switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Before {
+    /// This Entra tenant (lower-case GUID).
+    Tenant(String),
+    /// Personal Microsoft accounts.
+    PersonalAccounts,
 }
 
 /// The state of every configured organization; empty when the agent cannot tell or was told
@@ -50,6 +62,7 @@ pub(crate) fn check(settings: &Settings, env: &Env, now: bool) -> Vec<OrgSwitch>
                 detail: format!("acted on without checking the switch ({why})"),
                 name,
                 state: Switch::Switched,
+                before: None,
             })
             .collect();
     }
@@ -92,10 +105,16 @@ fn judge(org: &str, expected: &str, backing: &Backing) -> OrgSwitch {
             ),
         ),
     };
+    let before = match backing {
+        Backing::Entra(other) if other != expected => Some(Before::Tenant(other.clone())),
+        Backing::Msa => Some(Before::PersonalAccounts),
+        _ => None,
+    };
     OrgSwitch {
         name: org.to_string(),
         state,
         detail,
+        before,
     }
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::cli::Common;
 use super::exit;
 use super::{Failure, failure};
-use crate::agent::ado::switch::{self, OrgSwitch};
+use crate::agent::ado::switch::{self, Before, OrgSwitch};
 use crate::agent::data::history::History;
 use crate::agent::data::journal::Journal;
 use crate::agent::data::lock::{LockError, RunLock};
@@ -138,11 +138,24 @@ impl<'e> Session<'e> {
     pub(super) fn plan(&mut self, now: OffsetDateTime) -> (Vec<Planned>, Evidence) {
         self.check_switch();
         let state = State::load(&self.paths.data_dir);
-        let evidence = Evidence {
+        let mut evidence = Evidence {
             msa_orgs: state.msa_orgs,
+            old_tenants: state.old_tenants,
             shown_steps: state.shown_steps.into_keys().collect(),
             ..Evidence::default()
         };
+        // What backs a waiting organization now is what it moves away from.
+        for org in self.switch.iter().flatten() {
+            match &org.before {
+                Some(Before::Tenant(tenant)) => {
+                    evidence.old_tenants.insert(org.name.clone(), tenant.clone());
+                }
+                Some(Before::PersonalAccounts) => {
+                    evidence.msa_orgs.insert(org.name.clone());
+                }
+                None => {}
+            }
+        }
         engine::plan(&self.context(now), &self.tasks, evidence)
     }
 
@@ -151,6 +164,12 @@ impl<'e> Session<'e> {
     pub(super) fn remember(&self, evidence: &Evidence, report: &Report, shown_to_a_person: bool) {
         let mut state = State::load(&self.paths.data_dir);
         state.msa_orgs.extend(evidence.msa_orgs.iter().cloned());
+        state.old_tenants.extend(
+            evidence
+                .old_tenants
+                .iter()
+                .map(|(org, tenant)| (org.clone(), tenant.clone())),
+        );
         if shown_to_a_person {
             for item in report.tasks.iter().flat_map(|t| &t.items) {
                 if item.kind == "user-step" && item.status == crate::report::Status::NeedsUser {

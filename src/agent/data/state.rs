@@ -19,6 +19,9 @@ pub(crate) struct State {
     /// Organizations seen backed by personal Microsoft accounts.
     #[serde(default)]
     pub msa_orgs: BTreeSet<String>,
+    /// The Entra tenant each organization was seen on before it moved.
+    #[serde(default)]
+    pub old_tenants: BTreeMap<String, String>,
     /// User steps shown to the person, and when.
     #[serde(default)]
     pub shown_steps: BTreeMap<String, String>,

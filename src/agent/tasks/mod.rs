@@ -16,7 +16,7 @@ pub(super) mod switch;
 pub(super) mod tenant_cache;
 pub(super) mod verify;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -297,6 +297,9 @@ pub(super) struct Finding {
 pub(super) struct Evidence {
     /// Organizations the user used while they were backed by personal Microsoft accounts.
     pub msa_orgs: BTreeSet<String>,
+    /// The Entra tenant each organization was on before it moved (lower-case GUIDs), as the
+    /// tenant cache or an earlier run's switch check saw it.
+    pub old_tenants: BTreeMap<String, String>,
     /// User steps the person was already shown on an earlier run.
     pub shown_steps: BTreeSet<String>,
     /// A repository uses SSH with Azure DevOps (found by `remotes`).

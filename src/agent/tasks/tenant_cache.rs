@@ -199,6 +199,24 @@ fn plan(
                     .iter()
                     .map(|org| org.to_ascii_lowercase()),
             ),
+            // Another tenant than the new one: the old tenant, whose accounts other caches
+            // still hold (see the credentials task's shared sign-in cache).
+            (false, org) if expected != Some(entry.tenant.as_str()) => {
+                let orgs = match org {
+                    Some(org) => vec![org.to_ascii_lowercase()],
+                    None => cx
+                        .settings
+                        .organizations()
+                        .iter()
+                        .map(|org| org.to_ascii_lowercase())
+                        .collect(),
+                };
+                for org in orgs {
+                    evidence
+                        .old_tenants
+                        .insert(org, entry.tenant.to_ascii_lowercase());
+                }
+            }
             _ => {}
         }
     }
@@ -413,6 +431,15 @@ mod tests {
         assert_eq!(findings.len(), 3);
         assert!(evidence.msa_orgs.contains("contoso"));
         assert!(f.dir.path().exists());
+        // fabrikam's cached tenant is its old one (no new tenant is set that it could be).
+        assert_eq!(
+            evidence.old_tenants.get("fabrikam").map(String::as_str),
+            Some(TENANT)
+        );
+        assert!(!evidence.old_tenants.contains_key("contoso"));
+        // The new tenant cached is not an old one.
+        let f = Fixture::new(&sample(), &format!("expected_tenant = \"{TENANT}\"\n"));
+        assert!(f.detect().1.old_tenants.is_empty());
     }
 
     #[test]
