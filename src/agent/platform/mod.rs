@@ -30,6 +30,19 @@ pub(super) fn account_name() -> Option<String> {
     (out.status.success() && !name.is_empty()).then_some(name)
 }
 
+/// The Windows data protection API (DPAPI) protects MSAL's caches on Windows only; elsewhere a
+/// protected cache cannot be read.
+#[cfg(not(windows))]
+pub(crate) fn unprotect(_data: &[u8]) -> Result<Vec<u8>, String> {
+    Err("Windows data protection exists only on Windows".into())
+}
+
+/// See [`unprotect`].
+#[cfg(not(windows))]
+pub(crate) fn protect(_data: &[u8]) -> Result<Vec<u8>, String> {
+    Err("Windows data protection exists only on Windows".into())
+}
+
 /// The agent's own data and log folders.
 #[derive(Debug, Clone)]
 pub(super) struct AppDirs {

@@ -188,3 +188,83 @@ pub(crate) fn url_openers() -> &'static [&'static str] {
 pub(crate) fn clipboard_writers() -> &'static [&'static str] {
     &["clip"]
 }
+
+/// Decrypts data the current user protected with the Windows data protection API (DPAPI, no
+/// extra entropy, as MSAL protects its token caches).
+pub(crate) fn unprotect(data: &[u8]) -> Result<Vec<u8>, String> {
+    use windows_sys::Win32::Security::Cryptography::{
+        CRYPT_INTEGER_BLOB, CRYPTPROTECT_UI_FORBIDDEN, CryptUnprotectData,
+    };
+    let input = blob_of(data)?;
+    let mut output = CRYPT_INTEGER_BLOB::default();
+    let ok = unsafe {
+        CryptUnprotectData(
+            &input,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            CRYPTPROTECT_UI_FORBIDDEN,
+            &mut output,
+        )
+    };
+    take_blob(ok, output, "unprotected")
+}
+
+/// Encrypts data for the current user with DPAPI (the inverse of [`unprotect`]).
+pub(crate) fn protect(data: &[u8]) -> Result<Vec<u8>, String> {
+    use windows_sys::Win32::Security::Cryptography::{
+        CRYPT_INTEGER_BLOB, CRYPTPROTECT_UI_FORBIDDEN, CryptProtectData,
+    };
+    let input = blob_of(data)?;
+    let mut output = CRYPT_INTEGER_BLOB::default();
+    let ok = unsafe {
+        CryptProtectData(
+            &input,
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            CRYPTPROTECT_UI_FORBIDDEN,
+            &mut output,
+        )
+    };
+    take_blob(ok, output, "protected")
+}
+
+fn blob_of(data: &[u8]) -> Result<windows_sys::Win32::Security::Cryptography::CRYPT_INTEGER_BLOB, String> {
+    Ok(windows_sys::Win32::Security::Cryptography::CRYPT_INTEGER_BLOB {
+        cbData: u32::try_from(data.len()).map_err(|_| "the data is too large".to_string())?,
+        // DPAPI only reads the input.
+        pbData: data.as_ptr().cast_mut(),
+    })
+}
+
+/// Copies DPAPI's output and frees it (it is allocated with `LocalAlloc`).
+fn take_blob(
+    ok: windows_sys::core::BOOL,
+    output: windows_sys::Win32::Security::Cryptography::CRYPT_INTEGER_BLOB,
+    verb: &str,
+) -> Result<Vec<u8>, String> {
+    if ok == 0 || output.pbData.is_null() {
+        return Err(format!(
+            "it could not be {verb} for this Windows account (error {})",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let bytes = unsafe { std::slice::from_raw_parts(output.pbData, output.cbData as usize) }.to_vec();
+    unsafe { windows_sys::Win32::Foundation::LocalFree(output.pbData.cast()) };
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dpapi_round_trips_for_this_account() {
+        let plain = br#"{"Account":{}}"#;
+        let sealed = super::protect(plain).unwrap();
+        assert_ne!(sealed.as_slice(), plain.as_slice());
+        assert_eq!(super::unprotect(&sealed).unwrap(), plain);
+        assert!(super::unprotect(b"not protected").is_err());
+    }
+}

@@ -2,9 +2,10 @@
 //! or the Secret Service (GNOME Keyring, KWallet) on Linux.
 //!
 //! Reached through the keyring crate family that can search (`keyring-core` and one store crate
-//! per OS, in [`platform`]). This module only lists items by their attributes and deletes exact
-//! items; it never reads a secret. Which items belong to Azure DevOps is decided by the
-//! `credentials` task, not here.
+//! per OS, in [`platform`]). This module lists items by their attributes and deletes exact
+//! items. It reads and rewrites one kind of secret only: the shared Microsoft sign-in cache, to
+//! take single accounts out of it (see the `credentials` task); what it reads stays in memory.
+//! Which items belong to Azure DevOps is decided by the `credentials` task, not here.
 //!
 //! Tests must never reach this machine's real store: in a sandbox (`ADO_CUTOVER_SANDBOX`) the
 //! store is only opened when [`SANDBOX_OPT_IN`] is also set, which the test harness does only
@@ -89,19 +90,48 @@ impl Store {
         Ok(items)
     }
 
-    /// Deletes the items that match `item` exactly; returns how many went (0: already gone).
-    pub(super) fn delete(&self, item: &Item) -> Result<usize, String> {
+    /// The entries that match `item` exactly.
+    fn exact(&self, item: &Item) -> Result<Vec<keyring_core::Entry>, String> {
         let spec = platform::exact(item);
         let spec: HashMap<&str, &str> =
             spec.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let entries = self.inner.search(&spec).map_err(|e| describe(&e))?;
+        // A search may return near matches (a pattern, a subset of attributes): only the item
+        // whose identifying attributes are exactly the planned ones counts.
+        Ok(entries
+            .into_iter()
+            .filter(|entry| platform::attributes(entry).as_ref() == Some(&item.attributes))
+            .collect())
+    }
+
+    /// The secret of the one item that matches `item` exactly; `None` when it is gone.
+    pub(super) fn read(&self, item: &Item) -> Result<Option<Vec<u8>>, String> {
+        let entries = self.exact(item)?;
+        match entries.as_slice() {
+            [] => Ok(None),
+            [entry] => match entry.get_secret() {
+                Ok(secret) => Ok(Some(secret)),
+                Err(Error::NoEntry) => Ok(None),
+                Err(e) => Err(describe(&e)),
+            },
+            _ => Err("more than one item matches it".into()),
+        }
+    }
+
+    /// Replaces the secret of the one item that matches `item` exactly, keeping the item (its
+    /// attributes and label).
+    pub(super) fn write(&self, item: &Item, secret: &[u8]) -> Result<(), String> {
+        match self.exact(item)?.as_slice() {
+            [entry] => entry.set_secret(secret).map_err(|e| describe(&e)),
+            [] => Err("it is gone".into()),
+            _ => Err("more than one item matches it".into()),
+        }
+    }
+
+    /// Deletes the items that match `item` exactly; returns how many went (0: already gone).
+    pub(super) fn delete(&self, item: &Item) -> Result<usize, String> {
         let mut deleted = 0;
-        for entry in entries {
-            // A search may return near matches (a pattern, a subset of attributes): delete only
-            // the item whose identifying attributes are exactly the planned ones.
-            if platform::attributes(&entry).as_ref() != Some(&item.attributes) {
-                continue;
-            }
+        for entry in self.exact(item)? {
             match entry.delete_credential() {
                 Ok(()) => deleted += 1,
                 Err(Error::NoEntry) => {}

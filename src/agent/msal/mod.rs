@@ -10,7 +10,10 @@
 //! accounts and keeps every other entry byte for byte (each is carried over as the raw JSON text
 //! it was read as), and the sections and their order as they were.
 //!
-//! Nothing here returns a token: [`accounts`] reads only the `Account` section's names.
+//! Nothing here returns a token: [`accounts`] reads only the `Account` section's names. Where a
+//! cache lives and how it is read and written back is [`place`].
+
+pub(crate) mod place;
 
 use std::collections::BTreeSet;
 use std::fmt;
