@@ -10,6 +10,7 @@ use crate::agent::browsers::Family;
 use crate::agent::browsers::cookies::{self, Scope};
 use crate::agent::data::journal::{Change, sha256_hex};
 use crate::agent::fsutil;
+use crate::agent::msal::{self, place::Place};
 use crate::agent::repos::gitconfig;
 use crate::agent::secrets;
 use crate::agent::tasks::Finding;
@@ -58,6 +59,59 @@ pub(super) fn delete_secret(
         store.delete(secret).map_err(std::io::Error::other)
     });
     gone(finding, result, "deleted", "delete")
+}
+
+/// Removes the selected accounts' entries from an MSAL token cache, under MSAL's lock, written
+/// back as it was kept; journaled as gone for good (the tokens are never copied).
+pub(super) fn remove_msal_accounts(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    place: &Place,
+    selection: &msal::Selection,
+) -> Item {
+    let store = match place {
+        Place::File { path, .. } => {
+            if let Err(why) = guard::check(step.cx, path, Expect::File) {
+                return refused(finding, why);
+            }
+            None
+        }
+        Place::Secret { .. } => match step.cx.secret_store() {
+            Ok(Some(store)) => Some(store),
+            Ok(None) => {
+                return item(
+                    finding,
+                    Status::Skipped,
+                    "the OS credential store is not in use".into(),
+                );
+            }
+            Err(why) => {
+                return item(
+                    finding,
+                    Status::Failed,
+                    format!("could not change it: {why}"),
+                );
+            }
+        },
+    };
+    let change = Change::EntriesDeleted {
+        path: match place {
+            Place::File { path, .. } => path.clone(),
+            Place::Secret { .. } => PathBuf::from(secrets::Store::NAME),
+        },
+        what: format!("old accounts' sign-ins in {}", finding.target),
+    };
+    let result = step.journaled(change, || {
+        place
+            .rewrite(store, |json| {
+                msal::rewrite(json, selection)
+                    .map(|new| new.map(|(bytes, removed)| (bytes, removed.entries)))
+                    .map_err(|e| e.to_string())
+            })
+            .map(Option::unwrap_or_default)
+            .map_err(std::io::Error::other)
+    });
+    gone(finding, result, "removed", "remove")
 }
 
 /// Erases what git's credential-cache daemon holds for exactly `url`

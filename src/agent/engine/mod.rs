@@ -127,7 +127,7 @@ fn planned_item(finding: &Finding) -> Item {
             Status::Planned,
             format!("will be changed: {}", finding.detail),
         ),
-        Action::RemoveLines { .. } => (
+        Action::RemoveLines { .. } | Action::RemoveMsalAccounts { .. } => (
             Status::Planned,
             format!("will be removed: {}", finding.detail),
         ),
@@ -271,6 +271,9 @@ fn apply_one(step: &Step<'_, '_>, finding: &Finding) -> Item {
     match &finding.action {
         Action::DeleteFile(path) => files::delete(step, finding, path),
         Action::DeleteSecret(secret) => files::delete_secret(step, finding, secret),
+        Action::RemoveMsalAccounts { place, selection } => {
+            files::remove_msal_accounts(step, finding, place, selection)
+        }
         Action::EraseCachedCredential { socket, url } => {
             files::erase_cached(step, finding, socket.as_ref(), url)
         }

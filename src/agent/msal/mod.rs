@@ -147,26 +147,21 @@ pub(crate) fn accounts(bytes: &[u8]) -> Result<Vec<Account>, FormatError> {
 
 /// Which entries go: every entry of the accounts in `homes` (by `home_account_id`), and the
 /// entries issued for a tenant in `realms` (an account's guest entries there; refresh tokens
-/// have no tenant and stay), except those of accounts whose home tenant is `keep_home`.
+/// have no tenant and stay), except those of accounts whose home tenant is in `keep_homes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Selection {
     pub homes: BTreeSet<String>,
     pub realms: BTreeSet<String>,
-    pub keep_home: Option<String>,
+    pub keep_homes: BTreeSet<String>,
 }
 
 impl Selection {
     fn takes(&self, section: &str, owner: &Owner) -> bool {
-        let home = owner.home_tenant();
-        if self.keep_home.as_deref() == Some(home.as_str()) {
+        if self.keep_homes.contains(&owner.home_tenant()) {
             return false;
         }
         self.homes.contains(&owner.home_account_id)
             || (section != "RefreshToken" && self.realms.contains(&owner.realm.to_ascii_lowercase()))
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.homes.is_empty() && self.realms.is_empty()
     }
 }
 
@@ -276,12 +271,12 @@ mod tests {
         let selection = Selection {
             homes: BTreeSet::from([format!("a.{OLD}")]),
             realms: BTreeSet::from([OLD.to_string()]),
-            keep_home: Some(NEW.to_string()),
+            keep_homes: BTreeSet::from([NEW.to_string()]),
         };
         let (out, removed) = rewrite(text.as_bytes(), &selection).unwrap().unwrap();
         let out = String::from_utf8(out).unwrap();
         // The old home account, its tokens, and another account's guest access token for the
-        // old tenant; the new account's guest entry for the old tenant stays (keep_home).
+        // old tenant; the new account's guest entry for the old tenant stays (keep_homes).
         assert_eq!(removed.entries, 4);
         assert_eq!(removed.usernames.len(), 1);
         for gone in ["OLD-RT-SECRET", "OLD-AT", "GUEST-AT", &format!("a.{OLD}-login")] {

@@ -212,6 +212,13 @@ pub(super) enum Action {
         socket: Option<PathBuf>,
         url: String,
     },
+    /// Remove the entries `selection` takes (old accounts and their tokens) from the MSAL token
+    /// cache at `place`, keeping every other entry and the way the cache is kept (not
+    /// reversible: the tokens are never copied; the plan names the accounts).
+    RemoveMsalAccounts {
+        place: crate::agent::msal::place::Place,
+        selection: crate::agent::msal::Selection,
+    },
     /// Delete this item from the OS credential store (not reversible: the secret is never read,
     /// so it cannot be put back; the plan names the item first).
     DeleteSecret(secrets::Item),
@@ -270,6 +277,7 @@ impl Action {
                 | Action::SetGitConfig { .. }
                 | Action::UnsetGitConfig { .. }
                 | Action::RemoveLines { .. }
+                | Action::RemoveMsalAccounts { .. }
                 | Action::CreateSshKey(_)
                 | Action::WriteFile { .. }
                 | Action::RegisterSshKey { api: true, .. }

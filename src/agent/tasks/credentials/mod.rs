@@ -8,7 +8,8 @@
 //! ([`config`]: the global files with their includes, and each repository's own; journaled for
 //! `undo`), and the Azure Artifacts credential provider's session tokens ([`artifacts`]). Old
 //! tokens in package-manager and shell files are reported (see [`super::feeds`]);
-//! the shared Microsoft sign-in cache is reported, and cleared only by admin choice ([`msal`]).
+//! the shared Microsoft sign-in cache loses the old identity's accounts and keeps every other
+//! ([`msal`]).
 //!
 //! Which organizations: the configured ones. With none configured, the ones found here, each
 //! asked which tenant backs it (see [`crate::agent::ado::tenant`]): it moved when an Entra
@@ -118,14 +119,13 @@ impl Task for Credentials {
             Owner::MaybeOrg(name) => owner_of_name(cx, &mut lookup, &name),
             other => other,
         };
-        let mut candidates = os_store::candidates(cx, &namespaces);
+        let (mut candidates, msal_items) = os_store::candidates(cx, &namespaces);
         for file in files::credential_store_files(cx) {
             candidates.extend(files::store_file(cx, &file, &mut resolve));
         }
         candidates.extend(files::gcm_file_stores(cx, &namespaces, &global));
         let config = config::candidates(cx, &global);
         candidates.extend(config.candidates);
-        candidates.extend(msal::file(cx));
         candidates.extend(azure_cli::candidates(cx));
         for candidate in &mut candidates {
             let owner = std::mem::replace(&mut candidate.owner, Owner::Everyone);
@@ -165,6 +165,8 @@ impl Task for Credentials {
             )
             .collect();
         findings.extend(memory_cache::findings(cx, &global, &ask));
+        let old = msal::old_identity(cx, evidence, &moved, &mut lookup);
+        findings.extend(msal::findings(cx, &old, msal_items));
         let clear_unattributed = cx.settings.flag(&keys::CLEAR_UNATTRIBUTED);
         for candidate in candidates {
             match candidate.owner {

@@ -29,8 +29,12 @@ pub(super) enum Class {
     Other,
 }
 
-/// The store's Azure DevOps items, each with its owner.
-pub(super) fn candidates(cx: &Context<'_>, namespaces: &BTreeSet<String>) -> Vec<Candidate> {
+/// The store's Azure DevOps items, each with its owner, and the shared Microsoft sign-in cache's
+/// items (planned by [`msal`], which needs to know what moved first).
+pub(super) fn candidates(
+    cx: &Context<'_>,
+    namespaces: &BTreeSet<String>,
+) -> (Vec<Candidate>, Vec<Item>) {
     // A store that cannot be used is said once, as a note, and nothing else is looked at.
     let note = |detail: String, status: Status| {
         vec![Candidate {
@@ -45,14 +49,25 @@ pub(super) fn candidates(cx: &Context<'_>, namespaces: &BTreeSet<String>) -> Vec
     };
     let store = match cx.secret_store() {
         Ok(Some(store)) => store,
-        Ok(None) => return Vec::new(),
-        Err(why) => return note(format!("not checked: {why}"), Status::Skipped),
+        Ok(None) => return (Vec::new(), Vec::new()),
+        Err(why) => {
+            return (
+                note(format!("not checked: {why}"), Status::Skipped),
+                Vec::new(),
+            );
+        }
     };
     let items = match store.candidates() {
         Ok(items) => items,
-        Err(why) => return note(format!("could not be searched: {why}"), Status::Failed),
+        Err(why) => {
+            return (
+                note(format!("could not be searched: {why}"), Status::Failed),
+                Vec::new(),
+            );
+        }
     };
     let mut found = Vec::new();
+    let mut msal_items = Vec::new();
     for item in items {
         match classify(&item, namespaces) {
             Class::Credential {
@@ -74,11 +89,11 @@ pub(super) fn candidates(cx: &Context<'_>, namespaces: &BTreeSet<String>) -> Vec
                     },
                 });
             }
-            Class::Msal => found.push(msal::store_item(cx, item)),
+            Class::Msal => msal_items.push(item),
             Class::Other => {}
         }
     }
-    found
+    (found, msal_items)
 }
 
 /// Decides what an item is from its attributes alone.
