@@ -16,6 +16,7 @@ mod hardening;
 mod keyring;
 mod remotes;
 mod report_delivery;
+mod sign_in_cache;
 mod server;
 mod ssh_key;
 mod switch_and_verify;

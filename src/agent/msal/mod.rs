@@ -170,8 +170,8 @@ impl Selection {
 pub(crate) struct Removed {
     /// Entries removed from the account sections (accounts and tokens).
     pub entries: usize,
-    /// The sign-in names of the removed `Account` entries, each once.
-    pub usernames: BTreeSet<String>,
+    /// The removed `Account` entries, each once.
+    pub accounts: BTreeSet<Account>,
 }
 
 /// The cache without the entries `selection` takes, and what went; `None` when nothing would.
@@ -203,7 +203,12 @@ pub(crate) fn rewrite(
             if selection.takes(name, &owner) {
                 removed.entries += 1;
                 if name == "Account" {
-                    removed.usernames.insert(owner.username);
+                    removed.accounts.insert(Account {
+                        home_tenant: owner.home_tenant(),
+                        realm: owner.realm.to_ascii_lowercase(),
+                        username: owner.username,
+                        home_account_id: owner.home_account_id,
+                    });
                 }
                 continue;
             }
@@ -278,7 +283,7 @@ mod tests {
         // The old home account, its tokens, and another account's guest access token for the
         // old tenant; the new account's guest entry for the old tenant stays (keep_homes).
         assert_eq!(removed.entries, 4);
-        assert_eq!(removed.usernames.len(), 1);
+        assert_eq!(removed.accounts.len(), 1);
         for gone in ["OLD-RT-SECRET", "OLD-AT", "GUEST-AT", &format!("a.{OLD}-login")] {
             assert!(!out.contains(gone), "{gone} should be gone");
         }

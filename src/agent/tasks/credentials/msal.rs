@@ -204,49 +204,45 @@ fn plan_place(
     place: Place,
     is_marker: bool,
 ) -> Vec<Finding> {
-    let read = place.read(store).and_then(|json| match json {
-        // A marker file beside the OS store's item, or an empty cache.
-        None => Ok(Vec::new()),
-        Some(json) => msal::accounts(&json)
-            .map_err(|e| e.to_string())
-            .map(|accounts| {
-                if accounts.is_empty() && json.iter().all(u8::is_ascii_whitespace) {
-                    Vec::new()
-                } else {
-                    accounts
-                }
-            }),
-    });
-    let accounts = match read {
-        Ok(accounts) if accounts.is_empty() => return Vec::new(),
-        Ok(accounts) => accounts,
+    let json = match place.read(store) {
+        Ok(Some(json)) if !json.iter().all(u8::is_ascii_whitespace) => json,
+        // Not there, a marker file beside the OS store's item, or an empty cache.
+        Ok(_) => return Vec::new(),
         Err(_) if is_marker => return Vec::new(),
         Err(why) => return vec![whole(cx, old, target, place, Some(&why))],
+    };
+    let accounts = match msal::accounts(&json) {
+        Ok(accounts) => accounts,
+        Err(_) if is_marker => return Vec::new(),
+        Err(why) => return vec![whole(cx, old, target, place, Some(&why.to_string()))],
     };
     if !old.is_known() {
         return vec![whole(cx, old, target, place, None)];
     }
     let (selection, kept_personal) = select(&accounts, old);
     let mut findings = Vec::new();
-    let going: BTreeSet<&str> = accounts
-        .iter()
-        .filter(|a| selection.homes.contains(&a.home_account_id))
-        .map(|a| a.username.as_str())
-        .collect();
-    let guests = accounts
-        .iter()
-        .any(|a| !selection.homes.contains(&a.home_account_id) && old.tenants.contains(&a.realm));
-    if !going.is_empty() || guests {
-        let mut who: Vec<String> = going.iter().map(|u| u.to_string()).collect();
-        if guests {
-            who.push("other accounts' sign-ins to the old tenant".into());
-        }
+    // What a rewrite would take now (the cache was read whole above, so it parses).
+    if let Ok(Some((_, removed))) = msal::rewrite(&json, &selection) {
+        let who: Vec<String> = removed
+            .accounts
+            .iter()
+            .map(|a| {
+                if !selection.homes.contains(&a.home_account_id) {
+                    format!("{}'s sign-in to the old tenant {}", a.username, a.realm)
+                } else if a.is_personal() {
+                    format!("{} (personal Microsoft account)", a.username)
+                } else {
+                    format!("{} (old tenant {})", a.username, a.home_tenant)
+                }
+            })
+            .collect();
         findings.push(Finding {
             kind: KIND,
             target: target.clone(),
             detail: format!(
-                "the shared Microsoft sign-in cache keeps the old identity signed in ({}); Git, Visual Studio and NuGet would go on using it. Only those sign-ins are removed; every other account stays signed in",
-                who.join(", ")
+                "the shared Microsoft sign-in cache keeps the old identity signed in: {}; Git, Visual Studio and NuGet would go on using it. Only those sign-ins ({} entries) are removed; every other account stays signed in",
+                who.join(", "),
+                removed.entries
             ),
             action: Action::RemoveMsalAccounts { place, selection },
         });
