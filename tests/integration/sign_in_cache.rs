@@ -33,8 +33,13 @@ fn python() -> PathBuf {
 }
 
 fn helper(args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/msal_cache.py");
-    let out = Command::new(python()).arg(script).args(args).output().unwrap();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/msal_cache.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
 }
@@ -63,7 +68,12 @@ fn read_cache(cache: &Path) -> (BTreeSet<Vec<String>>, BTreeSet<String>) {
             .collect()
     };
     (
-        read["accounts"].as_array().unwrap().iter().map(strings).collect(),
+        read["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(strings)
+            .collect(),
         strings(&read["secrets"]).into_iter().collect(),
     )
 }
@@ -135,7 +145,8 @@ fn the_old_tenant_s_sign_ins_leave_the_shared_cache_and_every_other_account_stay
     assert_eq!(planned[0]["status"], "planned");
     let detail = planned[0]["detail"].as_str().unwrap();
     assert!(
-        detail.contains("alice@contoso.com (old tenant") && detail.contains("bob@partner.example's sign-in to the old tenant"),
+        detail.contains("alice@contoso.com (old tenant")
+            && detail.contains("bob@partner.example's sign-in to the old tenant"),
         "{detail}"
     );
     assert_eq!(
@@ -146,7 +157,13 @@ fn the_old_tenant_s_sign_ins_leave_the_shared_cache_and_every_other_account_stay
 
     let run = sandbox
         .cmd()
-        .args(["run", "--yes", "--json", "--only", "gcm-tenant-cache,credentials"])
+        .args([
+            "run",
+            "--yes",
+            "--json",
+            "--only",
+            "gcm-tenant-cache,credentials",
+        ])
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
@@ -166,7 +183,10 @@ fn the_old_tenant_s_sign_ins_leave_the_shared_cache_and_every_other_account_stay
     assert!(gone_accounts.is_subset(&accounts_before));
     assert_eq!(
         accounts,
-        accounts_before.difference(&gone_accounts).cloned().collect()
+        accounts_before
+            .difference(&gone_accounts)
+            .cloned()
+            .collect()
     );
     let gone_secrets: BTreeSet<String> = ["AT-OLDHOME", "RT-OLDHOME", "AT-PARTNERGUEST"]
         .map(String::from)
@@ -244,7 +264,10 @@ fn a_run_before_the_switch_remembers_the_old_tenant_and_the_run_after_it_cleans_
     assert_eq!(items[0]["status"], "done");
     let (accounts, secrets) = read_cache(&cache);
     assert_eq!(
-        accounts.into_iter().map(|a| a[0].clone()).collect::<Vec<_>>(),
+        accounts
+            .into_iter()
+            .map(|a| a[0].clone())
+            .collect::<Vec<_>>(),
         ["alice@contoso.com"],
         "the personal account stays: contoso never used personal accounts"
     );
@@ -252,4 +275,76 @@ fn a_run_before_the_switch_remembers_the_old_tenant_and_the_run_after_it_cleans_
         secrets,
         ["AT-PERSONAL", "RT-PERSONAL"].map(String::from).into()
     );
+}
+
+/// On Linux with a keyring, MSAL keeps the shared cache in a Secret Service item (schema
+/// `msal.cache`) and leaves an empty marker file: the item's secret is rewritten in place, the
+/// item itself (attributes, label) stays, and the marker is not mistaken for a cache.
+#[test]
+fn the_cache_in_the_secret_service_is_rewritten_in_place() {
+    let keyring = support::keyring::Keyring::start();
+    let sandbox = Sandbox::new();
+    sandbox.seed_tenant_cache(&[("https://dev.azure.com/contoso", OLD)]);
+    sandbox.write_managed_config(&format!(
+        "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\nwait_for_switch = false\n"
+    ));
+    // msal writes the cache; its JSON goes into the keyring as MSAL.NET's keyring store keeps it.
+    let written = write_cache(
+        &sandbox,
+        &json!([
+            sign_in("a-old", OLD, OLD, "alice@contoso.com", "OLDHOME"),
+            sign_in("a-new", TENANT, TENANT, "alice@contoso.com", "NEWHOME"),
+        ]),
+    );
+    let json = std::fs::read_to_string(&written).unwrap();
+    std::fs::write(&written, b"").unwrap();
+    let attributes = [
+        ("MsalClientID", "Microsoft.Developer.IdentityService"),
+        ("Microsoft.Developer.IdentityService", "1.0.0.0"),
+    ];
+    keyring.store("msal.cache", "MSALCache", &attributes, &json);
+
+    let mut cmd = sandbox.cmd();
+    keyring.apply(&mut cmd);
+    let run = cmd
+        .args([
+            "run",
+            "--yes",
+            "--json",
+            "--only",
+            "gcm-tenant-cache,credentials",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let items = cache_items(&report);
+    assert_eq!(items.len(), 1, "the marker is no second cache: {items:#?}");
+    assert_eq!(items[0]["status"], "done");
+
+    assert_eq!(keyring.count("msal.cache"), 1, "the item stays");
+    let kept = keyring.lookup(&attributes).expect("the item's secret");
+    let check = sandbox.root.path().join("kept.json");
+    std::fs::write(&check, &kept).unwrap();
+    let (accounts, secrets) = read_cache(&check);
+    assert_eq!(
+        accounts
+            .into_iter()
+            .map(|a| a[1].clone())
+            .collect::<Vec<_>>(),
+        [format!("a-new.{TENANT}")]
+    );
+    assert_eq!(
+        secrets,
+        ["AT-NEWHOME", "RT-NEWHOME"].map(String::from).into()
+    );
+    assert_eq!(
+        std::fs::read(&written).unwrap(),
+        b"",
+        "the marker is left as it was"
+    );
+    for secret in ["AT-OLDHOME", "RT-OLDHOME", "AT-NEWHOME"] {
+        assert!(!text(&run.stdout).contains(secret));
+        sandbox.assert_not_in_agent_files(secret);
+    }
 }

@@ -148,7 +148,9 @@ impl<'e> Session<'e> {
         for org in self.switch.iter().flatten() {
             match &org.before {
                 Some(Before::Tenant(tenant)) => {
-                    evidence.old_tenants.insert(org.name.clone(), tenant.clone());
+                    evidence
+                        .old_tenants
+                        .insert(org.name.clone(), tenant.clone());
                 }
                 Some(Before::PersonalAccounts) => {
                     evidence.msa_orgs.insert(org.name.clone());

@@ -161,7 +161,8 @@ impl Selection {
             return false;
         }
         self.homes.contains(&owner.home_account_id)
-            || (section != "RefreshToken" && self.realms.contains(&owner.realm.to_ascii_lowercase()))
+            || (section != "RefreshToken"
+                && self.realms.contains(&owner.realm.to_ascii_lowercase()))
     }
 }
 
@@ -284,7 +285,12 @@ mod tests {
         // old tenant; the new account's guest entry for the old tenant stays (keep_homes).
         assert_eq!(removed.entries, 4);
         assert_eq!(removed.accounts.len(), 1);
-        for gone in ["OLD-RT-SECRET", "OLD-AT", "GUEST-AT", &format!("a.{OLD}-login")] {
+        for gone in [
+            "OLD-RT-SECRET",
+            "OLD-AT",
+            "GUEST-AT",
+            &format!("a.{OLD}-login"),
+        ] {
             assert!(!out.contains(gone), "{gone} should be gone");
         }
         // Every kept entry is carried over as the exact text it was.
@@ -305,7 +311,10 @@ mod tests {
         assert_eq!(value["Account"].as_object().unwrap().len(), 2);
         let top = sections(out.as_bytes()).unwrap();
         let order: Vec<&str> = top.0.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(order, ["Account", "RefreshToken", "AccessToken", "AppMetadata"]);
+        assert_eq!(
+            order,
+            ["Account", "RefreshToken", "AccessToken", "AppMetadata"]
+        );
         assert_eq!(rewrite(out.as_bytes(), &selection).unwrap(), None);
     }
 

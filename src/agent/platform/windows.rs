@@ -232,12 +232,16 @@ pub(crate) fn protect(data: &[u8]) -> Result<Vec<u8>, String> {
     take_blob(ok, output, "protected")
 }
 
-fn blob_of(data: &[u8]) -> Result<windows_sys::Win32::Security::Cryptography::CRYPT_INTEGER_BLOB, String> {
-    Ok(windows_sys::Win32::Security::Cryptography::CRYPT_INTEGER_BLOB {
-        cbData: u32::try_from(data.len()).map_err(|_| "the data is too large".to_string())?,
-        // DPAPI only reads the input.
-        pbData: data.as_ptr().cast_mut(),
-    })
+fn blob_of(
+    data: &[u8],
+) -> Result<windows_sys::Win32::Security::Cryptography::CRYPT_INTEGER_BLOB, String> {
+    Ok(
+        windows_sys::Win32::Security::Cryptography::CRYPT_INTEGER_BLOB {
+            cbData: u32::try_from(data.len()).map_err(|_| "the data is too large".to_string())?,
+            // DPAPI only reads the input.
+            pbData: data.as_ptr().cast_mut(),
+        },
+    )
 }
 
 /// Copies DPAPI's output and frees it (it is allocated with `LocalAlloc`).
@@ -252,7 +256,8 @@ fn take_blob(
             std::io::Error::last_os_error()
         ));
     }
-    let bytes = unsafe { std::slice::from_raw_parts(output.pbData, output.cbData as usize) }.to_vec();
+    let bytes =
+        unsafe { std::slice::from_raw_parts(output.pbData, output.cbData as usize) }.to_vec();
     unsafe { windows_sys::Win32::Foundation::LocalFree(output.pbData.cast()) };
     Ok(bytes)
 }

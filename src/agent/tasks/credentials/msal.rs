@@ -323,7 +323,10 @@ mod tests {
             account("alice@contoso.com", NEW),
             account("alice@contoso.com", msal::CONSUMERS_TENANT),
             account("alice@outlook.com", msal::CONSUMERS_TENANT),
-            account("alice@partner.example", "33333333-3333-3333-3333-333333333333"),
+            account(
+                "alice@partner.example",
+                "33333333-3333-3333-3333-333333333333",
+            ),
         ];
         let old = OldIdentity {
             tenants: BTreeSet::from([OLD.to_string()]),
