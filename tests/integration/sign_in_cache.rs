@@ -50,11 +50,16 @@ fn write_cache(sandbox: &Sandbox, sign_ins: &Value) -> PathBuf {
         .paths
         .home
         .join(".local/.IdentityService/msal.cache");
+    write_cache_at(sandbox, &cache, sign_ins);
+    cache
+}
+
+/// Writes an MSAL cache at `cache` with msal.
+fn write_cache_at(sandbox: &Sandbox, cache: &Path, sign_ins: &Value) {
     std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
     let spec = sandbox.root.path().join("spec.json");
     std::fs::write(&spec, sign_ins.to_string()).unwrap();
     helper(&["write", cache.to_str().unwrap(), spec.to_str().unwrap()]);
-    cache
 }
 
 /// The cache as MSAL reads it: its accounts and its token secrets.
@@ -347,4 +352,59 @@ fn the_cache_in_the_secret_service_is_rewritten_in_place() {
         assert!(!text(&run.stdout).contains(secret));
         sandbox.assert_not_in_agent_files(secret);
     }
+}
+
+/// The Azure CLI keeps its own sign-ins in an MSAL cache beside the subscriptions it lists per
+/// account (`azureProfile.json`): the old identity's account is named with the commands that
+/// replace it, and the files are left as they are.
+#[test]
+fn the_azure_cli_signed_in_as_the_old_identity_gets_the_commands_that_replace_it() {
+    let sandbox = Sandbox::new();
+    sandbox.seed_tenant_cache(&[("https://dev.azure.com/contoso", OLD)]);
+    sandbox.write_managed_config(&format!(
+        "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\nwait_for_switch = false\n"
+    ));
+    let cache = sandbox.paths.home.join(".azure/msal_token_cache.json");
+    write_cache_at(
+        &sandbox,
+        &cache,
+        &json!([
+            sign_in("a-old", OLD, OLD, "alice@contoso.com", "OLDHOME"),
+            sign_in("b", PARTNER, PARTNER, "bob@partner.example", "PARTNERHOME"),
+        ]),
+    );
+    let before = std::fs::read(&cache).unwrap();
+    let run = sandbox
+        .cmd()
+        .args([
+            "run",
+            "--yes",
+            "--json",
+            "--only",
+            "gcm-tenant-cache,credentials",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let steps: Vec<Value> = task_items(&report, "credentials")
+        .into_iter()
+        .filter(|i| i["kind"] == "azure-cli-sign-in")
+        .collect();
+    assert_eq!(steps.len(), 1, "{steps:#?}");
+    assert_eq!(steps[0]["status"], "needs-user");
+    let detail = steps[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("az logout --username alice@contoso.com")
+            && detail.contains(&format!(
+                "az login --tenant {TENANT} --allow-no-subscription"
+            ))
+            && !detail.contains("bob@"),
+        "{detail}"
+    );
+    assert_eq!(
+        std::fs::read(&cache).unwrap(),
+        before,
+        "reported, not changed"
+    );
+    assert!(!text(&run.stdout).contains("AT-OLDHOME"));
 }

@@ -13,16 +13,32 @@
 //! token, every other byte kept) and its line leaves `organization_list`, as `az devops logout
 //! --organization` would do. A token line shared with another organization's section is not
 //! removed: the person is told the command instead.
+//!
+//! The CLI's own sign-ins (`az login`) live in its MSAL token cache (`msal_token_cache.json`,
+//! on Windows the DPAPI-protected `msal_token_cache.bin`) beside `azureProfile.json`, which
+//! lists subscriptions per account. Taking an account out of the cache alone would leave the
+//! profile naming it, so the old identity's accounts there are reported with the commands that
+//! keep both consistent (`az logout --username`, then `az login --tenant <new>`).
 
 use std::path::{Path, PathBuf};
 
+use super::msal::{OldIdentity, select};
 use super::{Candidate, Owner, owner_of_url};
 use crate::agent::data::journal::sha256_hex;
+use crate::agent::msal::{self, place::Place};
 use crate::agent::tasks::{Action, Context, Finding};
 
 /// The prefix of the extension's keys.
 pub(super) const KEY_PREFIX: &str = "azdevops-cli:";
 const KIND: &str = "azure-cli-devops-token";
+
+/// The Azure CLI's configuration folder (`$AZURE_CONFIG_DIR`, else `~/.azure`).
+fn azure_dir(cx: &Context<'_>) -> PathBuf {
+    match cx.env.get("AZURE_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => cx.paths.home.join(".azure"),
+    }
+}
 
 /// The extension's configuration folder.
 fn config_dir(cx: &Context<'_>) -> PathBuf {
@@ -33,11 +49,49 @@ fn config_dir(cx: &Context<'_>) -> PathBuf {
     {
         return PathBuf::from(dir);
     }
-    let azure = match cx.env.get("AZURE_CONFIG_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => cx.paths.home.join(".azure"),
-    };
-    azure.join("azuredevops")
+    azure_dir(cx).join("azuredevops")
+}
+
+/// A step per CLI token cache that keeps an account of the old identity signed in.
+pub(super) fn sign_in_findings(cx: &Context<'_>, old: &OldIdentity) -> Vec<Finding> {
+    let dir = azure_dir(cx);
+    let new = old
+        .new
+        .iter()
+        .next()
+        .map_or("<new tenant id>", String::as_str);
+    [("msal_token_cache.json", false), ("msal_token_cache.bin", true)]
+        .into_iter()
+        .filter_map(|(name, protected)| {
+            let path = dir.join(name);
+            let json = Place::File {
+                path: path.clone(),
+                protected,
+            }
+            .read(None)
+            .ok()??;
+            let accounts = msal::accounts(&json).ok()?;
+            let (selection, _) = select(&accounts, old);
+            let mut who: Vec<&str> = accounts
+                .iter()
+                .filter(|a| selection.homes.contains(&a.home_account_id))
+                .map(|a| a.username.as_str())
+                .collect();
+            who.sort_unstable();
+            who.dedup();
+            let first = *who.first()?;
+            Some(Finding {
+                kind: "azure-cli-sign-in",
+                target: cx.paths.display(&path),
+                detail: format!(
+                    "the Azure CLI is still signed in as the old identity ({}): run `az logout --username {first}`{}, then `az login --tenant {new} --allow-no-subscription` (or `az account clear` to sign every account out)",
+                    who.join(", "),
+                    if who.len() > 1 { " for each" } else { "" },
+                ),
+                action: Action::NeedsUser,
+            })
+        })
+        .collect()
 }
 
 /// Whose a key is: an organization's, or nobody's (`azdevops-cli: default`).

@@ -167,6 +167,9 @@ impl Task for Credentials {
         findings.extend(memory_cache::findings(cx, &global, &ask));
         let old = msal::old_identity(cx, evidence, &moved, &mut lookup);
         findings.extend(msal::findings(cx, &old, msal_items));
+        if old.is_known() {
+            findings.extend(azure_cli::sign_in_findings(cx, &old));
+        }
         let clear_unattributed = cx.settings.flag(&keys::CLEAR_UNATTRIBUTED);
         for candidate in candidates {
             match candidate.owner {

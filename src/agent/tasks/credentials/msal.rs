@@ -65,7 +65,7 @@ pub(super) struct OldIdentity {
 }
 
 impl OldIdentity {
-    fn is_known(&self) -> bool {
+    pub(super) fn is_known(&self) -> bool {
         !self.tenants.is_empty() || self.personal
     }
 }
@@ -128,7 +128,7 @@ fn domain(username: &str) -> Option<&str> {
 
 /// What goes from a cache holding `accounts`, and the personal accounts that stay although an
 /// organization used personal accounts (nothing tells they were the ones it used).
-fn select(accounts: &[Account], old: &OldIdentity) -> (Selection, Vec<String>) {
+pub(super) fn select(accounts: &[Account], old: &OldIdentity) -> (Selection, Vec<String>) {
     // The work domain: the machine's, or the one of the new tenant's accounts here.
     let mut work_domains: BTreeSet<String> = old.work_domain.iter().cloned().collect();
     work_domains.extend(
