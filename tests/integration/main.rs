@@ -14,6 +14,7 @@ mod dashboard_html;
 mod guided;
 mod hardening;
 mod keyring;
+mod pinned_tenants;
 mod remotes;
 mod report_delivery;
 mod server;

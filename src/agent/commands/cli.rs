@@ -27,8 +27,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args, Default, Clone)]
 pub struct Common {
-    /// Work only on these tasks (comma-separated): switch, gcm-tenant-cache, credentials,
-    /// remotes, ssh-key, browser-sign-out, guidance, verify
+    /// Work only on these tasks (comma-separated): switch, gcm-tenant-cache, pinned-tenants,
+    /// credentials, remotes, ssh-key, browser-sign-out, guidance, verify
     #[arg(long, global = true, value_delimiter = ',', value_name = "TASK")]
     pub only: Vec<String>,
     /// Leave these tasks out (comma-separated task ids, as for --only)

@@ -128,6 +128,13 @@ pub(crate) const CLEAR_MSAL_CACHE: Key = Key {
     help: "also delete the shared Microsoft sign-in cache (.IdentityService), which signs the user out of Visual Studio and Azure tools; default false",
     default: Some("false"),
 };
+pub(crate) const REWRITE_PINNED_TENANTS: Key = Key {
+    name: "pinned_tenants.rewrite",
+    env: "ADO_CUTOVER_REWRITE_PINNED_TENANTS",
+    kind: Kind::Bool,
+    help: "rewrite the old tenant id pinned in repository files (.vscode/mcp.json --tenant, adoCodespacesAuth.tenantID) to expected_tenant (journaled for undo); default false",
+    default: Some("false"),
+};
 
 pub(crate) const SSH_KEY_CREATE: Key = Key {
     name: "ssh_key.create",
@@ -223,6 +230,7 @@ pub(crate) const ALL: &[Key] = &[
     REMOTES_SKIP,
     FIX_LEGACY_HOSTS,
     REMOVE_URL_CREDENTIALS,
+    REWRITE_PINNED_TENANTS,
     SSH_KEY_CREATE,
     SSH_KEY_TYPE,
     SSH_KEY_BITS,

@@ -10,6 +10,7 @@ pub(super) mod browser_sign_out;
 pub(super) mod credentials;
 pub(super) mod feeds;
 pub(super) mod guidance;
+pub(super) mod pinned_tenants;
 pub(super) mod remotes;
 pub(super) mod ssh_key;
 pub(super) mod switch;
@@ -345,6 +346,7 @@ pub(super) trait Task: Sync {
 pub(super) const TASK_IDS: &[&str] = &[
     "switch",
     "gcm-tenant-cache",
+    "pinned-tenants",
     "credentials",
     "remotes",
     "ssh-key",
@@ -360,6 +362,7 @@ pub(super) fn registry() -> Vec<&'static dyn Task> {
     vec![
         &switch::Switch,
         &tenant_cache::TenantCache,
+        &pinned_tenants::PinnedTenants,
         &credentials::Credentials,
         &remotes::Remotes,
         &ssh_key::SshKey,
