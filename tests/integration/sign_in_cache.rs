@@ -283,74 +283,88 @@ fn a_run_before_the_switch_remembers_the_old_tenant_and_the_run_after_it_cleans_
 }
 
 /// On Linux with a keyring, MSAL keeps the shared cache in a Secret Service item (schema
-/// `msal.cache`) and leaves an empty marker file: the item's secret is rewritten in place, the
-/// item itself (attributes, label) stays, and the marker is not mistaken for a cache.
+/// `msal.cache`) beside a marker file: MSAL for .NET (Git Credential Manager, Visual Studio)
+/// stores the JSON base64-encoded, MSAL for Python as it is. The item's secret is rewritten in
+/// place in the form it had, the item itself (attributes, label) stays, and the marker is not
+/// mistaken for a cache.
 #[test]
-fn the_cache_in_the_secret_service_is_rewritten_in_place() {
+fn the_cache_in_the_secret_service_is_rewritten_in_place_in_its_own_form() {
+    use base64::Engine as _;
+    let base64 = base64::engine::general_purpose::STANDARD;
     let keyring = support::keyring::Keyring::start();
-    let sandbox = Sandbox::new();
-    sandbox.seed_tenant_cache(&[("https://dev.azure.com/contoso", OLD)]);
-    sandbox.write_managed_config(&format!(
-        "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\nwait_for_switch = false\n"
-    ));
-    // msal writes the cache; its JSON goes into the keyring as MSAL.NET's keyring store keeps it.
-    let written = write_cache(
-        &sandbox,
-        &json!([
-            sign_in("a-old", OLD, OLD, "alice@contoso.com", "OLDHOME"),
-            sign_in("a-new", TENANT, TENANT, "alice@contoso.com", "NEWHOME"),
-        ]),
-    );
-    let json = std::fs::read_to_string(&written).unwrap();
-    std::fs::write(&written, b"").unwrap();
     let attributes = [
         ("MsalClientID", "Microsoft.Developer.IdentityService"),
         ("Microsoft.Developer.IdentityService", "1.0.0.0"),
     ];
-    keyring.store("msal.cache", "MSALCache", &attributes, &json);
+    for encoded in [true, false] {
+        let sandbox = Sandbox::new();
+        sandbox.seed_tenant_cache(&[("https://dev.azure.com/contoso", OLD)]);
+        sandbox.write_managed_config(&format!(
+            "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\nwait_for_switch = false\n"
+        ));
+        // msal writes the cache; its JSON goes into the keyring as MSAL keeps it there.
+        let written = write_cache(
+            &sandbox,
+            &json!([
+                sign_in("a-old", OLD, OLD, "alice@contoso.com", "OLDHOME"),
+                sign_in("a-new", TENANT, TENANT, "alice@contoso.com", "NEWHOME"),
+            ]),
+        );
+        let json = std::fs::read_to_string(&written).unwrap();
+        std::fs::write(&written, b"").unwrap();
+        let secret = if encoded { base64.encode(&json) } else { json };
+        keyring.store("msal.cache", "MSALCache", &attributes, &secret);
 
-    let mut cmd = sandbox.cmd();
-    keyring.apply(&mut cmd);
-    let run = cmd
-        .args([
-            "run",
-            "--yes",
-            "--json",
-            "--only",
-            "gcm-tenant-cache,credentials",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
-    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
-    let items = cache_items(&report);
-    assert_eq!(items.len(), 1, "the marker is no second cache: {items:#?}");
-    assert_eq!(items[0]["status"], "done");
+        let mut cmd = sandbox.cmd();
+        keyring.apply(&mut cmd);
+        let run = cmd
+            .args([
+                "run",
+                "--yes",
+                "--json",
+                "--only",
+                "gcm-tenant-cache,credentials",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+        let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+        let items = cache_items(&report);
+        assert_eq!(items.len(), 1, "the marker is no second cache: {items:#?}");
+        assert_eq!(items[0]["status"], "done");
 
-    assert_eq!(keyring.count("msal.cache"), 1, "the item stays");
-    let kept = keyring.lookup(&attributes).expect("the item's secret");
-    let check = sandbox.root.path().join("kept.json");
-    std::fs::write(&check, &kept).unwrap();
-    let (accounts, secrets) = read_cache(&check);
-    assert_eq!(
-        accounts
-            .into_iter()
-            .map(|a| a[1].clone())
-            .collect::<Vec<_>>(),
-        [format!("a-new.{TENANT}")]
-    );
-    assert_eq!(
-        secrets,
-        ["AT-NEWHOME", "RT-NEWHOME"].map(String::from).into()
-    );
-    assert_eq!(
-        std::fs::read(&written).unwrap(),
-        b"",
-        "the marker is left as it was"
-    );
-    for secret in ["AT-OLDHOME", "RT-OLDHOME", "AT-NEWHOME"] {
-        assert!(!text(&run.stdout).contains(secret));
-        sandbox.assert_not_in_agent_files(secret);
+        assert_eq!(keyring.count("msal.cache"), 1, "the item stays");
+        let kept = keyring.lookup(&attributes).expect("the item's secret");
+        let kept = if encoded {
+            let decoded = base64.decode(kept.trim()).expect("still base64");
+            String::from_utf8(decoded).unwrap()
+        } else {
+            assert!(kept.starts_with('{'), "still plain JSON");
+            kept
+        };
+        let check = sandbox.root.path().join("kept.json");
+        std::fs::write(&check, &kept).unwrap();
+        let (accounts, secrets) = read_cache(&check);
+        assert_eq!(
+            accounts
+                .into_iter()
+                .map(|a| a[1].clone())
+                .collect::<Vec<_>>(),
+            [format!("a-new.{TENANT}")]
+        );
+        assert_eq!(
+            secrets,
+            ["AT-NEWHOME", "RT-NEWHOME"].map(String::from).into()
+        );
+        assert_eq!(
+            std::fs::read(&written).unwrap(),
+            b"",
+            "the marker is left as it was"
+        );
+        for secret in ["AT-OLDHOME", "RT-OLDHOME", "AT-NEWHOME"] {
+            assert!(!text(&run.stdout).contains(secret));
+            sandbox.assert_not_in_agent_files(secret);
+        }
     }
 }
 

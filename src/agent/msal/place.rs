@@ -1,6 +1,9 @@
 //! Where an MSAL token cache lives, and reading and writing it back the way it was kept: a
 //! plain JSON file, a file protected with DPAPI (Windows), or an item in the OS credential store
-//! (the Secret Service on Linux, the keychain on macOS; a marker file stands beside it).
+//! (the Secret Service on Linux, the keychain on macOS; a marker file stands beside it). MSAL
+//! for .NET (Git Credential Manager, Visual Studio, the Artifacts credential provider) keeps the
+//! Secret Service item's JSON base64-encoded (`LinuxKeyringAccessor`: `Convert.ToBase64String`),
+//! MSAL for Python's extensions keep it as it is: a rewrite keeps whichever form it found.
 //!
 //! MSAL and its extensions serialize writers with a lock file beside the cache
 //! (`<cache>.lockfile`, made exclusively and removed when done); a rewrite takes the same lock,
@@ -10,6 +13,9 @@ use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::agent::fsutil;
 use crate::agent::platform;
@@ -59,14 +65,15 @@ impl Place {
                 }
                 Ok(Some(bytes))
             }
-            Place::Secret { item, .. } => store
+            Place::Secret { item, .. } => Ok(store
                 .ok_or("the OS credential store is not in use")?
-                .read(item),
+                .read(item)?
+                .map(|secret| decode(&secret).0)),
         }
     }
 
-    /// Replaces the cache's JSON, protected as it was.
-    fn write(&self, store: Option<&Store>, json: &[u8]) -> Result<(), String> {
+    /// Replaces the cache's JSON, protected (and encoded, `base64`) as it was.
+    fn write(&self, store: Option<&Store>, json: &[u8], base64: bool) -> Result<(), String> {
         match self {
             Place::File { path, protected } => {
                 let bytes = if *protected {
@@ -76,9 +83,16 @@ impl Place {
                 };
                 fsutil::write_atomic(path, &bytes, 0o600).map_err(|err| err.to_string())
             }
-            Place::Secret { item, .. } => store
-                .ok_or("the OS credential store is not in use")?
-                .write(item, json),
+            Place::Secret { item, .. } => {
+                let secret = if base64 {
+                    BASE64.encode(json).into_bytes()
+                } else {
+                    json.to_vec()
+                };
+                store
+                    .ok_or("the OS credential store is not in use")?
+                    .write(item, &secret)
+            }
         }
     }
 
@@ -90,15 +104,37 @@ impl Place {
         change: impl FnOnce(&[u8]) -> Result<Option<(Vec<u8>, T)>, String>,
     ) -> Result<Option<T>, String> {
         let _lock = Lock::take(&self.lock_path())?;
-        let Some(json) = self.read(store)? else {
-            return Ok(None);
+        let (json, base64) = match self {
+            Place::File { .. } => match self.read(store)? {
+                Some(json) => (json, false),
+                None => return Ok(None),
+            },
+            Place::Secret { item, .. } => {
+                let store = store.ok_or("the OS credential store is not in use")?;
+                match store.read(item)? {
+                    Some(secret) => decode(&secret),
+                    None => return Ok(None),
+                }
+            }
         };
         let Some((new, out)) = change(&json)? else {
             return Ok(None);
         };
-        self.write(store, &new)?;
+        self.write(store, &new, base64)?;
         Ok(Some(out))
     }
+}
+
+/// A store item's JSON, and whether it was base64-encoded (a JSON object never is valid
+/// base64: it starts with `{`).
+fn decode(secret: &[u8]) -> (Vec<u8>, bool) {
+    let trimmed = secret.trim_ascii();
+    if trimmed.first() != Some(&b'{')
+        && let Ok(json) = BASE64.decode(trimmed)
+    {
+        return (json, true);
+    }
+    (secret.to_vec(), false)
 }
 
 /// MSAL's lock file, held while this value lives.
@@ -179,6 +215,16 @@ mod tests {
         assert!(!dir.path().join("msal.cache.lockfile").exists());
         // Nothing to change: the file stays as it is.
         assert_eq!(place.rewrite(None, |_| Ok(None::<(Vec<u8>, u8)>)), Ok(None));
+    }
+
+    #[test]
+    fn store_secrets_are_read_in_either_form_and_keep_it() {
+        let json = br#"{"Account":{}}"#;
+        assert_eq!(decode(json), (json.to_vec(), false));
+        let encoded = BASE64.encode(json);
+        assert_eq!(decode(encoded.as_bytes()), (json.to_vec(), true));
+        // Neither JSON nor base64: handed on as it is (the format check then refuses it).
+        assert_eq!(decode(b"not a cache!"), (b"not a cache!".to_vec(), false));
     }
 
     #[test]
