@@ -109,8 +109,8 @@ pub(crate) fn pins(text: &str) -> Vec<Pin> {
     // the organization it names.
     let mut depth = 0usize;
     let mut mcp: Option<(usize, Option<String>)> = None;
-    for i in 0..tokens.len() {
-        match &tokens[i] {
+    for (i, token) in tokens.iter().enumerate() {
+        match token {
             Token::Punct(b'[') => depth += 1,
             Token::Punct(b']') => {
                 if mcp.as_ref().is_some_and(|(d, _)| *d == depth) {
