@@ -19,6 +19,7 @@ mod remotes;
 mod report_delivery;
 mod server;
 mod sign_in_cache;
+mod sign_in_cache_windows;
 mod ssh_key;
 mod switch_and_verify;
 mod tenant_lookup;

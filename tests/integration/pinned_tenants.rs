@@ -12,12 +12,19 @@ use support::{Sandbox, TENANT, task_items, text};
 const OLD: &str = "11111111-1111-1111-1111-111111111111";
 const PARTNER: &str = "33333333-3333-3333-3333-333333333333";
 
-/// A repository at `rel` under home with one remote, made with libgit2.
+/// A repository at `rel` (`/`-separated) under home with one remote, made with libgit2.
 fn repo(sandbox: &Sandbox, rel: &str, url: &str) -> PathBuf {
-    let path = sandbox.paths.home.join(rel);
+    let path = under(&sandbox.paths.home, rel);
     let repo = git2::Repository::init(&path).unwrap();
     repo.remote("origin", url).unwrap();
     path
+}
+
+/// `base` joined with the `/`-separated `rel`, a component at a time (one separator style on
+/// Windows).
+fn under(base: &Path, rel: &str) -> PathBuf {
+    rel.split('/')
+        .fold(base.to_path_buf(), |p, part| p.join(part))
 }
 
 fn mcp_json(org: &str, tenant: &str) -> String {
@@ -70,9 +77,9 @@ fn old_tenant_pins_are_reported_rewritten_when_opted_in_and_undone() {
         "src/app",
         "https://dev.azure.com/contoso/p/_git/app",
     );
-    let mcp = app.join(".vscode/mcp.json");
+    let mcp = under(&app, ".vscode/mcp.json");
     sandbox.write(&mcp, mcp_json("Contoso", OLD).as_bytes());
-    let container = app.join(".devcontainer/devcontainer.json");
+    let container = under(&app, ".devcontainer/devcontainer.json");
     sandbox.write(&container, devcontainer(OLD).as_bytes());
     // Another organization's repository pins its own tenant: not ours.
     let other = repo(
@@ -157,7 +164,7 @@ fn without_the_new_tenant_only_a_known_old_tenant_is_a_stale_pin() {
         "https://dev.azure.com/contoso/p/_git/app",
     );
     sandbox.write(
-        &app.join(".vscode/settings.json"),
+        &under(&app, ".vscode/settings.json"),
         devcontainer(PARTNER).as_bytes(),
     );
     sandbox.write(&app.join(".mcp.json"), mcp_json("contoso", OLD).as_bytes());

@@ -6,6 +6,7 @@
 
 pub(super) mod cookies;
 pub(super) mod running;
+pub(super) mod site_data;
 
 use std::path::{Path, PathBuf};
 

@@ -8,6 +8,8 @@ use super::guard::{self, Expect};
 use super::{Step, item};
 use crate::agent::browsers::Family;
 use crate::agent::browsers::cookies::{self, Scope};
+use crate::agent::browsers::running::Processes;
+use crate::agent::browsers::{Profile, site_data};
 use crate::agent::data::journal::{Change, sha256_hex};
 use crate::agent::fsutil;
 use crate::agent::msal::{self, place::Place};
@@ -153,6 +155,49 @@ pub(super) fn erase_cached(
         }
     });
     gone(finding, result, "erased", "erase")
+}
+
+/// Deletes the Azure DevOps origins' site data in one browser profile, if its browser is
+/// still closed.
+pub(super) fn delete_site_data(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    profile: &Profile,
+    expected: usize,
+) -> Item {
+    if let Err(why) = guard::check(step.cx, &profile.dir, Expect::Folder) {
+        return refused(finding, why);
+    }
+    // The plan saw it closed; a browser started since holds the data open.
+    if let Some(why) = Processes::snapshot().holding(profile, &step.cx.paths.home) {
+        return item(
+            finding,
+            Status::NeedsUser,
+            format!(
+                "{why}; close {} completely, then run ado-cutover again",
+                profile.browser.name
+            ),
+        );
+    }
+    let change = Change::EntriesDeleted {
+        path: profile.dir.clone(),
+        what: "Azure DevOps site data".into(),
+    };
+    let result = step.journaled(change, || {
+        site_data::delete(&profile.dir, profile.browser.family).map_err(std::io::Error::other)
+    });
+    match result {
+        Ok(n) if n == expected || n == 0 => gone(finding, Ok(n), "deleted", "delete"),
+        Ok(n) => item(
+            finding,
+            Status::Done,
+            format!(
+                "deleted the data of {n} sites (the plan counted {expected}): {}",
+                finding.detail
+            ),
+        ),
+        Err(err) => gone(finding, Err(err), "deleted", "delete"),
+    }
 }
 
 /// Deletes the Azure DevOps cookies in one browser cookie store.

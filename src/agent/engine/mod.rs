@@ -119,6 +119,7 @@ fn planned_item(finding: &Finding) -> Item {
         Action::DeleteFile(_)
         | Action::DeleteSecret(_)
         | Action::DeleteCookies { .. }
+        | Action::DeleteSiteData { .. }
         | Action::EraseCachedCredential { .. } => (
             Status::Planned,
             format!("will be deleted: {}", finding.detail),
@@ -276,6 +277,9 @@ fn apply_one(step: &Step<'_, '_>, finding: &Finding) -> Item {
         }
         Action::EraseCachedCredential { socket, url } => {
             files::erase_cached(step, finding, socket.as_ref(), url)
+        }
+        Action::DeleteSiteData { profile, expected } => {
+            files::delete_site_data(step, finding, profile, *expected)
         }
         Action::DeleteCookies {
             store,

@@ -252,7 +252,7 @@ fn take_blob(
 ) -> Result<Vec<u8>, String> {
     if ok == 0 || output.pbData.is_null() {
         return Err(format!(
-            "it could not be {verb} for this Windows account (error {})",
+            "it could not be {verb} for this Windows account ({})",
             std::io::Error::last_os_error()
         ));
     }

@@ -4,7 +4,8 @@
 //! family browser and Firefox, this deletes the cookies of Azure DevOps domains only
 //! (`dev.azure.com`, `visualstudio.com` and their subdomains). Microsoft sign-in cookies stay
 //! unless the admin sets `browser_sign_out.microsoft_sign_in`, because deleting them signs the
-//! person out of every Microsoft service. A profile whose browser is running is never written:
+//! person out of every Microsoft service. The same origins' site data (IndexedDB and storage
+//! buckets; see [`site_data`]) goes too. A profile whose browser is running is never written:
 //! the person is asked to close that browser.
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use super::{Action, Context, Evidence, Finding, Task, TaskError};
 use crate::agent::browsers::cookies::{self, CookieError, Scope};
 use crate::agent::browsers::running::Processes;
-use crate::agent::browsers::{self, Profile};
+use crate::agent::browsers::{self, Profile, site_data};
 use crate::report::Status;
 
 /// The `browser-sign-out` task.
@@ -56,6 +57,10 @@ impl Task for BrowserSignOut {
                     format!("{} {}", profile.label(), file.display())
                 };
                 findings.push(examine(cx, profile, store, target, scope, &processes));
+            }
+            // A running browser was already asked to be closed, above.
+            if processes.holding(profile, &cx.paths.home).is_none() {
+                findings.extend(site_data_finding(profile));
             }
         }
         Ok(findings)
@@ -162,6 +167,36 @@ fn examine(
             expected: total,
         },
     )
+}
+
+/// The profile's Azure DevOps site data (IndexedDB, storage buckets), when it has any.
+fn site_data_finding(profile: &Profile) -> Option<Finding> {
+    let (detail, action) = match site_data::find(&profile.dir, profile.browser.family) {
+        Ok(found) if found.is_empty() => return None,
+        Ok(found) => {
+            let origins: Vec<&str> = found.origins.iter().map(String::as_str).collect();
+            (
+                format!(
+                    "the stored data of {} (databases and storage the site keeps in this profile); deleting it is the \"clear cached data\" step for Azure DevOps only",
+                    origins.join(", ")
+                ),
+                Action::DeleteSiteData {
+                    profile: profile.clone(),
+                    expected: found.origins.len(),
+                },
+            )
+        }
+        Err(why) => (
+            format!("its Azure DevOps site data could not be looked at ({why}); left alone"),
+            Action::Note(Status::Skipped),
+        ),
+    };
+    Some(Finding {
+        kind: "browser-site-data",
+        target: profile.label(),
+        detail,
+        action,
+    })
 }
 
 /// True when SQLite's write-ahead log next to `store` holds changes not yet in the store.

@@ -256,6 +256,12 @@ pub(super) enum Action {
     Check { org: String, check: verify::Check },
     /// Sum up the checks of `org` above it: `ok` only when every one passed.
     Conclude { org: String },
+    /// Delete the Azure DevOps origins' site data in this browser profile (not reversible;
+    /// only while the browser is closed). `expected` is how many origins the plan counted.
+    DeleteSiteData {
+        profile: crate::agent::browsers::Profile,
+        expected: usize,
+    },
     /// Delete the matching cookies in this browser cookie store (not reversible). `expected` is
     /// how many the plan counted.
     DeleteCookies {
@@ -275,6 +281,7 @@ impl Action {
                 | Action::DeleteSecret(_)
                 | Action::EraseCachedCredential { .. }
                 | Action::DeleteCookies { .. }
+                | Action::DeleteSiteData { .. }
                 | Action::SetGitConfig { .. }
                 | Action::UnsetGitConfig { .. }
                 | Action::RemoveLines { .. }

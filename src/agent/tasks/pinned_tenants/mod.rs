@@ -87,7 +87,10 @@ impl Task for PinnedTenants {
             }
             let mut repo_orgs: Option<BTreeSet<String>> = None;
             for rel in FILES {
-                let path = repo.path.join(rel);
+                // Joined a component at a time: one separator style on Windows too.
+                let path = rel
+                    .split('/')
+                    .fold(repo.path.clone(), |p, part| p.join(part));
                 if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
                     continue;
                 }
