@@ -6,6 +6,7 @@ mod support;
 
 mod agent;
 mod browser_sign_out;
+mod browser_site_data;
 mod cleanup;
 mod credentials;
 mod credentials_windows;

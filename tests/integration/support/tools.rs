@@ -10,6 +10,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("git", "git"),
     ("tmux", "tmux"),
     ("chromium", "chromium"),
+    ("firefox-esr", "firefox-esr"),
     ("ssh", "openssh-client"),
     ("ssh-keygen", "openssh-client"),
     ("ssh-keyscan", "openssh-client"),
