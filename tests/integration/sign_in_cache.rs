@@ -287,6 +287,7 @@ fn a_run_before_the_switch_remembers_the_old_tenant_and_the_run_after_it_cleans_
 /// stores the JSON base64-encoded, MSAL for Python as it is. The item's secret is rewritten in
 /// place in the form it had, the item itself (attributes, label) stays, and the marker is not
 /// mistaken for a cache.
+#[cfg(target_os = "linux")]
 #[test]
 fn the_cache_in_the_secret_service_is_rewritten_in_place_in_its_own_form() {
     use base64::Engine as _;
