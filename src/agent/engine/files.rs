@@ -116,6 +116,36 @@ pub(super) fn remove_msal_accounts(
     gone(finding, result, "removed", "remove")
 }
 
+/// Deletes one macOS keychain internet password with `security delete-internet-password`,
+/// named by every attribute it has.
+pub(super) fn delete_internet_password(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    inet: &crate::agent::tasks::credentials::InetItem,
+) -> Item {
+    let change = Change::EntriesDeleted {
+        path: inet.keychain.clone(),
+        what: format!("the internet password {}", finding.target),
+    };
+    let result = step.journaled(change, || {
+        let status = std::process::Command::new("security")
+            .args(inet.delete_args())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        // 44 is errSecItemNotFound: already gone.
+        match status.code() {
+            Some(0) => Ok(1),
+            Some(44) => Ok(0),
+            _ => Err(std::io::Error::other(format!(
+                "security stopped with {status}"
+            ))),
+        }
+    });
+    gone(finding, result, "deleted", "delete")
+}
+
 /// Erases what git's credential-cache daemon holds for exactly `url`
 /// (`git credential-cache erase`), journaled as gone for good.
 pub(super) fn erase_cached(

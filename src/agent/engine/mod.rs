@@ -118,6 +118,7 @@ fn planned_item(finding: &Finding) -> Item {
         Action::NeedsUser => (Status::NeedsUser, finding.detail.clone()),
         Action::DeleteFile(_)
         | Action::DeleteSecret(_)
+        | Action::DeleteInternetPassword(_)
         | Action::DeleteCookies { .. }
         | Action::DeleteSiteData { .. }
         | Action::EraseCachedCredential { .. } => (
@@ -272,6 +273,9 @@ fn apply_one(step: &Step<'_, '_>, finding: &Finding) -> Item {
     match &finding.action {
         Action::DeleteFile(path) => files::delete(step, finding, path),
         Action::DeleteSecret(secret) => files::delete_secret(step, finding, secret),
+        Action::DeleteInternetPassword(item) => {
+            files::delete_internet_password(step, finding, item)
+        }
         Action::RemoveMsalAccounts { place, selection } => {
             files::remove_msal_accounts(step, finding, place, selection)
         }

@@ -220,6 +220,10 @@ pub(super) enum Action {
         place: crate::agent::msal::place::Place,
         selection: crate::agent::msal::Selection,
     },
+    /// Delete this macOS keychain internet password (git's osxkeychain helper's), named by
+    /// every attribute (not reversible: the secret is never read). Planned on macOS only.
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+    DeleteInternetPassword(credentials::InetItem),
     /// Delete this item from the OS credential store (not reversible: the secret is never read,
     /// so it cannot be put back; the plan names the item first).
     DeleteSecret(secrets::Item),
@@ -279,6 +283,7 @@ impl Action {
             self,
             Action::DeleteFile(_)
                 | Action::DeleteSecret(_)
+                | Action::DeleteInternetPassword(_)
                 | Action::EraseCachedCredential { .. }
                 | Action::DeleteCookies { .. }
                 | Action::DeleteSiteData { .. }

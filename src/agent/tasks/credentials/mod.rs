@@ -6,7 +6,8 @@
 //! stores ([`files`]: plaintext, DPAPI and gpg/pass, wherever the environment or git configuration
 //! put them), and GCM's state and credential pins in every git configuration file git reads
 //! ([`config`]: the global files with their includes, and each repository's own; journaled for
-//! `undo`), and the Azure Artifacts credential provider's session tokens ([`artifacts`]). Old
+//! `undo`), the Azure Artifacts credential provider's session tokens ([`artifacts`]), and on
+//! macOS the internet passwords git's osxkeychain helper keeps ([`keychain_inet`]). Old
 //! tokens in package-manager and shell files are reported (see [`super::feeds`]);
 //! the shared Microsoft sign-in cache loses the old identity's accounts and keeps every other
 //! ([`msal`]).
@@ -24,6 +25,7 @@ mod artifacts;
 mod azure_cli;
 mod config;
 mod files;
+mod keychain_inet;
 mod memory_cache;
 mod msal;
 mod os_store;
@@ -38,6 +40,7 @@ use crate::agent::repos::gitconfig;
 use crate::agent::settings::keys;
 use crate::report::Status;
 
+pub(crate) use keychain_inet::InetItem;
 pub(crate) use memory_cache::{helper as cache_helper, request as erase_request};
 
 /// The `credentials` task.
@@ -120,6 +123,8 @@ impl Task for Credentials {
             other => other,
         };
         let (mut candidates, msal_items) = os_store::candidates(cx, &namespaces);
+        #[cfg(target_os = "macos")]
+        candidates.extend(keychain_inet::candidates(cx));
         for file in files::credential_store_files(cx) {
             candidates.extend(files::store_file(cx, &file, &mut resolve));
         }
