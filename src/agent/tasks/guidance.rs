@@ -12,6 +12,9 @@
 //!   hosts or repositories' remotes show SSH use with Azure DevOps.
 //! - Sign back in with the work account, once saved credentials were cleared; make new personal
 //!   access tokens for scripts and feeds, once old tokens were found.
+//! - Sign out of the old account in Visual Studio Code (its own sign-in, which no file here
+//!   holds in a form to clean), when it is installed and repositories here use an organization
+//!   in scope.
 //!
 //! Each is recorded as a `needs-user` item only where it applies, and the guided run shows it
 //! once, with its link.
@@ -99,6 +102,22 @@ impl Task for Guidance {
                 action: Action::NeedsUser,
             });
         }
+        // Only for organizations that moved: the configured ones, or (none configured) when
+        // credentials of a moved organization were found.
+        let moved_here = !evidence.remote_orgs.is_empty()
+            && (!cx.settings.organizations().is_empty() || evidence.credentials_cleared);
+        if let Some(editor) = vs_code(cx).filter(|_| moved_here) {
+            let orgs: Vec<&str> = evidence.remote_orgs.iter().map(String::as_str).collect();
+            findings.push(Finding {
+                kind: "user-step",
+                target: "sign-out-of-vs-code".into(),
+                detail: format!(
+                    "{editor} keeps its own Microsoft sign-in, which its Azure Repos, Azure DevOps and MCP extensions use for {}. In {editor}, open Accounts (the person icon at the bottom left), sign out of your old account, and sign in again with your work account when an extension asks",
+                    orgs.join(", ")
+                ),
+                action: Action::NeedsUser,
+            });
+        }
         if evidence.old_tokens {
             findings.push(Finding {
                 kind: "user-step",
@@ -119,6 +138,20 @@ impl Task for Guidance {
         }
         Ok(findings)
     }
+}
+
+/// The name of the Visual Studio Code edition whose user data folder exists here, if any.
+fn vs_code(cx: &Context<'_>) -> Option<&'static str> {
+    [
+        ("Code", "Visual Studio Code"),
+        ("Code - Insiders", "Visual Studio Code Insiders"),
+        ("VSCodium", "VSCodium"),
+    ]
+    .into_iter()
+    .find(|(dir, _)| {
+        std::fs::symlink_metadata(cx.paths.config_home.join(dir)).is_ok_and(|m| m.is_dir())
+    })
+    .map(|(_, name)| name)
 }
 
 /// Which file in `~/.ssh` shows SSH use with Azure DevOps, if any.
@@ -175,6 +208,31 @@ mod tests {
 
     fn detect(paths: &Paths, evidence: &mut Evidence) -> Vec<Finding> {
         with_context(paths, |cx| Guidance.detect(cx, evidence).unwrap())
+    }
+
+    #[test]
+    fn vs_code_gets_a_step_when_installed_and_a_moved_organization_is_used_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::sandboxed(dir.path());
+        let step = |evidence: &mut Evidence| {
+            detect(&paths, evidence)
+                .into_iter()
+                .find(|f| f.target == "sign-out-of-vs-code")
+        };
+        let mut evidence = Evidence {
+            credentials_cleared: true,
+            ..Evidence::default()
+        };
+        evidence.remote_orgs.insert("contoso".into());
+        assert!(step(&mut evidence.clone()).is_none(), "not installed");
+        std::fs::create_dir_all(paths.config_home.join("Code")).unwrap();
+        let found = step(&mut evidence.clone()).expect("installed and used");
+        assert!(found.detail.contains("Visual Studio Code") && found.detail.contains("contoso"));
+        evidence.credentials_cleared = false;
+        assert!(
+            step(&mut evidence.clone()).is_none(),
+            "nothing shows the organization moved"
+        );
     }
 
     #[test]

@@ -327,6 +327,8 @@ pub(super) struct Evidence {
     pub ssh_remotes: bool,
     /// The organizations repositories reach over SSH (found by `remotes`).
     pub ssh_orgs: BTreeSet<String>,
+    /// The organizations in scope that this machine's repositories' remotes use.
+    pub remote_orgs: BTreeSet<String>,
     /// Saved Azure DevOps credentials are cleared in this run (found by `credentials`): the
     /// person signs in again with the work account.
     pub credentials_cleared: bool,

@@ -72,6 +72,13 @@ impl Task for Remotes {
         }
         evidence.ssh_remotes |= !totals.ssh_orgs.is_empty();
         evidence.ssh_orgs.extend(totals.ssh_orgs.iter().cloned());
+        evidence.remote_orgs.extend(
+            totals
+                .orgs
+                .iter()
+                .filter(|org| cx.settings.org_in_scope(org))
+                .cloned(),
+        );
         findings.extend(organizations(cx, &totals.orgs));
         let shown_roots: Vec<String> = roots.iter().map(|r| cx.paths.display(r)).collect();
         findings.push(Finding {
