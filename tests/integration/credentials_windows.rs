@@ -9,12 +9,12 @@
 use crate::support;
 
 use serde_json::Value;
+use support::wine::under_wine;
 use support::{Sandbox, task_items, text};
 use windows_sys::Win32::Security::Credentials::{
     CRED_PERSIST_LOCAL_MACHINE, CRED_TYPE_GENERIC, CREDENTIALW, CredDeleteW, CredFree, CredReadW,
     CredWriteW,
 };
-use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
 
 /// (target, user, secret, stays?)
 const ITEMS: &[(&str, &str, &str, bool)] = &[
@@ -71,13 +71,6 @@ const ITEMS: &[(&str, &str, &str, bool)] = &[
 
 fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain([0]).collect()
-}
-
-fn under_wine() -> bool {
-    unsafe {
-        let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
-        !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_some()
-    }
 }
 
 fn write(target: &str, user: &str, secret: &str) {

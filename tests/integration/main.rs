@@ -24,3 +24,4 @@ mod sign_in_cache_windows;
 mod ssh_key;
 mod switch_and_verify;
 mod tenant_lookup;
+mod visual_studio_windows;

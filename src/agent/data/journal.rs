@@ -63,6 +63,9 @@ pub(crate) enum Change {
         backup: Option<String>,
         after_sha256: String,
     },
+    /// A registry key (under `HKEY_CURRENT_USER`) was moved whole from `from` to `to`; `undo`
+    /// moves it back as long as nothing took its old place.
+    RegistryKeyMoved { from: String, to: String },
 }
 
 impl Change {
@@ -73,12 +76,14 @@ impl Change {
             Change::FileWritten { .. }
                 | Change::GitConfigSet { .. }
                 | Change::GitConfigUnset { .. }
+                | Change::RegistryKeyMoved { .. }
         )
     }
 
     /// The path the change is about.
     pub(crate) fn path(&self) -> &Path {
         match self {
+            Change::RegistryKeyMoved { from, .. } => Path::new(from.as_str()),
             Change::FileDeleted { path }
             | Change::EntriesDeleted { path, .. }
             | Change::FileWritten { path, .. }
@@ -290,6 +295,22 @@ impl Journal {
                         "{key} was set again after ado-cutover removed it; left as it is"
                     )),
                     Err(err) => UndoResult::Failed(err),
+                }
+            }
+            Change::RegistryKeyMoved { from, to } => {
+                if crate::agent::platform::user_key_exists(from) {
+                    UndoResult::Conflict(format!(
+                        r"HKCU\{from} was made again after ado-cutover moved it aside; the old one stays at HKCU\{to}"
+                    ))
+                } else {
+                    match crate::agent::platform::move_user_key(to, from) {
+                        Ok(true) => UndoResult::Restored,
+                        Ok(false) if !entry.committed => UndoResult::NeverHappened,
+                        Ok(false) => {
+                            UndoResult::Conflict(format!(r"HKCU\{to} is gone; nothing to put back"))
+                        }
+                        Err(err) => UndoResult::Failed(err),
+                    }
                 }
             }
             _ => return UndoResult::Failed("this change cannot be undone".into()),

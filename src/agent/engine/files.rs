@@ -146,6 +146,25 @@ pub(super) fn delete_internet_password(
     gone(finding, result, "deleted", "delete")
 }
 
+/// Moves a registry key aside, journaled so `undo` moves it back.
+pub(super) fn move_registry_key(
+    step: &Step<'_, '_>,
+    finding: &Finding,
+    from: &str,
+    to: &str,
+) -> Item {
+    let change = Change::RegistryKeyMoved {
+        from: from.to_string(),
+        to: to.to_string(),
+    };
+    let result = step.journaled(change, || {
+        crate::agent::platform::move_user_key(from, to)
+            .map(usize::from)
+            .map_err(std::io::Error::other)
+    });
+    gone(finding, result, "moved aside", "move")
+}
+
 /// Erases what git's credential-cache daemon holds for exactly `url`
 /// (`git credential-cache erase`), journaled as gone for good.
 pub(super) fn erase_cached(

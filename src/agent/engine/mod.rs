@@ -129,7 +129,9 @@ fn planned_item(finding: &Finding) -> Item {
             Status::Planned,
             format!("will be changed: {}", finding.detail),
         ),
-        Action::RemoveLines { .. } | Action::RemoveMsalAccounts { .. } => (
+        Action::RemoveLines { .. }
+        | Action::RemoveMsalAccounts { .. }
+        | Action::MoveRegistryKey { .. } => (
             Status::Planned,
             format!("will be removed: {}", finding.detail),
         ),
@@ -273,6 +275,7 @@ fn apply_one(step: &Step<'_, '_>, finding: &Finding) -> Item {
     match &finding.action {
         Action::DeleteFile(path) => files::delete(step, finding, path),
         Action::DeleteSecret(secret) => files::delete_secret(step, finding, secret),
+        Action::MoveRegistryKey { from, to } => files::move_registry_key(step, finding, from, to),
         Action::DeleteInternetPassword(item) => {
             files::delete_internet_password(step, finding, item)
         }

@@ -43,6 +43,25 @@ pub(crate) fn protect(_data: &[u8]) -> Result<Vec<u8>, String> {
     Err("Windows data protection exists only on Windows".into())
 }
 
+/// Visual Studio's stored Azure DevOps tokens in the registry (Windows only; see
+/// `windows::visual_studio_tokens`).
+#[cfg(not(windows))]
+pub(crate) fn visual_studio_tokens() -> Vec<(String, String)> {
+    Vec::new()
+}
+
+/// True when the registry key exists (never, off Windows).
+#[cfg(not(windows))]
+pub(crate) fn user_key_exists(_path: &str) -> bool {
+    false
+}
+
+/// Moves a registry key (Windows only).
+#[cfg(not(windows))]
+pub(crate) fn move_user_key(_from: &str, _to: &str) -> Result<bool, String> {
+    Err("the registry exists only on Windows".into())
+}
+
 /// The agent's own data and log folders.
 #[derive(Debug, Clone)]
 pub(super) struct AppDirs {

@@ -273,3 +273,174 @@ mod tests {
         assert!(super::unprotect(b"not protected").is_err());
     }
 }
+
+/// An open key under `HKEY_CURRENT_USER`, closed when dropped.
+struct UserKey(windows_sys::Win32::System::Registry::HKEY);
+
+impl Drop for UserKey {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from RegOpenKeyExW / RegCreateKeyExW and is closed once.
+        unsafe { windows_sys::Win32::System::Registry::RegCloseKey(self.0) };
+    }
+}
+
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain([0]).collect()
+}
+
+fn open_user_key(path: &str) -> Option<UserKey> {
+    use windows_sys::Win32::System::Registry::{HKEY_CURRENT_USER, KEY_READ, RegOpenKeyExW};
+    let name = wide(path);
+    let mut key = std::ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated; `key` receives a handle only on success.
+    let status = unsafe { RegOpenKeyExW(HKEY_CURRENT_USER, name.as_ptr(), 0, KEY_READ, &mut key) };
+    (status == 0).then_some(UserKey(key))
+}
+
+fn subkeys(key: &UserKey) -> Vec<String> {
+    use windows_sys::Win32::System::Registry::RegEnumKeyExW;
+    let mut names = Vec::new();
+    for index in 0u32.. {
+        let mut buf = [0u16; 256];
+        let mut len = buf.len() as u32;
+        // SAFETY: `len` is the buffer's size in characters; the call writes at most that many.
+        let status = unsafe {
+            RegEnumKeyExW(
+                key.0,
+                index,
+                buf.as_mut_ptr(),
+                &mut len,
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        if status != 0 {
+            break;
+        }
+        names.push(String::from_utf16_lossy(
+            &buf[..(len as usize).min(buf.len())],
+        ));
+    }
+    names
+}
+
+fn string_value(key: &UserKey, name: &str) -> Option<String> {
+    use windows_sys::Win32::System::Registry::{RRF_RT_REG_SZ, RegGetValueW};
+    let name = wide(name);
+    let mut buf = vec![0u16; 4096];
+    let mut len = (buf.len() * 2) as u32;
+    // SAFETY: `len` is the buffer's size in bytes, which RegGetValueW never writes past.
+    let status = unsafe {
+        RegGetValueW(
+            key.0,
+            std::ptr::null(),
+            name.as_ptr(),
+            RRF_RT_REG_SZ,
+            std::ptr::null_mut(),
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if status != 0 {
+        return None;
+    }
+    buf.truncate((len as usize / 2).min(buf.len()));
+    Some(
+        String::from_utf16_lossy(&buf)
+            .trim_end_matches('\0')
+            .to_string(),
+    )
+}
+
+/// Visual Studio's stored Azure DevOps sign-in tokens: each key under
+/// `HKCU\Software\Microsoft\VSCommon\<version>\ClientServices\TokenStorage\VisualStudio\VssApp`
+/// with its `Url` value, as (key path under `HKCU`, URL). The token value is never read.
+pub(crate) fn visual_studio_tokens() -> Vec<(String, String)> {
+    const BASE: &str = r"Software\Microsoft\VSCommon";
+    let Some(base) = open_user_key(BASE) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for version in subkeys(&base) {
+        let app = format!(r"{BASE}\{version}\ClientServices\TokenStorage\VisualStudio\VssApp");
+        let Some(app_key) = open_user_key(&app) else {
+            continue;
+        };
+        for name in subkeys(&app_key) {
+            let path = format!(r"{app}\{name}");
+            if let Some(url) = open_user_key(&path).and_then(|k| string_value(&k, "Url")) {
+                found.push((path, url));
+            }
+        }
+    }
+    found
+}
+
+/// True when `HKCU\<path>` exists.
+pub(crate) fn user_key_exists(path: &str) -> bool {
+    open_user_key(path).is_some()
+}
+
+/// Moves `HKCU\<from>` with everything in it to `HKCU\<to>` (copied, then deleted), so it can
+/// be moved back exactly. `Ok(false)` when `from` is not there; refused when `to` is.
+pub(crate) fn move_user_key(from: &str, to: &str) -> Result<bool, String> {
+    use windows_sys::Win32::System::Registry::{
+        HKEY_CURRENT_USER, KEY_ALL_ACCESS, REG_OPTION_NON_VOLATILE, RegCopyTreeW, RegCreateKeyExW,
+        RegDeleteTreeW,
+    };
+    if user_key_exists(to) {
+        return Err(format!(r"HKCU\{to} exists already"));
+    }
+    let Some(source) = open_user_key(from) else {
+        return Ok(false);
+    };
+    let to_name = wide(to);
+    let mut dest = std::ptr::null_mut();
+    // SAFETY: `to_name` is NUL-terminated; `dest` receives a handle only on success.
+    let status = unsafe {
+        RegCreateKeyExW(
+            HKEY_CURRENT_USER,
+            to_name.as_ptr(),
+            0,
+            std::ptr::null(),
+            REG_OPTION_NON_VOLATILE,
+            KEY_ALL_ACCESS,
+            std::ptr::null(),
+            &mut dest,
+            std::ptr::null_mut(),
+        )
+    };
+    if status != 0 {
+        return Err(format!(r"HKCU\{to} cannot be made (error {status})"));
+    }
+    let dest = UserKey(dest);
+    // SAFETY: both handles are open keys.
+    let status = unsafe { RegCopyTreeW(source.0, std::ptr::null(), dest.0) };
+    drop(source);
+    drop(dest);
+    if status != 0 {
+        // SAFETY: `to_name` is NUL-terminated; it names the copy just made.
+        unsafe { RegDeleteTreeW(HKEY_CURRENT_USER, to_name.as_ptr()) };
+        return Err(format!(r"HKCU\{from} cannot be copied (error {status})"));
+    }
+    let from_name = wide(from);
+    // SAFETY: `from_name` is NUL-terminated.
+    let status = unsafe { RegDeleteTreeW(HKEY_CURRENT_USER, from_name.as_ptr()) };
+    if status != 0 {
+        return Err(format!(
+            r"HKCU\{from} was copied but cannot be removed (error {status})"
+        ));
+    }
+    // RegDeleteTreeW empties the key; the key itself goes with RegDeleteKeyW.
+    let status = unsafe {
+        windows_sys::Win32::System::Registry::RegDeleteKeyW(HKEY_CURRENT_USER, from_name.as_ptr())
+    };
+    if status != 0 && user_key_exists(from) {
+        return Err(format!(
+            r"HKCU\{from} was emptied but not removed (error {status})"
+        ));
+    }
+    Ok(true)
+}

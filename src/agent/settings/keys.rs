@@ -135,6 +135,13 @@ pub(crate) const REWRITE_PINNED_TENANTS: Key = Key {
     help: "rewrite the old tenant id pinned in repository files (.vscode/mcp.json --tenant, adoCodespacesAuth.tenantID) to expected_tenant (journaled for undo); default false",
     default: Some("false"),
 };
+pub(crate) const CLEAR_VISUAL_STUDIO_TOKENS: Key = Key {
+    name: "credentials.clear_visual_studio_tokens",
+    env: "ADO_CUTOVER_CLEAR_VISUAL_STUDIO_TOKENS",
+    kind: Kind::Bool,
+    help: "Windows: move Visual Studio's registry sign-in tokens of moved organizations aside (undo puts them back); default false: the plan shows the reg delete command",
+    default: Some("false"),
+};
 
 pub(crate) const SSH_KEY_CREATE: Key = Key {
     name: "ssh_key.create",
@@ -225,6 +232,7 @@ pub(crate) const ALL: &[Key] = &[
     REPORT_PLANS,
     CLEAR_UNATTRIBUTED,
     CLEAR_MSAL_CACHE,
+    CLEAR_VISUAL_STUDIO_TOKENS,
     SIGN_OUT_MICROSOFT,
     REMOTES_ROOTS,
     REMOTES_SKIP,

@@ -224,6 +224,9 @@ pub(super) enum Action {
     /// every attribute (not reversible: the secret is never read). Planned on macOS only.
     #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
     DeleteInternetPassword(credentials::InetItem),
+    /// Move the registry key `HKCU\<from>` with everything in it to `HKCU\<to>`; `undo` moves
+    /// it back.
+    MoveRegistryKey { from: String, to: String },
     /// Delete this item from the OS credential store (not reversible: the secret is never read,
     /// so it cannot be put back; the plan names the item first).
     DeleteSecret(secrets::Item),
@@ -291,6 +294,7 @@ impl Action {
                 | Action::UnsetGitConfig { .. }
                 | Action::RemoveLines { .. }
                 | Action::RemoveMsalAccounts { .. }
+                | Action::MoveRegistryKey { .. }
                 | Action::CreateSshKey(_)
                 | Action::WriteFile { .. }
                 | Action::RegisterSshKey { api: true, .. }

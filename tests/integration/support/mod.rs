@@ -20,6 +20,8 @@ pub(crate) mod server;
 pub(crate) mod terminal;
 #[cfg(target_os = "linux")]
 pub(crate) mod tools;
+#[cfg(windows)]
+pub(crate) mod wine;
 
 /// The all-zero tenant: personal Microsoft accounts.
 pub(crate) const MSA: &str = "00000000-0000-0000-0000-000000000000";

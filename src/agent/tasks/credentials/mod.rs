@@ -7,7 +7,8 @@
 //! put them), and GCM's state and credential pins in every git configuration file git reads
 //! ([`config`]: the global files with their includes, and each repository's own; journaled for
 //! `undo`), the Azure Artifacts credential provider's session tokens ([`artifacts`]), and on
-//! macOS the internet passwords git's osxkeychain helper keeps ([`keychain_inet`]). Old
+//! macOS the internet passwords git's osxkeychain helper keeps ([`keychain_inet`]), and on
+//! Windows Visual Studio's sign-in tokens in the registry ([`visual_studio`]). Old
 //! tokens in package-manager and shell files are reported (see [`super::feeds`]);
 //! the shared Microsoft sign-in cache loses the old identity's accounts and keeps every other
 //! ([`msal`]).
@@ -29,6 +30,7 @@ mod keychain_inet;
 mod memory_cache;
 mod msal;
 mod os_store;
+mod visual_studio;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -48,7 +50,7 @@ pub(crate) struct Credentials;
 
 /// Whose a credential is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Owner {
+pub(super) enum Owner {
     /// One organization's: acted on when that organization moved.
     Org(String),
     /// A host-wide `dev.azure.com` credential whose user name looks like an organization name.
@@ -132,6 +134,7 @@ impl Task for Credentials {
         let config = config::candidates(cx, &global);
         candidates.extend(config.candidates);
         candidates.extend(azure_cli::candidates(cx));
+        candidates.extend(visual_studio::candidates(cx));
         for candidate in &mut candidates {
             let owner = std::mem::replace(&mut candidate.owner, Owner::Everyone);
             candidate.owner = resolve(owner);
