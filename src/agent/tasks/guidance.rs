@@ -15,6 +15,9 @@
 //! - Sign out of the old account in Visual Studio Code (its own sign-in, which no file here
 //!   holds in a form to clean), when it is installed and repositories here use an organization
 //!   in scope.
+//! - On Windows, when Git signs in through the Windows account broker, disconnect the old work
+//!   account in "Access work or school"; on macOS, remove Azure DevOps' website data in Safari
+//!   (whose cookie store no other program may change). Both where an organization moved.
 //!
 //! Each is recorded as a `needs-user` item only where it applies, and the guided run shows it
 //! once, with its link.
@@ -23,6 +26,7 @@ use std::path::Path;
 
 use super::{Action, Context, Evidence, Finding, Task, TaskError};
 use crate::agent::hosts;
+use crate::agent::repos::gitconfig;
 
 /// Where Microsoft explains renaming a personal Microsoft account.
 pub(crate) const RENAME_MSA_URL: &str =
@@ -118,6 +122,28 @@ impl Task for Guidance {
                 action: Action::NeedsUser,
             });
         }
+        if moved_here || evidence.credentials_cleared {
+            if let Some(why) = broker_in_use(cx) {
+                findings.push(Finding {
+                    kind: "user-step",
+                    target: "disconnect-old-work-account".into(),
+                    detail: format!(
+                        "Git signs in through Windows ({why}), which keeps work accounts of its own: in Settings > Accounts > Access work or school, disconnect the account of the old organization if it is listed, then let Git ask again and choose your work account"
+                    ),
+                    action: Action::NeedsUser,
+                });
+            }
+            if let Some(store) = safari_cookies(cx) {
+                findings.push(Finding {
+                    kind: "user-step",
+                    target: "clear-safari-website-data".into(),
+                    detail: format!(
+                        "Safari keeps Azure DevOps cookies ({store}), which no other program may change: in Safari, open Settings > Privacy > Manage Website Data, search for dev.azure.com and visualstudio.com, and remove them"
+                    ),
+                    action: Action::NeedsUser,
+                });
+            }
+        }
         if evidence.old_tokens {
             findings.push(Finding {
                 kind: "user-step",
@@ -138,6 +164,50 @@ impl Task for Guidance {
         }
         Ok(findings)
     }
+}
+
+/// Why Git Credential Manager signs in through the Windows account broker (WAM) here, if it
+/// does: `credential.msauthUseBroker` in the global configuration, or `GCM_MSAUTH_USEBROKER`.
+fn broker_in_use(cx: &Context<'_>) -> Option<&'static str> {
+    if !cfg!(windows) {
+        return None;
+    }
+    let on = |v: &str| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on"
+        )
+    };
+    if cx.env.get("GCM_MSAUTH_USEBROKER").is_some_and(on) {
+        return Some("GCM_MSAUTH_USEBROKER");
+    }
+    let global = gitconfig::global_files(cx.paths, cx.env);
+    gitconfig::values_in_files(&global, "credential.msauthUseBroker")
+        .last()
+        .is_some_and(|v| on(v))
+        .then_some("credential.msauthUseBroker")
+}
+
+/// Safari's cookie store, shown, when it holds an Azure DevOps cookie domain. The binary
+/// format keeps each domain as a NUL-terminated string, so a byte search finds them.
+fn safari_cookies(cx: &Context<'_>) -> Option<String> {
+    if !cfg!(target_os = "macos") {
+        return None;
+    }
+    let library = cx.paths.home.join("Library");
+    [
+        library.join("Containers/com.apple.Safari/Data/Library/Cookies/Cookies.binarycookies"),
+        library.join("Cookies/Cookies.binarycookies"),
+    ]
+    .into_iter()
+    .find(|path| {
+        crate::agent::fsutil::read_capped(path).is_ok_and(|bytes| {
+            [&b"dev.azure.com\0"[..], &b"visualstudio.com\0"[..]]
+                .iter()
+                .any(|needle| bytes.windows(needle.len()).any(|w| w == *needle))
+        })
+    })
+    .map(|path| cx.paths.display(&path))
 }
 
 /// The name of the Visual Studio Code edition whose user data folder exists here, if any.
@@ -233,6 +303,33 @@ mod tests {
             step(&mut evidence.clone()).is_none(),
             "nothing shows the organization moved"
         );
+    }
+
+    /// Windows only: elsewhere Git Credential Manager has no account broker.
+    #[cfg(windows)]
+    #[test]
+    fn git_signing_in_through_the_windows_broker_gets_the_access_work_or_school_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::sandboxed(dir.path());
+        let step = |evidence: &mut Evidence| {
+            detect(&paths, evidence)
+                .into_iter()
+                .any(|f| f.target == "disconnect-old-work-account")
+        };
+        let mut evidence = Evidence {
+            credentials_cleared: true,
+            ..Evidence::default()
+        };
+        assert!(!step(&mut evidence.clone()), "no broker configured");
+        std::fs::create_dir_all(&paths.home).unwrap();
+        std::fs::write(
+            paths.home.join(".gitconfig"),
+            "[credential]\n\tmsauthUseBroker = true\n",
+        )
+        .unwrap();
+        assert!(step(&mut evidence.clone()));
+        evidence.credentials_cleared = false;
+        assert!(!step(&mut evidence), "nothing moved");
     }
 
     #[test]
