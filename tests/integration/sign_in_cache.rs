@@ -423,3 +423,64 @@ fn the_azure_cli_signed_in_as_the_old_identity_gets_the_commands_that_replace_it
     );
     assert!(!text(&run.stdout).contains("AT-OLDHOME"));
 }
+
+/// An organization on personal Microsoft accounts until the switch: the waiting run remembers
+/// that, and the run after it takes the personal account with the work e-mail's domain from the
+/// cache (the domain of the new tenant's account there), keeps another personal account, and
+/// does not tell the person they used the organization with a personal account (nothing here
+/// says they did).
+#[test]
+fn an_organization_that_was_on_personal_accounts_takes_the_work_domain_personal_account() {
+    let sandbox = Sandbox::new();
+    sandbox.write_managed_config(&format!(
+        "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\n"
+    ));
+    let cloud = FakeCloud::start();
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .tenants
+        .insert("contoso".into(), "msa".into());
+    let cache = write_cache(
+        &sandbox,
+        &json!([
+            sign_in("p1", CONSUMERS, CONSUMERS, "alice@contoso.com", "WORKMAIL"),
+            sign_in("p2", CONSUMERS, CONSUMERS, "alice@outlook.com", "OWNMAIL"),
+            sign_in("a-new", TENANT, TENANT, "alice@contoso.com", "NEWHOME"),
+        ]),
+    );
+    let run = |sandbox: &Sandbox, only: &str| {
+        let mut cmd = sandbox.cmd();
+        cmd.args(["run", "--yes", "--json", "--only", only]);
+        for (k, v) in cloud.env() {
+            cmd.env(k, v);
+        }
+        support::json_run(&mut cmd)
+    };
+    let (code, _, stdout) = run(&sandbox, "credentials");
+    assert_eq!(code, Some(12), "contoso still waits: {stdout}");
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .tenants
+        .insert("contoso".into(), TENANT.into());
+    let (code, report, stdout) = run(&sandbox, "credentials,guidance");
+    assert!(matches!(code, Some(0) | Some(10)), "{stdout}");
+    let (accounts, secrets) = read_cache(&cache);
+    let homes: Vec<String> = accounts.into_iter().map(|a| a[1].clone()).collect();
+    assert_eq!(
+        homes,
+        [format!("a-new.{TENANT}"), format!("p2.{CONSUMERS}")],
+        "the work-domain personal account went, the other stayed"
+    );
+    assert!(!secrets.contains("AT-WORKMAIL") && secrets.contains("AT-OWNMAIL"));
+    let steps: Vec<Value> = task_items(&report, "guidance");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["target"] != "rename-personal-account"),
+        "{steps:#?}"
+    );
+}

@@ -141,6 +141,7 @@ impl<'e> Session<'e> {
         let mut evidence = Evidence {
             msa_orgs: state.msa_orgs,
             old_tenants: state.old_tenants,
+            msa_backed: state.msa_backed,
             shown_steps: state.shown_steps.into_keys().collect(),
             ..Evidence::default()
         };
@@ -152,8 +153,10 @@ impl<'e> Session<'e> {
                         .old_tenants
                         .insert(org.name.clone(), tenant.clone());
                 }
+                // A fact about the organization, not that this person used it so: not
+                // `msa_orgs`, whose steps say "you used it with a personal account".
                 Some(Before::PersonalAccounts) => {
-                    evidence.msa_orgs.insert(org.name.clone());
+                    evidence.msa_backed.insert(org.name.clone());
                 }
                 None => {}
             }
@@ -166,6 +169,7 @@ impl<'e> Session<'e> {
     pub(super) fn remember(&self, evidence: &Evidence, report: &Report, shown_to_a_person: bool) {
         let mut state = State::load(&self.paths.data_dir);
         state.msa_orgs.extend(evidence.msa_orgs.iter().cloned());
+        state.msa_backed.extend(evidence.msa_backed.iter().cloned());
         state.old_tenants.extend(
             evidence
                 .old_tenants

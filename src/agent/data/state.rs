@@ -22,6 +22,9 @@ pub(crate) struct State {
     /// The Entra tenant each organization was seen on before it moved.
     #[serde(default)]
     pub old_tenants: BTreeMap<String, String>,
+    /// Organizations seen on personal Microsoft accounts before they moved.
+    #[serde(default)]
+    pub msa_backed: BTreeSet<String>,
     /// User steps shown to the person, and when.
     #[serde(default)]
     pub shown_steps: BTreeMap<String, String>,

@@ -325,6 +325,9 @@ pub(super) struct Evidence {
     /// The Entra tenant each organization was on before it moved (lower-case GUIDs), as the
     /// tenant cache or an earlier run's switch check saw it.
     pub old_tenants: BTreeMap<String, String>,
+    /// Organizations seen on personal Microsoft accounts before they moved (the switch check
+    /// saw it; says nothing of whether this person used them so).
+    pub msa_backed: BTreeSet<String>,
     /// User steps the person was already shown on an earlier run.
     pub shown_steps: BTreeSet<String>,
     /// A repository uses SSH with Azure DevOps (found by `remotes`).

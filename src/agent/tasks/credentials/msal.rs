@@ -89,7 +89,7 @@ pub(super) fn old_identity(
         .collect();
     let mut old = OldIdentity::default();
     for org in &orgs {
-        old.personal |= evidence.msa_orgs.contains(org);
+        old.personal |= evidence.msa_orgs.contains(org) || evidence.msa_backed.contains(org);
         let Some(before) = evidence.old_tenants.get(org) else {
             continue;
         };
