@@ -415,54 +415,12 @@ fn a_store_written_by_real_chromium_is_cleaned() {
         }
     });
     let data_dir = root(&sandbox, "chromium");
-    {
-        let mut child = std::process::Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--password-store=basic",
-                "--host-resolver-rules=MAP * 127.0.0.1",
-            ])
-            .arg(format!("--user-data-dir={}", data_dir.display()))
-            .args(["--dump-dom", &format!("http://dev.azure.com:{port}/")])
-            .env("HOME", &sandbox.paths.home)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("Debian's chromium must be installed for this test (apt-get install chromium)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("chromium did not finish");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    }
-    // Its helper processes outlive the main one for a moment; until they are gone the profile
-    // is in use (and the task would rightly leave it alone).
-    let marker = data_dir.display().to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .any(|entry| {
-            std::fs::read(entry.path().join("cmdline"))
-                .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(&marker))
-        })
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "chromium's helpers did not exit"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    support::headless::chromium(
+        &sandbox.paths.home,
+        &data_dir,
+        &format!("http://dev.azure.com:{port}/"),
+        &[],
+    );
     // Chromium keeps it in `Default/Cookies` on Linux (`Default/Network/Cookies` on Windows).
     let profiles = ado_cutover::agent::browser_profiles(&sandbox.paths);
     assert_eq!(profiles.len(), 1, "{profiles:?}");

@@ -13,7 +13,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use ado_cutover::agent::BrowserRoot as Root;
 use ado_cutover::agent::browser_dirs;
@@ -65,59 +64,14 @@ fn root(sandbox: &Sandbox, id: &str) -> PathBuf {
         .dir
 }
 
-/// Runs a browser to its end, then waits until no process of it names `marker` (its helpers
-/// outlive it for a moment, and until they are gone the profile is in use).
-fn run_browser(cmd: &mut Command, marker: &Path) {
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the browser must be installed for this test (.ci/test-packages.txt)");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the browser did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let marker = marker.display().to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .any(|entry| {
-            std::fs::read(entry.path().join("cmdline"))
-                .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(&marker))
-        })
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the browser's helpers did not exit"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn chromium(sandbox: &Sandbox, data_dir: &Path, url: &str) {
-    let mut cmd = Command::new("chromium");
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--password-store=basic",
-        "--host-resolver-rules=MAP * 127.0.0.1",
-        "--virtual-time-budget=10000",
-    ])
-    .arg(format!("--user-data-dir={}", data_dir.display()))
-    .args(["--dump-dom", url])
-    .env("HOME", &sandbox.paths.home);
-    run_browser(&mut cmd, data_dir);
+    // A time budget, so the page's IndexedDB write completes before the DOM is printed.
+    support::headless::chromium(
+        &sandbox.paths.home,
+        data_dir,
+        url,
+        &["--virtual-time-budget=10000"],
+    );
 }
 
 fn firefox(sandbox: &Sandbox, profile: &Path, url: &str) {
@@ -130,7 +84,7 @@ fn firefox(sandbox: &Sandbox, profile: &Path, url: &str) {
         .arg(url)
         .env("HOME", &sandbox.paths.home)
         .env("MOZ_CRASHREPORTER_DISABLE", "1");
-    run_browser(&mut cmd, profile);
+    support::headless::run_to_end(&mut cmd, profile);
 }
 
 /// The IndexedDB folders and storage buckets Chromium keeps, by origin.

@@ -83,6 +83,14 @@ fn read_cache(cache: &Path) -> (BTreeSet<Vec<String>>, BTreeSet<String>) {
     )
 }
 
+/// contoso moved from OLD (GCM's tenant cache names it) to TENANT, acted on without waiting.
+fn moved_from_old_tenant(sandbox: &Sandbox) {
+    sandbox.seed_tenant_cache(&[("https://dev.azure.com/contoso", OLD)]);
+    sandbox.write_managed_config(&format!(
+        "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\nwait_for_switch = false\n"
+    ));
+}
+
 fn sign_in(oid: &str, tid: &str, realm: &str, username: &str, secret: &str) -> Value {
     json!({"oid": oid, "tid": tid, "realm": realm, "username": username, "secret": secret})
 }
@@ -121,10 +129,7 @@ fn cache_items(report: &Value) -> Vec<Value> {
 fn the_old_tenant_s_sign_ins_leave_the_shared_cache_and_every_other_account_stays() {
     let sandbox = Sandbox::new();
     // GCM for Windows remembered contoso's old tenant; contoso moves to TENANT.
-    sandbox.seed_tenant_cache(&[("https://dev.azure.com/contoso", OLD)]);
-    sandbox.write_managed_config(&format!(
-        "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\nwait_for_switch = false\n"
-    ));
+    moved_from_old_tenant(&sandbox);
     let cache = write_cache(
         &sandbox,
         &json!([
@@ -222,19 +227,41 @@ fn the_old_tenant_s_sign_ins_leave_the_shared_cache_and_every_other_account_stay
     assert!(cache_items(&report).is_empty(), "{report:#}");
 }
 
-#[test]
-fn a_run_before_the_switch_remembers_the_old_tenant_and_the_run_after_it_cleans_with_it() {
-    let sandbox = Sandbox::new();
+/// contoso configured to move to TENANT, and the fake Azure DevOps showing it on `backing`
+/// (a tenant id, or `msa`) for now.
+fn waiting_for_the_switch(sandbox: &Sandbox, backing: &str) -> FakeCloud {
     sandbox.write_managed_config(&format!(
         "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\n"
     ));
     let cloud = FakeCloud::start();
+    move_contoso(&cloud, backing);
+    cloud
+}
+
+/// The fake Azure DevOps shows contoso on `backing` from now on.
+fn move_contoso(cloud: &FakeCloud, backing: &str) {
     cloud
         .state
         .lock()
         .unwrap()
         .tenants
-        .insert("contoso".into(), OLD.into());
+        .insert("contoso".into(), backing.into());
+}
+
+/// `run --yes --json --only <only>` against the fake cloud.
+fn run_with(sandbox: &Sandbox, cloud: &FakeCloud, only: &str) -> (Option<i32>, Value, String) {
+    let mut cmd = sandbox.cmd();
+    cmd.args(["run", "--yes", "--json", "--only", only]);
+    for (k, v) in cloud.env() {
+        cmd.env(k, v);
+    }
+    support::json_run(&mut cmd)
+}
+
+#[test]
+fn a_run_before_the_switch_remembers_the_old_tenant_and_the_run_after_it_cleans_with_it() {
+    let sandbox = Sandbox::new();
+    let cloud = waiting_for_the_switch(&sandbox, OLD);
     let cache = write_cache(
         &sandbox,
         &json!([
@@ -242,27 +269,14 @@ fn a_run_before_the_switch_remembers_the_old_tenant_and_the_run_after_it_cleans_
             sign_in("p", CONSUMERS, CONSUMERS, "alice@contoso.com", "PERSONAL"),
         ]),
     );
-    let run = |sandbox: &Sandbox| {
-        let mut cmd = sandbox.cmd();
-        cmd.args(["run", "--yes", "--json", "--only", "credentials"]);
-        for (k, v) in cloud.env() {
-            cmd.env(k, v);
-        }
-        support::json_run(&mut cmd)
-    };
     let before = std::fs::read(&cache).unwrap();
-    let (code, _, stdout) = run(&sandbox);
+    let (code, _, stdout) = run_with(&sandbox, &cloud, "credentials");
     assert_eq!(code, Some(12), "contoso still waits: {stdout}");
     assert_eq!(std::fs::read(&cache).unwrap(), before, "nothing changed");
 
     // Switch day: contoso is on the new tenant, and nothing on this machine names the old one.
-    cloud
-        .state
-        .lock()
-        .unwrap()
-        .tenants
-        .insert("contoso".into(), TENANT.into());
-    let (code, report, stdout) = run(&sandbox);
+    move_contoso(&cloud, TENANT);
+    let (code, report, stdout) = run_with(&sandbox, &cloud, "credentials");
     assert_eq!(code, Some(0), "{stdout}");
     let items = cache_items(&report);
     assert_eq!(items.len(), 1, "{items:#?}");
@@ -299,10 +313,7 @@ fn the_cache_in_the_secret_service_is_rewritten_in_place_in_its_own_form() {
     ];
     for encoded in [true, false] {
         let sandbox = Sandbox::new();
-        sandbox.seed_tenant_cache(&[("https://dev.azure.com/contoso", OLD)]);
-        sandbox.write_managed_config(&format!(
-            "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\nwait_for_switch = false\n"
-        ));
+        moved_from_old_tenant(&sandbox);
         // msal writes the cache; its JSON goes into the keyring as MSAL keeps it there.
         let written = write_cache(
             &sandbox,
@@ -375,10 +386,7 @@ fn the_cache_in_the_secret_service_is_rewritten_in_place_in_its_own_form() {
 #[test]
 fn the_azure_cli_signed_in_as_the_old_identity_gets_the_commands_that_replace_it() {
     let sandbox = Sandbox::new();
-    sandbox.seed_tenant_cache(&[("https://dev.azure.com/contoso", OLD)]);
-    sandbox.write_managed_config(&format!(
-        "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\nwait_for_switch = false\n"
-    ));
+    moved_from_old_tenant(&sandbox);
     let cache = sandbox.paths.home.join(".azure/msal_token_cache.json");
     write_cache_at(
         &sandbox,
@@ -432,16 +440,7 @@ fn the_azure_cli_signed_in_as_the_old_identity_gets_the_commands_that_replace_it
 #[test]
 fn an_organization_that_was_on_personal_accounts_takes_the_work_domain_personal_account() {
     let sandbox = Sandbox::new();
-    sandbox.write_managed_config(&format!(
-        "organizations = [\"contoso\"]\nexpected_tenant = \"{TENANT}\"\n"
-    ));
-    let cloud = FakeCloud::start();
-    cloud
-        .state
-        .lock()
-        .unwrap()
-        .tenants
-        .insert("contoso".into(), "msa".into());
+    let cloud = waiting_for_the_switch(&sandbox, "msa");
     let cache = write_cache(
         &sandbox,
         &json!([
@@ -450,23 +449,10 @@ fn an_organization_that_was_on_personal_accounts_takes_the_work_domain_personal_
             sign_in("a-new", TENANT, TENANT, "alice@contoso.com", "NEWHOME"),
         ]),
     );
-    let run = |sandbox: &Sandbox, only: &str| {
-        let mut cmd = sandbox.cmd();
-        cmd.args(["run", "--yes", "--json", "--only", only]);
-        for (k, v) in cloud.env() {
-            cmd.env(k, v);
-        }
-        support::json_run(&mut cmd)
-    };
-    let (code, _, stdout) = run(&sandbox, "credentials");
+    let (code, _, stdout) = run_with(&sandbox, &cloud, "credentials");
     assert_eq!(code, Some(12), "contoso still waits: {stdout}");
-    cloud
-        .state
-        .lock()
-        .unwrap()
-        .tenants
-        .insert("contoso".into(), TENANT.into());
-    let (code, report, stdout) = run(&sandbox, "credentials,guidance");
+    move_contoso(&cloud, TENANT);
+    let (code, report, stdout) = run_with(&sandbox, &cloud, "credentials,guidance");
     assert!(matches!(code, Some(0) | Some(10)), "{stdout}");
     let (accounts, secrets) = read_cache(&cache);
     let homes: Vec<String> = accounts.into_iter().map(|a| a[1].clone()).collect();

@@ -30,28 +30,37 @@ pub(super) fn delete(step: &Step<'_, '_>, finding: &Finding, path: &Path) -> Ite
     gone(finding, result, "deleted", "delete")
 }
 
+/// The OS credential store for an action on one of its items, or the item that says why
+/// there is none (not in use: skipped; unusable: failed, "could not `verb` it").
+fn open_store<'s>(
+    step: &'s Step<'_, '_>,
+    finding: &Finding,
+    verb: &str,
+) -> Result<&'s secrets::Store, Item> {
+    match step.cx.secret_store() {
+        Ok(Some(store)) => Ok(store),
+        Ok(None) => Err(item(
+            finding,
+            Status::Skipped,
+            "the OS credential store is not in use".into(),
+        )),
+        Err(why) => Err(item(
+            finding,
+            Status::Failed,
+            format!("could not {verb} it: {why}"),
+        )),
+    }
+}
+
 /// Deletes an item from the OS credential store.
 pub(super) fn delete_secret(
     step: &Step<'_, '_>,
     finding: &Finding,
     secret: &secrets::Item,
 ) -> Item {
-    let store = match step.cx.secret_store() {
-        Ok(Some(store)) => store,
-        Ok(None) => {
-            return item(
-                finding,
-                Status::Skipped,
-                "the OS credential store is not in use".into(),
-            );
-        }
-        Err(why) => {
-            return item(
-                finding,
-                Status::Failed,
-                format!("could not delete it: {why}"),
-            );
-        }
+    let store = match open_store(step, finding, "delete") {
+        Ok(store) => store,
+        Err(item) => return item,
     };
     let change = Change::EntriesDeleted {
         path: PathBuf::from(secrets::Store::NAME),
@@ -78,22 +87,9 @@ pub(super) fn remove_msal_accounts(
             }
             None
         }
-        Place::Secret { .. } => match step.cx.secret_store() {
-            Ok(Some(store)) => Some(store),
-            Ok(None) => {
-                return item(
-                    finding,
-                    Status::Skipped,
-                    "the OS credential store is not in use".into(),
-                );
-            }
-            Err(why) => {
-                return item(
-                    finding,
-                    Status::Failed,
-                    format!("could not change it: {why}"),
-                );
-            }
+        Place::Secret { .. } => match open_store(step, finding, "change") {
+            Ok(store) => Some(store),
+            Err(item) => return item,
         },
     };
     let change = Change::EntriesDeleted {

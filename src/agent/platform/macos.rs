@@ -101,3 +101,15 @@ pub(crate) fn url_openers() -> &'static [&'static str] {
 pub(crate) fn clipboard_writers() -> &'static [&'static str] {
     &["pbcopy"]
 }
+
+/// The login keychain's items as `security dump-keychain` lists them: attributes only (without
+/// `-d` no secret is read, and nothing is asked). `None` when it cannot run.
+pub(crate) fn keychain_dump() -> Option<String> {
+    let out = std::process::Command::new("security")
+        .arg("dump-keychain")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}

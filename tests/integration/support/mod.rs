@@ -13,6 +13,8 @@ use std::process::{Command, Stdio};
 pub(crate) mod browser;
 pub(crate) mod fake_cloud;
 #[cfg(target_os = "linux")]
+pub(crate) mod headless;
+#[cfg(target_os = "linux")]
 pub(crate) mod keyring;
 #[cfg(feature = "server")]
 pub(crate) mod server;

@@ -10,8 +10,8 @@
 //! same query (a path-less item beside one with a path for the same account would be
 //! ambiguous): otherwise the person is told which item to remove in Keychain Access.
 //!
-//! The parsing and the exactness rule are plain code, tested on every OS; running `security`
-//! happens on macOS only.
+//! The parsing and the exactness rule are plain code, tested on every OS; the listing
+//! (`platform::keychain_dump`) and the deletion (the engine) run `security` on macOS only.
 // Built everywhere so its tests run everywhere; only macOS calls it.
 #![cfg_attr(not(target_os = "macos"), allow(dead_code))]
 
@@ -206,21 +206,15 @@ pub(crate) fn candidates_of(items: &[InetItem]) -> Vec<Candidate> {
 }
 
 /// The login keychain's Azure DevOps internet passwords (macOS; never in a sandbox, whose
-/// keychain would be this machine's real one).
+/// keychain would be this machine's real one). The listing is the platform layer's.
 #[cfg(target_os = "macos")]
 pub(super) fn candidates(cx: &crate::agent::tasks::Context<'_>) -> Vec<Candidate> {
     if cx.paths.sandbox.is_some() {
         return Vec::new();
     }
-    let Ok(out) = std::process::Command::new("security")
-        .arg("dump-keychain")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-    else {
-        return Vec::new();
-    };
-    candidates_of(&parse_dump(&String::from_utf8_lossy(&out.stdout)))
+    crate::agent::platform::keychain_dump()
+        .map(|dump| candidates_of(&parse_dump(&dump)))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
