@@ -1,11 +1,12 @@
 //! The desktop around a person at the computer: open a web page in their browser, put text on
-//! their clipboard. Both are best effort and say whether they worked.
+//! their clipboard. Both are best effort and say whether they worked; how is the platform's
+//! (Windows' shell and clipboard APIs, `open`/`pbcopy` on macOS, `xdg-open`/`wl-copy`/`xclip`
+//! on Linux).
 //!
 //! `ADO_CUTOVER_BROWSER` names a program to open web pages with instead of the platform's (the
 //! URL is its one argument): for machines with an unusual browser setup, and for tests, which
 //! point it at a script that plays the browser.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::agent::env::Env;
@@ -32,44 +33,10 @@ pub(super) fn open_url(env: &Env, url: &str) -> Result<(), String> {
     {
         return Err("there is no graphical session to open a browser in".into());
     }
-    for opener in platform::url_openers() {
-        let mut words = opener.split(' ');
-        let program = words.next().unwrap_or_default();
-        let started = Command::new(program)
-            .args(words)
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if started.is_ok_and(|status| status.success()) {
-            return Ok(());
-        }
-    }
-    Err("no program to open a web page with was found".into())
+    platform::open_url(url)
 }
 
 /// Puts `text` on the clipboard; `Err` says why not.
 pub(super) fn copy(text: &str) -> Result<(), String> {
-    for writer in platform::clipboard_writers() {
-        let mut words = writer.split(' ');
-        let program = words.next().unwrap_or_default();
-        let Ok(mut child) = Command::new(program)
-            .args(words)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        else {
-            continue;
-        };
-        let written = child
-            .stdin
-            .take()
-            .is_some_and(|mut stdin| stdin.write_all(text.as_bytes()).is_ok());
-        if written && child.wait().is_ok_and(|status| status.success()) {
-            return Ok(());
-        }
-    }
-    Err("no clipboard program was found".into())
+    platform::copy(text)
 }

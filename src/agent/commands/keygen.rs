@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use super::{Failure, exit, failure, write_stdout};
-use crate::agent::env::Env;
 
 /// The hidden `keygen` command: the `ssh-key` task's key generation alone, for benchmarks.
-pub(super) fn command(env: &Env, path: PathBuf, kind: &str, bits: usize) -> Result<u8, Failure> {
+pub(super) fn command(path: PathBuf, kind: &str, bits: usize) -> Result<u8, Failure> {
     use crate::agent::ssh::keygen::{self, KeyType, Spec};
     let kind = match kind {
         "rsa" if [3072, 4096].contains(&bits) => KeyType::Rsa { bits },
@@ -25,7 +24,7 @@ pub(super) fn command(env: &Env, path: PathBuf, kind: &str, bits: usize) -> Resu
         comment: format!("benchmark {}", keygen::MARKER),
     };
     let key = keygen::generate(&spec, None).map_err(|e| failure(exit::FAILED, e))?;
-    keygen::write(&spec, &key, env).map_err(|e| {
+    keygen::write(&spec, &key).map_err(|e| {
         failure(exit::FAILED, format!("{e}"))
             .hint("name a path where no file exists yet".to_string())
     })?;

@@ -127,7 +127,7 @@ pub(super) fn run(cli: Cli, env: &Env) -> u8 {
                 },
         }) => config::write_managed(&cli.common, env, endpoint, token, token_stdin, tenant),
         Some(Command::Discover { roots }) => discover::command(&cli.common, env, roots),
-        Some(Command::Keygen { path, r#type, bits }) => keygen::command(env, path, &r#type, bits),
+        Some(Command::Keygen { path, r#type, bits }) => keygen::command(path, &r#type, bits),
     };
     result.unwrap_or_else(|fail| {
         fail.print();

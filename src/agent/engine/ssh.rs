@@ -55,7 +55,7 @@ pub(super) fn create(step: &Step<'_, '_>, finding: &Finding, spec: &Spec) -> Ite
     };
     let mut warning = None;
     let written = step.journaled(change, || {
-        warning = keygen::write(spec, &key, cx.env)?;
+        warning = keygen::write(spec, &key)?;
         Ok(1)
     });
     match written {

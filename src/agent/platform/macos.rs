@@ -88,17 +88,17 @@ pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::bro
 }
 
 /// Unix permissions already make the key owner-only (mode 0600).
-pub(crate) fn restrict_to_owner(_path: &Path, _env: &Env) -> Result<(), String> {
+pub(crate) fn restrict_to_owner(_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
 /// The program that opens a web page in the user's browser.
-pub(crate) fn url_openers() -> &'static [&'static str] {
+fn url_openers() -> &'static [&'static str] {
     &["open"]
 }
 
 /// The program that puts standard input on the clipboard.
-pub(crate) fn clipboard_writers() -> &'static [&'static str] {
+fn clipboard_writers() -> &'static [&'static str] {
     &["pbcopy"]
 }
 
@@ -112,4 +112,16 @@ pub(crate) fn keychain_dump() -> Option<String> {
         .output()
         .ok()?;
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Opens `url` in the browser with the first of [`url_openers`] that works.
+pub(crate) fn open_url(url: &str) -> Result<(), String> {
+    super::run_first(url_openers(), Some(url), None)
+        .map_err(|()| "no program to open a web page with was found".to_string())
+}
+
+/// Puts `text` on the clipboard with the first of [`clipboard_writers`] that works.
+pub(crate) fn copy(text: &str) -> Result<(), String> {
+    super::run_first(clipboard_writers(), None, Some(text))
+        .map_err(|()| "no clipboard program was found".to_string())
 }

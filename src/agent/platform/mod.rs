@@ -30,6 +30,40 @@ pub(super) fn account_name() -> Option<String> {
     (out.status.success() && !name.is_empty()).then_some(name)
 }
 
+/// Runs the first of `programs` (each a program and its fixed arguments, split on blanks) that
+/// starts and succeeds, with `arg` appended and `input` on its standard input.
+#[cfg(unix)]
+fn run_first(programs: &[&str], arg: Option<&str>, input: Option<&str>) -> Result<(), ()> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    for line in programs {
+        let mut words = line.split(' ');
+        let program = words.next().unwrap_or_default();
+        let Ok(mut child) = Command::new(program)
+            .args(words)
+            .args(arg)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            continue;
+        };
+        let fed = match (input, child.stdin.take()) {
+            (Some(text), Some(mut stdin)) => stdin.write_all(text.as_bytes()).is_ok(),
+            _ => true,
+        };
+        if child.wait().is_ok_and(|status| status.success()) && fed {
+            return Ok(());
+        }
+    }
+    Err(())
+}
+
 /// The Windows data protection API (DPAPI) protects MSAL's caches on Windows only; elsewhere a
 /// protected cache cannot be read.
 #[cfg(not(windows))]

@@ -14,7 +14,6 @@ use ssh_key::private::{KeypairData, RsaKeypair};
 use ssh_key::rand_core::OsRng;
 use ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey};
 
-use crate::agent::env::Env;
 use crate::agent::{fsutil, platform};
 
 /// Written into every key comment, so a later run recognises the keys it made.
@@ -168,7 +167,7 @@ fn ed25519() -> Result<ssh_key::private::Ed25519Keypair, String> {
 /// Writes the key pair to `spec.path` and its `.pub`, never replacing an existing file.
 /// Creates `~/.ssh` (mode 0700) when it is missing. Returns a warning when the key could not be
 /// made owner-only on Windows (it stays in the user's profile, which is private by default).
-pub(crate) fn write(spec: &Spec, key: &Generated, env: &Env) -> io::Result<Option<String>> {
+pub(crate) fn write(spec: &Spec, key: &Generated) -> io::Result<Option<String>> {
     let dir = spec
         .path
         .parent()
@@ -186,7 +185,7 @@ pub(crate) fn write(spec: &Spec, key: &Generated, env: &Env) -> io::Result<Optio
         return Err(exists(&public));
     }
     fsutil::create_new(&spec.path, private.as_bytes(), 0o600).map_err(|e| named(e, &spec.path))?;
-    let warning = platform::restrict_to_owner(&spec.path, env).err();
+    let warning = platform::restrict_to_owner(&spec.path).err();
     if let Err(err) = fsutil::create_new(
         &public,
         format!("{}\n", key.public_line()).as_bytes(),
@@ -261,7 +260,7 @@ mod tests {
         let ssh = dir.path().join(".ssh");
         let spec = spec(&ssh, KeyType::Ed25519);
         let key = generate(&spec, None).unwrap();
-        write(&spec, &key, &Env::default()).unwrap();
+        write(&spec, &key).unwrap();
         let public = read_public(&spec.path).unwrap();
         assert_eq!(fingerprint(&public), key.fingerprint());
         assert!(public.comment().contains(MARKER));
@@ -274,7 +273,7 @@ mod tests {
         }
         let before = fs::read(&spec.path).unwrap();
         let other = generate(&spec, None).unwrap();
-        let err = write(&spec, &other, &Env::default()).unwrap_err();
+        let err = write(&spec, &other).unwrap_err();
         assert!(err.to_string().contains("never replaces"), "{err}");
         assert_eq!(
             fs::read(&spec.path).unwrap(),

@@ -399,7 +399,7 @@ mod tests {
                 comment: comment.into(),
             };
             let key = keygen::generate(&spec, None).unwrap();
-            keygen::write(&spec, &key, &crate::agent::env::Env::default()).unwrap();
+            keygen::write(&spec, &key).unwrap();
             spec.path
         };
         assert_eq!(existing_key(ssh, "", KeyType::Ed25519), None, "no keys");

@@ -6,6 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
+mod acl;
+mod desktop;
+
+pub(crate) use acl::restrict_to_owner;
+pub(crate) use desktop::{copy, open_url};
+
 use super::AppDirs;
 use crate::agent::env::Env;
 use crate::agent::paths::{APP_DIR, Bases};
@@ -155,40 +161,6 @@ pub fn browser_dirs(paths: &crate::agent::paths::Paths) -> Vec<crate::agent::bro
     ]
 }
 
-/// Makes `path` readable by its owner alone, as OpenSSH for Windows requires of a private key:
-/// inherited entries removed, full control granted to the current user only (`icacls`).
-pub(crate) fn restrict_to_owner(path: &Path, env: &Env) -> Result<(), String> {
-    let user = env.get("USERNAME").ok_or("USERNAME is not set")?;
-    let account = match env.get("USERDOMAIN") {
-        Some(domain) => format!("{domain}\\{user}"),
-        None => user.to_string(),
-    };
-    let status = std::process::Command::new("icacls")
-        .arg(path)
-        .args(["/inheritance:r", "/grant:r"])
-        .arg(format!("{account}:F"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map_err(|e| format!("icacls could not be started: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("icacls failed ({status})"))
-    }
-}
-
-/// The program that opens a web page in the user's browser (`rundll32` passes the URL through
-/// untouched, where `cmd /c start` would split it at `&`).
-pub(crate) fn url_openers() -> &'static [&'static str] {
-    &["rundll32 url.dll,FileProtocolHandler"]
-}
-
-/// The program that puts standard input on the clipboard.
-pub(crate) fn clipboard_writers() -> &'static [&'static str] {
-    &["clip"]
-}
-
 /// Decrypts data the current user protected with the Windows data protection API (DPAPI, no
 /// extra entropy, as MSAL protects its token caches).
 pub(crate) fn unprotect(data: &[u8]) -> Result<Vec<u8>, String> {
@@ -262,18 +234,6 @@ fn take_blob(
     Ok(bytes)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dpapi_round_trips_for_this_account() {
-        let plain = br#"{"Account":{}}"#;
-        let sealed = super::protect(plain).unwrap();
-        assert_ne!(sealed.as_slice(), plain.as_slice());
-        assert_eq!(super::unprotect(&sealed).unwrap(), plain);
-        assert!(super::unprotect(b"not protected").is_err());
-    }
-}
-
 /// An open key under `HKEY_CURRENT_USER`, closed when dropped.
 struct UserKey(windows_sys::Win32::System::Registry::HKEY);
 
@@ -284,8 +244,27 @@ impl Drop for UserKey {
     }
 }
 
+/// True when this runs under Wine (its ntdll answers to `wine_get_version`): the tests that
+/// Wine cannot answer as Windows does say so.
+#[cfg(test)]
+pub(crate) fn under_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+    // SAFETY: both names are NUL-terminated; ntdll is always loaded.
+    unsafe {
+        let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
+        !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_some()
+    }
+}
+
+/// A NUL-terminated UTF-16 string for the Windows API.
 fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain([0]).collect()
+}
+
+/// A path as a NUL-terminated UTF-16 string (any path Windows can name, not only Unicode).
+fn wide_path(path: &Path) -> Vec<u16> {
+    use std::os::windows::ffi::OsStrExt;
+    path.as_os_str().encode_wide().chain([0]).collect()
 }
 
 fn open_user_key(path: &str) -> Option<UserKey> {
@@ -443,4 +422,16 @@ pub(crate) fn move_user_key(from: &str, to: &str) -> Result<bool, String> {
         ));
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dpapi_round_trips_for_this_account() {
+        let plain = br#"{"Account":{}}"#;
+        let sealed = super::protect(plain).unwrap();
+        assert_ne!(sealed.as_slice(), plain.as_slice());
+        assert_eq!(super::unprotect(&sealed).unwrap(), plain);
+        assert!(super::unprotect(b"not protected").is_err());
+    }
 }
