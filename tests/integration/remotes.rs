@@ -1,39 +1,29 @@
-//! Task `remotes` end to end, on real repositories made with real git in a sandboxed home:
+//! Task `remotes` end to end, on repositories made with libgit2 in a sandboxed home (so the tests
+//! run in the Windows build too):
 //! every remote URL form, look-alikes that must not match, an insteadOf rule, a worktree, a bare
 //! repository, unpushed work, and the opt-in fixes with `undo`.
-
-// These tests drive the real git of the machine they run on; the Windows run under Wine has no
-// Windows git, so they run on Unix only. (The URL, discovery and lookup logic they rest on is
-// unit-tested on every platform.)
-#![cfg(unix)]
 
 use crate::support;
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use support::repo::{self as git, remote_url};
 use support::{Sandbox, text};
 
 const SECRET: &str = "SECRETPAT0123456789";
 
-fn git(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> String {
-    let out = sandbox
-        .paths
-        .command("git")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("git must be installed for the tests");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
+/// `~/<rel>` with the platform's separators (`rel` uses `/`), as the agent shows paths.
+fn under_home(sandbox: &Sandbox, rel: &str) -> PathBuf {
+    rel.split('/')
+        .fold(sandbox.paths.home.clone(), |dir, part| dir.join(part))
 }
 
 /// A repository at `~/<rel>` with remote `origin` at `url`.
 fn repo(sandbox: &Sandbox, rel: &str, url: &str) -> PathBuf {
-    let dir = sandbox.paths.home.join(rel);
+    let dir = under_home(sandbox, rel);
     std::fs::create_dir_all(&dir).unwrap();
-    git(sandbox, &dir, &["init", "-q"]);
-    git(sandbox, &dir, &["remote", "add", "origin", url]);
+    git::with_origin(&dir, url);
     dir
 }
 
@@ -73,63 +63,25 @@ fn machine() -> Machine {
     let by_rule = repo(&sandbox, "src/rule", "ado:proj/_git/rule");
 
     // A clone with work that was never pushed, and a worktree of it.
-    let server = sandbox.paths.home.join("srv/modern.git");
-    std::fs::create_dir_all(&server).unwrap();
-    git(&sandbox, &server, &["init", "-q", "--bare"]);
+    let server = under_home(&sandbox, "srv/modern.git");
+    git::init_bare(&server);
     let modern = repo(
         &sandbox,
         "src/modern",
         "https://dev.azure.com/contoso/proj/_git/modern",
     );
-    std::fs::write(modern.join("a"), "1").unwrap();
-    git(&sandbox, &modern, &["add", "a"]);
-    git(&sandbox, &modern, &["commit", "-qm", "one"]);
-    git(
-        &sandbox,
-        &modern,
-        &["push", "-q", server.to_str().unwrap(), "main"],
-    );
-    git(
-        &sandbox,
-        &modern,
-        &[
-            "fetch",
-            "-q",
-            server.to_str().unwrap(),
-            "main:refs/remotes/origin/main",
-        ],
-    );
-    git(
-        &sandbox,
-        &modern,
-        &["branch", "-q", "--set-upstream-to=origin/main", "main"],
-    );
-    std::fs::write(modern.join("a"), "2").unwrap();
-    git(&sandbox, &modern, &["commit", "-qam", "two"]);
-    git(
-        &sandbox,
-        &modern,
-        &["worktree", "add", "-q", "../modern-wt", "-b", "wt"],
-    );
+    let mut clone = git::open(&modern);
+    let pushed = git::commit_file(&clone, "a", "1", "one");
+    git::track_origin_main(&clone, pushed);
+    git::commit_file(&clone, "a", "2", "two");
+    git::add_worktree(&clone, &under_home(&sandbox, "src/modern-wt"), "wt");
     std::fs::write(modern.join("a"), "3").unwrap();
-    git(&sandbox, &modern, &["stash", "-q"]);
+    git::stash(&mut clone);
     // A submodule (its `.git` is a file) whose remote is on the old host.
-    let server_path = server.to_str().unwrap();
-    let add = [
-        "-c",
-        "protocol.file.allow=always",
-        "submodule",
-        "add",
-        "-q",
-        server_path,
+    git::add_submodule(
+        &clone,
         "lib",
-    ];
-    git(&sandbox, &modern, &add);
-    let legacy_lib = "https://contoso.visualstudio.com/proj/_git/lib";
-    git(
-        &sandbox,
-        &modern.join("lib"),
-        &["remote", "set-url", "origin", legacy_lib],
+        "https://contoso.visualstudio.com/proj/_git/lib",
     );
 
     let mut untouched = Vec::new();
@@ -283,12 +235,7 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
     let lib = m.modern.join("lib");
     let originals: Vec<(PathBuf, String)> = [&m.legacy_https, &m.legacy_ssh, &m.by_rule, &lib]
         .iter()
-        .map(|p| {
-            (
-                (*p).clone(),
-                git(&m.sandbox, p, &["config", "remote.origin.url"]),
-            )
-        })
+        .map(|p| ((*p).clone(), remote_url(p, "origin")))
         .collect();
 
     let plan = m
@@ -322,7 +269,8 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
         "unpushed work and the rule remain: {}",
         text(&run.stdout)
     );
-    let url = |p: &Path| git(&m.sandbox, p, &["remote", "get-url", "origin"]);
+    // None of these URLs matches the `insteadOf` rule, so the configured URL is the one git uses.
+    let url = |p: &Path| remote_url(p, "origin");
     assert_eq!(
         url(&m.legacy_https),
         "https://dev.azure.com/contoso/My%20Project/_git/web"
@@ -335,10 +283,7 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
         url(&m.with_pat),
         "https://dev.azure.com/contoso/proj/_git/pat"
     );
-    assert_eq!(
-        git(&m.sandbox, &m.by_rule, &["config", "remote.origin.url"]),
-        "ado:proj/_git/rule"
-    );
+    assert_eq!(remote_url(&m.by_rule, "origin"), "ado:proj/_git/rule");
     for (path, original) in &m.untouched {
         assert_eq!(&url(path), original);
     }
@@ -358,10 +303,7 @@ fn opted_in_fixes_rewrite_urls_and_undo_restores_what_it_may() {
     let undo = m.sandbox.cmd().args(["undo", "--json"]).output().unwrap();
     assert_eq!(undo.status.code(), Some(0), "{}", text(&undo.stdout));
     for (path, original) in &originals {
-        assert_eq!(
-            &git(&m.sandbox, path, &["config", "remote.origin.url"]),
-            original
-        );
+        assert_eq!(&remote_url(path, "origin"), original);
     }
     assert_eq!(
         url(&m.with_pat),
@@ -430,18 +372,10 @@ fn a_repository_whose_git_directory_is_elsewhere_is_reported_not_changed() {
     let work = sandbox.paths.home.join("src/web");
     std::fs::create_dir_all(&work).unwrap();
     std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
-    git(
-        &sandbox,
-        &work,
-        &[
-            "init",
-            "-q",
-            "--separate-git-dir",
-            elsewhere.to_str().unwrap(),
-        ],
-    );
     let legacy = "https://contoso.visualstudio.com/proj/_git/web";
-    git(&sandbox, &work, &["remote", "add", "origin", legacy]);
+    git::init_separate(&work, &elsewhere)
+        .remote("origin", legacy)
+        .unwrap();
     let config = elsewhere.join("config");
     let before = std::fs::read(&config).unwrap();
     sandbox.write_managed_config(

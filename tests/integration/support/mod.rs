@@ -16,6 +16,7 @@ pub(crate) mod fake_cloud;
 pub(crate) mod headless;
 #[cfg(target_os = "linux")]
 pub(crate) mod keyring;
+pub(crate) mod repo;
 #[cfg(feature = "server")]
 pub(crate) mod server;
 #[cfg(unix)]
@@ -217,9 +218,7 @@ impl Sandbox {
         }
     }
 
-    /// Fails, naming only the files that differ, unless the machine is as in `before`. (Used
-    /// by the Unix-only modules.)
-    #[cfg(unix)]
+    /// Fails, naming only the files that differ, unless the machine is as in `before`.
     pub(crate) fn assert_unchanged(&self, before: &BTreeMap<PathBuf, String>, what: &str) {
         let after = self.snapshot();
         let changed: Vec<&PathBuf> = before
@@ -323,9 +322,7 @@ pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Runs `cmd` with `input` on its standard input; returns what it printed and its status.
 /// Runs the agent and reads the JSON report it prints: exit code, report, standard error.
-#[cfg(unix)]
 pub(crate) fn json_run(cmd: &mut Command) -> (Option<i32>, serde_json::Value, String) {
     let out = cmd.output().unwrap();
     let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
