@@ -2,6 +2,7 @@
 //! Git Credential Manager's plaintext store and its state in the global git configuration.
 
 use crate::support;
+use support::repo as git;
 
 use serde_json::Value;
 use support::fake_cloud::FakeCloud;
@@ -419,19 +420,12 @@ fn without_configured_organizations_the_tenant_decides_and_offline_nothing_goes(
 }
 
 /// Git Credential Manager's bindings and cached authorities in `~/.gitconfig`, seeded and read
-/// back with real git (Unix only: the Windows run under Wine has no git).
-#[cfg(unix)]
+/// back with libgit2 (so this runs in the Windows build too).
 #[test]
 fn gcm_git_config_state_is_cleared_and_undo_restores_it() {
     let sandbox = Sandbox::new();
-    let git = |args: &[&str]| {
-        sandbox
-            .paths
-            .command("git")
-            .args(args)
-            .output()
-            .expect("git must be installed for the tests")
-    };
+    let gitconfig = sandbox.paths.home.join(".gitconfig");
+    let get = |key: &str| git::config_get(&gitconfig, key);
     let seed = [
         (
             "credential.azrepos:org/contoso.username",
@@ -452,7 +446,7 @@ fn gcm_git_config_state_is_cleared_and_undo_restores_it() {
         ("credential.helper", "store"),
     ];
     for (key, value) in seed {
-        assert!(git(&["config", "--global", key, value]).status.success());
+        git::config_set(&gitconfig, key, value);
     }
     let run = sandbox
         .cmd()
@@ -461,25 +455,15 @@ fn gcm_git_config_state_is_cleared_and_undo_restores_it() {
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
     for (key, _) in &seed[..3] {
-        assert!(
-            !git(&["config", "--global", "--get", key]).status.success(),
-            "{key} is still set"
-        );
+        assert_eq!(get(key), None, "{key} is still set");
     }
     for (key, value) in &seed[3..] {
-        assert_eq!(
-            text(&git(&["config", "--global", "--get", key]).stdout).trim(),
-            *value
-        );
+        assert_eq!(get(key).as_deref(), Some(*value));
     }
     let undo = sandbox.cmd().arg("undo").output().unwrap();
     assert_eq!(undo.status.code(), Some(0), "{}", text(&undo.stdout));
     for (key, value) in seed {
-        assert_eq!(
-            text(&git(&["config", "--global", "--get", key]).stdout).trim(),
-            value,
-            "{key}"
-        );
+        assert_eq!(get(key).as_deref(), Some(value), "{key}");
     }
 }
 
@@ -525,23 +509,14 @@ fn tokens_kept_in_package_manager_and_shell_files_are_reported_never_shown_or_ch
 }
 
 /// Bindings in each repository's own configuration, including the empty "no inherit" value,
-/// seeded and read back with real git (Unix only).
-#[cfg(unix)]
+/// seeded and read back with libgit2 (so this runs in the Windows build too).
 #[test]
 fn repository_bindings_are_cleared_and_undo_restores_them() {
     let sandbox = Sandbox::new();
-    let git = |dir: &std::path::Path, args: &[&str]| {
-        let out = sandbox
-            .paths
-            .command("git")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .unwrap();
-        (out.status.success(), text(&out.stdout).trim().to_string())
-    };
-    let web = sandbox.paths.home.join("src/web");
-    let api = sandbox.paths.home.join("src/api");
+    let web = sandbox.paths.home.join("src").join("web");
+    let api = sandbox.paths.home.join("src").join("api");
+    let local = |dir: &std::path::Path| dir.join(".git").join("config");
+    let get = |dir: &std::path::Path, key: &str| git::config_get(&local(dir), key);
     for (dir, key, value) in [
         (
             &web,
@@ -556,8 +531,10 @@ fn repository_bindings_are_cleared_and_undo_restores_them() {
         (&api, "credential.azrepos:org/contoso.username", ""),
     ] {
         std::fs::create_dir_all(dir).unwrap();
-        assert!(git(dir, &["init", "-q"]).0);
-        assert!(git(dir, &["config", "--local", key, value]).0);
+        if !local(dir).exists() {
+            git::init(dir);
+        }
+        git::config_set(&local(dir), key, value);
     }
     let run = sandbox
         .cmd()
@@ -565,67 +542,19 @@ fn repository_bindings_are_cleared_and_undo_restores_them() {
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
-    assert!(
-        !git(
-            &web,
-            &[
-                "config",
-                "--local",
-                "--get",
-                "credential.azrepos:org/contoso.username"
-            ]
-        )
-        .0
-    );
-    assert!(
-        !git(
-            &api,
-            &[
-                "config",
-                "--local",
-                "--get",
-                "credential.azrepos:org/contoso.username"
-            ]
-        )
-        .0
-    );
+    let contoso = "credential.azrepos:org/contoso.username";
+    assert_eq!(get(&web, contoso), None);
+    assert_eq!(get(&api, contoso), None);
     assert_eq!(
-        git(
-            &web,
-            &[
-                "config",
-                "--local",
-                "--get",
-                "credential.azrepos:org/fabrikam.username"
-            ]
-        ),
-        (true, "bob@example.com".to_string())
+        get(&web, "credential.azrepos:org/fabrikam.username").as_deref(),
+        Some("bob@example.com")
     );
     let undo = sandbox.cmd().arg("undo").output().unwrap();
     assert_eq!(undo.status.code(), Some(0), "{}", text(&undo.stdout));
+    assert_eq!(get(&web, contoso).as_deref(), Some("alice@old.example"));
     assert_eq!(
-        git(
-            &web,
-            &[
-                "config",
-                "--local",
-                "--get",
-                "credential.azrepos:org/contoso.username"
-            ]
-        ),
-        (true, "alice@old.example".to_string())
-    );
-    assert_eq!(
-        git(
-            &api,
-            &[
-                "config",
-                "--local",
-                "--get",
-                "credential.azrepos:org/contoso.username"
-            ]
-        ),
-        (true, String::new()),
+        get(&api, contoso).as_deref(),
+        Some(""),
         "the empty no-inherit value is back"
     );
 }

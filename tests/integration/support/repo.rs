@@ -148,3 +148,18 @@ pub(crate) fn remote_url(dir: &Path, name: &str) -> String {
 pub(crate) fn set_remote_url(dir: &Path, name: &str, url: &str) {
     open(dir).remote_set_url(name, url).unwrap();
 }
+
+/// A value in one git configuration file, no other file consulted (`git config --file <file>
+/// --get <key>`).
+pub(crate) fn config_get(file: &Path, key: &str) -> Option<String> {
+    isolate();
+    git2::Config::open(file).ok()?.get_string(key).ok()
+}
+
+/// Sets a value in one git configuration file (`git config --file <file> <key> <value>`).
+pub(crate) fn config_set(file: &Path, key: &str, value: &str) {
+    isolate();
+    git2::Config::open(file)
+        .and_then(|mut config| config.set_str(key, value))
+        .unwrap_or_else(|e| panic!("git config {key} in {}: {e}", file.display()));
+}
