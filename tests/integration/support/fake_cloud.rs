@@ -119,8 +119,7 @@ impl FakeCloud {
         format!("{}/ado", self.base)
     }
 
-    /// The environment that points the agent here (the sign-in tests are Unix-only).
-    #[cfg(unix)]
+    /// The environment that points the agent here.
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("ADO_CUTOVER_ENTRA_URL", self.base.clone()),
@@ -140,14 +139,12 @@ impl FakeCloud {
     }
 
     /// `METHOD path` of every request so far.
-    #[cfg(unix)]
     pub(crate) fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
 
     /// The requests so far except the unauthenticated tenant lookups (`HEAD …/connectionData`),
     /// which need no sign-in and may come from any run.
-    #[cfg(unix)]
     pub(crate) fn signed_requests(&self) -> Vec<String> {
         self.requests()
             .into_iter()

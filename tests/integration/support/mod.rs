@@ -71,6 +71,8 @@ impl Sandbox {
         // Every missing tool named at once, before a test meets the first of them.
         #[cfg(target_os = "linux")]
         tools::require();
+        #[cfg(windows)]
+        wine::start_desktop();
         let root = tempfile::tempdir().expect("temp dir");
         let paths = Paths::sandboxed(root.path());
         std::fs::create_dir_all(&paths.home).unwrap();
@@ -92,6 +94,13 @@ impl Sandbox {
             .env("NO_COLOR", "1")
             .env("HOME", &self.paths.home)
             .env("USERPROFILE", &self.paths.home);
+        // Never this machine's browser: on Windows the agent would open one through the shell
+        // (Linux tests remove DISPLAY instead). A test that plays the browser sets its own.
+        #[cfg(windows)]
+        cmd.env(
+            "ADO_CUTOVER_BROWSER",
+            self.root.path().join("no-browser.exe"),
+        );
         cmd
     }
 

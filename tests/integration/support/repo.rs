@@ -144,11 +144,6 @@ pub(crate) fn remote_url(dir: &Path, name: &str) -> String {
         .unwrap_or_else(|e| panic!("no remote {name} in {}: {e}", dir.display()))
 }
 
-/// Sets `remote.<name>.url` (`git remote set-url`).
-pub(crate) fn set_remote_url(dir: &Path, name: &str, url: &str) {
-    open(dir).remote_set_url(name, url).unwrap();
-}
-
 /// A value in one git configuration file, no other file consulted (`git config --file <file>
 /// --get <key>`).
 pub(crate) fn config_get(file: &Path, key: &str) -> Option<String> {

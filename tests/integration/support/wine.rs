@@ -11,3 +11,17 @@ pub(crate) fn under_wine() -> bool {
         !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_some()
     }
 }
+
+/// Starts Wine's desktop process (`explorer.exe /desktop`, which also keeps the clipboard) from
+/// the test process, once. Otherwise the first agent that touches the clipboard starts it, and
+/// the desktop process keeps that agent's output pipes open after the agent exits, so the test
+/// would wait for the end of its output forever. (Windows itself has no such process.)
+pub(crate) fn start_desktop() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        if under_wine() {
+            // SAFETY: no arguments; it returns the desktop window, starting Wine's desktop.
+            unsafe { windows_sys::Win32::UI::WindowsAndMessaging::GetDesktopWindow() };
+        }
+    });
+}
