@@ -249,6 +249,43 @@ mod tests {
         );
     }
 
+    /// The real layout on Windows (run under Wine, whose known folders are Windows' own): every
+    /// place the agent reads, as Microsoft documents it, from the OS's folders, not the sandbox.
+    #[cfg(windows)]
+    #[test]
+    fn on_windows_every_place_follows_the_known_folders() {
+        let env = Env::from_pairs([("ProgramData", r"C:\ProgramData")]);
+        let paths = Paths::resolve(&env).unwrap();
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(paths.home, home);
+        assert_eq!(paths.local_data, home.join(r"AppData\Local"));
+        assert_eq!(paths.config_home, home.join(r"AppData\Roaming"));
+        assert_eq!(paths.data_dir, home.join(r"AppData\Local\ado-cutover"));
+        assert_eq!(paths.ssh_dir, home.join(".ssh"));
+        assert_eq!(
+            paths.managed_config(),
+            PathBuf::from(r"C:\ProgramData\ado-cutover\config.toml")
+        );
+        assert_eq!(
+            crate::agent::tenant_cache_path(&paths.local_data),
+            home.join(r"AppData\Local\GitCredentialManager\tenant.cache")
+        );
+        let browsers: Vec<(&str, PathBuf)> = platform::browser_dirs(&paths)
+            .into_iter()
+            .map(|root| (root.browser.id, root.dir))
+            .collect();
+        for (id, dir) in [
+            ("chrome", r"AppData\Local\Google\Chrome\User Data"),
+            ("edge", r"AppData\Local\Microsoft\Edge\User Data"),
+            ("firefox", r"AppData\Roaming\Mozilla\Firefox"),
+        ] {
+            assert!(
+                browsers.contains(&(id, home.join(dir))),
+                "{id}: {browsers:?}"
+            );
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn child_git_sees_only_the_sandboxed_global_config() {

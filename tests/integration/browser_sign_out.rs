@@ -50,12 +50,39 @@ fn value_of(domain: &str) -> String {
     format!("SECRETVALUE{}", domain.replace('.', "x"))
 }
 
+/// Where each browser keeps its data on this OS, under the home folder: written out here, not
+/// taken from the agent, so a wrong place in the agent fails these tests (and the agent's own
+/// list must say the same).
 fn root(sandbox: &Sandbox, id: &str) -> PathBuf {
-    browser_dirs(&sandbox.paths)
+    let parts: &[&str] = match (id, std::env::consts::OS) {
+        ("chrome", "windows") => &["AppData", "Local", "Google", "Chrome", "User Data"],
+        ("edge", "windows") => &["AppData", "Local", "Microsoft", "Edge", "User Data"],
+        ("firefox", "windows") => &["AppData", "Roaming", "Mozilla", "Firefox"],
+        ("chrome", "macos") => &["Library", "Application Support", "Google", "Chrome"],
+        ("edge", "macos") => &["Library", "Application Support", "Microsoft Edge"],
+        ("firefox", "macos") => &["Library", "Application Support", "Firefox"],
+        ("chromium", "windows") => &["AppData", "Local", "Chromium", "User Data"],
+        ("chromium", "macos") => &["Library", "Application Support", "Chromium"],
+        ("chromium", _) => &[".config", "chromium"],
+        ("chrome", _) => &[".config", "google-chrome"],
+        ("edge", _) => &[".config", "microsoft-edge"],
+        ("firefox", _) => &[".mozilla", "firefox"],
+        _ => panic!("no place for {id}"),
+    };
+    let dir = parts
+        .iter()
+        .fold(sandbox.paths.home.clone(), |dir, part| dir.join(part));
+    let agent: Vec<PathBuf> = browser_dirs(&sandbox.paths)
         .into_iter()
-        .find(|r: &Root| r.browser.id == id)
-        .unwrap()
-        .dir
+        .filter(|r: &Root| r.browser.id == id)
+        .map(|r| r.dir)
+        .collect();
+    assert!(
+        agent.contains(&dir),
+        "{id}: {} not in {agent:?}",
+        dir.display()
+    );
+    dir
 }
 
 fn all_domains() -> impl Iterator<Item = &'static str> {
@@ -276,7 +303,6 @@ fn something_that_is_not_a_cookie_store_is_left_alone() {
     assert_eq!(sandbox.snapshot(), before);
 }
 
-#[cfg(unix)]
 #[test]
 fn a_running_browser_is_never_written_under_and_the_user_is_asked_to_close_it() {
     let (sandbox, stores) = browsers();
@@ -324,7 +350,7 @@ fn a_running_browser_is_never_written_under_and_the_user_is_asked_to_close_it() 
     assert_eq!(domains_left(&stores[0]), sorted(&[THEIRS, SIGN_IN]));
 }
 
-#[cfg(unix)]
+#[cfg(unix)] // a real terminal (tmux)
 #[test]
 fn the_guided_run_asks_to_close_an_open_browser_and_looks_again() {
     use support::terminal::Terminal;
@@ -351,7 +377,7 @@ fn the_guided_run_asks_to_close_an_open_browser_and_looks_again() {
     }
 }
 
-#[cfg(unix)]
+#[cfg(unix)] // a real terminal (tmux)
 #[test]
 fn skipping_an_open_browser_leaves_it_as_a_step_for_the_user() {
     use support::terminal::Terminal;
@@ -372,7 +398,7 @@ fn skipping_an_open_browser_leaves_it_as_a_step_for_the_user() {
 /// A real browser makes the store: Debian's Chromium, headless, with the sandbox's Chromium
 /// folder as its data folder, visits Azure DevOps and another site (both served by a server on
 /// 127.0.0.1), and keeps their cookies. The task then removes Azure DevOps' only.
-#[cfg(target_os = "linux")]
+#[cfg(target_os = "linux")] // Debian's Chromium
 #[test]
 fn a_store_written_by_real_chromium_is_cleaned() {
     use std::io::{BufRead, BufReader, Write};

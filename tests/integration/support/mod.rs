@@ -260,30 +260,44 @@ impl Sandbox {
 }
 
 /// A process named like a browser, running with the sandbox as its home: that browser's
-/// profiles are in use.
-#[cfg(unix)]
+/// profiles are in use. A renamed `sleep` on Unix; on Windows a renamed `ping.exe` pinging the
+/// loopback address once a second (Windows has no `sleep` program).
 pub(crate) struct FakeBrowser {
     child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
-#[cfg(unix)]
 impl FakeBrowser {
     pub(crate) fn start(sandbox: &Sandbox, name: &str) -> FakeBrowser {
         let dir = tempfile::tempdir().unwrap();
-        let program = dir.path().join(name);
-        std::fs::copy("/bin/sleep", &program).unwrap();
+        #[cfg(unix)]
+        let (program, args) = {
+            let program = dir.path().join(name);
+            std::fs::copy("/bin/sleep", &program).unwrap();
+            (program, vec!["60"])
+        };
+        #[cfg(windows)]
+        let (program, args) = {
+            let program = dir.path().join(format!("{name}.exe"));
+            let system = std::env::var("SystemRoot").unwrap_or_else(|_| r"C:\windows".into());
+            std::fs::copy(
+                Path::new(&system).join("system32").join("ping.exe"),
+                &program,
+            )
+            .unwrap();
+            (program, vec!["-n", "60", "127.0.0.1"])
+        };
         let child = std::process::Command::new(&program)
-            .arg("60")
+            .args(args)
             .env("HOME", &sandbox.paths.home)
+            .env("USERPROFILE", &sandbox.paths.home)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         // Wait until the process table shows it under its name.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::fs::read_to_string(format!("/proc/{}/comm", child.id()))
-            .map_or(true, |comm| comm.trim() != name)
-            && std::path::Path::new("/proc/self").exists()
-        {
+        while !listed(child.id(), name) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "fake browser did not start"
@@ -294,7 +308,17 @@ impl FakeBrowser {
     }
 }
 
-#[cfg(unix)]
+/// True when the process table lists `pid` as `name` (without `.exe`).
+fn listed(pid: u32, name: &str) -> bool {
+    let mut system = sysinfo::System::new();
+    let pid = sysinfo::Pid::from_u32(pid);
+    system.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), true);
+    system.process(pid).is_some_and(|p| {
+        let listed = p.name().to_string_lossy().to_ascii_lowercase();
+        listed.trim_end_matches(".exe") == name
+    })
+}
+
 impl Drop for FakeBrowser {
     fn drop(&mut self) {
         let _ = self.child.kill();
