@@ -426,6 +426,62 @@ pub(crate) fn move_user_key(from: &str, to: &str) -> Result<bool, String> {
 
 #[cfg(test)]
 mod tests {
+    /// Set in the child process the console test starts.
+    const CONSOLE_CHILD: &str = "ADO_CUTOVER_TEST_CONSOLE_CHILD";
+
+    /// Explorer gives a double-clicked program a console of its own, with that one process on
+    /// it; a shell shares its console. The test makes both in a child process of its own (a
+    /// console belongs to a whole process): a new console, then a second program on it.
+    #[test]
+    fn a_console_of_its_own_reads_as_a_double_click_and_a_shared_one_does_not() {
+        use windows_sys::Win32::System::Console::{AllocConsole, FreeConsole};
+        if std::env::var_os(CONSOLE_CHILD).is_some() {
+            // SAFETY: plain calls; this child process has no other use for its console.
+            let allocated = unsafe {
+                FreeConsole();
+                AllocConsole()
+            };
+            assert_ne!(
+                allocated,
+                0,
+                "no console: {}",
+                std::io::Error::last_os_error()
+            );
+            assert!(super::started_from_double_click(), "alone on a new console");
+            let system = std::env::var("SystemRoot").unwrap_or_else(|_| r"C:\windows".into());
+            let mut shell = std::process::Command::new(
+                std::path::Path::new(&system).join(r"system32\ping.exe"),
+            )
+            .args(["-n", "30", "127.0.0.1"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while super::started_from_double_click() {
+                assert!(std::time::Instant::now() < deadline, "ping never joined");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = shell.kill();
+            let _ = shell.wait();
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "agent::platform::windows::tests::a_console_of_its_own_reads_as_a_double_click_and_a_shared_one_does_not",
+                "--test-threads=1",
+            ])
+            .env(CONSOLE_CHILD, "1")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        // "1 passed": the child ran this very test (a wrong name would run none and pass).
+        assert!(
+            out.status.success() && said.contains("1 passed"),
+            "the child's checks failed: {said}"
+        );
+    }
+
     #[test]
     fn dpapi_round_trips_for_this_account() {
         let plain = br#"{"Account":{}}"#;
