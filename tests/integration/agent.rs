@@ -534,7 +534,7 @@ fn reports_name_the_work_account_the_machine_knows() {
 /// Links planted among the agent's own files (the pid file, the journal, the log) are never
 /// written through: `plan` changes nothing outside, and `run` does not journal through a link,
 /// so it changes nothing it could not journal.
-#[cfg(unix)]
+#[cfg(unix)] // symbolic links need an administrator or developer mode on Windows
 #[test]
 fn links_among_the_agent_s_own_files_are_never_followed() {
     let sandbox = Sandbox::seeded();

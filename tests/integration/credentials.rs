@@ -289,7 +289,7 @@ fn the_artifacts_credential_providers_session_tokens_go_when_a_feed_moved() {
 
 /// git's real credential-cache daemon, on a socket in the sandbox: what it holds for the
 /// organization that moved is erased, exactly; the rest stays.
-#[cfg(unix)]
+#[cfg(unix)] // git's credential-cache daemon exists only on Unix (a Unix socket)
 #[test]
 fn git_s_credential_cache_daemon_forgets_only_the_moved_organization() {
     let sandbox = Sandbox::new();
@@ -596,7 +596,7 @@ fn one_run_clears_several_moved_organizations_from_one_credential_file() {
 
 /// A `~/.gitconfig` that is a link (a dotfile manager's) is never written through: the
 /// binding in it is left as a step for the person, and the file it points to is unchanged.
-#[cfg(unix)]
+#[cfg(unix)] // symbolic links need an administrator or developer mode on Windows
 #[test]
 fn a_linked_gitconfig_is_not_written_through() {
     let sandbox = Sandbox::new();
