@@ -1,7 +1,7 @@
 //! The dashboard in real headless Chromium: sign in through the form, read the numbers that were
 //! posted, see a hostile host name rendered as text, export the CSV, and keep a screenshot
 //! (`target/tmp/dashboard.png`) as a test artifact.
-#![cfg(all(feature = "server", target_os = "linux"))]
+#![cfg(all(feature = "server", target_os = "linux"))] // Debian's Chromium drives the page
 
 use crate::support;
 

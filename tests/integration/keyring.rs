@@ -1,7 +1,7 @@
 //! Task `credentials` on a real Secret Service: a private gnome-keyring-daemon on a private
 //! D-Bus, seeded the way Git Credential Manager (libsecret, its schema) and git's own libsecret
 //! helper (built from git's source) store credentials. Checked afterwards with the same tools.
-#![cfg(target_os = "linux")]
+#![cfg(target_os = "linux")] // the Secret Service (D-Bus, gnome-keyring) is Linux's store
 
 use crate::support;
 
