@@ -187,6 +187,47 @@ fn now_acts_without_waiting() {
     assert_eq!(organization(&report, "contoso")["switch"], "switched");
 }
 
+/// Without git on the machine (no Git for Windows; here a PATH without git), verify still asks
+/// what needs no git, says plainly that git could not be asked, and never calls the
+/// organization verified working. Runs in every build.
+#[test]
+fn without_git_nothing_is_called_verified_working() {
+    let sandbox = Sandbox::new();
+    configure(&sandbox, "");
+    let cloud = FakeCloud::start();
+    let work = sandbox.paths.home.join("src").join("app");
+    std::fs::create_dir_all(&work).unwrap();
+    support::repo::with_origin(&work, "https://dev.azure.com/contoso/proj/_git/app");
+    let empty = tempfile::tempdir().unwrap();
+    let mut cmd = sandbox.cmd();
+    cmd.args(["verify", "--json"]).env("PATH", empty.path());
+    for (k, v) in cloud.env() {
+        cmd.env(k, v);
+    }
+    let (code, report, stderr) = support::json_run(&mut cmd);
+    let items = task_items(&report, "verify");
+    let find = |kind: &str| {
+        items
+            .iter()
+            .find(|i| i["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {items:#?}\n{stderr}"))
+            .clone()
+    };
+    assert_eq!(find("verify-tenant")["status"], "ok", "{items:#?}");
+    let git = find("verify-git-https");
+    assert_ne!(git["status"], "ok", "{git:#}");
+    assert!(
+        git["detail"]
+            .as_str()
+            .unwrap()
+            .contains("git could not be started"),
+        "{git:#}"
+    );
+    assert_ne!(find("verified")["status"], "ok", "{items:#?}");
+    assert_ne!(organization(&report, "contoso")["verified"], "ok");
+    assert_ne!(code, Some(0), "{report:#}");
+}
+
 /// A bare repository the git front serves as `{org}/{project}/_git/{repo}`, and a clone of it
 /// at `~/src/{repo}` whose origin is the Azure DevOps URL.
 #[cfg(unix)]

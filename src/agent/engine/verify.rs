@@ -134,7 +134,10 @@ fn git_credential(cx: &Context<'_>, org: &str) -> Result<Credential, String> {
         )
     };
     let Ok(mut child) = child else {
-        return Err("git could not be started".into());
+        return Err(
+            "git could not be started (it is not installed, or not on PATH): install Git (Git for Windows on Windows), then run ado-cutover again"
+                .into(),
+        );
     };
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input.as_bytes());

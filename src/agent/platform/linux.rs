@@ -101,27 +101,15 @@ pub(crate) fn restrict_to_owner(_path: &Path) -> Result<(), String> {
 }
 
 /// The programs that open a web page in the user's browser, tried in order.
-fn url_openers() -> &'static [&'static str] {
+pub(super) fn url_openers() -> &'static [&'static str] {
     &["xdg-open", "gio open", "sensible-browser"]
 }
 
 /// The programs that put standard input on the clipboard, tried in order (Wayland, then X).
-fn clipboard_writers() -> &'static [&'static str] {
+pub(super) fn clipboard_writers() -> &'static [&'static str] {
     &[
         "wl-copy",
         "xclip -selection clipboard",
         "xsel --clipboard --input",
     ]
-}
-
-/// Opens `url` in the browser with the first of [`url_openers`] that works.
-pub(crate) fn open_url(url: &str) -> Result<(), String> {
-    super::run_first(url_openers(), Some(url), None)
-        .map_err(|()| "no program to open a web page with was found".to_string())
-}
-
-/// Puts `text` on the clipboard with the first of [`clipboard_writers`] that works.
-pub(crate) fn copy(text: &str) -> Result<(), String> {
-    super::run_first(clipboard_writers(), None, Some(text))
-        .map_err(|()| "no clipboard program was found".to_string())
 }

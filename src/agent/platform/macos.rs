@@ -93,12 +93,12 @@ pub(crate) fn restrict_to_owner(_path: &Path) -> Result<(), String> {
 }
 
 /// The program that opens a web page in the user's browser.
-fn url_openers() -> &'static [&'static str] {
+pub(super) fn url_openers() -> &'static [&'static str] {
     &["open"]
 }
 
 /// The program that puts standard input on the clipboard.
-fn clipboard_writers() -> &'static [&'static str] {
+pub(super) fn clipboard_writers() -> &'static [&'static str] {
     &["pbcopy"]
 }
 
@@ -112,16 +112,4 @@ pub(crate) fn keychain_dump() -> Option<String> {
         .output()
         .ok()?;
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Opens `url` in the browser with the first of [`url_openers`] that works.
-pub(crate) fn open_url(url: &str) -> Result<(), String> {
-    super::run_first(url_openers(), Some(url), None)
-        .map_err(|()| "no program to open a web page with was found".to_string())
-}
-
-/// Puts `text` on the clipboard with the first of [`clipboard_writers`] that works.
-pub(crate) fn copy(text: &str) -> Result<(), String> {
-    super::run_first(clipboard_writers(), None, Some(text))
-        .map_err(|()| "no clipboard program was found".to_string())
 }

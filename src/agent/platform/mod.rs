@@ -30,6 +30,22 @@ pub(super) fn account_name() -> Option<String> {
     (out.status.success() && !name.is_empty()).then_some(name)
 }
 
+/// Opens `url` in the browser with the first of the platform's openers (`xdg-open`, `open`)
+/// that works.
+#[cfg(unix)]
+pub(crate) fn open_url(url: &str) -> Result<(), String> {
+    run_first(url_openers(), Some(url), None)
+        .map_err(|()| "no program to open a web page with was found".to_string())
+}
+
+/// Puts `text` on the clipboard with the first of the platform's clipboard programs
+/// (`wl-copy`, `xclip`, `pbcopy`) that works.
+#[cfg(unix)]
+pub(crate) fn copy(text: &str) -> Result<(), String> {
+    run_first(clipboard_writers(), None, Some(text))
+        .map_err(|()| "no clipboard program was found".to_string())
+}
+
 /// Runs the first of `programs` (each a program and its fixed arguments, split on blanks) that
 /// starts and succeeds, with `arg` appended and `input` on its standard input.
 #[cfg(unix)]
