@@ -33,7 +33,7 @@ pub(super) fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::R
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".ado-cutover-")
+        .prefix(TEMPORARY_PREFIX)
         .suffix(".tmp")
         .tempfile_in(dir)?;
     tmp.write_all(contents)?;
@@ -44,6 +44,29 @@ pub(super) fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::R
     }
     tmp.persist(path).map_err(|err| err.error)?;
     Ok(())
+}
+
+/// The name every temporary file of [`write_atomic`] and [`create_new`] starts with.
+const TEMPORARY_PREFIX: &str = ".ado-cutover-";
+
+/// Removes the temporary files a killed run left in `dir` (a run killed between writing its
+/// temporary file and renaming it leaves one, which may hold a copy of what it was writing).
+/// Only regular files named as this agent names them are removed; links and anything else stay.
+/// Call it only under the run lock, when no other agent can be writing in `dir`.
+pub(crate) fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMPORARY_PREFIX)
+            && name.ends_with(".tmp")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The most the agent reads of any one file it looks at (a credential store, a cache, an SSH
@@ -85,7 +108,7 @@ pub(super) fn create_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
-        .prefix(".ado-cutover-")
+        .prefix(TEMPORARY_PREFIX)
         .suffix(".tmp")
         .tempfile_in(dir)?;
     set_mode(tmp.path(), mode)?;
@@ -133,19 +156,7 @@ pub(super) fn remove_lines(
     lines: &[String],
     still_planned: &dyn Fn(&str) -> bool,
 ) -> io::Result<Removed> {
-    let mut lock_name = path.as_os_str().to_os_string();
-    lock_name.push(".lock");
-    let lock = std::path::PathBuf::from(lock_name);
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&lock)
-        .map_err(|err| {
-            io::Error::other(format!(
-                "{} is locked by another program ({err}); try again when git is done",
-                path.display()
-            ))
-        })?;
+    let lock = take_git_lock(path)?;
     let result = (|| {
         let content = read_capped(path)?;
         let before_sha256 = crate::agent::data::journal::sha256_hex(&content);
@@ -176,6 +187,40 @@ pub(super) fn remove_lines(
     })();
     let _ = fs::remove_file(&lock);
     result
+}
+
+/// What the agent writes into the git lock it holds, so a later run can tell its own lock, left by
+/// a run that was killed, from git's (git writes the file's new content into its lock).
+const GIT_LOCK_MARK: &[u8] = b"ado-cutover is removing lines from this file\n";
+
+/// Takes git's lock on `path` (`<path>.lock`, made whole with [`create_new`], so it never exists
+/// without the mark). A lock with the agent's mark was left by a killed run, since the engine
+/// runs under the run lock: it is taken over, where leaving it would keep git's credential
+/// store locked for good. Any other lock is git's or another program's, and is respected.
+fn take_git_lock(path: &Path) -> io::Result<std::path::PathBuf> {
+    let mut lock_name = path.as_os_str().to_os_string();
+    lock_name.push(".lock");
+    let lock = std::path::PathBuf::from(lock_name);
+    let locked = |err: io::Error| {
+        io::Error::other(format!(
+            "{} is locked by another program ({err}); try again when git is done",
+            path.display()
+        ))
+    };
+    match create_new(&lock, GIT_LOCK_MARK, 0o600) {
+        Ok(()) => Ok(lock),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+            let ours = fs::symlink_metadata(&lock).is_ok_and(|m| m.is_file())
+                && read_capped(&lock).is_ok_and(|content| content == GIT_LOCK_MARK);
+            if !ours {
+                return Err(locked(err));
+            }
+            fs::remove_file(&lock)?;
+            create_new(&lock, GIT_LOCK_MARK, 0o600).map_err(locked)?;
+            Ok(lock)
+        }
+        Err(err) => Err(locked(err)),
+    }
 }
 
 /// Opens `path` for appending, creating it (and its folder) private to this user.
@@ -324,6 +369,26 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"x\n");
     }
 
+    #[test]
+    fn a_lock_a_killed_run_left_is_taken_over_and_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".git-credentials");
+        let lock = dir.path().join(".git-credentials.lock");
+        fs::write(&path, b"x\ny\n").unwrap();
+        fs::write(&lock, GIT_LOCK_MARK).unwrap();
+        let sha = crate::agent::data::journal::sha256_hex(b"x\ny\n");
+        let removed = remove_lines(&path, &["x".into()], &|s| s == sha).unwrap();
+        assert_eq!(removed.count, 1);
+        assert_eq!(fs::read(&path).unwrap(), b"y\n");
+        assert!(!lock.exists(), "released");
+        // A lock holding anything else (git writes the new content into it) is git's.
+        fs::write(&lock, b"https://u:p@example.com\n").unwrap();
+        let sha = crate::agent::data::journal::sha256_hex(b"y\n");
+        let err = remove_lines(&path, &["y".into()], &|s| s == sha).unwrap_err();
+        assert!(err.to_string().contains("locked"), "{err}");
+        assert_eq!(fs::read(&lock).unwrap(), b"https://u:p@example.com\n");
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_agent_s_own_files_are_never_opened_through_a_link() {
@@ -392,6 +457,30 @@ mod tests {
             })
             .count();
         assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn a_killed_run_s_temporary_files_are_swept_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".ado-cutover-XqTAh5.tmp");
+        fs::write(&stale, "half of a config").unwrap();
+        let keep = [
+            ".ado-cutover-notes.txt",
+            "other.tmp",
+            "config",
+            ".ado-cutover-",
+        ];
+        for name in keep {
+            fs::write(dir.path().join(name), "theirs").unwrap();
+        }
+        fs::create_dir(dir.path().join(".ado-cutover-dir.tmp")).unwrap();
+        remove_stale_temporaries(dir.path());
+        assert!(!stale.exists());
+        for name in keep {
+            assert!(dir.path().join(name).exists(), "{name}");
+        }
+        assert!(dir.path().join(".ado-cutover-dir.tmp").is_dir());
+        remove_stale_temporaries(&dir.path().join("missing"));
     }
 
     #[test]

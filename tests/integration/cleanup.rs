@@ -393,3 +393,52 @@ fn personal_account_and_sign_in_steps_follow_the_evidence() {
         "msaorg has not moved: nothing is cleared, so no sign-in step"
     );
 }
+
+/// A run killed mid-write leaves its temporary file and, in the middle of rewriting git's
+/// credential store, git's lock with the agent's mark in it (.ci/crash-safety.py found both).
+/// The next run removes them and finishes; a lock of git's own is still respected.
+#[test]
+fn what_a_killed_run_left_is_cleared_by_the_next_and_git_s_own_lock_is_respected() {
+    let sandbox = Sandbox::new();
+    let home = &sandbox.paths.home;
+    let store = home.join(".git-credentials");
+    sandbox.write(
+        &store,
+        b"https://a:SECRET1@dev.azure.com/contoso\nhttps://gh:KEEP@github.com\n",
+    );
+    // What `fsutil::take_git_lock` writes into the lock it holds (a format both must keep).
+    let lock = home.join(".git-credentials.lock");
+    sandbox.write(&lock, b"ado-cutover is removing lines from this file\n");
+    let temporary = home.join(".ado-cutover-Xq7Ah5.tmp");
+    sandbox.write(&temporary, b"https://gh:KEEP@github.com\n");
+    let not_ours = home.join(".ado-cutover-notes.txt");
+    sandbox.write(&not_ours, b"theirs\n");
+
+    let (_, code) = report(&sandbox, RUN_CONTOSO, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&store).unwrap(),
+        "https://gh:KEEP@github.com\n"
+    );
+    assert!(!lock.exists(), "the killed run's lock is gone");
+    assert!(
+        !temporary.exists(),
+        "the killed run's temporary file is gone"
+    );
+    assert!(not_ours.exists());
+
+    // git holding the lock (it writes the new content into it): the agent waits for another run.
+    sandbox.write(&store, b"https://a:SECRET2@dev.azure.com/contoso\n");
+    sandbox.write(&lock, b"https://a:SECRET2@dev.azure.com/contoso\n");
+    let (run, code) = report(&sandbox, RUN_CONTOSO, &[]);
+    assert_eq!(code, Some(1), "{run:#}");
+    assert!(
+        run.to_string().contains("locked by another program"),
+        "{run:#}"
+    );
+    assert!(lock.exists());
+    assert_eq!(
+        std::fs::read_to_string(&store).unwrap(),
+        "https://a:SECRET2@dev.azure.com/contoso\n"
+    );
+}

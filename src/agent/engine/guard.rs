@@ -35,9 +35,17 @@ pub(crate) fn roots(cx: &Context<'_>) -> Vec<PathBuf> {
     roots
 }
 
-/// Checks `path` before an action changes it; the error says why it was left alone.
+/// Checks `path` before an action changes it; the error says why it was left alone. When the
+/// action may go ahead and writes a file, the temporary files a killed run left beside it are
+/// removed first (the engine runs under the run lock, so no other agent is writing there).
 pub(crate) fn check(cx: &Context<'_>, path: &Path, expect: Expect) -> Result<(), String> {
-    check_in(&roots(cx), path, expect).map_err(|why| format!("left alone: {why}"))
+    check_in(&roots(cx), path, expect).map_err(|why| format!("left alone: {why}"))?;
+    if expect != Expect::Folder
+        && let Some(dir) = path.parent()
+    {
+        crate::agent::fsutil::remove_stale_temporaries(dir);
+    }
+    Ok(())
 }
 
 fn check_in(roots: &[PathBuf], path: &Path, expect: Expect) -> Result<(), String> {
