@@ -85,7 +85,7 @@ def seed(root: pathlib.Path) -> None:
     local = home / ".local" / "share"
     pairs = b"https://dev.azure.com/contoso/=00000000-0000-0000-0000-000000000000\0"
     pairs += b"https://dev.azure.com/fabrikam/=72f988bf-86f1-41af-91ab-2d7cd011db47\0"
-    write(local / "GitCredentialManager" / "tenant.cache", gzip.compress(pairs))
+    write(local / "GitCredentialManager" / "tenant.cache", gzip.compress(pairs, mtime=0))
     write(local / "GitCredentialManager" / "git-credential-manager.log", "not ours\n")
     write(home / ".git-credentials",
           "https://alice:SECRET1@dev.azure.com/contoso/proj/_git/web\n"

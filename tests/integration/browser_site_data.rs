@@ -64,14 +64,31 @@ fn root(sandbox: &Sandbox, id: &str) -> PathBuf {
         .dir
 }
 
+/// Chromium visits `url` (`http://<host>:<port>/`) until the page's IndexedDB folder is on disk:
+/// the virtual time budget lets the page's write finish before the DOM is printed, but on a
+/// busy machine the database may still be unwritten when Chromium exits, and a second visit
+/// stores the same data again.
 fn chromium(sandbox: &Sandbox, data_dir: &Path, url: &str) {
-    // A time budget, so the page's IndexedDB write completes before the DOM is printed.
-    support::headless::chromium(
-        &sandbox.paths.home,
-        data_dir,
-        url,
-        &["--virtual-time-budget=10000"],
-    );
+    let origin = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .replace(':', "_");
+    let folder = data_dir
+        .join("Default")
+        .join("IndexedDB")
+        .join(format!("http_{origin}.indexeddb.leveldb"));
+    for _ in 0..3 {
+        support::headless::chromium(
+            &sandbox.paths.home,
+            data_dir,
+            url,
+            &["--virtual-time-budget=10000"],
+        );
+        if folder.is_dir() {
+            return;
+        }
+    }
+    panic!("Chromium stored nothing for {url} in three visits");
 }
 
 fn firefox(sandbox: &Sandbox, profile: &Path, url: &str) {
