@@ -15,11 +15,21 @@ Usage: exe_smoke.py <wine> <ado-cutover.exe> <credtool.exe> <prefix>
 """
 
 import gzip
+import importlib.util
 import json
 import os
+import pathlib
 import sqlite3
 import subprocess
 import sys
+
+# The offline addresses and Chromium's cookie schema, shared with the crash-safety script.
+_spec = importlib.util.spec_from_file_location(
+    "crash_safety", pathlib.Path(__file__).resolve().parent.parent / "crash-safety.py")
+_shared = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_shared)
+OFFLINE = _shared.OFFLINE
+CHROMIUM_SCHEMA = _shared.CHROMIUM_SCHEMA
 
 WINE, EXE, CREDTOOL, PREFIX = sys.argv[1:5]
 USER = os.environ.get("USER") or subprocess.run(
@@ -44,23 +54,6 @@ CREDENTIALS = [
 ]
 COOKIES = [(".dev.azure.com", False), ("contoso.visualstudio.com", False), ("github.com", True)]
 SECRETS = [c[2] for c in CREDENTIALS] + ["SMOKE-COOKIE"]
-
-OFFLINE = {
-    "ADO_CUTOVER_AZURE_DEVOPS_URL": "http://127.0.0.1:9",
-    "ADO_CUTOVER_ARTIFACTS_URL": "http://127.0.0.1:9",
-    "ADO_CUTOVER_ENTRA_URL": "http://127.0.0.1:9",
-    "ADO_CUTOVER_VSSPS_URL": "http://127.0.0.1:9",
-    "ADO_CUTOVER_SSH_TEST_ENDPOINT": "git@127.0.0.1:9",
-    "NO_COLOR": "1",
-}
-
-CHROMIUM_SCHEMA = """
-CREATE TABLE meta(key LONGVARCHAR NOT NULL UNIQUE PRIMARY KEY, value LONGVARCHAR);
-INSERT INTO meta VALUES('mmap_status','-1'),('version','24'),('last_compatible_version','24');
-CREATE TABLE cookies(creation_utc INTEGER NOT NULL,host_key TEXT NOT NULL,top_frame_site_key TEXT NOT NULL,name TEXT NOT NULL,value TEXT NOT NULL,encrypted_value BLOB NOT NULL,path TEXT NOT NULL,expires_utc INTEGER NOT NULL,is_secure INTEGER NOT NULL,is_httponly INTEGER NOT NULL,last_access_utc INTEGER NOT NULL,has_expires INTEGER NOT NULL,is_persistent INTEGER NOT NULL,priority INTEGER NOT NULL,samesite INTEGER NOT NULL,source_scheme INTEGER NOT NULL,source_port INTEGER NOT NULL,last_update_utc INTEGER NOT NULL,source_type INTEGER NOT NULL,has_cross_site_ancestor INTEGER NOT NULL);
-CREATE UNIQUE INDEX cookies_unique_index ON cookies(host_key, top_frame_site_key, has_cross_site_ancestor, name, path, source_scheme, source_port);
-"""
-
 
 def fail(message):
     print(f"check-windows-exe: FAILED: {message}", file=sys.stderr)
