@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::State;
-use super::auth::{Admin, Enrolled};
+use super::auth::{Enrolled, Refused, Viewer};
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::store::{DeviceFilter, PAGE_MAX, RefusedReport, Stored, millis};
@@ -41,7 +41,9 @@ async fn receive(
     request: Request,
 ) -> Response {
     let response = match enrolled {
-        Ok(_) => ingest(&state, request).await.into_response(),
+        Ok(enrolled) => ingest(&state, request, enrolled.label.as_deref())
+            .await
+            .into_response(),
         Err(refused) => refused.into_response(),
     };
     let counter = match response.status() {
@@ -53,7 +55,11 @@ async fn receive(
     response
 }
 
-async fn ingest(state: &State, request: Request) -> Result<Response, ApiError> {
+async fn ingest(
+    state: &State,
+    request: Request,
+    label: Option<&str>,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     if !is_json(&parts.headers) {
         return Err(ApiError::new(
@@ -121,7 +127,7 @@ async fn ingest(state: &State, request: Request) -> Result<Response, ApiError> {
     let new_secret = known.is_none().then(super::auth::random_token);
     let (stored, enrolled) = state
         .store
-        .insert_enrolling(&report, &text, state.now(), new_secret.as_deref())
+        .insert_enrolling(&report, &text, state.now(), new_secret.as_deref(), label)
         .await
         .map_err(|err| {
             ApiError::new(
@@ -244,14 +250,14 @@ fn validate(report: &Report) -> Result<(), String> {
 }
 
 async fn summary(
-    _: Admin,
+    _: Viewer,
     axum::extract::State(state): axum::extract::State<State>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.store.summary(state.now(), 30).await?).into_response())
 }
 
 async fn devices(
-    _: Admin,
+    _: Viewer,
     axum::extract::State(state): axum::extract::State<State>,
     filter: Result<Query<DeviceFilter>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -278,7 +284,7 @@ async fn devices(
 }
 
 async fn device(
-    _: Admin,
+    _: Viewer,
     axum::extract::State(state): axum::extract::State<State>,
     Path((device_id, user)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -300,28 +306,23 @@ async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Re
     }
 }
 
-/// `GET /metrics`: open, or for the admin token only when the server was started with
-/// `--metrics-token`.
+/// `GET /metrics`: open, or for a token that may read (an API token, or the admin token) when
+/// the server was started with `--metrics-token`.
 async fn metrics(
     axum::extract::State(state): axum::extract::State<State>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+    reader: Result<Viewer, Refused>,
+) -> Response {
     if state.metrics_need_token
-        && super::auth::bearer(&headers).and_then(|t| state.tokens.kind_of(t))
-            != Some(super::auth::Kind::Admin)
+        && let Err(refused) = reader
     {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "metrics need the admin token",
-            "send `Authorization: Bearer <admin token>` (the scraper's bearer token setting)",
-        ));
+        return refused.into_response();
     }
     let fleet = state.fleet_cache.get(&state.store, state.now()).await;
-    Ok((
+    (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(fleet.as_ref()),
     )
-        .into_response())
+        .into_response()
 }
 
 async fn openapi() -> Response {

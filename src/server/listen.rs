@@ -11,16 +11,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::http::Request as HttpRequest;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use hyper::body::Incoming;
+use tower::ServiceExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::Limits;
+use super::auth::Peer;
 use super::error::ApiError;
 
 /// How long requests in flight may take to finish after a shutdown was asked for.
@@ -44,9 +47,9 @@ pub(super) async fn accept_loop(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of file descriptors, or a connection reset before it was taken:
                     // wait a moment rather than spin.
@@ -60,8 +63,13 @@ pub(super) async fn accept_loop(
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout);
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        // Every request learns its connection's peer (for the audit log).
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: HttpRequest<Incoming>| {
+            request.extensions_mut().insert(Peer(peer));
+            app.clone().oneshot(request)
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;

@@ -3,8 +3,9 @@
 //!
 //! The server is a library: [`app`] builds the router from a [`State`], [`serve`] runs it on a
 //! listener until a shutdown future resolves, so tests bind port 0. Time is an input
-//! ([`Clock`]). Nothing that matters lives only in this process (sessions and tokens are in the
-//! database), so several instances can share one PostgreSQL behind a load balancer.
+//! ([`Clock`]). Nothing that matters lives only in this process (sessions, sign-ins under way,
+//! tokens and the audit log are in the database), so several instances can share one
+//! PostgreSQL behind a load balancer.
 
 pub mod api;
 pub mod auth;
@@ -14,8 +15,10 @@ pub mod error;
 pub mod expected;
 mod listen;
 pub mod metrics;
+pub mod oidc;
 pub mod outcome;
 pub mod store;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,14 +45,21 @@ pub struct State {
     pub limits: Limits,
     /// Rate limits per token, per instance.
     pub rate: Arc<auth::RateLimiter>,
-    pub tokens: Arc<auth::Tokens>,
+    /// When this instance last noted each token's use.
+    pub token_use: Arc<auth::TokenUse>,
+    /// The admin token works (break-glass sign-in and the API); `--no-admin-token` turns it off.
+    pub admin_token: bool,
+    /// Sign-in with Microsoft Entra ID, when configured.
+    pub entra: Option<Arc<oidc::Entra>>,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// Mark the session cookie `Secure` (on unless the server listens on loopback only, or
     /// when people reach it over HTTPS: [`State::https`]).
     pub secure_cookies: bool,
     /// People reach the server over HTTPS (through a TLS proxy, `--public-url https://...`):
     /// the cookie is `Secure` and every answer carries HSTS.
     pub https: bool,
-    /// `/metrics` answers only the admin token.
+    /// `/metrics` answers only a token (API or admin).
     pub metrics_need_token: bool,
     /// The fleet's counts for `/metrics`, briefly cached.
     pub fleet_cache: Arc<metrics::FleetCache>,
@@ -87,14 +97,17 @@ impl Default for Limits {
 }
 
 impl State {
-    pub fn new(store: Store, tokens: auth::Tokens, clock: Clock, limits: Limits) -> State {
+    pub fn new(store: Store, clock: Clock, limits: Limits) -> State {
         State {
             store,
             clock,
             metrics: Arc::new(metrics::Metrics::default()),
             rate: Arc::new(auth::RateLimiter::new(limits.reports_per_minute)),
             limits,
-            tokens: Arc::new(tokens),
+            token_use: Arc::default(),
+            admin_token: true,
+            entra: None,
+            trusted_proxies: Arc::default(),
             secure_cookies: true,
             https: false,
             metrics_need_token: false,
@@ -161,7 +174,7 @@ pub async fn serve(
                 tracing::warn!("pruning old reports failed: {err}");
             }
             if let Err(err) = store.prune_sessions(now).await {
-                tracing::warn!("forgetting expired sessions failed: {err}");
+                tracing::warn!("forgetting expired sessions and sign-ins failed: {err}");
             }
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::{AppState, PageError, badge, device_href, device_path, page, visible, when};
 use crate::report::Report;
-use crate::server::auth::Admin;
+use crate::server::auth::{Admin, Role, Viewer};
 use crate::server::outcome::FleetOutcome;
 use crate::server::store::{
     DeviceDetail, DeviceFilter, DeviceRow, PAGE_MAX, STALE_AFTER_DAYS, STALE_AFTER_MS, kebab,
@@ -50,7 +50,7 @@ pub(super) fn device_table(rows: &[DeviceRow], now: OffsetDateTime, reason: bool
 }
 
 pub(super) async fn device_list(
-    admin: Admin,
+    admin: Viewer,
     axum::extract::State(state): AppState,
     Query(filter): Query<DeviceFilter>,
 ) -> Result<Response, PageError> {
@@ -99,11 +99,11 @@ pub(super) async fn device_list(
             @if more { a href=(page_at(offset + PAGE_MAX)) { "Next page" } }
         }
     };
-    Ok(page("Devices", admin.csrf.as_deref(), body))
+    Ok(page("Devices", Some(&admin.0), body))
 }
 
 /// A CSV cell: quoted, and never read as a formula by a spreadsheet.
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
@@ -116,7 +116,7 @@ fn cell(text: &str) -> String {
 /// in memory whole. A database failure after the first page ends the file early; the log says
 /// why.
 pub(super) async fn device_csv(
-    _: Admin,
+    _: Viewer,
     axum::extract::State(state): AppState,
     Query(filter): Query<DeviceFilter>,
 ) -> Result<Response, PageError> {
@@ -209,7 +209,7 @@ fn csv_lines(rows: &[DeviceRow]) -> String {
 }
 
 pub(super) async fn device_page(
-    admin: Admin,
+    admin: Viewer,
     axum::extract::State(state): AppState,
     Path((device_id, user)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
@@ -225,7 +225,7 @@ pub(super) async fn device_page(
     }) = found
     else {
         return Err(PageError::NotFound {
-            csrf: admin.csrf,
+            who: Some(admin.0),
             what: "No report came from this device and user.",
         });
     };
@@ -250,10 +250,10 @@ pub(super) async fn device_page(
             dt { "Reports" } dd {
                 @if signed {
                     "signed with the key this device was given"
-                    form.inline method="post" action=(format!("{here}/forget-key")) {
+                    @if admin.role == Role::Admin { form.inline method="post" action=(format!("{here}/forget-key")) {
                         input type="hidden" name="csrf" value=(csrf);
                         button type="submit" title="After a reinstall: the device's next report is taken and it gets a new key" { "Forget this device's key" }
-                    }
+                    } }
                 } @else {
                     "not signed yet: the next report gives the device its key"
                 }
@@ -298,7 +298,7 @@ pub(super) async fn device_page(
     };
     Ok(page(
         &visible(&device.hostname),
-        admin.csrf.as_deref(),
+        Some(&admin.0),
         body,
     ))
 }
@@ -319,6 +319,13 @@ pub(super) async fn forget_key(
         .await
         .map_err(PageError::unavailable)?;
     tracing::info!("the key of device {device_id} ({user}) was forgotten: {forgot}");
+    let entry = admin.audit(
+        millis(state.now()),
+        "device-key-forgotten",
+        &format!("{device_id} ({user})"),
+        if forgot { "its next report enrolls it again" } else { "it had no key" },
+    );
+    state.store.add_audit(&entry).await.map_err(PageError::unavailable)?;
     Ok(Redirect::to(&device_path(&device_id, &user)).into_response())
 }
 
@@ -344,7 +351,7 @@ fn report_tasks(report: &Report) -> Markup {
 
 /// One older report in full, from the device page's history.
 pub(super) async fn report_page(
-    admin: Admin,
+    admin: Viewer,
     axum::extract::State(state): AppState,
     Path((device_id, user, report_id)): Path<(String, String, String)>,
 ) -> Result<Response, PageError> {
@@ -355,7 +362,7 @@ pub(super) async fn report_page(
         .map_err(PageError::unavailable)?;
     let Some(report) = report else {
         return Err(PageError::NotFound {
-            csrf: admin.csrf,
+            who: Some(admin.0),
             what: "This device and user sent no such report.",
         });
     };
@@ -374,7 +381,7 @@ pub(super) async fn report_page(
         }
         (report_tasks(&report))
     };
-    Ok(page(&title, admin.csrf.as_deref(), body))
+    Ok(page(&title, Some(&admin.0), body))
 }
 
 #[cfg(test)]

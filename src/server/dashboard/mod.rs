@@ -4,12 +4,17 @@
 //!
 //! Pages: the fleet overview (outcomes, per task, reports over time as an SVG chart, who needs
 //! action and why, failures by cause, who has not reported), the device list with search and
-//! filters and its CSV export, and each device's history.
+//! filters and its CSV export, and each device's history; for admins, tokens and the audit log.
+//! Every handler names [`Viewer`](crate::server::auth::Viewer) or
+//! [`Admin`](crate::server::auth::Admin); navigation hides what a viewer cannot use, the
+//! server refuses it.
 
+mod audit;
 mod chart;
 mod devices;
 mod login;
 mod overview;
+mod tokens;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,12 +24,14 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use time::OffsetDateTime;
 
 use super::State;
+use super::auth::{Principal, Role};
 use super::error::with_cause;
 use super::outcome::FleetOutcome;
 use super::store::DeviceRow;
 use devices::{device_csv, device_list, device_page, forget_key, report_page};
 use login::{login, login_form, logout, logout_everywhere};
 use overview::{expected_users, overview};
+use tokens::{create_token, revoke_token, token_list};
 
 pub(super) type AppState = axum::extract::State<State>;
 
@@ -32,6 +39,12 @@ pub fn routes(upload_bytes: usize) -> axum::Router<State> {
     axum::Router::new()
         .route("/", get(overview))
         .route("/login", get(login_form).post(login))
+        .route("/login/entra", get(super::oidc::start))
+        .route("/login/entra/callback", get(super::oidc::finish))
+        .route("/tokens", get(token_list).post(create_token))
+        .route("/tokens/{id}/revoke", post(revoke_token))
+        .route("/audit", get(audit::audit_page))
+        .route("/audit.csv", get(audit::audit_csv))
         .route("/logout", post(logout))
         .route("/logout-everywhere", post(logout_everywhere))
         .route("/devices", get(device_list))
@@ -49,7 +62,8 @@ pub fn routes(upload_bytes: usize) -> axum::Router<State> {
         .route("/static/app.css", get(stylesheet))
 }
 
-pub(super) fn page(title: &str, csrf: Option<&str>, body: Markup) -> Response {
+/// A page; with `who` (signed in), the navigation for their role.
+pub(super) fn page(title: &str, who: Option<&Principal>, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -62,17 +76,26 @@ pub(super) fn page(title: &str, csrf: Option<&str>, body: Markup) -> Response {
             body {
                 header {
                     a.brand href="/" { "ado-cutover" }
-                    @if let Some(csrf) = csrf {
+                    @if let Some(who) = who {
+                        @let csrf = who.csrf.as_deref().unwrap_or("");
+                        @let admin = who.role == Role::Admin;
                         nav {
                             a href="/" { "Overview" }
                             a href="/devices" { "Devices" }
+                            @if admin {
+                                a href="/tokens" { "Tokens" }
+                                a href="/audit" { "Audit log" }
+                            }
+                            span.who id="signed-in-as" { (visible(&who.who)) " · " (who.role.name()) }
                             form.inline method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(csrf);
                                 button type="submit" { "Sign out" }
                             }
-                            form.inline method="post" action="/logout-everywhere" {
-                                input type="hidden" name="csrf" value=(csrf);
-                                button type="submit" title="Ends every dashboard session, on every computer" { "Sign out everywhere" }
+                            @if admin {
+                                form.inline method="post" action="/logout-everywhere" {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button type="submit" title="Ends every dashboard session, on every computer" { "Sign out everywhere" }
+                                }
                             }
                         }
                     }
@@ -88,7 +111,7 @@ pub(super) fn page(title: &str, csrf: Option<&str>, body: Markup) -> Response {
         .into_response()
 }
 
-pub(super) fn when(ms: i64) -> String {
+pub(crate) fn when(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp(ms / 1000)
         .map(|t| {
             format!(
@@ -161,8 +184,8 @@ pub(super) enum PageError {
     /// The database did not answer (the cause goes to the log, not the page).
     Unavailable(String),
     NotFound {
-        /// The session's CSRF token, for the page's sign-out form.
-        csrf: Option<String>,
+        /// Who asked, for the page's navigation.
+        who: Option<Principal>,
         what: &'static str,
     },
     /// A form that was not sent from this dashboard (wrong CSRF token).
@@ -170,7 +193,7 @@ pub(super) enum PageError {
     /// A request this page cannot take (too large, unreadable), with what to do.
     Refused {
         status: StatusCode,
-        csrf: Option<String>,
+        who: Option<Principal>,
         what: String,
     },
 }
@@ -183,7 +206,7 @@ impl PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (status, title, text, csrf, cause): (_, _, std::borrow::Cow<'_, str>, _, _) = match self
+        let (status, title, text, who, cause): (_, _, std::borrow::Cow<'_, str>, _, _) = match self
         {
             PageError::Unavailable(cause) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -192,8 +215,8 @@ impl IntoResponse for PageError {
                 None,
                 Some(cause),
             ),
-            PageError::NotFound { csrf, what } => {
-                (StatusCode::NOT_FOUND, "Not found", what.into(), csrf, None)
+            PageError::NotFound { who, what } => {
+                (StatusCode::NOT_FOUND, "Not found", what.into(), who, None)
             }
             PageError::Forbidden => (
                 StatusCode::FORBIDDEN,
@@ -202,12 +225,12 @@ impl IntoResponse for PageError {
                 None,
                 None,
             ),
-            PageError::Refused { status, csrf, what } => {
-                (status, "Not taken", what.into(), csrf, None)
+            PageError::Refused { status, who, what } => {
+                (status, "Not taken", what.into(), who, None)
             }
         };
         let body = html! { h1 { (title) } p { (text) } };
-        let mut response = page(title, csrf.as_deref(), body);
+        let mut response = page(title, who.as_ref(), body);
         *response.status_mut() = status;
         match cause {
             Some(cause) => with_cause(response, cause),
@@ -216,10 +239,22 @@ impl IntoResponse for PageError {
     }
 }
 
+/// The page a viewer gets at an admin's page or form (403).
+pub(super) fn not_admin() -> Response {
+    let body = html! {
+        h1 { "Admins only" }
+        p { "This needs the admin role, and you are signed in as a viewer. An admin of this dashboard can do it, or give you the admin role (Microsoft Entra ID: the app's admin role)." }
+        p { a href="/" { "Back to the overview" } }
+    };
+    let mut response = page("Admins only", None, body);
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+}
+
 /// The page for an address the dashboard does not have.
 pub(super) fn not_found() -> PageError {
     PageError::NotFound {
-        csrf: None,
+        who: None,
         what: "There is no such page. The overview is at /.",
     }
 }

@@ -11,12 +11,12 @@ use maud::{Markup, html};
 use super::chart::chart;
 use super::devices::device_table;
 use super::{AppState, PageError, device_path, page, percent, visible, when};
-use crate::server::auth::Admin;
+use crate::server::auth::{Admin, Role, Viewer};
 use crate::server::outcome::FleetOutcome;
-use crate::server::store::{DeviceFilter, DeviceRow, STALE_AFTER_DAYS, Summary};
+use crate::server::store::{DeviceFilter, DeviceRow, STALE_AFTER_DAYS, Summary, millis};
 
 pub(super) async fn overview(
-    admin: Admin,
+    admin: Viewer,
     axum::extract::State(state): AppState,
 ) -> Result<Response, PageError> {
     let now = state.now();
@@ -137,15 +137,17 @@ pub(super) async fn overview(
                     }
                 }
             }
-            form method="post" action="/expected-users" {
-                input type="hidden" name="csrf" value=(csrf);
-                label for="upns" { "Expected users" }
-                textarea id="upns" name="upns" rows="4" placeholder="alice@contoso.com" {}
-                button type="submit" { "Replace the list" }
+            @if admin.role == Role::Admin {
+                form method="post" action="/expected-users" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="upns" { "Expected users" }
+                    textarea id="upns" name="upns" rows="4" placeholder="alice@contoso.com" {}
+                    button type="submit" { "Replace the list" }
+                }
             }
         }
     };
-    Ok(page("Overview", Some(csrf), body))
+    Ok(page("Overview", Some(&admin.0), body))
 }
 
 /// "Verified working": the share of devices whose every organization passed the `verify`
@@ -236,7 +238,7 @@ pub(super) async fn expected_users(
         let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
         PageError::Refused {
             status: rejection.status(),
-            csrf: admin.csrf.clone(),
+            who: Some(admin.0.clone()),
             what: if too_large {
                 format!(
                     "The list is larger than this server takes ({} MiB). Upload only the columns it reads (userPrincipalName, mail, SamAccountName), or start the server with a larger --max-upload-bytes.",
@@ -256,6 +258,21 @@ pub(super) async fn expected_users(
         .set_expected_users(&upload.users)
         .await
         .map_err(PageError::unavailable)?;
+    let entry = admin.audit(
+        millis(state.now()),
+        "expected-users-uploaded",
+        "",
+        &format!(
+            "{} expected users; {} rows unreadable",
+            upload.users.len(),
+            upload.unreadable.len()
+        ),
+    );
+    state
+        .store
+        .add_audit(&entry)
+        .await
+        .map_err(PageError::unavailable)?;
     if upload.unreadable.is_empty() {
         return Ok(Redirect::to("/").into_response());
     }
@@ -269,5 +286,5 @@ pub(super) async fn expected_users(
         p { "Each row needs a user principal name, an e-mail address or an account name (DOMAIN\\user). Fix the file and upload it again." }
         p { a href="/" { "Back to the overview" } }
     };
-    Ok(page("Expected users", admin.csrf.as_deref(), body))
+    Ok(page("Expected users", Some(&admin.0), body))
 }

@@ -25,7 +25,7 @@ impl Store {
         received_at: OffsetDateTime,
     ) -> Result<Stored, StoreError> {
         Ok(self
-            .insert_enrolling(report, body, received_at, None)
+            .insert_enrolling(report, body, received_at, None, None)
             .await?
             .0)
     }
@@ -40,9 +40,11 @@ impl Store {
         body: &str,
         received_at: OffsetDateTime,
         new_secret: Option<&str>,
+        label: Option<&str>,
     ) -> Result<(Stored, Option<DeviceKey>), StoreError> {
         let mut row = Row::new(report, body, millis(received_at));
         row.enroll = new_secret.map(str::to_string);
+        row.label = label.map(str::to_string);
         if let Some(writer) = &self.writer {
             return writer.store(row).await;
         }
@@ -129,6 +131,8 @@ pub(crate) struct Row {
     pub orgs: Vec<(String, String, Option<String>)>,
     /// The key to give the device and user when they have none yet.
     pub enroll: Option<String>,
+    /// The label of the enrollment token the report came with.
+    pub label: Option<String>,
 }
 
 /// A device's key and the id of the report that enrolled it.
@@ -207,6 +211,7 @@ impl Row {
                 })
                 .collect(),
             enroll: None,
+            label: None,
         }
     }
 }
@@ -220,8 +225,8 @@ pub(crate) mod sql {
     pub(crate) const DAY: &str =
         "INSERT INTO report_days (day, outcome, reports) VALUES ($1, $2, 1)
          ON CONFLICT (day, outcome) DO UPDATE SET reports = report_days.reports + 1";
-    pub(crate) const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1)
+    pub(crate) const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports, enrollment_label)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1, $12)
          ON CONFLICT (device_id, user_name) DO UPDATE SET
            upn = COALESCE(excluded.upn, devices.upn), hostname = excluded.hostname, os = excluded.os,
            agent_version = excluded.agent_version, mode = excluded.mode,
@@ -229,7 +234,8 @@ pub(crate) mod sql {
                           THEN 'done' ELSE excluded.outcome END,
            reason = excluded.reason, last_report_id = excluded.last_report_id,
            first_seen = CASE WHEN devices.first_seen < excluded.first_seen THEN devices.first_seen ELSE excluded.first_seen END,
-           last_seen = excluded.last_seen, reports = devices.reports + 1
+           last_seen = excluded.last_seen, reports = devices.reports + 1,
+           enrollment_label = excluded.enrollment_label
          WHERE excluded.last_seen >= devices.last_seen";
     pub(crate) const OLDER: &str = "UPDATE devices SET reports = reports + 1,
            first_seen = CASE WHEN first_seen < $1 THEN first_seen ELSE $1 END
@@ -315,6 +321,7 @@ async fn insert_in(conn: &mut sqlx::AnyConnection, r: &Row) -> Result<Stored, St
         .bind(&r.reason)
         .bind(&r.id)
         .bind(r.finished)
+        .bind(&r.label)
         .execute(&mut *conn)
         .await?;
     if latest.rows_affected() == 0 {

@@ -13,17 +13,22 @@ use time::OffsetDateTime;
 use super::outcome::FleetOutcome;
 use crate::report::Report;
 
+mod audit;
 mod device_keys;
 mod ingest;
 mod queries;
 mod sessions;
 mod setup;
 mod sqlite_writer;
+mod tokens;
 
+pub use audit::AuditEntry;
 pub use device_keys::RefusedReport;
 pub use ingest::DeviceKey;
 pub(crate) use ingest::{Row, sql};
+pub use sessions::{PendingSignIn, SessionRow};
 pub use setup::redact_url;
+pub use tokens::{NewToken, TokenInfo};
 
 /// A store error in words, with the fix.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +83,8 @@ pub struct DeviceRow {
     pub first_seen: i64,
     pub last_seen: i64,
     pub reports: i64,
+    /// The label of the enrollment token its latest report came with (a wave, a department).
+    pub enrollment_label: Option<String>,
 }
 
 /// One stored report, for a device's history.

@@ -17,7 +17,7 @@ use crate::server::outcome::FleetOutcome;
 /// The columns [`device_row`] reads, in its order.
 macro_rules! device_columns {
     () => {
-        "device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, first_seen, last_seen, reports"
+        "device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, first_seen, last_seen, reports, enrollment_label"
     };
 }
 
@@ -83,7 +83,7 @@ impl Store {
                                    AND p.task_id = 'verify'
                                  ORDER BY CASE p.status WHEN 'failed' THEN 0 ELSE 1 END LIMIT 1),
                                 reason) AS reason,
-                       first_seen, last_seen, reports FROM (
+                       first_seen, last_seen, reports, enrollment_label FROM (
                        SELECT * FROM (SELECT ", device_columns!(), " FROM devices WHERE verified = 'failed'
                                       ORDER BY last_seen DESC, device_id, user_name LIMIT $1) AS f
                        UNION ALL
@@ -360,6 +360,7 @@ fn device_row(r: &AnyRow) -> Result<DeviceRow, StoreError> {
         first_seen: r.get(9),
         last_seen: r.get(10),
         reports: r.get(11),
+        enrollment_label: r.get(12),
     })
 }
 

@@ -154,7 +154,8 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
         r.outcome.as_str(),
         r.reason,
         r.id,
-        r.finished
+        r.finished,
+        r.label
     ])?;
     if latest == 0 {
         conn.prepare_cached(sql::OLDER)?

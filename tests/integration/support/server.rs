@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use ado_cutover::report::{
     Device, Item, Mode, Outcome, Report, SCHEMA_VERSION, Status, TaskReport, User,
 };
-use ado_cutover::server::auth::Tokens;
 use ado_cutover::server::{Limits, State, Store};
 use time::OffsetDateTime;
 
@@ -100,13 +99,13 @@ impl TestServer {
         let clock_now = now.clone();
         let (store, listener) = runtime.block_on(async {
             let store = Store::open(url, true).await.expect("open the store");
+            seed_tokens(&store).await;
             let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
             (store, listener)
         });
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut state = State::new(
             store.clone(),
-            Tokens::from_plain(&[ENROLLMENT], &[ADMIN]),
             Arc::new(move || *clock_now.lock().unwrap()),
             limits,
         );
@@ -223,6 +222,26 @@ impl Drop for TestServer {
                     }
                 });
             }
+        }
+    }
+}
+
+/// The tests' enrollment and admin tokens, as a first start would record them (once per
+/// database: a second server on the same database finds them).
+pub(crate) async fn seed_tokens(store: &Store) {
+    use ado_cutover::server::auth::hash_hex;
+    use ado_cutover::server::store::NewToken;
+    for (id, kind, token) in [("enroll000001", "enrollment", ENROLLMENT), ("admin0000001", "admin", ADMIN)] {
+        if store.token_by_hash(&hash_hex(token)).await.unwrap().is_none() {
+            let new = NewToken {
+                id,
+                sha256: &hash_hex(token),
+                kind,
+                label: None,
+                expires_at: None,
+                created_by: "first start",
+            };
+            store.add_token(&new, OffsetDateTime::now_utc()).await.unwrap();
         }
     }
 }

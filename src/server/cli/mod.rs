@@ -1,15 +1,19 @@
 //! The `ado-cutover-server` command line, and its first start: the database is opened (and
-//! created only where that is the default), tokens are generated when none exist, and the admin
-//! is told where everything is.
+//! created only where that is the default), tokens are generated when none was ever made, and
+//! the admin is told where everything is. `token create|list|revoke` manage tokens on the same
+//! database ([`token`]); the `--entra-*` settings turn on the Entra sign-in ([`entra`]).
+
+mod entra;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-use super::auth::{self, Kind, Tokens};
-use super::store::{Store, redact_url};
+use super::auth::{self, Kind};
+use super::store::{AuditEntry, NewToken, Store, millis, redact_url};
 use super::{Limits, State, system_clock};
 
 /// The default SQLite file, in the current folder.
@@ -19,6 +23,8 @@ pub const DEFAULT_DATABASE: &str = "ado-cutover-server.db";
 #[derive(Debug, Parser)]
 #[command(name = "ado-cutover-server", version)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Address to listen on. Put a reverse proxy with TLS in front for anything but loopback.
     #[arg(
         long,
@@ -28,7 +34,7 @@ pub struct Cli {
     pub listen: SocketAddr,
     /// Database URL: sqlite://path/to/file.db or postgres://user@host/database.
     /// Default: ado-cutover-server.db in the current folder, created on first start.
-    #[arg(long, env = "ADO_CUTOVER_SERVER_DATABASE_URL")]
+    #[arg(long, env = "ADO_CUTOVER_SERVER_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Create the SQLite file named by --database-url if it does not exist.
     #[arg(long)]
@@ -69,14 +75,38 @@ pub struct Cli {
     /// server listens on plain HTTP behind the proxy.
     #[arg(long, env = "ADO_CUTOVER_SERVER_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Answer /metrics only with the admin token (`Authorization: Bearer ...`).
+    /// Answer /metrics only with a token that may read (an API token, or the admin token).
     #[arg(long, env = "ADO_CUTOVER_SERVER_METRICS_TOKEN")]
     pub metrics_token: bool,
+    /// Refuse the admin token everywhere (dashboard sign-in and API): people sign in with
+    /// Microsoft Entra ID, scripts use API tokens. `token create --kind admin` still works here.
+    #[arg(long, env = "ADO_CUTOVER_SERVER_NO_ADMIN_TOKEN")]
+    pub no_admin_token: bool,
+    /// A reverse proxy (IP address) whose X-Forwarded-For header names the client, for the
+    /// audit log. Repeat it, or separate addresses with commas.
+    #[arg(long, env = "ADO_CUTOVER_SERVER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+    #[command(flatten)]
+    pub entra: entra::EntraArgs,
+}
+
+/// What to do instead of serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make, list and revoke tokens (on the database of --database-url; every running
+    /// instance takes the change at once).
+    Token {
+        #[command(subcommand)]
+        action: token::TokenAction,
+    },
 }
 
 /// Runs the server until Ctrl-C or SIGTERM. Its log (errors with their causes, warnings) goes
 /// to standard error, where systemd and containers collect it.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Token { action }) = &cli.command {
+        return token::run(&cli, action).await;
+    }
     // Checked before anything is opened or created.
     let https = match cli.public_url.as_deref() {
         None => false,
@@ -96,6 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(url) => (url.clone(), cli.create),
         None => (format!("sqlite://{DEFAULT_DATABASE}"), true),
     };
+    let entra = entra::configure(&cli.entra, cli.public_url.as_deref())?;
     let store = Store::open(&url, create).await?;
     let now = time::OffsetDateTime::now_utc();
     let token_file =
@@ -106,12 +137,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_file_name("ado-cutover-server-tokens.txt"),
                 None => PathBuf::from("ado-cutover-server-tokens.txt"),
             });
+    // A kind of token that was never made gets one; a revoked one is not replaced behind the
+    // admins' back (`token create` makes a new one). No admin token when it is turned off.
     let mut created = Vec::new();
     for kind in [Kind::Enrollment, Kind::Admin] {
-        if store.token_hashes(kind.name()).await?.is_empty() {
+        if kind == Kind::Admin && cli.no_admin_token {
+            continue;
+        }
+        if store.tokens_made(kind.name()).await? == 0 {
             let token = auth::random_token();
+            let id = auth::hex(&auth::random_bytes::<6>());
             store
-                .add_token(kind.name(), &auth::hex(&auth::hash(&token)), now)
+                .add_token(
+                    &NewToken {
+                        id: &id,
+                        sha256: &auth::hash_hex(&token),
+                        kind: kind.name(),
+                        label: None,
+                        expires_at: None,
+                        created_by: "first start",
+                    },
+                    now,
+                )
                 .await?;
             created.push((kind, token));
         }
@@ -119,10 +166,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if !created.is_empty() {
         write_tokens(&token_file, &created)?;
     }
-    let tokens = Tokens {
-        enrollment: hashes(&store, Kind::Enrollment).await?,
-        admin: hashes(&store, Kind::Admin).await?,
-    };
     let limits = Limits {
         body_bytes: cli.max_report_bytes,
         upload_bytes: cli.max_upload_bytes,
@@ -131,10 +174,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         header_timeout: Duration::from_secs(cli.header_timeout_secs.max(1)),
         request_timeout: Duration::from_secs(cli.request_timeout_secs.max(1)),
     };
-    let mut state = State::new(store, tokens, system_clock(), limits);
+    note_settings(&store, &cli, entra.as_ref(), now).await?;
+    let mut state = State::new(store, system_clock(), limits);
     state.https = https;
     state.secure_cookies = state.https || !cli.listen.ip().is_loopback();
     state.metrics_need_token = cli.metrics_token;
+    state.admin_token = !cli.no_admin_token;
+    state.trusted_proxies = std::sync::Arc::new(cli.trusted_proxy.clone());
+    let entra_on = entra.is_some();
+    state.entra = entra.map(std::sync::Arc::new);
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .map_err(|e| {
@@ -157,6 +205,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     banner += &format!("  database:  {shown_url}\n");
     banner += &format!("  dashboard: http://{address}/\n");
     banner += &format!("  reports:   POST http://{address}/api/v1/reports\n");
+    banner += &format!(
+        "  sign-in:   {}{}\n",
+        if entra_on { "Microsoft Entra ID" } else { "" },
+        match (entra_on, cli.no_admin_token) {
+            (true, true) => "",
+            (true, false) => ", and the admin token (break-glass)",
+            (false, false) => "the admin token",
+            (false, true) => "none (the admin token is off and Entra ID is not set up)",
+        }
+    );
     if created.is_empty() {
         banner += "  tokens:    as generated at the first start (see that start's token file)\n";
     } else {
@@ -173,13 +231,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn hashes(store: &Store, kind: Kind) -> anyhow::Result<Vec<[u8; 32]>> {
-    Ok(store
-        .token_hashes(kind.name())
-        .await?
-        .iter()
-        .filter_map(|h| auth::from_hex(h))
-        .collect())
+/// The sign-in settings in words; when they differ from the last start's, the audit log says
+/// so (who changed them is whoever changed the server's configuration).
+async fn note_settings(
+    store: &Store,
+    cli: &Cli,
+    entra: Option<&super::oidc::Entra>,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<()> {
+    let settings = format!(
+        "{}; admin token {}; metrics {}; trusted proxies: {}",
+        entra.map_or_else(|| "Entra sign-in: off".to_string(), |e| e.describe()),
+        if cli.no_admin_token { "off" } else { "on" },
+        if cli.metrics_token { "need a token" } else { "open" },
+        if cli.trusted_proxy.is_empty() {
+            "none".to_string()
+        } else {
+            cli.trusted_proxy
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    if store.last_audit_detail("settings-changed").await?.as_deref() != Some(settings.as_str()) {
+        store
+            .add_audit(&AuditEntry {
+                id: 0,
+                at: millis(now),
+                actor: "server configuration".into(),
+                action: "settings-changed".into(),
+                target: String::new(),
+                outcome: "ok".into(),
+                address: String::new(),
+                detail: settings,
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// Writes new tokens where only the owner can read them. Appends, so an earlier file is kept.
@@ -199,6 +288,7 @@ fn write_tokens(path: &Path, tokens: &[(Kind, String)]) -> anyhow::Result<()> {
         let what = match kind {
             Kind::Enrollment => "enrollment token (agents: report.enrollment_token_file)",
             Kind::Admin => "admin token (dashboard sign-in, admin API)",
+            Kind::Api => "API token (scripts read)",
         };
         writeln!(file, "# {what}\n{}={token}", kind.name())?;
     }
