@@ -32,7 +32,9 @@ pub fn lifetime(text: &str) -> Result<Option<time::Duration>, String> {
         return Ok(None);
     }
     let bad = || {
-        format!("`{text}` is not a lifetime: write a number and a unit, e.g. 90d (days), 12h (hours), 2w (weeks), 30m (minutes), or `never`")
+        format!(
+            "`{text}` is not a lifetime: write a number and a unit, e.g. 90d (days), 12h (hours), 2w (weeks), 30m (minutes), or `never`"
+        )
     };
     let (number, unit) = text.split_at(text.len() - 1);
     let number: i64 = number.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;

@@ -8,6 +8,7 @@ mod agent;
 mod browser_sign_out;
 mod browser_site_data;
 mod cleanup;
+mod console;
 mod credentials;
 mod credentials_windows;
 mod dashboard;

@@ -319,7 +319,9 @@ async fn principal(parts: &Parts, state: &State) -> Result<Principal, Refused> {
         match state.store.session(&hash_hex(session), state.now()).await {
             Ok(Some(row)) => {
                 let from_token = row.who.starts_with("admin token");
-                if let (Some(role), false) = (Role::parse(&row.role), from_token && !state.admin_token) {
+                if let (Some(role), false) =
+                    (Role::parse(&row.role), from_token && !state.admin_token)
+                {
                     return Ok(Principal {
                         who: row.who,
                         role,
@@ -460,7 +462,10 @@ pub async fn login(state: &State, parts: &Parts, presented: &str) -> Result<Head
 /// Ends the request's session; the cookie that clears it.
 pub async fn logout(state: &State, headers: &HeaderMap) -> HeaderValue {
     if let Some(session) = cookie(headers, SESSION_COOKIE) {
-        let _ = state.store.end_session(&hash_hex(session), state.now()).await;
+        let _ = state
+            .store
+            .end_session(&hash_hex(session), state.now())
+            .await;
     }
     HeaderValue::from_static(CLEAR_SESSION)
 }
@@ -486,8 +491,14 @@ mod tests {
     fn a_token_is_usable_until_it_expires_or_is_revoked() {
         assert!(usable(Some(token("api", None, None)), 10).is_ok());
         assert!(usable(Some(token("api", Some(11), None)), 10).is_ok());
-        assert_eq!(usable(Some(token("api", Some(10), None)), 10).unwrap_err(), "has expired");
-        assert_eq!(usable(Some(token("api", None, Some(5))), 10).unwrap_err(), "was revoked");
+        assert_eq!(
+            usable(Some(token("api", Some(10), None)), 10).unwrap_err(),
+            "has expired"
+        );
+        assert_eq!(
+            usable(Some(token("api", None, Some(5))), 10).unwrap_err(),
+            "was revoked"
+        );
         assert_eq!(usable(None, 10).unwrap_err(), "is not valid");
     }
 

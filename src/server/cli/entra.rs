@@ -48,7 +48,10 @@ fn read(path: &PathBuf, what: &str) -> anyhow::Result<String> {
 }
 
 /// The sign-in, when `--entra-client-id` is given.
-pub(super) fn configure(args: &EntraArgs, public_url: Option<&str>) -> anyhow::Result<Option<Entra>> {
+pub(super) fn configure(
+    args: &EntraArgs,
+    public_url: Option<&str>,
+) -> anyhow::Result<Option<Entra>> {
     let Some(client_id) = args.entra_client_id.as_deref().map(str::trim) else {
         return Ok(None);
     };
@@ -68,7 +71,9 @@ pub(super) fn configure(args: &EntraArgs, public_url: Option<&str>) -> anyhow::R
         (Some(secret), None, None) => {
             let secret = read(secret, "client secret file")?.trim().to_string();
             if secret.is_empty() {
-                anyhow::bail!("the client secret file is empty\nhint: put the secret's value (not its id) in it");
+                anyhow::bail!(
+                    "the client secret file is empty\nhint: put the secret's value (not its id) in it"
+                );
             }
             Credential::Secret(secret)
         }
@@ -92,10 +97,15 @@ pub(super) fn configure(args: &EntraArgs, public_url: Option<&str>) -> anyhow::R
     })?;
     let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     if parsed.scheme() != "https" && !loopback {
-        anyhow::bail!("--entra-issuer `{issuer}` is not https\nhint: an identity provider is reached over https only");
+        anyhow::bail!(
+            "--entra-issuer `{issuer}` is not https\nhint: an identity provider is reached over https only"
+        );
     }
     let roles = |list: &[String]| -> Vec<String> {
-        list.iter().map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect()
+        list.iter()
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect()
     };
     Ok(Some(Entra {
         provider: Provider::new(&issuer),

@@ -84,7 +84,11 @@ pub struct Cli {
     pub no_admin_token: bool,
     /// A reverse proxy (IP address) whose X-Forwarded-For header names the client, for the
     /// audit log. Repeat it, or separate addresses with commas.
-    #[arg(long, env = "ADO_CUTOVER_SERVER_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "ADO_CUTOVER_SERVER_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxy: Vec<std::net::IpAddr>,
     #[command(flatten)]
     pub entra: entra::EntraArgs,
@@ -243,7 +247,11 @@ async fn note_settings(
         "{}; admin token {}; metrics {}; trusted proxies: {}",
         entra.map_or_else(|| "Entra sign-in: off".to_string(), |e| e.describe()),
         if cli.no_admin_token { "off" } else { "on" },
-        if cli.metrics_token { "need a token" } else { "open" },
+        if cli.metrics_token {
+            "need a token"
+        } else {
+            "open"
+        },
         if cli.trusted_proxy.is_empty() {
             "none".to_string()
         } else {
@@ -254,7 +262,12 @@ async fn note_settings(
                 .join(", ")
         }
     );
-    if store.last_audit_detail("settings-changed").await?.as_deref() != Some(settings.as_str()) {
+    if store
+        .last_audit_detail("settings-changed")
+        .await?
+        .as_deref()
+        != Some(settings.as_str())
+    {
         store
             .add_audit(&AuditEntry {
                 id: 0,

@@ -68,17 +68,26 @@ pub(super) async fn run(cli: &Cli, action: &TokenAction) -> anyhow::Result<()> {
             expires,
         } => {
             let kind = Kind::parse(kind).expect("clap checked the kind");
-            let label = tokens::label(label.as_deref().unwrap_or(""))
-                .map_err(|e| anyhow::anyhow!("{e}\nhint: a label is up to 64 characters of plain text, e.g. wave-1"))?;
-            let lifetime = tokens::lifetime(expires).map_err(|e| anyhow::anyhow!("{e}\nhint: e.g. --expires 90d"))?;
+            let label = tokens::label(label.as_deref().unwrap_or("")).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}\nhint: a label is up to 64 characters of plain text, e.g. wave-1"
+                )
+            })?;
+            let lifetime = tokens::lifetime(expires)
+                .map_err(|e| anyhow::anyhow!("{e}\nhint: e.g. --expires 90d"))?;
             let (secret, info) =
                 tokens::issue(&store, kind, label.as_deref(), lifetime, &actor(), "", now).await?;
             say(&format!(
                 "made {} token {}{}{}; its secret follows on standard output, once (the server keeps only its hash)\n",
                 info.kind,
                 info.id,
-                info.label.as_deref().map(|l| format!(", label {l}")).unwrap_or_default(),
-                info.expires_at.map(|at| format!(", expires {}", when(at))).unwrap_or_default(),
+                info.label
+                    .as_deref()
+                    .map(|l| format!(", label {l}"))
+                    .unwrap_or_default(),
+                info.expires_at
+                    .map(|at| format!(", expires {}", when(at)))
+                    .unwrap_or_default(),
             ));
             print_secret(&secret);
         }
@@ -112,7 +121,10 @@ pub(super) async fn run(cli: &Cli, action: &TokenAction) -> anyhow::Result<()> {
                 "revoked {} token {}{}: every instance refuses it from now on\n",
                 info.kind,
                 info.id,
-                info.label.as_deref().map(|l| format!(" ({l})")).unwrap_or_default()
+                info.label
+                    .as_deref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
             )),
             None => anyhow::bail!(
                 "there is no token with id {id}\nhint: `ado-cutover-server token list` shows the ids"

@@ -296,11 +296,7 @@ pub(super) async fn device_page(
             }
         }
     };
-    Ok(page(
-        &visible(&device.hostname),
-        Some(&admin.0),
-        body,
-    ))
+    Ok(page(&visible(&device.hostname), Some(&admin.0), body))
 }
 
 /// Forgets a device's key (after a reinstall): its next report is taken and enrolls it again.
@@ -323,9 +319,17 @@ pub(super) async fn forget_key(
         millis(state.now()),
         "device-key-forgotten",
         &format!("{device_id} ({user})"),
-        if forgot { "its next report enrolls it again" } else { "it had no key" },
+        if forgot {
+            "its next report enrolls it again"
+        } else {
+            "it had no key"
+        },
     );
-    state.store.add_audit(&entry).await.map_err(PageError::unavailable)?;
+    state
+        .store
+        .add_audit(&entry)
+        .await
+        .map_err(PageError::unavailable)?;
     Ok(Redirect::to(&device_path(&device_id, &user)).into_response())
 }
 

@@ -13,7 +13,13 @@ use crate::server::auth::{Admin, Kind};
 use crate::server::store::millis;
 use crate::server::tokens;
 
-fn token_page(admin: &Admin, state_now: i64, list: &[crate::server::store::TokenInfo], made: Option<(&str, &crate::server::store::TokenInfo)>, error: Option<&str>) -> Response {
+fn token_page(
+    admin: &Admin,
+    state_now: i64,
+    list: &[crate::server::store::TokenInfo],
+    made: Option<(&str, &crate::server::store::TokenInfo)>,
+    error: Option<&str>,
+) -> Response {
     let csrf = admin.csrf.as_deref().unwrap_or("");
     let body = html! {
         h1 { "Tokens" }
@@ -103,8 +109,19 @@ pub(super) async fn create_token(
     }
     let now = state.now();
     let checked = Kind::parse(&form.kind)
-        .ok_or_else(|| format!("`{}` is not a kind of token: enrollment, api or admin", form.kind))
-        .and_then(|kind| Ok((kind, tokens::label(&form.label)?, tokens::lifetime(&form.expires)?)));
+        .ok_or_else(|| {
+            format!(
+                "`{}` is not a kind of token: enrollment, api or admin",
+                form.kind
+            )
+        })
+        .and_then(|kind| {
+            Ok((
+                kind,
+                tokens::label(&form.label)?,
+                tokens::lifetime(&form.expires)?,
+            ))
+        });
     let (kind, label, lifetime) = match checked {
         Ok(checked) => checked,
         Err(error) => {
@@ -126,7 +143,13 @@ pub(super) async fn create_token(
     .await
     .map_err(PageError::unavailable)?;
     let list = state.store.tokens().await.map_err(PageError::unavailable)?;
-    Ok(token_page(&admin, millis(now), &list, Some((&secret, &info)), None))
+    Ok(token_page(
+        &admin,
+        millis(now),
+        &list,
+        Some((&secret, &info)),
+        None,
+    ))
 }
 
 pub(super) async fn revoke_token(

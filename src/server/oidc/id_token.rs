@@ -233,12 +233,24 @@ mod tests {
             Err(Invalid::Audience)
         );
         assert_eq!(
-            check(&token("k1", with(&[("iss", json!("https://evil/v2.0"))])), 1500),
+            check(
+                &token("k1", with(&[("iss", json!("https://evil/v2.0"))])),
+                1500
+            ),
             Err(Invalid::Issuer("https://evil/v2.0".into()))
         );
-        assert_eq!(check(&token("k1", claims()), 2000 + SKEW_SECONDS), Err(Invalid::Expired));
-        assert!(check(&token("k1", claims()), 2000 + SKEW_SECONDS - 1).is_ok(), "within the skew");
-        assert_eq!(check(&token("k1", claims()), 1000 - SKEW_SECONDS - 1), Err(Invalid::NotYetValid));
+        assert_eq!(
+            check(&token("k1", claims()), 2000 + SKEW_SECONDS),
+            Err(Invalid::Expired)
+        );
+        assert!(
+            check(&token("k1", claims()), 2000 + SKEW_SECONDS - 1).is_ok(),
+            "within the skew"
+        );
+        assert_eq!(
+            check(&token("k1", claims()), 1000 - SKEW_SECONDS - 1),
+            Err(Invalid::NotYetValid)
+        );
         assert_eq!(
             check(&token("k1", with(&[("nonce", json!("n2"))])), 1500),
             Err(Invalid::Nonce)
@@ -248,8 +260,19 @@ mod tests {
             Err(Invalid::Nonce)
         );
         assert_eq!(
-            check(&token("k1", with(&[("tid", json!("22222222-bbbb")), ("iss", json!("https://login.example/22222222-bbbb/v2.0"))])), 1500),
-            Err(Invalid::Issuer("https://login.example/22222222-bbbb/v2.0".into())),
+            check(
+                &token(
+                    "k1",
+                    with(&[
+                        ("tid", json!("22222222-bbbb")),
+                        ("iss", json!("https://login.example/22222222-bbbb/v2.0"))
+                    ])
+                ),
+                1500
+            ),
+            Err(Invalid::Issuer(
+                "https://login.example/22222222-bbbb/v2.0".into()
+            )),
             "another tenant's issuer"
         );
         // A token whose payload was changed after signing.
@@ -259,10 +282,17 @@ mod tests {
         parts[1] = forged.split('.').nth(1).unwrap();
         assert_eq!(check(&parts.join("."), 1500), Err(Invalid::Signature));
         // An unsigned token, and a symmetric one keyed with the public key.
-        let unsigned = format!("{}.{}.", base64_url(r#"{"alg":"none","kid":"k1"}"#), parts[1]);
+        let unsigned = format!(
+            "{}.{}.",
+            base64_url(r#"{"alg":"none","kid":"k1"}"#),
+            parts[1]
+        );
         assert!(matches!(check(&unsigned, 1500), Err(Invalid::Malformed(_))));
         let hs = encode(
-            &Header { kid: Some("k1".into()), ..Header::new(Algorithm::HS256) },
+            &Header {
+                kid: Some("k1".into()),
+                ..Header::new(Algorithm::HS256)
+            },
             &claims(),
             &EncodingKey::from_secret(N.trim().as_bytes()),
         )
@@ -274,7 +304,10 @@ mod tests {
     fn the_multi_tenant_issuer_takes_the_token_s_tenant_and_the_tenant_is_still_checked() {
         let keys = keys("k1");
         let template = "https://login.example/{tenantid}/v2.0";
-        let expect = Expect { issuer: template, ..expect(1500) };
+        let expect = Expect {
+            issuer: template,
+            ..expect(1500)
+        };
         assert!(validate(&token("k1", claims()), &keys, &expect).is_ok());
         let other = with(&[
             ("tid", json!("22222222-bbbb")),

@@ -107,7 +107,11 @@ pub async fn start(axum::extract::State(state): axum::extract::State<State>) -> 
         verifier: verifier.clone(),
         expires_at: millis(state.now() + time::Duration::minutes(SIGN_IN_MINUTES)),
     };
-    if let Err(err) = state.store.add_sign_in(&hash_hex(&state_value), &pending).await {
+    if let Err(err) = state
+        .store
+        .add_sign_in(&hash_hex(&state_value), &pending)
+        .await
+    {
         return super::dashboard::PageError::unavailable(err).into_response();
     }
     let mut url = match url::Url::parse(&metadata.authorization_endpoint) {
@@ -187,7 +191,8 @@ pub async fn finish(
         address,
         detail: String::new(),
     };
-    let clear_sign_in = format!("{SIGN_IN_COOKIE}=; Path=/login/entra; HttpOnly; SameSite=Lax; Max-Age=0");
+    let clear_sign_in =
+        format!("{SIGN_IN_COOKIE}=; Path=/login/entra; HttpOnly; SameSite=Lax; Max-Age=0");
     let response = match outcome {
         Ok((who, role, cookie)) => {
             entry.actor = who.clone();
@@ -200,7 +205,10 @@ pub async fn finish(
             entry.actor = refusal.actor;
             entry.outcome = "refused".into();
             entry.detail = format!("with Microsoft Entra ID: {}", refusal.why);
-            refused_page(StatusCode::FORBIDDEN, &format!("The sign-in was refused: {}.", refusal.why))
+            refused_page(
+                StatusCode::FORBIDDEN,
+                &format!("The sign-in was refused: {}.", refusal.why),
+            )
         }
     };
     if let Err(err) = state.store.add_audit(&entry).await {
@@ -228,12 +236,14 @@ async fn sign_in(
         .take_sign_in(&hash_hex(state_value))
         .await
         .map_err(|err| Refusal::new(format!("the database did not answer ({err})")))?
-        .ok_or_else(|| Refusal::new("this sign-in was already used, or is not one this server started"))?;
+        .ok_or_else(|| {
+            Refusal::new("this sign-in was already used, or is not one this server started")
+        })?;
     if pending.expires_at <= millis(state.now()) {
         return Err(Refusal::new("the sign-in took longer than ten minutes"));
     }
-    let same_browser = cookie(headers, SIGN_IN_COOKIE)
-        .is_some_and(|browser| hash_hex(browser) == pending.browser);
+    let same_browser =
+        cookie(headers, SIGN_IN_COOKIE).is_some_and(|browser| hash_hex(browser) == pending.browser);
     if !same_browser {
         return Err(Refusal::new("the sign-in was started in another browser"));
     }
@@ -288,11 +298,7 @@ async fn check(
     };
     let mut refresh = false;
     loop {
-        let keys = entra
-            .provider
-            .keys(refresh)
-            .await
-            .map_err(Refusal::new)?;
+        let keys = entra.provider.keys(refresh).await.map_err(Refusal::new)?;
         match id_token::validate(token, &keys, &expect) {
             Err(id_token::Invalid::UnknownKey(_)) if !refresh => refresh = true,
             Err(invalid) => {
@@ -319,7 +325,10 @@ fn unverified_name(token: &str) -> Option<String> {
     let name = claims["preferred_username"]
         .as_str()
         .or(claims["email"].as_str())?;
-    Some(format!("{} (unverified)", name.chars().take(200).collect::<String>()))
+    Some(format!(
+        "{} (unverified)",
+        name.chars().take(200).collect::<String>()
+    ))
 }
 
 /// After a sign-in: a page of our own that moves on to the dashboard. The way back from the
@@ -367,8 +376,14 @@ mod tests {
             viewer: vec!["Cutover.Viewer".into()],
             redirect_uri: "https://cutover.example/login/entra/callback".into(),
         };
-        assert_eq!(entra.role_of(&claims(&["Cutover.Viewer"], &[])), Some(Role::Viewer));
-        assert_eq!(entra.role_of(&claims(&["cutover.admin"], &[])), Some(Role::Admin));
+        assert_eq!(
+            entra.role_of(&claims(&["Cutover.Viewer"], &[])),
+            Some(Role::Viewer)
+        );
+        assert_eq!(
+            entra.role_of(&claims(&["cutover.admin"], &[])),
+            Some(Role::Admin)
+        );
         assert_eq!(
             entra.role_of(&claims(&["Cutover.Viewer"], &["group-admins"])),
             Some(Role::Admin)

@@ -79,11 +79,25 @@ pub struct Provider {
 /// A provider call that failed, in words.
 pub type Failed = String;
 
+/// An HTTP error with its causes (reqwest's own text names only the request).
+fn causes(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text += &format!(": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 impl Provider {
     pub fn new(issuer: &str) -> Provider {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
+            // A few calls per sign-in: a fresh connection each time, never one the provider
+            // closed while it sat idle in a pool.
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("ado-cutover-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client's TLS set-up");
@@ -105,7 +119,7 @@ impl Provider {
             .get(url)
             .send()
             .await
-            .map_err(|e| format!("{url} did not answer: {e}"))?;
+            .map_err(|e| format!("{url} did not answer: {}", causes(&e)))?;
         if !response.status().is_success() {
             return Err(format!("{url} answered {}", response.status()));
         }
@@ -202,7 +216,7 @@ impl Provider {
             .form(&form)
             .send()
             .await
-            .map_err(|e| format!("the token endpoint did not answer: {e}"))?;
+            .map_err(|e| format!("the token endpoint did not answer: {}", causes(&e)))?;
         let status = response.status();
         let body: serde_json::Value = response
             .json()
@@ -271,7 +285,10 @@ mod tests {
         let cert = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n";
         match Credential::certificate(cert, key.as_bytes()).unwrap() {
             Credential::Certificate { thumbprint, .. } => {
-                assert_eq!(thumbprint, URL_SAFE_NO_PAD.encode(Sha256::digest([0u8, 1, 2])));
+                assert_eq!(
+                    thumbprint,
+                    URL_SAFE_NO_PAD.encode(Sha256::digest([0u8, 1, 2]))
+                );
             }
             Credential::Secret(_) => unreachable!(),
         }

@@ -77,12 +77,12 @@ impl Store {
 
     /// The detail of the newest entry with `action`, if any.
     pub async fn last_audit_detail(&self, action: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query(
-            "SELECT detail FROM audit WHERE action = $1 ORDER BY id DESC LIMIT 1",
+        Ok(
+            sqlx::query("SELECT detail FROM audit WHERE action = $1 ORDER BY id DESC LIMIT 1")
+                .bind(action)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.get(0)),
         )
-        .bind(action)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| r.get(0)))
     }
 }

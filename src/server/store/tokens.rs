@@ -71,14 +71,12 @@ fn info(row: &sqlx::any::AnyRow) -> TokenInfo {
 impl Store {
     /// The token with this hash, whatever its state.
     pub async fn token_by_hash(&self, sha256: &str) -> Result<Option<TokenInfo>, StoreError> {
-        Ok(
-            sqlx::query(select!("WHERE sha256 = $1"))
+        Ok(sqlx::query(select!("WHERE sha256 = $1"))
             .bind(sha256)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(info),
-        )
+            .map(info))
     }
 
     /// Records a token.
@@ -106,11 +104,11 @@ impl Store {
     /// Every token, oldest first.
     pub async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         Ok(sqlx::query(select!("ORDER BY created_at, id"))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(info)
-        .collect())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(info)
+            .collect())
     }
 
     /// How many tokens of `kind` were ever made (revoked and expired ones too).
@@ -134,14 +132,12 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(
-            sqlx::query(select!("WHERE id = $1"))
+        Ok(sqlx::query(select!("WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(info),
-        )
+            .map(info))
     }
 
     /// Notes that token `id` was used at `now`.

@@ -16,6 +16,8 @@ pub(crate) mod fake_cloud;
 pub(crate) mod headless;
 #[cfg(target_os = "linux")]
 pub(crate) mod keyring;
+#[cfg(all(feature = "server", target_os = "linux"))]
+pub(crate) mod oidc;
 pub(crate) mod repo;
 #[cfg(feature = "server")]
 pub(crate) mod server;

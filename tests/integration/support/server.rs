@@ -94,6 +94,17 @@ impl TestServer {
         limits: Limits,
         configure: impl FnOnce(&mut State),
     ) -> TestServer {
+        TestServer::start_with(url, dir, listen, limits, |state, _| configure(state))
+    }
+
+    /// [`TestServer::start_configured`], where `configure` also learns the server's address.
+    pub(crate) fn start_with(
+        url: &str,
+        dir: Option<tempfile::TempDir>,
+        listen: &str,
+        limits: Limits,
+        configure: impl FnOnce(&mut State, &str),
+    ) -> TestServer {
         let runtime = runtime();
         let now = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
         let clock_now = now.clone();
@@ -110,7 +121,7 @@ impl TestServer {
             limits,
         );
         state.secure_cookies = false;
-        configure(&mut state);
+        configure(&mut state, &base);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {
             let _ = ado_cutover::server::serve(state, listener, None, async {
@@ -189,6 +200,11 @@ impl TestServer {
         (cookie, csrf)
     }
 
+    /// What the server thinks "now" is.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        *self.now.lock().unwrap()
+    }
+
     /// Runs a store call on the server's runtime.
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.as_ref().unwrap().block_on(f)
@@ -231,8 +247,16 @@ impl Drop for TestServer {
 pub(crate) async fn seed_tokens(store: &Store) {
     use ado_cutover::server::auth::hash_hex;
     use ado_cutover::server::store::NewToken;
-    for (id, kind, token) in [("enroll000001", "enrollment", ENROLLMENT), ("admin0000001", "admin", ADMIN)] {
-        if store.token_by_hash(&hash_hex(token)).await.unwrap().is_none() {
+    for (id, kind, token) in [
+        ("enroll000001", "enrollment", ENROLLMENT),
+        ("admin0000001", "admin", ADMIN),
+    ] {
+        if store
+            .token_by_hash(&hash_hex(token))
+            .await
+            .unwrap()
+            .is_none()
+        {
             let new = NewToken {
                 id,
                 sha256: &hash_hex(token),
@@ -241,7 +265,10 @@ pub(crate) async fn seed_tokens(store: &Store) {
                 expires_at: None,
                 created_by: "first start",
             };
-            store.add_token(&new, OffsetDateTime::now_utc()).await.unwrap();
+            store
+                .add_token(&new, OffsetDateTime::now_utc())
+                .await
+                .unwrap();
         }
     }
 }
