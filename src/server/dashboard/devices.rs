@@ -128,8 +128,7 @@ pub(super) async fn device_csv(
         .devices(&filter, now, PAGE_MAX)
         .await
         .map_err(PageError::unavailable)?;
-    let header_line =
-        "hostname,user,upn,outcome,last_seen,reason,os,agent_version,reports,device_id\r\n";
+    let header_line = "hostname,user,upn,outcome,last_seen,reason,os,agent_version,reports,device_id,enrollment_label\r\n";
     let start = filter.offset.unwrap_or(0).max(0);
     let pages = futures_util::stream::unfold(
         (Some(first), start, filter, state),
@@ -200,6 +199,7 @@ fn csv_lines(rows: &[DeviceRow]) -> String {
             r.agent_version.clone(),
             r.reports.to_string(),
             r.device_id.clone(),
+            r.enrollment_label.clone().unwrap_or_default(),
         ];
         let line: Vec<String> = fields.iter().map(|f| cell(f)).collect();
         out.push_str(&line.join(","));
@@ -247,6 +247,9 @@ pub(super) async fn device_page(
             dt { "System" } dd { (device.os) }
             dt { "Agent" } dd { (device.agent_version) }
             dt { "Device id" } dd { code { (device.device_id) } }
+            @if let Some(label) = &device.enrollment_label {
+                dt { "Enrolled with" } dd id="enrollment-label" { "the token labelled " (visible(label)) }
+            }
             dt { "Reports" } dd {
                 @if signed {
                     "signed with the key this device was given"
