@@ -386,6 +386,75 @@ fn the_sign_in_in_real_chromium_and_a_viewer_s_admin_form() {
     );
 }
 
+/// A key and a self-signed certificate, made by openssl as docs/entra-sign-in.md says.
+fn certificate(dir: &std::path::Path, name: &str) -> (String, String) {
+    let (key, cert) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.crt")),
+    );
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ado-cutover-dashboard",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (
+        std::fs::read_to_string(cert).unwrap(),
+        std::fs::read_to_string(key).unwrap(),
+    )
+}
+
+#[test]
+fn the_app_can_prove_itself_with_a_certificate_instead_of_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registered, key) = certificate(dir.path(), "registered");
+    let (_, other_key) = certificate(dir.path(), "other");
+    for (key, admitted) in [(key, true), (other_key, false)] {
+        let (url, db) = fresh_database(false);
+        let mut provider = None;
+        let server =
+            TestServer::start_with(&url, db, "127.0.0.1:0", Limits::default(), |state, base| {
+                let redirect_uri = format!("{base}/login/entra/callback");
+                let started = OidcProvider::start_with_certificate(&redirect_uri, &registered);
+                state.entra = Some(Arc::new(Entra {
+                    provider: Provider::new(&started.issuers["contoso"]),
+                    client_id: CLIENT_ID.into(),
+                    credential: Credential::certificate(&registered, key.as_bytes()).unwrap(),
+                    tenant: CONTOSO.into(),
+                    admin: vec!["Cutover.Admin".into()],
+                    viewer: vec![],
+                    redirect_uri,
+                }));
+                provider = Some(started);
+            });
+        let back = Walker::default().sign_in(&server.base, "alice@contoso.com");
+        if admitted {
+            assert_eq!(back.status, 200, "{}", back.body);
+        } else {
+            assert_eq!(back.status, 403, "a key that is not the certificate's");
+            assert!(back.body.contains("invalid_client"), "{}", back.body);
+        }
+        drop(provider);
+    }
+}
+
 /// Runs `ado-cutover-server` with `args`: (exit code, standard output, standard error).
 fn server_cli(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"))

@@ -5,13 +5,13 @@
 //   node provider.mjs <config.json>
 //
 // config.json: {"tenants": [{"name": "contoso", "id": "<guid>"}],
-//               "client": {"client_id", "client_secret", "redirect_uris": [...], "jwks"?},
+//               "client": {"client_id", "client_secret"?, "certificate"?, "redirect_uris": [...]},
 //               "accounts": {"<login>": {"tenant": "contoso", "claims": {...}}}}
 // Prints one JSON line: {"issuers": {"contoso": "<issuer>"}, "control": "<url>"}.
 // `POST <control>/rotate/<tenant>` rotates that tenant's keys as Entra does: a new key signs from
 // then on, the old one stays published beside it. Sign-in: the development login form (any
 // password); consent is granted at once (a first-party app, as an admin-consented Entra app).
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 
@@ -24,13 +24,24 @@ function newKey() {
   return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), use: 'sig', alg: 'RS256' };
 }
 
-function makeProvider(tenant, issuer, keys) {
-  const client = {
-    token_endpoint_auth_method: config.client.jwks ? 'private_key_jwt' : 'client_secret_post',
-    grant_types: ['authorization_code'],
-    response_types: ['code'],
-    ...config.client,
+// A client with a certificate authenticates with a signed assertion (private_key_jwt), checked
+// against the certificate's public key, as Entra checks an uploaded certificate.
+function clientMetadata() {
+  const { certificate, ...client } = config.client;
+  const base = { grant_types: ['authorization_code'], response_types: ['code'], ...client };
+  if (!certificate) return { token_endpoint_auth_method: 'client_secret_post', ...base };
+  const cert = new X509Certificate(certificate);
+  const jwk = cert.publicKey.export({ format: 'jwk' });
+  const thumbprint = createHash('sha256').update(cert.raw).digest('base64url');
+  return {
+    ...base,
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: { keys: [{ ...jwk, use: 'sig', 'x5t#S256': thumbprint }] },
   };
+}
+
+function makeProvider(tenant, issuer, keys) {
+  const client = clientMetadata();
   const provider = new Provider(issuer, {
     clients: [client],
     jwks: { keys },

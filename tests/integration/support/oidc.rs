@@ -45,8 +45,22 @@ pub(crate) struct OidcProvider {
 }
 
 impl OidcProvider {
-    /// Starts both tenants' issuers, with the app registered for `redirect_uri`.
+    /// Starts both tenants' issuers, with the app registered for `redirect_uri` and
+    /// authenticating with [`CLIENT_SECRET`].
     pub(crate) fn start(redirect_uri: &str) -> OidcProvider {
+        OidcProvider::start_for(
+            json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                       "redirect_uris": [redirect_uri]}),
+        )
+    }
+
+    /// The same, the app authenticating with the certificate `certificate` (PEM) instead.
+    pub(crate) fn start_with_certificate(redirect_uri: &str, certificate: &str) -> OidcProvider {
+        OidcProvider::start_for(json!({"client_id": CLIENT_ID, "certificate": certificate,
+                                       "redirect_uris": [redirect_uri]}))
+    }
+
+    fn start_for(client: Value) -> OidcProvider {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = root.join("target/test-node");
         assert!(
@@ -63,8 +77,7 @@ impl OidcProvider {
         let config = config_dir.path().join("config.json");
         let body = json!({
             "tenants": [{"name": "contoso", "id": CONTOSO}, {"name": "fabrikam", "id": FABRIKAM}],
-            "client": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                       "redirect_uris": [redirect_uri]},
+            "client": client,
             "accounts": accounts(),
         });
         std::fs::write(&config, body.to_string()).unwrap();

@@ -16,6 +16,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("ssh-keyscan", "openssh-client"),
     ("sshd", "openssh-server"),
     ("curl", "curl"),
+    ("openssl", "openssl"),
     ("dbus-daemon", "dbus"),
     ("dbus-send", "dbus"),
     ("gnome-keyring-daemon", "gnome-keyring"),
