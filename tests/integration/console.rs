@@ -679,3 +679,275 @@ fn tokens_are_made_used_and_revoked_across_two_instances_from_the_dashboard_and_
         }
     }
 }
+
+#[test]
+fn the_admin_token_can_be_turned_off_and_a_revoked_one_ends_its_sessions() {
+    let (url, dir) = fresh_database(false);
+    let off = TestServer::start_configured(&url, dir, "127.0.0.1:0", Limits::default(), |state| {
+        state.admin_token = false;
+    });
+    let mut api = client()
+        .get(format!("{}/api/v1/summary", off.base))
+        .header("Authorization", &format!("Bearer {ADMIN}"))
+        .call()
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 403);
+    assert!(
+        api.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("turned off")
+    );
+    let form = client()
+        .get(format!("{}/login", off.base))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        !form.contains("name=\"token\""),
+        "no token form when it is off"
+    );
+    let mut login = client()
+        .post(format!("{}/login", off.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("token={ADMIN}"))
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 401);
+    assert!(login.headers().get("set-cookie").is_none());
+    assert!(
+        login
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("turned off")
+    );
+    let log = audit(&off);
+    let refused = entries(&log, "sign-in");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        (refused[0].actor.as_str(), refused[0].outcome.as_str()),
+        ("admin token admin0000001", "refused")
+    );
+
+    // A second admin token, made on the command line and signed in with, then revoked: the
+    // session it started ends with it.
+    let (url, dir) = fresh_database(false);
+    let server = TestServer::start_on(&url, dir, "127.0.0.1:0", Limits::default());
+    let (code, second, err) = server_cli(&[
+        "token",
+        "create",
+        "--kind",
+        "admin",
+        "--label",
+        "helpdesk lead",
+        "--database-url",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let second = second.trim();
+    let login = client()
+        .post(format!("{}/login", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("token=admin%3D{second}"))
+        .unwrap();
+    assert_eq!(
+        login.status().as_u16(),
+        303,
+        "the token file's `admin=` line works too"
+    );
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let overview = |cookie: &str| {
+        client()
+            .get(format!("{}/", server.base))
+            .header("Cookie", cookie)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(overview(&cookie), 200);
+    let id = err
+        .split("made admin token ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let (code, _, err) = server_cli(&["token", "revoke", &id, "--database-url", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(overview(&cookie), 303, "back to the sign-in page");
+}
+
+#[test]
+fn a_start_with_other_sign_in_settings_is_one_audit_entry_and_bad_settings_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let url = format!("sqlite://{}", db.display());
+    let secret_file = dir.path().join("entra-secret");
+    std::fs::write(&secret_file, format!("{CLIENT_SECRET}\n")).unwrap();
+    let secret_arg = secret_file.to_str().unwrap().to_string();
+    let token_file = dir.path().join("tokens.txt");
+    let start = |extra: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--create",
+                "--database-url",
+                &url,
+                "--token-file",
+            ])
+            .arg(&token_file)
+            .args(extra)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Serving once the banner named the dashboard.
+        let mut banner = String::new();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        while !banner.contains("sign-in:") {
+            let mut line = String::new();
+            if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+                break;
+            }
+            banner += &line;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        banner
+    };
+    let entra = [
+        "--public-url",
+        "https://cutover.example.com",
+        "--entra-client-id",
+        CLIENT_ID,
+        "--entra-tenant",
+        CONTOSO,
+        "--entra-client-secret-file",
+        &secret_arg,
+        "--no-admin-token",
+    ];
+    assert!(start(&[]).contains("sign-in:   the admin token"));
+    start(&[]);
+    let banner = start(&entra);
+    assert!(
+        banner.contains("sign-in:   Microsoft Entra ID\n"),
+        "{banner}"
+    );
+    let store_log = || {
+        let rt = support::server::runtime();
+        rt.block_on(async {
+            let store = ado_cutover::server::Store::open(&url, false).await.unwrap();
+            let mut all = store.audit(None, 100).await.unwrap();
+            all.reverse();
+            all
+        })
+    };
+    let log = store_log();
+    let settings = entries(&log, "settings-changed");
+    assert_eq!(
+        settings.len(),
+        2,
+        "the first start and the change, not the restart: {log:#?}"
+    );
+    assert!(
+        settings[0]
+            .detail
+            .contains("Entra sign-in: off; admin token on"),
+        "{}",
+        settings[0].detail
+    );
+    assert!(
+        settings[1].detail.contains(&format!("tenant {CONTOSO}")),
+        "{}",
+        settings[1].detail
+    );
+    assert!(
+        settings[1].detail.contains("client secret")
+            && settings[1].detail.contains("admin token off")
+    );
+    assert!(
+        !format!("{log:?}").contains(CLIENT_SECRET),
+        "never the secret"
+    );
+
+    // Settings that cannot work stop the start with the setting named, before anything opens.
+    let fails = |args: &[&str], says: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"))
+            .args(["--listen", "127.0.0.1:0", "--database-url", &url])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(says) && err.contains("hint:"),
+            "expected `{says}`: {err}"
+        );
+    };
+    fails(&["--entra-client-id", CLIENT_ID], "needs --entra-tenant");
+    fails(
+        &[
+            "--entra-client-id",
+            CLIENT_ID,
+            "--entra-tenant",
+            CONTOSO,
+            "--entra-client-secret-file",
+            &secret_arg,
+        ],
+        "needs --public-url",
+    );
+    fails(
+        &[
+            "--entra-client-id",
+            CLIENT_ID,
+            "--entra-tenant",
+            CONTOSO,
+            "--public-url",
+            "https://x.example",
+        ],
+        "needs one credential",
+    );
+    fails(
+        &[
+            "--entra-client-id",
+            CLIENT_ID,
+            "--entra-tenant",
+            CONTOSO,
+            "--public-url",
+            "https://x.example",
+            "--entra-client-secret-file",
+            "/nonexistent/secret",
+        ],
+        "cannot read the client secret file",
+    );
+    fails(
+        &[
+            "--entra-client-id",
+            CLIENT_ID,
+            "--entra-tenant",
+            CONTOSO,
+            "--public-url",
+            "https://x.example",
+            "--entra-client-secret-file",
+            &secret_arg,
+            "--entra-issuer",
+            "http://login.example/t/v2.0",
+        ],
+        "is not https",
+    );
+    assert_eq!(
+        entries(&store_log(), "settings-changed").len(),
+        2,
+        "a refused start records nothing"
+    );
+}

@@ -190,12 +190,15 @@ fn usable(info: Option<TokenInfo>, now: i64) -> Result<TokenInfo, &'static str> 
 }
 
 /// Looks a presented token up; notes its use (at most once a minute per token and instance).
-async fn token(state: &State, presented: &str) -> Result<Result<TokenInfo, &'static str>, Refused> {
+async fn token(
+    state: &State,
+    presented: &str,
+) -> Result<Result<TokenInfo, &'static str>, ApiError> {
     let found = state
         .store
         .token_by_hash(&hash_hex(presented))
         .await
-        .map_err(|err| Refused::Api(ApiError::unavailable(err)))?;
+        .map_err(ApiError::unavailable)?;
     let now = state.now();
     let usable = usable(found, millis(now));
     if let Ok(info) = &usable {
@@ -251,12 +254,7 @@ impl FromRequestParts<State> for Enrolled {
                 "set report.enrollment_token_file in the agent's managed configuration",
             ));
         };
-        let info = match token(state, presented).await {
-            Ok(found) => found,
-            Err(Refused::Api(error)) => return Err(error),
-            Err(_) => unreachable!("token lookups only fail with an API error"),
-        };
-        let info = match info {
+        let info = match token(state, presented).await? {
             Ok(info) if info.kind == Kind::Enrollment.name() => info,
             Ok(_) => {
                 return Err(ApiError::new(
@@ -290,7 +288,8 @@ async fn principal(parts: &Parts, state: &State) -> Result<Principal, Refused> {
     let address = client_address(parts, state);
     if let Some(presented) = bearer(&parts.headers) {
         let info = token(state, presented)
-            .await?
+            .await
+            .map_err(Refused::Api)?
             .map_err(|why| Refused::api(StatusCode::UNAUTHORIZED, format!("the token {why}")))?;
         let role = match Kind::parse(&info.kind) {
             Some(Kind::Admin) if state.admin_token => Role::Admin,
