@@ -45,6 +45,9 @@ pub struct State {
     pub limits: Limits,
     /// Rate limits per token, per instance.
     pub rate: Arc<auth::RateLimiter>,
+    /// Sign-in attempts per client address per minute, per instance ([`SIGN_INS_PER_MINUTE`]):
+    /// a stranger cannot fill the audit log or the table of sign-ins under way.
+    pub sign_in_rate: Arc<auth::RateLimiter>,
     /// When this instance last noted each token's use.
     pub token_use: Arc<auth::TokenUse>,
     /// The admin token works (break-glass sign-in and the API); `--no-admin-token` turns it off.
@@ -64,6 +67,10 @@ pub struct State {
     /// The fleet's counts for `/metrics`, briefly cached.
     pub fleet_cache: Arc<metrics::FleetCache>,
 }
+
+/// Sign-in requests (the token form, the start of an Entra sign-in and the way back) one client
+/// address may make per minute on one instance; a sign-in takes two.
+pub const SIGN_INS_PER_MINUTE: u32 = 30;
 
 /// Request and connection limits (README, "Limits").
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +112,7 @@ impl State {
             rate: Arc::new(auth::RateLimiter::new(limits.reports_per_minute)),
             limits,
             token_use: Arc::default(),
+            sign_in_rate: Arc::new(auth::RateLimiter::new(SIGN_INS_PER_MINUTE)),
             admin_token: true,
             entra: None,
             trusted_proxies: Arc::default(),

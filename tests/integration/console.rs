@@ -951,3 +951,42 @@ fn a_start_with_other_sign_in_settings_is_one_audit_entry_and_bad_settings_are_e
         "a refused start records nothing"
     );
 }
+
+#[test]
+fn an_address_that_tries_too_many_sign_ins_is_slowed_down_without_filling_the_audit_log() {
+    let server = TestServer::start(false);
+    let attempt = || {
+        client()
+            .post(format!("{}/login", server.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send("token=guess")
+            .unwrap()
+    };
+    let limit = ado_cutover::server::SIGN_INS_PER_MINUTE as usize;
+    for _ in 0..limit {
+        assert_eq!(attempt().status().as_u16(), 401);
+    }
+    let throttled = attempt();
+    assert_eq!(throttled.status().as_u16(), 429);
+    assert!(throttled.headers().get("retry-after").is_some());
+    assert_eq!(
+        client()
+            .get(format!("{}/login/entra/callback?state=x", server.base))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404,
+        "no Entra sign-in is configured here"
+    );
+    let log = audit(&server);
+    assert_eq!(
+        entries(&log, "sign-in").len(),
+        limit,
+        "one entry per attempt that was heard"
+    );
+    assert!(
+        log.iter()
+            .all(|e| e.actor == "unknown" && !e.detail.contains("guess"))
+    );
+}

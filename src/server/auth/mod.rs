@@ -458,6 +458,13 @@ pub async fn login(state: &State, parts: &Parts, presented: &str) -> Result<Head
     result
 }
 
+/// Counts a sign-in request from the client of `parts`; `Err(seconds to wait)` when the address
+/// made too many this minute.
+pub fn sign_in_allowed(state: &State, parts: &Parts) -> Result<(), u64> {
+    let address = client_address(parts, state);
+    state.sign_in_rate.check(&address, state.now())
+}
+
 /// Ends the request's session; the cookie that clears it.
 pub async fn logout(state: &State, headers: &HeaderMap) -> HeaderValue {
     if let Some(session) = cookie(headers, SESSION_COOKIE) {

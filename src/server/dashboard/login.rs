@@ -51,6 +51,9 @@ pub(super) async fn login(
     parts: Parts,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    if let Err(wait) = auth::sign_in_allowed(&state, &parts) {
+        return too_many_sign_ins(wait);
+    }
     // The token file's line as it is (`admin=<token>`) is accepted, like the agent's `enrollment=`.
     let token = form.token.trim();
     let token = token.strip_prefix("admin=").unwrap_or(token).trim();
@@ -71,6 +74,20 @@ pub(super) async fn login(
             response
         }
     }
+}
+
+/// The answer to an address that tried to sign in too often (429): nothing is recorded.
+pub(crate) fn too_many_sign_ins(wait: u64) -> Response {
+    let body = html! {
+        h1 { "Too many sign-in attempts" }
+        p { "Too many sign-in attempts came from this address in the last minute. Wait " (wait) " seconds and try again." }
+    };
+    let mut response = page("Too many sign-in attempts", None, body);
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 #[derive(serde::Deserialize)]

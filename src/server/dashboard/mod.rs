@@ -29,6 +29,7 @@ use super::error::with_cause;
 use super::outcome::FleetOutcome;
 use super::store::DeviceRow;
 use devices::{device_csv, device_list, device_page, forget_key, report_page};
+pub(super) use login::too_many_sign_ins;
 use login::{login, login_form, logout, logout_everywhere};
 use overview::{expected_users, overview};
 use tokens::{create_token, revoke_token, token_list};

@@ -81,10 +81,16 @@ impl Entra {
 }
 
 /// `GET /login/entra`: off to the provider.
-pub async fn start(axum::extract::State(state): axum::extract::State<State>) -> Response {
+pub async fn start(
+    axum::extract::State(state): axum::extract::State<State>,
+    parts: axum::http::request::Parts,
+) -> Response {
     let Some(entra) = state.entra.clone() else {
         return super::dashboard::not_found().into_response();
     };
+    if let Err(wait) = auth::sign_in_allowed(&state, &parts) {
+        return super::dashboard::too_many_sign_ins(wait);
+    }
     let metadata = match entra.provider.metadata().await {
         Ok(metadata) => metadata,
         Err(why) => {
@@ -179,6 +185,9 @@ pub async fn finish(
         return super::dashboard::not_found().into_response();
     };
     let (parts, _) = request.into_parts();
+    if let Err(wait) = auth::sign_in_allowed(&state, &parts) {
+        return super::dashboard::too_many_sign_ins(wait);
+    }
     let address = client_address(&parts, &state);
     let outcome = sign_in(&state, &entra, &callback, &parts.headers).await;
     let mut entry = AuditEntry {
