@@ -480,30 +480,16 @@ fn tokens_are_made_used_and_revoked_across_two_instances_from_the_dashboard_and_
 
     // An enrollment token for a wave, made on instance one's dashboard.
     let (cookie, csrf) = one.sign_in();
-    let mut made = client()
-        .post(format!("{}/tokens", one.base))
-        .header("Cookie", &cookie)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send(format!(
-            "csrf={csrf}&kind=enrollment&label=wave-1&expires=90d"
-        ))
-        .unwrap();
-    assert_eq!(made.status().as_u16(), 200);
-    let page = made.body_mut().read_to_string().unwrap();
+    let form = format!("csrf={csrf}&kind=enrollment&label=wave-1&expires=90d");
+    let (status, page) = one.post_as("/tokens", &cookie, &form);
+    assert_eq!(status, 200);
     let enrollment = page
         .split("<pre id=\"new-token\">")
         .nth(1)
         .and_then(|rest| rest.split('<').next())
         .expect("the new token, shown once")
         .to_string();
-    let listed = client()
-        .get(format!("{}/tokens", one.base))
-        .header("Cookie", &cookie)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let (_, listed) = one.get_as("/tokens", &cookie);
     assert!(
         !listed.contains(&enrollment),
         "the list never shows a secret"
@@ -611,13 +597,9 @@ fn tokens_are_made_used_and_revoked_across_two_instances_from_the_dashboard_and_
 
     // Revoked on instance two's dashboard: instance one refuses it at once.
     let (cookie_two, csrf_two) = two.sign_in();
-    let revoked = client()
-        .post(format!("{}/tokens/{wave_id}/revoke", two.base))
-        .header("Cookie", &cookie_two)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send(format!("csrf={csrf_two}"))
-        .unwrap();
-    assert_eq!(revoked.status().as_u16(), 303);
+    let revoke = format!("/tokens/{wave_id}/revoke");
+    let (status, _) = two.post_as(&revoke, &cookie_two, &format!("csrf={csrf_two}"));
+    assert_eq!(status, 303);
     assert_eq!(post(&one, &enrollment), 401);
     // Revoked from the command line: both refuse it.
     let (code, _, err) = server_cli(&["token", "revoke", &api_id, "--database-url", &url]);
@@ -653,14 +635,7 @@ fn tokens_are_made_used_and_revoked_across_two_instances_from_the_dashboard_and_
         "two admin-token sign-ins"
     );
     let session = cookie.split('=').nth(1).unwrap();
-    let csv = client()
-        .get(format!("{}/audit.csv", two.base))
-        .header("Cookie", &cookie_two)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let (_, csv) = two.get_as("/audit.csv", &cookie_two);
     assert_eq!(
         csv.lines().count(),
         log.len() + 1,
@@ -894,57 +869,35 @@ fn a_start_with_other_sign_in_settings_is_one_audit_entry_and_bad_settings_are_e
             "expected `{says}`: {err}"
         );
     };
-    fails(&["--entra-client-id", CLIENT_ID], "needs --entra-tenant");
-    fails(
+    // Each case adds to the settings before it.
+    let id = ["--entra-client-id", CLIENT_ID];
+    let tenant = [&id[..], &["--entra-tenant", CONTOSO]].concat();
+    let secret = [&tenant[..], &["--entra-client-secret-file", &secret_arg]].concat();
+    let public = [&tenant[..], &["--public-url", "https://x.example"]].concat();
+    let unreadable = [
+        &public[..],
+        &["--entra-client-secret-file", "/nonexistent/secret"],
+    ]
+    .concat();
+    let plain = [
+        &secret[..],
         &[
-            "--entra-client-id",
-            CLIENT_ID,
-            "--entra-tenant",
-            CONTOSO,
-            "--entra-client-secret-file",
-            &secret_arg,
-        ],
-        "needs --public-url",
-    );
-    fails(
-        &[
-            "--entra-client-id",
-            CLIENT_ID,
-            "--entra-tenant",
-            CONTOSO,
             "--public-url",
             "https://x.example",
-        ],
-        "needs one credential",
-    );
-    fails(
-        &[
-            "--entra-client-id",
-            CLIENT_ID,
-            "--entra-tenant",
-            CONTOSO,
-            "--public-url",
-            "https://x.example",
-            "--entra-client-secret-file",
-            "/nonexistent/secret",
-        ],
-        "cannot read the client secret file",
-    );
-    fails(
-        &[
-            "--entra-client-id",
-            CLIENT_ID,
-            "--entra-tenant",
-            CONTOSO,
-            "--public-url",
-            "https://x.example",
-            "--entra-client-secret-file",
-            &secret_arg,
             "--entra-issuer",
             "http://login.example/t/v2.0",
         ],
-        "is not https",
-    );
+    ]
+    .concat();
+    for (args, says) in [
+        (&id[..], "needs --entra-tenant"),
+        (&secret[..], "needs --public-url"),
+        (&public[..], "needs one credential"),
+        (&unreadable[..], "cannot read the client secret file"),
+        (&plain[..], "is not https"),
+    ] {
+        fails(args, says);
+    }
     assert_eq!(
         entries(&store_log(), "settings-changed").len(),
         2,

@@ -200,6 +200,35 @@ impl TestServer {
         (cookie, csrf)
     }
 
+    /// GETs `path` with the session `cookie`: the status and the body.
+    pub(crate) fn get_as(&self, path: &str, cookie: &str) -> (u16, String) {
+        let mut answer = client()
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", cookie)
+            .call()
+            .unwrap();
+        let status = answer.status().as_u16();
+        (
+            status,
+            answer.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    /// POSTs the form `body` to `path` with the session `cookie`: the status and the body.
+    pub(crate) fn post_as(&self, path: &str, cookie: &str, body: &str) -> (u16, String) {
+        let mut answer = client()
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", cookie)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(body)
+            .unwrap();
+        let status = answer.status().as_u16();
+        (
+            status,
+            answer.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
     /// What the server thinks "now" is.
     pub(crate) fn now(&self) -> OffsetDateTime {
         *self.now.lock().unwrap()
