@@ -943,3 +943,57 @@ fn an_address_that_tries_too_many_sign_ins_is_slowed_down_without_filling_the_au
             .all(|e| e.actor == "unknown" && !e.detail.contains("guess"))
     );
 }
+
+#[test]
+fn each_admin_action_leaves_exactly_one_audit_entry() {
+    let server = TestServer::start(false);
+    let report = support::server::sample_report(
+        "pc",
+        "ana",
+        ado_cutover::report::Outcome::Done,
+        time::OffsetDateTime::now_utc(),
+        "done",
+    );
+    assert_eq!(server.send(&report).0, 202);
+    let (cookie, csrf) = server.sign_in();
+    let form = format!("csrf={csrf}&upns=ana%40contoso.com%0Abob%40contoso.com%0A%3D%3D%3D");
+    assert_eq!(server.post_as("/expected-users", &cookie, &form).0, 200);
+    let forget = format!("csrf={csrf}");
+    assert_eq!(
+        server
+            .post_as("/devices/id-pc/ana/forget-key", &cookie, &forget)
+            .0,
+        303
+    );
+    assert_eq!(
+        server.post_as("/logout-everywhere", &cookie, &forget).0,
+        303
+    );
+    assert_eq!(server.get_as("/", &cookie).0, 303, "every session ended");
+
+    let log = audit(&server);
+    let actions: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str(), e.target.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("sign-in", "admin token admin0000001", ""),
+            ("expected-users-uploaded", "admin token admin0000001", ""),
+            (
+                "device-key-forgotten",
+                "admin token admin0000001",
+                "id-pc (ana)"
+            ),
+            ("sessions-ended", "admin token admin0000001", ""),
+        ]
+    );
+    assert_eq!(log[1].detail, "2 expected users; 1 rows unreadable");
+    assert!(
+        log.iter()
+            .all(|e| e.outcome == "ok" && e.address == "127.0.0.1")
+    );
+    let session = cookie.split('=').nth(1).unwrap();
+    assert!(!format!("{log:?}").contains(session) && !format!("{log:?}").contains(&csrf));
+}
