@@ -319,7 +319,7 @@ fn the_provider_s_key_rotation_is_followed_and_other_tenants_are_refused() {
 }
 
 #[test]
-fn the_sign_in_in_real_chromium_and_a_viewer_s_admin_form() {
+fn the_sign_in_in_real_chromium_a_viewer_s_admin_form_another_tenant_and_an_expired_token() {
     use support::browser::Browser;
     let (server, _provider) = console("contoso");
     let base = server.base.clone();
@@ -377,13 +377,20 @@ fn the_sign_in_in_real_chromium_and_a_viewer_s_admin_form() {
         "nothing made"
     );
 
-    let mut stranger = sign_in("mallory@fabrikam.com");
-    stranger.wait_for("document.querySelector('h1') && document.querySelector('h1').textContent === 'Not signed in'");
-    let text = stranger.eval("document.body.textContent");
-    assert!(
-        text.as_str().unwrap().contains("belongs to tenant"),
-        "{text}"
-    );
+    let refused = |browser: &mut Browser, why: &str| {
+        browser.wait_for("document.querySelector('h1') && document.querySelector('h1').textContent === 'Not signed in'");
+        let text = browser.eval("document.body.textContent");
+        assert!(
+            text.as_str().unwrap().contains(why),
+            "expected `{why}`: {text}"
+        );
+    };
+    refused(&mut sign_in("mallory@fabrikam.com"), "belongs to tenant");
+
+    // An expired ID token: the server's clock two hours past the provider's.
+    *server.now.lock().unwrap() += time::Duration::hours(2);
+    refused(&mut sign_in("alice@contoso.com"), "has expired");
+    *server.now.lock().unwrap() -= time::Duration::hours(2);
 }
 
 /// A key and a self-signed certificate, made by openssl as docs/entra-sign-in.md says.
