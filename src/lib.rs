@@ -10,6 +10,8 @@
 //!   PostgreSQL) and the dashboard. It never uses [`agent`], and the agent never uses it.
 
 pub mod agent;
+#[cfg(test)]
+mod fuzz;
 pub mod report;
 #[cfg(feature = "server")]
 pub mod server;

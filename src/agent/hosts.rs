@@ -173,4 +173,38 @@ mod tests {
         assert_eq!(org("ssh://dev.azure.com/contoso"), None);
         assert_eq!(org("not a url"), None);
     }
+
+    /// Fuzz (#19): cookie rows' host values, whatever they hold: a domain is ours only when
+    /// it is an Azure DevOps domain or below one.
+    #[test]
+    fn fuzz_cookie_domains() {
+        let seeds: &[&[u8]] = &[
+            b".dev.azure.com",
+            b"contoso.visualstudio.com",
+            b"aex.dev.azure.com",
+            b"login.microsoftonline.com",
+            b".github.com",
+        ];
+        let dictionary: &[&[u8]] = &[
+            b".",
+            b"dev.azure.com",
+            b"visualstudio.com",
+            b"azure.com.evil",
+            b"xn--",
+            b"\xe2\x80\x8b",
+        ];
+        crate::fuzz::run("cookie domains", seeds, dictionary, |bytes| {
+            let domain = String::from_utf8_lossy(bytes);
+            if is_ado_cookie_domain(&domain) {
+                let bare = domain.trim_start_matches('.').to_ascii_lowercase();
+                assert!(
+                    ["dev.azure.com", "visualstudio.com", "azure.com"]
+                        .iter()
+                        .any(|d| bare == *d || bare.ends_with(&format!(".{d}"))),
+                    "{domain:?} was taken as Azure DevOps'"
+                );
+            }
+            let _ = is_microsoft_sign_in_domain(&domain);
+        });
+    }
 }

@@ -332,3 +332,59 @@ async fn openapi() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzz (#19): whatever bytes arrive as a report, the parser answers a report of this
+    /// schema or a 400/422 with words and a hint, never a panic, never a logged error.
+    #[test]
+    fn fuzz_report_json() {
+        let report = json!({
+            "schema_version": SCHEMA_VERSION, "report_id": "6f1c2a9e-3b7d-4c1e-9a2b-0d4e5f6a7b8c",
+            "agent_version": "0.1.0", "mode": "run",
+            "started_at": "2026-11-30T08:00:00Z", "finished_at": "2026-11-30T08:00:05Z",
+            "device": {"hostname": "pc-1", "os": "windows", "os_version": "11", "arch": "x86_64", "device_id": "d1"},
+            "user": {"name": "alice", "upn": "alice@contoso.com"},
+            "outcome": "done",
+            "organizations": [{"name": "contoso", "switch": "switched", "verified": "ok"}],
+            "tasks": [{"id": "credentials", "status": "done", "summary": "cleared", "items": [
+                {"kind": "store", "target": "git:https://dev.azure.com/contoso", "status": "done", "detail": "deleted"}]}]
+        })
+        .to_string();
+        assert!(parse(report.as_bytes()).is_ok(), "the seed is a report");
+        let dictionary: &[&[u8]] = &[
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b"\"",
+            b":",
+            b",",
+            b"null",
+            b"1e999",
+            b"-0",
+            b"\\u0000",
+            b"\\ud800",
+            b"\"schema_version\": 99",
+            b"\"status\": \"failed\"",
+        ];
+        crate::fuzz::run(
+            "report JSON",
+            &[report.as_bytes()],
+            dictionary,
+            |bytes| match parse(bytes) {
+                Ok(report) => assert_eq!(report.schema_version, SCHEMA_VERSION),
+                Err(err) => {
+                    assert!(matches!(err.status.as_u16(), 400 | 422), "{}", err.status);
+                    assert!(!err.message.is_empty() && !err.hint.is_empty());
+                    assert!(
+                        err.log.is_none(),
+                        "a client's mistake is not logged as an error"
+                    );
+                }
+            },
+        );
+    }
+}

@@ -234,4 +234,31 @@ mod tests {
         assert_eq!(upload.unreadable.len(), 1);
         assert_eq!(upload.unreadable[0].0, 5);
     }
+
+    /// Fuzz (#19): whatever an admin uploads as the expected users, each row is taken or named
+    /// as unreadable with its line, never a panic.
+    #[test]
+    fn fuzz_expected_users() {
+        let seeds: &[&[u8]] = &[
+            b"userPrincipalName,displayName,mail\nalice@contoso.com,Alice,alice@contoso.com\n\"bob@contoso.com\",\"Bob, B\",\n",
+            b"CONTOSO\\carol\ndave@contoso.com\n",
+        ];
+        let dictionary: &[&[u8]] = &[
+            b",",
+            b"\"",
+            b"\n",
+            b"\r\n",
+            b"@",
+            b"\\",
+            b"userPrincipalName",
+            b"SamAccountName",
+            b"\xef\xbb\xbf",
+        ];
+        crate::fuzz::run("expected users", seeds, dictionary, |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let upload = parse(&text);
+            let lines = text.lines().count().max(1);
+            assert!(upload.unreadable.iter().all(|(line, _)| *line <= lines + 1));
+        });
+    }
 }

@@ -230,4 +230,35 @@ mod tests {
         assert!(allowed("http://127.0.0.1:8080/contoso"));
         assert!(!allowed("http://dev.azure.com/contoso"));
     }
+
+    /// Fuzz (#19): whatever Azure DevOps' answer carries in `WWW-Authenticate` and
+    /// `X-VSS-ResourceTenant`, the lookup reads a tenant or nothing, never panics.
+    #[test]
+    fn fuzz_tenant_lookup_headers() {
+        let seeds: &[&[u8]] = &[
+            b"Bearer authorization_uri=https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111, Basic realm=\"https://tfsprodweu2.app.visualstudio.com/\", TFS-Federated",
+            b"bearer AUTHORIZATION_URI=\"https://login.microsoftonline.com/common\"",
+            b"11111111-1111-1111-1111-111111111111, 00000000-0000-0000-0000-000000000000",
+        ];
+        let dictionary: &[&[u8]] = &[
+            b"Bearer ",
+            b"authorization_uri=",
+            b"\"",
+            b",",
+            b"=",
+            b"https://login.microsoftonline.com/",
+            b"/",
+        ];
+        crate::fuzz::run("tenant-lookup headers", seeds, dictionary, |bytes| {
+            let Ok(value) = ureq::http::HeaderValue::from_bytes(bytes) else {
+                return;
+            };
+            let mut headers = HeaderMap::new();
+            headers.append(WWW_AUTHENTICATE, value.clone());
+            let _ = parse(&headers);
+            let mut headers = HeaderMap::new();
+            headers.append("X-VSS-ResourceTenant", value);
+            let _ = parse(&headers);
+        });
+    }
 }

@@ -330,4 +330,48 @@ mod tests {
             Err(FormatError)
         );
     }
+
+    /// Fuzz (#19): whatever the shared sign-in cache holds, it is read or refused; a rewrite
+    /// that selects nothing changes nothing, and what a rewrite keeps is still readable.
+    #[test]
+    fn fuzz_msal_cache() {
+        let cache = cache();
+        let dictionary: &[&[u8]] = &[
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b"\"",
+            b":",
+            b",",
+            b"\"Account\"",
+            b"\"home_account_id\"",
+            b"\"realm\"",
+            b"\\u0000",
+            b"\\\"",
+            OLD.as_bytes(),
+        ];
+        let old = Selection {
+            homes: [format!("a.{OLD}")].into(),
+            realms: [OLD.to_string()].into(),
+            keep_homes: Default::default(),
+        };
+        crate::fuzz::run(
+            "MSAL token cache",
+            &[cache.as_bytes(), b"{}"],
+            dictionary,
+            |bytes| {
+                let _ = accounts(bytes);
+                if let Ok(changed) = rewrite(bytes, &Selection::default()) {
+                    assert!(
+                        changed.is_none() || changed.as_ref().is_some_and(|(out, _)| out == bytes),
+                        "nothing selected, nothing changed"
+                    );
+                }
+                if let Ok(Some((out, _))) = rewrite(bytes, &old) {
+                    assert!(accounts(&out).is_ok(), "a rewritten cache is readable");
+                }
+            },
+        );
+    }
 }

@@ -285,4 +285,26 @@ mod tests {
         );
         assert_eq!(expand_path(&home, "relative"), None);
     }
+
+    /// Fuzz (#19): whatever path an `include.path` or `credential.*StorePath` value holds, it
+    /// is resolved or refused, never a panic.
+    #[test]
+    fn fuzz_git_config_paths() {
+        let home = Path::new("/home/alice");
+        let including = Path::new("/home/alice/.gitconfig");
+        let seeds: &[&[u8]] = &[
+            b"~/work/.gitconfig",
+            b"../x",
+            b"%(prefix)/etc/gitconfig",
+            b"~alice/x",
+            b"C:\\Users\\a\\x",
+            b"gitdir:~/src/",
+        ];
+        let dictionary: &[&[u8]] = &[b"~", b"/", b"\\", b"..", b"%(prefix)", b":", b"\0"];
+        crate::fuzz::run("git config paths", seeds, dictionary, |bytes| {
+            let value = String::from_utf8_lossy(bytes);
+            let _ = expand_path(home, &value);
+            let _ = resolve_include(home, including, &value);
+        });
+    }
 }

@@ -333,4 +333,45 @@ mod tests {
             assert_eq!(classify(url), None, "{url}");
         }
     }
+
+    /// Fuzz (#19): whatever a remote URL says, it is understood or left alone; what is
+    /// understood survives its own rewrite, and a secret in it is never shown.
+    #[test]
+    fn fuzz_remote_urls() {
+        let seeds: &[&[u8]] = &[
+            b"https://contoso@dev.azure.com/contoso/Project%20One/_git/repo",
+            b"https://user:pat-secret@contoso.visualstudio.com/DefaultCollection/p/_git/r",
+            b"git@ssh.dev.azure.com:v3/contoso/project/repo",
+            b"ssh://contoso@vs-ssh.visualstudio.com:22/p/_ssh/r",
+            b"https://dev.azure.com/contoso/_git/repo",
+        ];
+        let dictionary: &[&[u8]] = &[
+            b"://",
+            b"@",
+            b":",
+            b"/_git/",
+            b"v3/",
+            b"%2F",
+            b"%40",
+            b"dev.azure.com",
+            b".visualstudio.com",
+            b"ssh.dev.azure.com",
+            b"DefaultCollection",
+            b"?",
+            b"#",
+            b"\\",
+        ];
+        crate::fuzz::run("remote URLs", seeds, dictionary, |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let Some(url) = classify(&text) else { return };
+            if let Embedded::Secret = url.embedded {
+                assert!(!url.shown.contains("pat-secret"), "{}", url.shown);
+            }
+            let modern = url.modern();
+            let again = classify(&modern)
+                .unwrap_or_else(|| panic!("{modern} (from {text}) is not understood"));
+            assert_eq!((&again.org, &again.repo), (&url.org, &url.repo), "{modern}");
+            assert!(!again.legacy_host, "{modern}");
+        });
+    }
 }

@@ -353,4 +353,40 @@ mod tests {
         let err = read(&path, true).unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");
     }
+
+    /// Fuzz (#19): whatever the configuration file says, it is read or refused with a message
+    /// that names the file and a fix, never a panic.
+    #[test]
+    fn fuzz_settings_toml() {
+        let seeds: &[&[u8]] = &[
+            b"[report]\nendpoint = \"https://cutover.example.com\"\nenrollment_token_file = \"enrollment-token\"\n\n[organizations]\nnames = [\"contoso\"]\nexpected_tenant = \"11111111-1111-1111-1111-111111111111\"\n",
+            b"\xef\xbb\xbf[remotes]\nfix_legacy_hosts = true\nroots = ['~/src']\n",
+        ];
+        let dictionary: &[&[u8]] = &[
+            b"[",
+            b"]",
+            b"=",
+            b"\"",
+            b"'",
+            b"\n",
+            b"true",
+            b"[[x]]",
+            b"{ a = 1 }",
+            b"# c",
+            b"1979-05-27T07:32:00Z",
+            b"\"\"\"",
+        ];
+        crate::fuzz::run("settings TOML", seeds, dictionary, |bytes| {
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                return;
+            };
+            if let Err(err) = parse(Path::new("config.toml"), text) {
+                let shown = err.to_string();
+                assert!(
+                    shown.contains("config.toml") || shown.contains("hint"),
+                    "{shown}"
+                );
+            }
+        });
+    }
 }

@@ -53,39 +53,53 @@ fn find(lines: &[&str]) -> Result<Option<(usize, usize)>, String> {
     }
 }
 
+/// The file's lines, split at `\n` only: each keeps its own `\r` (a file may mix line endings,
+/// and splitting a mixed file at `\r\n` would hide the block's markers inside one long "line"
+/// and add a second block on the next run). Also the line ending for lines we add: `\r\n`
+/// when the file has any.
 fn split(text: &str) -> (Vec<&str>, &'static str) {
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let lines = if text.is_empty() {
         Vec::new()
     } else {
-        text.strip_suffix(newline)
+        text.strip_suffix('\n')
             .unwrap_or(text)
-            .split(newline)
+            .split('\n')
             .collect()
     };
     (lines, newline)
 }
 
+/// `lines` as a file: joined at `\n` (each line keeps its own `\r`). The last line ends as it
+/// did (`ended`: the file ended with a line break), else with a line break in the file's style.
+fn join(lines: &[std::borrow::Cow<'_, str>], newline: &str, ended: bool) -> String {
+    let mut text = lines.join("\n");
+    match lines.last() {
+        Some(last) if ended || last.ends_with('\r') => text.push('\n'),
+        Some(_) => text.push_str(newline),
+        None => {}
+    }
+    text
+}
+
 /// `current` with the block for `identity` in place: refreshed where it is, or added first.
 /// An `Err` (a damaged block) means the file is left alone.
 pub(crate) fn with_block(current: &str, identity: &Path) -> Result<String, String> {
+    use std::borrow::Cow;
     let (lines, newline) = split(current);
-    let new = block(identity);
-    let mut out: Vec<&str> = Vec::with_capacity(lines.len() + new.len());
-    match find(&lines)? {
-        Some((begin, end)) => {
-            out.extend(&lines[..begin]);
-            out.extend(new.iter().map(String::as_str));
-            out.extend(&lines[end + 1..]);
-        }
-        None => {
-            out.extend(new.iter().map(String::as_str));
-            out.extend(&lines);
-        }
+    let cr = if newline == "\r\n" { "\r" } else { "" };
+    let new: Vec<Cow<'_, str>> = block(identity)
+        .into_iter()
+        .map(|line| Cow::Owned(line + cr))
+        .collect();
+    fn old<'a>(range: &[&'a str]) -> Vec<Cow<'a, str>> {
+        range.iter().map(|l| Cow::Borrowed(*l)).collect()
     }
-    let mut text = out.join(newline);
-    text.push_str(newline);
-    Ok(text)
+    let out = match find(&lines)? {
+        Some((begin, end)) => [old(&lines[..begin]), new, old(&lines[end + 1..])].concat(),
+        None => [new, old(&lines)].concat(),
+    };
+    Ok(join(&out, newline, current.ends_with('\n')))
 }
 
 /// The text without the block (the check that the block is the only change made).
@@ -95,15 +109,12 @@ pub(crate) fn without_block(current: &str) -> Result<String, String> {
     let Some((begin, end)) = find(&lines)? else {
         return Ok(current.to_string());
     };
-    let kept: Vec<&str> = lines[..begin]
+    let kept: Vec<std::borrow::Cow<'_, str>> = lines[..begin]
         .iter()
         .chain(&lines[end + 1..])
-        .copied()
+        .map(|l| std::borrow::Cow::Borrowed(*l))
         .collect();
-    if kept.is_empty() {
-        return Ok(String::new());
-    }
-    Ok(kept.join(newline) + newline)
+    Ok(join(&kept, newline, current.ends_with('\n')))
 }
 
 /// The key the block names, if there is a block.
@@ -237,5 +248,75 @@ mod tests {
             ]
         );
         assert_eq!(found[0].line, block(Path::new(KEY)).len() + 2);
+    }
+
+    /// Found by the fuzzer (#19): a file written with `\n` that later gained one `\r\n` line
+    /// (an editor on Windows) used to be split at `\r\n`, which hid the block inside one long
+    /// "line", so every run added another block.
+    #[test]
+    fn mixed_line_endings_keep_one_block() {
+        let key = Path::new("/home/alice/.ssh/id_rsa_azure_devops");
+        let first = with_block("Host github.com\n  User git\n", key).unwrap();
+        let edited = format!("{first}Host example.com\r\n");
+        let second = with_block(&edited, key).unwrap();
+        assert_eq!(second.matches(BEGIN).count(), 1, "{second:?}");
+        assert!(second.ends_with("Host github.com\n  User git\nHost example.com\r\n"), "{second:?}");
+        assert_eq!(with_block(&second, key).unwrap(), second, "refreshed once, then stable");
+        assert_eq!(identity(&edited).as_deref(), Some(key));
+        // A stray `\r` at the end of the last line keeps the block findable too.
+        let stray = with_block("Host a\n  User b\r", key).unwrap();
+        assert_eq!(identity(&stray).as_deref(), Some(key));
+        let again = with_block(&stray, key).unwrap();
+        assert_eq!(again.matches(BEGIN).count(), 1, "{again:?}");
+        assert_eq!(with_block(&again, key).unwrap(), again, "then stable");
+    }
+
+    /// Fuzz (#19): whatever `~/.ssh/config` holds, the block goes in and comes out again
+    /// leaving the file as it was, and names the key it was given.
+    #[test]
+    fn fuzz_ssh_config() {
+        let key = Path::new("/home/alice/.ssh/id_rsa_azure_devops");
+        let with = with_block("Host github.com\n  User git\n", key).unwrap();
+        let seeds: &[&[u8]] = &[
+            b"Host *\n  ServerAliveInterval 60\n\nHost ssh.dev.azure.com\n  IdentityFile ~/.ssh/id_rsa\n  HostkeyAlgorithms +ssh-rsa\n  PubkeyAcceptedKeyTypes +ssh-rsa\n",
+            b"Match host *.visualstudio.com\n\tIdentityFile=\"~/.ssh/old key\"\n",
+            with.as_bytes(),
+        ];
+        let dictionary: &[&[u8]] = &[
+            b"Host ",
+            b"Match ",
+            b"IdentityFile ",
+            b"ssh.dev.azure.com",
+            b"vs-ssh.visualstudio.com",
+            b"+ssh-rsa",
+            b"\n",
+            b"\t",
+            b"=",
+            b"\"",
+            b"# ",
+            b"Include ",
+        ];
+        crate::fuzz::run("~/.ssh/config", seeds, dictionary, |bytes| {
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                return;
+            };
+            let _ = leftovers(text);
+            let _ = identity(text);
+            let Ok(added) = with_block(text, key) else {
+                return;
+            };
+            assert_eq!(identity(&added).as_deref(), Some(key), "{added}");
+            let removed = without_block(&added).expect("the block just added comes out");
+            if without_block(text).ok().as_deref() == Some(text) {
+                // As it was; a last line without a line break gets one.
+                let ended = [text, "\n", text, "\r\n"];
+                assert!(
+                    removed == text
+                        || removed == ended[..2].concat()
+                        || removed == ended[2..].concat(),
+                    "a file without the block is as it was: {removed:?}"
+                );
+            }
+        });
     }
 }

@@ -535,4 +535,45 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].action, Action::NeedsUser);
     }
+
+    /// Fuzz (#19): whatever bytes are in `tenant.cache`, compressed or not, reading keeps what
+    /// it can, names the damage, and invents no entry the file does not hold.
+    #[test]
+    fn fuzz_tenant_cache() {
+        let plain = format!(
+            "https://dev.azure.com/contoso/={MSA_TENANT}\0https://fabrikam.visualstudio.com/={TENANT}\0"
+        );
+        let dictionary: &[&[u8]] = &[
+            b"=",
+            b"\0",
+            b"https://dev.azure.com/",
+            b".visualstudio.com/",
+            TENANT.as_bytes(),
+            b"00000000-0000-0000-0000-000000000000",
+        ];
+        crate::fuzz::run(
+            "tenant.cache (compressed)",
+            &[&sample(), &encode(&[])],
+            dictionary,
+            |bytes| {
+                let _ = parse(bytes);
+            },
+        );
+        crate::fuzz::run(
+            "tenant.cache (pairs)",
+            &[plain.as_bytes()],
+            dictionary,
+            |text| {
+                use flate2::{Compression, write::GzEncoder};
+                use std::io::Write;
+                let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+                gz.write_all(text).unwrap();
+                let contents = parse(&gz.finish().unwrap());
+                let lossy = String::from_utf8_lossy(text);
+                for entry in &contents.entries {
+                    assert!(lossy.contains(&entry.url), "{entry:?} is not in the file");
+                }
+            },
+        );
+    }
 }

@@ -323,4 +323,29 @@ mod tests {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
     }
+
+    /// Fuzz (#19): whatever comes back as an ID token, it is refused unless it is the signed
+    /// token; a changed one never passes, and nothing panics.
+    #[test]
+    fn fuzz_id_tokens() {
+        let keys = keys("k1");
+        let good = token("k1", claims());
+        let dictionary: &[&[u8]] = &[
+            b".",
+            b"eyJ",
+            b"-",
+            b"_",
+            b"=",
+            b"AAAA",
+            b"eyJhbGciOiJub25lIn0",
+        ];
+        crate::fuzz::run("ID tokens", &[good.as_bytes()], dictionary, |bytes| {
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                return;
+            };
+            if validate(text, &keys, &expect(1500)).is_ok() {
+                assert_eq!(text, good, "only the signed token passes");
+            }
+        });
+    }
 }

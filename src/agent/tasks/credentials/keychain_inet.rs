@@ -321,4 +321,23 @@ attributes:
         assert_eq!(found[1].finding.action, Action::NeedsUser);
         assert!(found[1].finding.detail.contains("Keychain Access"));
     }
+
+    /// Fuzz (#19): whatever `security dump-keychain` prints, it is read without a panic.
+    #[test]
+    fn fuzz_keychain_dump() {
+        let dictionary: &[&[u8]] = &[
+            b"keychain: ",
+            b"class: \"inet\"\n",
+            b"attributes:\n",
+            b"<blob>=",
+            b"<uint32>=",
+            b"0x",
+            b"<NULL>",
+            b"\"",
+            b"\n    ",
+        ];
+        crate::fuzz::run("keychain dump", &[DUMP.as_bytes()], dictionary, |bytes| {
+            let _ = parse_dump(&String::from_utf8_lossy(bytes));
+        });
+    }
 }

@@ -370,4 +370,31 @@ mod tests {
         assert_eq!(owner("https://x:pat@dev.azure.com:8443/contoso"), Err(()));
         assert_eq!(owner("https://x:pat@github.com"), Err(()));
     }
+
+    /// Fuzz (#19): whatever lines git's credential store holds, each is attributed or left
+    /// alone, never a panic.
+    #[test]
+    fn fuzz_credential_store_lines() {
+        let seeds: &[&[u8]] = &[
+            b"https://alice:pat@dev.azure.com/contoso/p/_git/r\nhttps://contoso:pat@dev.azure.com\nhttps://bob:x@github.com\n",
+            b"https://alice%40contoso.com:pat@contoso.visualstudio.com\n",
+        ];
+        let dictionary: &[&[u8]] = &[
+            b"https://",
+            b":",
+            b"@",
+            b"%40",
+            b"dev.azure.com",
+            b".visualstudio.com",
+            b"/",
+            b"\n",
+        ];
+        crate::fuzz::run("credential-store lines", seeds, dictionary, |bytes| {
+            for line in String::from_utf8_lossy(bytes).lines() {
+                if let Ok(url) = url::Url::parse(line.trim()) {
+                    let _ = owner_of_url(&url);
+                }
+            }
+        });
+    }
 }

@@ -219,4 +219,43 @@ mod tests {
         }
         assert!(is_guid(T) && !is_guid("1111-1111") && !is_guid(&T.replace('1', "g")));
     }
+
+    /// Fuzz (#19): whatever a repository's MCP or dev-container file holds, every pin found is
+    /// a GUID at exactly the bytes it names (the rewrite replaces only those).
+    #[test]
+    fn fuzz_pinned_tenant_files() {
+        let seeds: &[&[u8]] = &[
+            b"{\n  // comment\n  \"servers\": { \"ado\": { \"command\": \"npx\", \"args\": [\"-y\", \"@azure-devops/mcp\", \"contoso\", \"--tenant\", \"11111111-1111-1111-1111-111111111111\"] } }\n}\n",
+            b"{ \"customizations\": { \"codespaces\": {} }, \"adoCodespacesAuth.tenantID\": \"11111111-1111-1111-1111-111111111111\", /* x */ }",
+            b"{\"args\": [\"@azure-devops/mcp\", \"-t\", \"11111111-1111-1111-1111-111111111111\", \"--tenant=22222222-2222-2222-2222-222222222222\"]}",
+        ];
+        let dictionary: &[&[u8]] = &[
+            b"\"--tenant\"",
+            b"\"-t\"",
+            b"\"@azure-devops/mcp\"",
+            b"//",
+            b"/*",
+            b"*/",
+            b"\\\"",
+            b"\"",
+            b"[",
+            b"]",
+            b"{",
+            b"}",
+            b",",
+            T.as_bytes(),
+        ];
+        crate::fuzz::run("pinned-tenant files", seeds, dictionary, |bytes| {
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                return;
+            };
+            for pin in pins(text) {
+                let at = text
+                    .get(pin.range.clone())
+                    .expect("the pin's range is in the file");
+                assert_eq!(at, pin.tenant, "{pin:?}");
+                assert!(is_guid(&pin.tenant), "{pin:?}");
+            }
+        });
+    }
 }
