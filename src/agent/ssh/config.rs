@@ -260,8 +260,15 @@ mod tests {
         let edited = format!("{first}Host example.com\r\n");
         let second = with_block(&edited, key).unwrap();
         assert_eq!(second.matches(BEGIN).count(), 1, "{second:?}");
-        assert!(second.ends_with("Host github.com\n  User git\nHost example.com\r\n"), "{second:?}");
-        assert_eq!(with_block(&second, key).unwrap(), second, "refreshed once, then stable");
+        assert!(
+            second.ends_with("Host github.com\n  User git\nHost example.com\r\n"),
+            "{second:?}"
+        );
+        assert_eq!(
+            with_block(&second, key).unwrap(),
+            second,
+            "refreshed once, then stable"
+        );
         assert_eq!(identity(&edited).as_deref(), Some(key));
         // A stray `\r` at the end of the last line keeps the block findable too.
         let stray = with_block("Host a\n  User b\r", key).unwrap();
