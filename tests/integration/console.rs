@@ -729,32 +729,10 @@ fn the_admin_token_can_be_turned_off_and_a_revoked_one_ends_its_sessions() {
     ]);
     assert_eq!(code, 0, "{err}");
     let second = second.trim();
-    let login = client()
-        .post(format!("{}/login", server.base))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send(format!("token=admin%3D{second}"))
-        .unwrap();
-    assert_eq!(
-        login.status().as_u16(),
-        303,
-        "the token file's `admin=` line works too"
-    );
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let overview = |cookie: &str| {
-        client()
-            .get(format!("{}/", server.base))
-            .header("Cookie", cookie)
-            .call()
-            .unwrap()
-            .status()
-            .as_u16()
-    };
+    let (status, cookie) = server.login(&format!("admin={second}"));
+    assert_eq!(status, 303, "the token file's `admin=` line works too");
+    let cookie = cookie.expect("a session cookie");
+    let overview = |cookie: &str| server.get_as("/", cookie).0;
     assert_eq!(overview(&cookie), 200);
     let id = err
         .split("made admin token ")

@@ -167,28 +167,26 @@ impl TestServer {
         (status, json)
     }
 
-    /// Signs in with the admin token; returns the session cookie and the page's CSRF token.
-    pub(crate) fn sign_in(&self) -> (String, String) {
+    /// Sends the sign-in form with `form_value` as the token: the status and the session
+    /// cookie (`name=value`) it set, if any.
+    pub(crate) fn login(&self, form_value: &str) -> (u16, Option<String>) {
+        let encoded: String = url::form_urlencoded::byte_serialize(form_value.as_bytes()).collect();
         let login = client()
             .post(format!("{}/login", self.base))
             .header("Content-Type", "application/x-www-form-urlencoded")
-            .send(format!("token={}", ADMIN))
+            .send(format!("token={encoded}"))
             .unwrap();
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        let page = client()
-            .get(format!("{}/", self.base))
-            .header("Cookie", &cookie)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string());
+        (login.status().as_u16(), cookie)
+    }
+
+    /// Signs in with the admin token; returns the session cookie and the page's CSRF token.
+    pub(crate) fn sign_in(&self) -> (String, String) {
+        let cookie = self.login(ADMIN).1.expect("a session cookie");
+        let (_, page) = self.get_as("/", &cookie);
         let csrf = page
             .split("name=\"csrf\" value=\"")
             .nth(1)
