@@ -23,6 +23,7 @@ mod server;
 mod sign_in_cache;
 mod sign_in_cache_windows;
 mod ssh_key;
+mod store_batches;
 mod switch_and_verify;
 mod tenant_lookup;
 mod visual_studio_windows;

@@ -16,16 +16,18 @@ use crate::report::Report;
 mod audit;
 mod device_keys;
 mod ingest;
+mod pg_writer;
 mod queries;
 mod sessions;
 mod setup;
+mod sql;
 mod sqlite_writer;
 mod tokens;
 
 pub use audit::AuditEntry;
 pub use device_keys::RefusedReport;
 pub use ingest::DeviceKey;
-pub(crate) use ingest::{Row, sql};
+pub(crate) use ingest::Row;
 pub use sessions::{PendingSignIn, SessionRow};
 pub use setup::redact_url;
 pub use tokens::{NewToken, TokenInfo};
@@ -55,8 +57,15 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     pub backend: Backend,
-    /// SQLite: the batching writer.
-    writer: Option<sqlite_writer::Writer>,
+    /// The batching writer of reports.
+    writer: Writer,
+}
+
+/// The batching writer of this instance, per backend.
+#[derive(Clone)]
+enum Writer {
+    Sqlite(sqlite_writer::Writer),
+    Postgres(pg_writer::Writer),
 }
 
 /// What storing a report did.

@@ -150,7 +150,7 @@ impl Store {
         let device = device_row(&row)?;
         let reports = sqlx::query(
             "SELECT report_id, mode, outcome, agent_version, finished_at, received_at FROM reports
-             WHERE device_id = $1 AND user_name = $2 ORDER BY finished_at DESC LIMIT 500",
+             WHERE device_id = $1 AND user_name = $2 ORDER BY finished_at DESC, report_id LIMIT 500",
         )
         .bind(device_id)
         .bind(user_name)

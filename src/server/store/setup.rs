@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::any::AnyPoolOptions;
 
-use super::{Backend, Store, StoreError, sqlite_writer};
+use super::{Backend, Store, StoreError, Writer, pg_writer, sqlite_writer};
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -97,13 +97,13 @@ impl Store {
                 .into(),
         })?;
         let writer = match backend {
-            Backend::Sqlite => Some(sqlite_writer::Writer::start(&sqlite_path(url)).map_err(
-                |e| StoreError::Setup {
+            Backend::Sqlite => Writer::Sqlite(
+                sqlite_writer::Writer::start(&sqlite_path(url)).map_err(|e| StoreError::Setup {
                     what: format!("cannot open the database for writing: {e}"),
                     hint: "check that the file and its folder are writable".into(),
-                },
-            )?),
-            Backend::Postgres => None,
+                })?,
+            ),
+            Backend::Postgres => Writer::Postgres(pg_writer::Writer::start(pool.clone())),
         };
         Ok(Store {
             pool,

@@ -1,7 +1,7 @@
 //! The SQLite writer: one thread with its own connection (SQLite has one writer at a time
 //! anyway) that takes whatever reports are queued, up to [`BATCH`], and stores them in one
 //! transaction with a savepoint each, so one bad report does not undo the others. It runs the
-//! same statements as the PostgreSQL path ([`super::sql`]) through rusqlite's cached prepared
+//! same statements as the PostgreSQL writer ([`super::sql`]) through rusqlite's cached prepared
 //! statements: a round trip per statement through an async driver is what limited ingest.
 //! Readers (the dashboard, the API) use the sqlx pool on the same file (WAL mode).
 
@@ -11,13 +11,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::ingest::DeviceKey;
+use super::ingest::{DeviceKey, Saved, not_stored, writer_stopped};
 use super::{Row, StoreError, Stored, sql};
 
 /// The most reports committed at once.
 const BATCH: usize = 256;
 
-type Saved = (Stored, Option<DeviceKey>);
 type Reply = tokio::sync::oneshot::Sender<Result<Saved, String>>;
 
 /// The queue to the writer thread. The thread ends when the last clone is dropped.
@@ -43,10 +42,6 @@ impl Writer {
 
     /// Stores one report (and enrolls its device when asked); waits for its batch to commit.
     pub(super) async fn store(&self, row: Row) -> Result<Saved, StoreError> {
-        let stopped = || StoreError::Setup {
-            what: "the database writer stopped".into(),
-            hint: "restart the server; its log says why".into(),
-        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         match self.queue.try_send((row, reply)) {
             Ok(()) => {}
@@ -57,18 +52,15 @@ impl Writer {
                     .await
                     .unwrap_or(false);
                 if !sent {
-                    return Err(stopped());
+                    return Err(writer_stopped());
                 }
             }
-            Err(mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(writer_stopped()),
         }
         answer
             .await
-            .map_err(|_| stopped())?
-            .map_err(|e| StoreError::Setup {
-                what: format!("the report could not be stored: {e}"),
-                hint: "check the server's disk and database file".into(),
-            })
+            .map_err(|_| writer_stopped())?
+            .map_err(not_stored)
     }
 }
 
@@ -142,7 +134,7 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
         return Ok(Stored::Duplicate);
     }
     conn.prepare_cached(sql::DAY)?
-        .execute(params![r.day, r.outcome.as_str()])?;
+        .execute(params![r.day, r.outcome.as_str(), 1])?;
     let latest = conn.prepare_cached(sql::DEVICE)?.execute(params![
         r.device,
         r.user,
@@ -179,7 +171,7 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
     let mut count = conn.prepare_cached(sql::COUNT_TASK)?;
     for (id, status) in r.carried(&done) {
         task.execute(params![r.device, r.user, id, status])?;
-        count.execute(params![id, status])?;
+        count.execute(params![id, status, 1])?;
     }
     let mut problem = conn.prepare_cached(sql::PROBLEM)?;
     for (id, status, detail) in &r.problems {

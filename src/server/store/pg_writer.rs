@@ -1,0 +1,504 @@
+//! The PostgreSQL writer: one task per server instance that takes whatever reports are queued,
+//! up to [`BATCH`], and stores them in one transaction with a statement per step for the whole
+//! batch (the statements of [`super::sql`], their `VALUES` tuple repeated per report).
+//!
+//! Why: a transaction per report paid a commit and a dozen round trips each, and every report
+//! updated the same counter rows, so concurrent reports queued on each other's row locks. Here
+//! the counters get one delta per batch, and a batch costs about as many round trips as one
+//! report did. Several instances on one database stay correct: each statement touches rows in
+//! a fixed order (sorted keys), so two batches wait for each other instead of deadlocking, and
+//! a batch that fails anyway (a deadlock, a value PostgreSQL refuses) is written again one
+//! report at a time, so only the bad report fails.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use sqlx::{AnyConnection, AnyPool, Row as _};
+use tokio::sync::{mpsc, oneshot};
+
+use super::ingest::{Saved, not_stored, writer_stopped};
+use super::{Row, StoreError, Stored, sql};
+
+/// The most reports committed at once.
+const BATCH: usize = 256;
+
+type Reply = oneshot::Sender<Result<Saved, String>>;
+
+/// The queue to the writer task. The task ends when the last clone is dropped.
+#[derive(Clone)]
+pub(super) struct Writer {
+    queue: mpsc::Sender<(Row, Reply)>,
+}
+
+impl Writer {
+    /// Starts the writer task on the current tokio runtime.
+    pub(super) fn start(pool: AnyPool) -> Writer {
+        let (queue, jobs) = mpsc::channel(4 * BATCH);
+        tokio::spawn(run(pool, jobs));
+        Writer { queue }
+    }
+
+    /// Stores one report (and enrolls its device when asked); waits for its batch to commit.
+    pub(super) async fn store(&self, row: Row) -> Result<Saved, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((row, reply))
+            .await
+            .map_err(|_| writer_stopped())?;
+        answer
+            .await
+            .map_err(|_| writer_stopped())?
+            .map_err(not_stored)
+    }
+}
+
+async fn run(pool: AnyPool, mut jobs: mpsc::Receiver<(Row, Reply)>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while jobs.recv_many(&mut batch, BATCH).await > 0 {
+        let (rows, replies): (Vec<Row>, Vec<Reply>) =
+            std::mem::take(&mut batch).into_iter().unzip();
+        let all: Vec<&Row> = rows.iter().collect();
+        let results = match write(&pool, &all).await {
+            Ok(saved) => saved.into_iter().map(Ok).collect(),
+            // One at a time, so that one report PostgreSQL refuses fails alone.
+            Err(err) if all.len() > 1 => {
+                tracing::warn!(
+                    "a batch of {} reports was not stored ({err}); storing them one at a time",
+                    all.len()
+                );
+                let mut results = Vec::with_capacity(all.len());
+                for row in &all {
+                    results.push(match write(&pool, &[row]).await {
+                        Ok(mut saved) => saved.pop().ok_or_else(|| "nothing stored".to_string()),
+                        Err(err) => Err(err.to_string()),
+                    });
+                }
+                results
+            }
+            Err(err) => vec![Err(err.to_string())],
+        };
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Stores `rows` in one transaction, in their order: what each one did.
+async fn write(pool: &AnyPool, rows: &[&Row]) -> Result<Vec<Saved>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut saved: Vec<Option<Saved>> = vec![None; rows.len()];
+    for round in rounds(rows) {
+        let part: Vec<&Row> = round.iter().map(|&i| rows[i]).collect();
+        for (i, result) in round.into_iter().zip(write_round(&mut tx, &part).await?) {
+            saved[i] = Some(result);
+        }
+    }
+    tx.commit().await?;
+    Ok(saved.into_iter().flatten().collect())
+}
+
+/// Splits a batch into rounds that each name a device and user, and a report id, at most once
+/// (one statement may not change a row twice), keeping each device's reports in order.
+fn rounds(rows: &[&Row]) -> Vec<Vec<usize>> {
+    /// The devices and report ids of a round, and its rows.
+    type Round<'a> = (HashSet<(&'a str, &'a str)>, HashSet<&'a str>, Vec<usize>);
+    let mut rounds: Vec<Round> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let key = (row.device.as_str(), row.user.as_str());
+        // After the last round that has this device or report, so their order is kept.
+        let after = rounds
+            .iter()
+            .rposition(|(keys, ids, _)| keys.contains(&key) || ids.contains(row.id.as_str()))
+            .map_or(0, |last| last + 1);
+        if after == rounds.len() {
+            rounds.push(Default::default());
+        }
+        let (keys, ids, members) = &mut rounds[after];
+        keys.insert(key);
+        ids.insert(row.id.as_str());
+        members.push(i);
+    }
+    rounds.into_iter().map(|(_, _, members)| members).collect()
+}
+
+/// One value to bind.
+#[derive(Clone, Copy)]
+enum Arg<'a> {
+    Text(&'a str),
+    Maybe(Option<&'a str>),
+    Int(i64),
+}
+
+use Arg::{Int, Maybe, Text};
+
+/// Runs `statement` with its `VALUES` tuple once per entry of `tuples` (as many statements as
+/// the parameter limit needs); the rows it returns.
+async fn each(
+    conn: &mut AnyConnection,
+    statement: &str,
+    tuples: &[Vec<Arg<'_>>],
+) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+    let mut returned = Vec::new();
+    let width = tuples.first().map_or(1, Vec::len);
+    for chunk in tuples.chunks(sql::tuples_per_statement(width)) {
+        let (text, _) = sql::expand(statement, chunk.len());
+        // Not kept prepared: its text changes with the batch's size.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text)).persistent(false);
+        for arg in chunk.iter().flatten() {
+            query = match *arg {
+                Text(value) => query.bind(value.to_string()),
+                Maybe(value) => query.bind(value.map(str::to_string)),
+                Int(value) => query.bind(value),
+            };
+        }
+        returned.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(returned)
+}
+
+/// A device and user.
+type Key = (String, String);
+
+fn key_of(row: &sqlx::any::AnyRow) -> Key {
+    (row.get(0), row.get(1))
+}
+
+/// Stores a round of reports that name each device and each report once.
+async fn write_round(conn: &mut AnyConnection, rows: &[&Row]) -> Result<Vec<Saved>, sqlx::Error> {
+    // In key order, so that concurrent batches lock shared rows in the same order.
+    let mut order: Vec<&Row> = rows.to_vec();
+    order.sort_by(|a, b| (&a.device, &a.user).cmp(&(&b.device, &b.user)));
+
+    let reports: Vec<Vec<Arg>> = order
+        .iter()
+        .map(|r| {
+            vec![
+                Text(&r.id),
+                Text(&r.device),
+                Text(&r.user),
+                Text(&r.hostname),
+                Text(&r.mode),
+                Text(r.outcome.as_str()),
+                Text(&r.agent),
+                Int(r.finished),
+                Int(r.received),
+                Text(&r.body),
+            ]
+        })
+        .collect();
+    let returning = format!("{}{}", sql::REPORT, sql::batch::RETURNING_REPORT);
+    let new: HashSet<String> = each(conn, &returning, &reports)
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let fresh: Vec<&Row> = order
+        .iter()
+        .copied()
+        .filter(|r| new.contains(&r.id))
+        .collect();
+
+    if !fresh.is_empty() {
+        store_fresh(conn, &fresh).await?;
+    }
+    let keys = enroll(conn, &order).await?;
+
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let stored = if new.contains(&r.id) {
+                Stored::Accepted
+            } else {
+                Stored::Duplicate
+            };
+            let key = r
+                .enroll
+                .as_ref()
+                .and_then(|_| keys.get(&(r.device.clone(), r.user.clone())).cloned());
+            (stored, key)
+        })
+        .collect())
+}
+
+/// The counts, device rows, statuses, problems and organizations of reports stored for the
+/// first time (in key order).
+async fn store_fresh(conn: &mut AnyConnection, fresh: &[&Row]) -> Result<(), sqlx::Error> {
+    let mut days: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+    for r in fresh {
+        *days.entry((r.day, r.outcome.as_str())).or_default() += 1;
+    }
+    let days: Vec<Vec<Arg>> = days
+        .into_iter()
+        .map(|((day, outcome), n)| vec![Int(day), Text(outcome), Int(n)])
+        .collect();
+    each(conn, sql::DAY, &days).await?;
+
+    let devices: Vec<Vec<Arg>> = fresh
+        .iter()
+        .map(|r| {
+            vec![
+                Text(&r.device),
+                Text(&r.user),
+                Maybe(r.upn.as_deref()),
+                Text(&r.hostname),
+                Text(&r.os),
+                Text(&r.agent),
+                Text(&r.mode),
+                Text(r.outcome.as_str()),
+                Maybe(r.reason.as_deref()),
+                Text(&r.id),
+                Int(r.finished),
+                Maybe(r.label.as_deref()),
+            ]
+        })
+        .collect();
+    let returning = format!("{}{}", sql::DEVICE, sql::batch::RETURNING_DEVICE);
+    let latest: HashSet<Key> = each(conn, &returning, &devices)
+        .await?
+        .iter()
+        .map(key_of)
+        .collect();
+    let is_latest = |r: &&&Row| latest.contains(&(r.device.clone(), r.user.clone()));
+    let (newest, older): (Vec<&Row>, Vec<&Row>) = fresh.iter().partition(is_latest);
+
+    let older: Vec<Vec<Arg>> = older
+        .iter()
+        .map(|r| vec![Text(&r.device), Text(&r.user), Int(r.finished)])
+        .collect();
+    if !older.is_empty() {
+        each(conn, sql::batch::OLDER, &older).await?;
+    }
+    if !newest.is_empty() {
+        replace_latest(conn, &newest).await?;
+    }
+    Ok(())
+}
+
+/// For devices whose latest report is new: their task statuses, the counts over them, their
+/// problems, organizations and verification.
+async fn replace_latest(conn: &mut AnyConnection, newest: &[&Row]) -> Result<(), sqlx::Error> {
+    let keys: Vec<Vec<Arg>> = newest
+        .iter()
+        .map(|r| vec![Text(&r.device), Text(&r.user)])
+        .collect();
+    let mut before: BTreeMap<Key, Vec<(String, String)>> = BTreeMap::new();
+    for row in each(conn, sql::batch::TASKS, &keys).await? {
+        before
+            .entry(key_of(&row))
+            .or_default()
+            .push((row.get(2), row.get(3)));
+    }
+    // The counts move by what each device had before and has now.
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for statuses in before.values() {
+        for status in statuses {
+            *counts.entry(status.clone()).or_default() -= 1;
+        }
+    }
+    let mut tasks: Vec<Vec<Arg>> = Vec::new();
+    let empty = Vec::new();
+    let done: Vec<Vec<String>> = newest
+        .iter()
+        .map(|r| {
+            before
+                .get(&(r.device.clone(), r.user.clone()))
+                .unwrap_or(&empty)
+                .iter()
+                .filter(|(_, status)| status == "done")
+                .map(|(task, _)| task.clone())
+                .collect()
+        })
+        .collect();
+    for (r, done) in newest.iter().zip(&done) {
+        for (task, status) in r.carried(done) {
+            *counts
+                .entry((task.to_string(), status.to_string()))
+                .or_default() += 1;
+            tasks.push(vec![
+                Text(&r.device),
+                Text(&r.user),
+                Text(task),
+                Text(status),
+            ]);
+        }
+    }
+    each(conn, sql::batch::CLEAR_TASKS, &keys).await?;
+    each(conn, sql::batch::CLEAR_PROBLEMS, &keys).await?;
+    if !tasks.is_empty() {
+        each(conn, sql::TASK, &tasks).await?;
+    }
+    let counts: Vec<Vec<Arg>> = counts
+        .iter()
+        .filter(|(_, delta)| **delta != 0)
+        .map(|((task, status), delta)| vec![Text(task), Text(status), Int(*delta)])
+        .collect();
+    if !counts.is_empty() {
+        each(conn, sql::COUNT_TASK, &counts).await?;
+        if counts
+            .iter()
+            .any(|c| matches!(c[2], Int(delta) if delta < 0))
+        {
+            each(conn, sql::batch::PRUNE_COUNTS, &[]).await?;
+        }
+    }
+    let problems: Vec<Vec<Arg>> = newest
+        .iter()
+        .flat_map(|r| {
+            r.problems.iter().map(|(task, status, detail)| {
+                vec![
+                    Text(&r.device),
+                    Text(&r.user),
+                    Text(task),
+                    Text(status),
+                    Text(detail),
+                ]
+            })
+        })
+        .collect();
+    if !problems.is_empty() {
+        each(conn, sql::PROBLEM, &problems).await?;
+    }
+    organizations(conn, newest).await
+}
+
+/// The organizations of the latest reports, those no longer named taken out, and each device's
+/// verification over them.
+async fn organizations(conn: &mut AnyConnection, newest: &[&Row]) -> Result<(), sqlx::Error> {
+    let naming: Vec<&Row> = newest
+        .iter()
+        .copied()
+        .filter(|r| !r.orgs.is_empty())
+        .collect();
+    if naming.is_empty() {
+        return Ok(());
+    }
+    // One row per device, user and organization, as the report's entries would leave it one
+    // after another (a later entry's switch; its verification, or the earlier one's).
+    /// (device, user, organization) and its (switch, verified, report id).
+    type Org<'a> = (&'a str, &'a str, &'a str);
+    type State<'a> = (&'a str, Option<&'a str>, &'a str);
+    let mut orgs: BTreeMap<Org, State> = BTreeMap::new();
+    for r in &naming {
+        for (org, switch, verified) in &r.orgs {
+            let entry = orgs
+                .entry((&r.device, &r.user, org))
+                .or_insert((switch, None, &r.id));
+            entry.0 = switch;
+            entry.1 = verified.as_deref().or(entry.1);
+        }
+    }
+    let orgs: Vec<Vec<Arg>> = orgs
+        .into_iter()
+        .map(|((device, user, org), (switch, verified, id))| {
+            vec![
+                Text(device),
+                Text(user),
+                Text(org),
+                Text(switch),
+                Maybe(verified),
+                Text(id),
+            ]
+        })
+        .collect();
+    each(conn, sql::ORG, &orgs).await?;
+    let stale: Vec<Vec<Arg>> = naming
+        .iter()
+        .map(|r| vec![Text(&r.device), Text(&r.user), Text(&r.id)])
+        .collect();
+    each(conn, sql::batch::STALE_ORGS, &stale).await?;
+    let keys: Vec<Vec<Arg>> = naming
+        .iter()
+        .map(|r| vec![Text(&r.device), Text(&r.user)])
+        .collect();
+    each(conn, sql::batch::VERIFIED, &keys).await?;
+    Ok(())
+}
+
+/// Gives a key to each device and user of the round that asked for one and has none, and
+/// returns the keys they have now (theirs, or the one another report got first).
+async fn enroll(
+    conn: &mut AnyConnection,
+    order: &[&Row],
+) -> Result<BTreeMap<Key, (String, String)>, sqlx::Error> {
+    let asking: Vec<(&Row, &str)> = order
+        .iter()
+        .filter_map(|r| r.enroll.as_deref().map(|secret| (*r, secret)))
+        .collect();
+    if asking.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let new_keys: Vec<Vec<Arg>> = asking
+        .iter()
+        .map(|(r, secret)| {
+            vec![
+                Text(&r.device),
+                Text(&r.user),
+                Text(secret),
+                Text(&r.id),
+                Int(r.received),
+            ]
+        })
+        .collect();
+    each(conn, sql::ENROLL, &new_keys).await?;
+    let wanted: BTreeSet<Vec<&str>> = asking
+        .iter()
+        .map(|(r, _)| vec![r.device.as_str(), r.user.as_str()])
+        .collect();
+    let keys: Vec<Vec<Arg>> = wanted
+        .iter()
+        .map(|k| k.iter().map(|part| Text(part)).collect())
+        .collect();
+    Ok(each(conn, sql::batch::KEYS, &keys)
+        .await?
+        .iter()
+        .map(|row| (key_of(row), (row.get(2), row.get(3))))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::outcome::FleetOutcome;
+
+    fn row(id: &str, device: &str) -> Row {
+        Row {
+            id: id.into(),
+            device: device.into(),
+            user: "user".into(),
+            upn: None,
+            hostname: device.into(),
+            os: "linux".into(),
+            agent: "0.1.0".into(),
+            mode: "run".into(),
+            outcome: FleetOutcome::Done,
+            reason: None,
+            finished: 0,
+            received: 0,
+            day: 0,
+            body: "{}".into(),
+            statuses: Vec::new(),
+            problems: Vec::new(),
+            orgs: Vec::new(),
+            enroll: None,
+            label: None,
+        }
+    }
+
+    #[test]
+    fn rounds_name_each_device_and_report_once_and_keep_their_order() {
+        let rows = [
+            row("r1", "a"),
+            row("r2", "b"),
+            row("r3", "a"),
+            row("r1", "c"),
+            row("r4", "d"),
+            row("r5", "a"),
+        ];
+        let all: Vec<&Row> = rows.iter().collect();
+        assert_eq!(
+            rounds(&all),
+            vec![vec![0, 1, 4], vec![2, 3], vec![5]],
+            "a's reports in three rounds in order; the second r1 after the first"
+        );
+        assert_eq!(rounds(&all[..2]), vec![vec![0, 1]]);
+    }
+}

@@ -1,0 +1,238 @@
+//! The batching writers: reports stored together in one batch leave exactly what the same
+//! reports leave stored one at a time, on every backend. The batch holds what makes batching
+//! hard: one device's reports several times over (in and out of order), a report id twice,
+//! organizations named twice in one report, first reports that enroll, and counts that move up
+//! and down.
+
+use ado_cutover::report::{Organization, Outcome, Report, Status, Switch};
+use ado_cutover::server::store::{DeviceFilter, DeviceKey, Store, Stored};
+use time::OffsetDateTime;
+
+use crate::support::server::{backends, fresh_database, sample_report};
+
+/// How many reports: more than one batch (256) after the first.
+const REPORTS: usize = 400;
+
+/// Reports from 60 devices, each several times, with what goes wrong in batches.
+fn reports(now: OffsetDateTime) -> Vec<(Report, Option<String>)> {
+    let outcomes = [
+        Outcome::Done,
+        Outcome::ActionNeeded,
+        Outcome::Failed,
+        Outcome::NothingToDo,
+    ];
+    let mut all = Vec::new();
+    for i in 0..REPORTS {
+        let device = i % 60;
+        let host = format!("pc-{device:02}");
+        let user = format!("user{}", device % 7);
+        // Later reports of a device are mostly newer; every ninth is an old one from a spool.
+        // Every report at its own minute, all in the past.
+        let minutes = if i % 9 == 0 { -(i as i64) } else { i as i64 };
+        let at = now - time::Duration::hours(8) + time::Duration::minutes(minutes);
+        let outcome = outcomes[(i / 60 + device) % outcomes.len()];
+        let mut report = sample_report(&host, &user, outcome, at, &format!("cause {}", i % 3));
+        if i % 5 == 0 {
+            report.tasks[0].id = "credentials".into();
+        }
+        if i % 3 != 0 {
+            let verified = [None, Some(Status::Ok), Some(Status::Failed)][i % 3];
+            report.organizations = vec![
+                Organization {
+                    name: "Contoso".into(),
+                    switch: Switch::Switched,
+                    verified,
+                },
+                Organization {
+                    name: format!("org{}", i % 4),
+                    switch: Switch::Waiting,
+                    verified: None,
+                },
+                // The same organization again, spelled otherwise: one row, the later entry's.
+                Organization {
+                    name: "contoso".into(),
+                    switch: Switch::Switched,
+                    verified: if i % 2 == 0 {
+                        None
+                    } else {
+                        Some(Status::NeedsUser)
+                    },
+                },
+            ];
+        }
+        let enroll = (i < 120).then(|| format!("secret-{i}"));
+        all.push((report, enroll));
+    }
+    // A report sent twice in one batch, and once more later.
+    let again = all[70].clone();
+    all.insert(71, again.clone());
+    all.push(again);
+    all
+}
+
+/// Everything a reader sees: the summary, every device, and each device's detail.
+async fn state(store: &Store, now: OffsetDateTime) -> String {
+    let summary = store.summary(now, 30).await.unwrap();
+    let filter = DeviceFilter::default();
+    let devices = store.devices(&filter, now, 1000).await.unwrap();
+    let mut details = Vec::new();
+    for device in &devices {
+        details.push(
+            store
+                .device(&device.device_id, &device.user_name)
+                .await
+                .unwrap(),
+        );
+    }
+    serde_json::to_string_pretty(&(summary, devices, details)).unwrap()
+}
+
+/// Stores the reports one after another, each waiting for the one before: what each did.
+async fn one_at_a_time(
+    store: &Store,
+    reports: &[(Report, Option<String>)],
+    now: OffsetDateTime,
+) -> Vec<(Stored, Option<DeviceKey>)> {
+    let mut saved = Vec::new();
+    for (report, enroll) in reports {
+        let body = serde_json::to_string(report).unwrap();
+        saved.push(
+            store
+                .insert_enrolling(report, &body, now, enroll.as_deref(), Some("wave-1"))
+                .await
+                .unwrap(),
+        );
+    }
+    saved
+}
+
+/// Queues every report at once while the database's write lock is held, so the writer takes
+/// them in batches of many: what each did.
+async fn together(
+    store: &Store,
+    url: &str,
+    reports: &[(Report, Option<String>)],
+    now: OffsetDateTime,
+) -> Vec<(Stored, Option<DeviceKey>)> {
+    let holder = hold_write_lock(url).await;
+    let mut tasks = Vec::new();
+    for (report, enroll) in reports {
+        let (store, report, enroll) = (store.clone(), report.clone(), enroll.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = serde_json::to_string(&report).unwrap();
+            store
+                .insert_enrolling(&report, &body, now, enroll.as_deref(), Some("wave-1"))
+                .await
+                .unwrap()
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    holder.release().await;
+    let mut saved = Vec::new();
+    for task in tasks {
+        saved.push(task.await.unwrap());
+    }
+    saved
+}
+
+#[test]
+fn a_batch_leaves_what_the_same_reports_leave_one_at_a_time() {
+    let now = OffsetDateTime::now_utc();
+    let reports = reports(now);
+    // One thread: tasks start in the order they were spawned, so the reports reach the
+    // writer's queue in the order they are listed.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The reference: SQLite's writer, one report at a time (the statements run per report,
+    // no batched forms), which the store story tests check on their own.
+    let (url, _dir) = fresh_database(false);
+    let (reference, expected) = runtime.block_on(async {
+        let store = Store::open(&url, true).await.unwrap();
+        let saved = one_at_a_time(&store, &reports, now).await;
+        (saved, state(&store, now).await)
+    });
+    let duplicates = reference
+        .iter()
+        .filter(|(stored, _)| *stored == Stored::Duplicate)
+        .count();
+    assert_eq!(duplicates, 2, "the report sent three times is stored once");
+    assert!(
+        reference.iter().filter(|(_, key)| key.is_some()).count() >= 50,
+        "first reports enroll their devices"
+    );
+    assert!(
+        expected.contains("\"verified\"") && expected.contains("\"failed\""),
+        "the state compared is not empty"
+    );
+    // Keys are random per store: compared as "has one".
+    let shape = |saved: &[(Stored, Option<DeviceKey>)]| -> Vec<(Stored, bool)> {
+        saved.iter().map(|(s, key)| (*s, key.is_some())).collect()
+    };
+    for postgres in backends() {
+        let mut runs = vec![("batched", fresh_database(postgres))];
+        if postgres {
+            runs.push(("one at a time", fresh_database(true)));
+        }
+        for (how, (url, _dir)) in runs {
+            let (saved, actual) = runtime.block_on(async {
+                let store = Store::open(&url, true).await.unwrap();
+                let saved = if how == "batched" {
+                    together(&store, &url, &reports, now).await
+                } else {
+                    one_at_a_time(&store, &reports, now).await
+                };
+                (saved, state(&store, now).await)
+            });
+            assert_eq!(
+                shape(&saved),
+                shape(&reference),
+                "{how}, postgres: {postgres}"
+            );
+            assert!(
+                actual == expected,
+                "{how}, postgres: {postgres}: differs from SQLite one at a time:\n{}",
+                first_difference(&expected, &actual)
+            );
+        }
+    }
+}
+
+/// A connection holding the write lock of a database (a SQLite write transaction, or
+/// PostgreSQL's lock on the reports table).
+struct WriteLock(sqlx::AnyConnection);
+
+async fn hold_write_lock(url: &str) -> WriteLock {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let lock = if url.starts_with("sqlite:") {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN; LOCK TABLE reports IN EXCLUSIVE MODE"
+    };
+    sqlx::raw_sql(lock).execute(&mut conn).await.unwrap();
+    WriteLock(conn)
+}
+
+impl WriteLock {
+    async fn release(mut self) {
+        sqlx::raw_sql("COMMIT").execute(&mut self.0).await.unwrap();
+    }
+}
+
+/// The first lines where two long texts differ, with some before.
+fn first_difference(expected: &str, actual: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let at = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let from = at.saturating_sub(25);
+    format!(
+        "expected:\n{}\nfound:\n{}",
+        a[from..(at + 5).min(a.len())].join("\n"),
+        b[from..(at + 5).min(b.len())].join("\n")
+    )
+}
