@@ -3,6 +3,7 @@
 //! hard: one device's reports several times over (in and out of order), a report id twice,
 //! organizations named twice in one report, first reports that enroll, and counts that move up
 //! and down.
+#![cfg(feature = "server")]
 
 use ado_cutover::report::{Organization, Outcome, Report, Status, Switch};
 use ado_cutover::server::store::{DeviceFilter, DeviceKey, Store, Stored};
