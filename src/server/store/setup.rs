@@ -103,7 +103,14 @@ impl Store {
                     hint: "check that the file and its folder are writable".into(),
                 })?,
             ),
-            Backend::Postgres => Writer::Postgres(pg_writer::Writer::start(pool.clone())),
+            Backend::Postgres => {
+                Writer::Postgres(
+                    pg_writer::Writer::start(url).map_err(|e| StoreError::Setup {
+                        what: format!("cannot open the database for writing: {e}"),
+                        hint: "check the database URL".into(),
+                    })?,
+                )
+            }
         };
         Ok(Store {
             pool,

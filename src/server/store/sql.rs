@@ -3,9 +3,10 @@
 //! latest, which then only counts), and the latest report's task statuses, problems and
 //! organizations.
 //!
-//! The SQLite writer runs them once per report. The PostgreSQL writer runs each for a whole
-//! batch: a statement's one `VALUES (...)` tuple is repeated per report by [`expand`] (so the
-//! batched form is the same statement, not a second copy), and the few statements keyed by
+//! The SQLite writer runs them once per report. The PostgreSQL writer runs each once for a
+//! whole batch: [`unnest`] turns a statement's one `VALUES (...)` tuple into a `SELECT` over
+//! arrays, one per parameter (so the batched form is the same statement, not a second copy, and
+//! one prepared statement serves batches of any size). The few statements keyed by
 //! `WHERE device_id = $1 AND user_name = $2` have a batched twin in [`batch`] that differs only
 //! in that clause. Counters take a delta (`$3`), so a batch adds its reports in one row update.
 
@@ -116,59 +117,46 @@ pub(crate) mod batch {
     pub(crate) const RETURNING_REPORT: &str = " RETURNING report_id";
 }
 
-/// The most parameters one statement takes (PostgreSQL's limit is 65,535).
-const MAX_PARAMETERS: usize = 60_000;
-
-/// How many `VALUES` tuples of `width` parameters one statement can take.
-pub(crate) fn tuples_per_statement(width: usize) -> usize {
-    (MAX_PARAMETERS / width.max(1)).max(1)
-}
-
-/// `statement` with its one `VALUES (...)` tuple written `count` times, the parameters of the
-/// n-th copy renumbered after those of the copies before it (`$1, $2` then `$3, $4`). Returns
-/// the statement and its parameters per tuple. Only the tuple may hold parameters; every
-/// statement this is used on is checked by a test.
-pub(crate) fn expand(statement: &str, count: usize) -> (String, usize) {
+/// `statement` made to take whole columns: its one `VALUES (...)` tuple becomes a `SELECT`
+/// over `UNNEST` of one array parameter per parameter of the tuple (`$n` of type `types[n-1]`),
+/// so one statement, prepared once, stores a batch of any size. Only the tuple may hold
+/// parameters; every statement this is used on is checked by a test.
+pub(crate) fn unnest(statement: &str, types: &[&str]) -> String {
     let Some(at) = statement.find("VALUES (") else {
-        return (statement.to_string(), 0);
+        return statement.to_string();
     };
     let open = at + "VALUES ".len();
     let Some(length) = statement[open..].find(')') else {
-        return (statement.to_string(), 0);
+        return statement.to_string();
     };
     let close = open + length;
-    let tuple = &statement[open..=close];
-    let width = parameters(tuple).max().unwrap_or(0);
-    let mut out = String::with_capacity(statement.len() + count * tuple.len());
-    out.push_str(&statement[..open]);
-    for copy in 0..count {
-        if copy > 0 {
-            out.push_str(", ");
-        }
-        renumber(tuple, copy * width, &mut out);
-    }
-    out.push_str(&statement[close + 1..]);
-    (out, width)
+    let inner = &statement[open + 1..close];
+    let mut select = String::new();
+    renumber(inner, "u.c", &mut select);
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| format!("${}::{kind}[]", i + 1))
+        .collect();
+    let columns: Vec<String> = (1..=types.len()).map(|i| format!("c{i}")).collect();
+    format!(
+        "{}SELECT {select} FROM UNNEST({}) AS u({}){}",
+        &statement[..at],
+        arrays.join(", "),
+        columns.join(", "),
+        &statement[close + 1..]
+    )
 }
 
-/// The parameter numbers (`$n`) in `text`.
-fn parameters(text: &str) -> impl Iterator<Item = usize> + '_ {
-    text.split('$').skip(1).filter_map(|rest| {
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
-    })
-}
-
-/// `text` with every `$n` written as `$(n + offset)`.
-fn renumber(text: &str, offset: usize, out: &mut String) {
+/// `text` with every `$n` written as `{prefix}n`.
+fn renumber(text: &str, prefix: &str, out: &mut String) {
     let mut rest = text;
     while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..=at]);
+        out.push_str(&rest[..at]);
         rest = &rest[at + 1..];
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        if let Ok(n) = rest[..digits].parse::<usize>() {
-            out.push_str(&(n + offset).to_string());
-        }
+        out.push_str(prefix);
+        out.push_str(&rest[..digits]);
         rest = &rest[digits..];
     }
     out.push_str(rest);
@@ -178,64 +166,78 @@ fn renumber(text: &str, offset: usize, out: &mut String) {
 mod tests {
     use super::*;
 
-    /// Every statement the PostgreSQL writer expands: parameters only inside the tuple, or the
-    /// copies would share them.
-    const EXPANDED: [&str; 16] = [
-        REPORT,
-        DAY,
-        DEVICE,
-        COUNT_TASK,
-        TASK,
-        PROBLEM,
-        ORG,
-        ENROLL,
-        batch::OLDER,
-        batch::TASKS,
-        batch::CLEAR_TASKS,
-        batch::CLEAR_PROBLEMS,
-        batch::STALE_ORGS,
-        batch::VERIFIED,
-        batch::KEYS,
-        batch::PRUNE_COUNTS,
+    /// The parameter numbers (`$n`) in `text`.
+    fn parameters(text: &str) -> impl Iterator<Item = usize> + '_ {
+        text.split('$').skip(1).filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+    }
+
+    /// Every statement the PostgreSQL writer runs over columns, with the types it binds.
+    const UNNESTED: [(&str, &[&str]); 15] = [
+        (REPORT, &["text"; 10]),
+        (DAY, &["int8", "text", "int8"]),
+        (
+            DEVICE,
+            &[
+                "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
+                "int8", "text",
+            ],
+        ),
+        (COUNT_TASK, &["text", "text", "int8"]),
+        (TASK, &["text"; 4]),
+        (PROBLEM, &["text"; 5]),
+        (ORG, &["text"; 6]),
+        (ENROLL, &["text", "text", "text", "text", "int8"]),
+        (batch::OLDER, &["text", "text", "int8"]),
+        (batch::TASKS, &["text"; 2]),
+        (batch::CLEAR_TASKS, &["text"; 2]),
+        (batch::CLEAR_PROBLEMS, &["text"; 2]),
+        (batch::STALE_ORGS, &["text"; 3]),
+        (batch::VERIFIED, &["text"; 2]),
+        (batch::KEYS, &["text"; 2]),
     ];
 
     #[test]
-    fn expanded_statements_hold_parameters_only_in_their_tuple() {
-        for statement in EXPANDED {
-            let (one, width) = expand(statement, 1);
-            assert_eq!(one, statement, "one copy is the statement itself");
-            let (three, _) = expand(statement, 3);
-            let numbers: Vec<usize> = parameters(&three).collect();
-            let highest = numbers.iter().copied().max().unwrap_or(0);
-            assert_eq!(highest, 3 * width, "{three}");
-            for n in 1..=highest {
-                assert!(numbers.contains(&n), "${n} missing in {three}");
-            }
+    fn unnested_statements_take_one_array_per_parameter_and_no_other() {
+        for (statement, types) in UNNESTED {
+            let tuple_width = parameters(statement).max().unwrap();
+            assert_eq!(tuple_width, types.len(), "{statement}");
+            let columns = unnest(statement, types);
+            let numbers: Vec<usize> = parameters(&columns).collect();
+            assert_eq!(
+                numbers,
+                (1..=types.len()).collect::<Vec<_>>(),
+                "each array once, in order, and no parameter left outside: {columns}"
+            );
+            assert!(!columns.contains("VALUES"), "{columns}");
         }
     }
 
     #[test]
-    fn expand_repeats_the_tuple_and_renumbers_it() {
-        let (sql, width) = expand(DEVICE, 2);
-        assert_eq!(width, 12);
+    fn unnest_turns_the_tuple_into_a_select_over_arrays() {
+        let types = [
+            "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "int8",
+            "text",
+        ];
+        let device = unnest(DEVICE, &types);
         assert!(
-            sql.contains(
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1, $12), \
-                 ($13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, 1, $24)\n"
+            device.contains(
+                "SELECT u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10, u.c11, u.c11, 1, u.c12 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[]) \
+                 AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12)\n"
             ),
-            "{sql}"
+            "{device}"
         );
-        assert!(sql.ends_with("WHERE excluded.last_seen >= devices.last_seen"));
-        let (sql, width) = expand(batch::KEYS, 2);
-        assert_eq!(width, 2);
-        assert!(sql.ends_with("IN (VALUES ($1, $2), ($3, $4))"), "{sql}");
-        assert_eq!(expand("SELECT 1", 5), ("SELECT 1".to_string(), 0));
-    }
-
-    #[test]
-    fn a_statement_takes_at_most_the_parameter_limit() {
-        assert_eq!(tuples_per_statement(12), 5_000);
-        assert_eq!(tuples_per_statement(0), 60_000);
-        assert!(tuples_per_statement(5) * 5 <= 65_535);
+        assert!(device.starts_with("INSERT INTO devices ("));
+        assert!(device.ends_with("WHERE excluded.last_seen >= devices.last_seen"));
+        assert!(
+            unnest(batch::KEYS, &["text", "text"]).ends_with(
+                "IN (SELECT u.c1, u.c2 FROM UNNEST($1::text[], $2::text[]) AS u(c1, c2))"
+            )
+        );
+        assert_eq!(unnest("SELECT 1", &[]), "SELECT 1");
     }
 }
