@@ -163,6 +163,25 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     }
 }
 
+/// How long the instance that prunes old reports keeps the job: a little less than the hour
+/// between rounds, so the next round finds it free when that instance is gone.
+const PRUNE_LEASE: Duration = Duration::from_secs(55 * 60);
+
+/// Prunes reports older than `keep`, on the one instance that holds this hour's lease.
+async fn prune_once(store: &Store, instance: &str, now: time::OffsetDateTime, keep: Duration) {
+    let (at, until) = (store::millis(now), store::millis(now + PRUNE_LEASE));
+    match store.take_lease("prune", instance, at, until).await {
+        Ok(true) => match store.prune(now - keep).await {
+            Ok(pruned) => {
+                tracing::info!("pruned {pruned} old reports (this instance prunes this hour)")
+            }
+            Err(err) => tracing::warn!("pruning old reports failed: {err}"),
+        },
+        Ok(false) => tracing::info!("another instance prunes old reports this hour"),
+        Err(err) => tracing::warn!("pruning old reports failed: {err}"),
+    }
+}
+
 /// Serves `app(state)` on `listener` until `shutdown` resolves. Hourly, it forgets expired
 /// dashboard sessions and, when `retention` is set, prunes old reports.
 pub async fn serve(
@@ -173,13 +192,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let store = state.store.clone();
     let clock = state.clock.clone();
+    // Which instance this is, for leases: several may share one PostgreSQL.
+    let instance = uuid::Uuid::new_v4().to_string();
     tokio::spawn(async move {
         loop {
             let now = clock();
-            if let Some(keep) = retention
-                && let Err(err) = store.prune(now - keep).await
-            {
-                tracing::warn!("pruning old reports failed: {err}");
+            if let Some(keep) = retention {
+                prune_once(&store, &instance, now, keep).await;
             }
             if let Err(err) = store.prune_sessions(now).await {
                 tracing::warn!("forgetting expired sessions and sign-ins failed: {err}");

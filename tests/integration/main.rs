@@ -15,6 +15,7 @@ mod dashboard;
 mod dashboard_html;
 mod guided;
 mod hardening;
+mod instances;
 mod keyring;
 mod pinned_tenants;
 mod remotes;

@@ -16,6 +16,7 @@ use crate::report::Report;
 mod audit;
 mod device_keys;
 mod ingest;
+mod leases;
 mod pg_writer;
 mod queries;
 mod sessions;

@@ -355,7 +355,7 @@ async fn replace_latest(
         .map(|r| vec![Text(&r.device), Text(&r.user)])
         .collect();
     let mut before: BTreeMap<Key, Vec<(String, String)>> = BTreeMap::new();
-    for row in each(conn, sql::batch::TASKS, &keys).await? {
+    for row in each(conn, sql::batch::CLEAR_TASKS, &keys).await? {
         before
             .entry(key_of(&row))
             .or_default()
@@ -395,7 +395,6 @@ async fn replace_latest(
             ]);
         }
     }
-    each(conn, sql::batch::CLEAR_TASKS, &keys).await?;
     each(conn, sql::batch::CLEAR_PROBLEMS, &keys).await?;
     if !tasks.is_empty() {
         each(conn, sql::TASK, &tasks).await?;

@@ -92,11 +92,11 @@ pub(crate) mod batch {
            first_seen = LEAST(devices.first_seen, v.finished)
          FROM (VALUES ($1, $2, $3)) AS v(device_id, user_name, finished)
          WHERE devices.device_id = v.device_id AND devices.user_name = v.user_name";
-    /// The task statuses the devices have now (to carry "done" and to take out of the counts).
-    pub(crate) const TASKS: &str = "SELECT device_id, user_name, task_id, status FROM task_status
-         WHERE (device_id, user_name) IN (VALUES ($1, $2))";
-    pub(crate) const CLEAR_TASKS: &str =
-        "DELETE FROM task_status WHERE (device_id, user_name) IN (VALUES ($1, $2))";
+    /// Takes out the task statuses the devices have now, returning them (to carry "done" and
+    /// to take them out of the counts).
+    pub(crate) const CLEAR_TASKS: &str = "DELETE FROM task_status
+         WHERE (device_id, user_name) IN (VALUES ($1, $2))
+         RETURNING device_id, user_name, task_id, status";
     pub(crate) const CLEAR_PROBLEMS: &str =
         "DELETE FROM problems WHERE (device_id, user_name) IN (VALUES ($1, $2))";
     /// Counts a batch took to zero.
@@ -175,7 +175,7 @@ mod tests {
     }
 
     /// Every statement the PostgreSQL writer runs over columns, with the types it binds.
-    const UNNESTED: [(&str, &[&str]); 15] = [
+    const UNNESTED: [(&str, &[&str]); 14] = [
         (REPORT, &["text"; 10]),
         (DAY, &["int8", "text", "int8"]),
         (
@@ -191,7 +191,6 @@ mod tests {
         (ORG, &["text"; 6]),
         (ENROLL, &["text", "text", "text", "text", "int8"]),
         (batch::OLDER, &["text", "text", "int8"]),
-        (batch::TASKS, &["text"; 2]),
         (batch::CLEAR_TASKS, &["text"; 2]),
         (batch::CLEAR_PROBLEMS, &["text"; 2]),
         (batch::STALE_ORGS, &["text"; 3]),
