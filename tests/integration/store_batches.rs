@@ -200,25 +200,37 @@ fn a_batch_leaves_what_the_same_reports_leave_one_at_a_time() {
     }
 }
 
-/// A connection holding the write lock of a database (a SQLite write transaction, or
-/// PostgreSQL's lock on the reports table).
-struct WriteLock(sqlx::AnyConnection);
+/// A connection holding the write lock of a database: a SQLite write transaction (through
+/// rusqlite on the file's path, which works on Windows as well), or PostgreSQL's lock on the
+/// reports table.
+enum WriteLock {
+    Sqlite(rusqlite::Connection),
+    Postgres(sqlx::AnyConnection),
+}
 
 async fn hold_write_lock(url: &str) -> WriteLock {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        return WriteLock::Sqlite(conn);
+    }
     use sqlx::Connection;
     let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-    let lock = if url.starts_with("sqlite:") {
-        "BEGIN IMMEDIATE"
-    } else {
-        "BEGIN; LOCK TABLE reports IN EXCLUSIVE MODE"
-    };
-    sqlx::raw_sql(lock).execute(&mut conn).await.unwrap();
-    WriteLock(conn)
+    sqlx::raw_sql("BEGIN; LOCK TABLE reports IN EXCLUSIVE MODE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    WriteLock::Postgres(conn)
 }
 
 impl WriteLock {
-    async fn release(mut self) {
-        sqlx::raw_sql("COMMIT").execute(&mut self.0).await.unwrap();
+    async fn release(self) {
+        match self {
+            WriteLock::Sqlite(conn) => conn.execute_batch("COMMIT").unwrap(),
+            WriteLock::Postgres(mut conn) => {
+                sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
+            }
+        }
     }
 }
 
