@@ -253,7 +253,7 @@ async fn summary(
     _: Viewer,
     axum::extract::State(state): axum::extract::State<State>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.store.summary(state.now(), 30).await?).into_response())
+    Ok(Json(state.summary().await?).into_response())
 }
 
 async fn devices(

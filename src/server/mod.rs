@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod coalesce;
 pub mod dashboard;
 pub mod error;
 pub mod expected;
@@ -66,6 +67,8 @@ pub struct State {
     pub metrics_need_token: bool,
     /// The fleet's counts for `/metrics`, briefly cached.
     pub fleet_cache: Arc<metrics::FleetCache>,
+    /// The summary (the overview, the API): requests at the same time share one computation.
+    pub summary: Arc<coalesce::Coalesced<store::Summary>>,
 }
 
 /// Sign-in requests (the token form, the start of an Entra sign-in and the way back) one client
@@ -120,11 +123,21 @@ impl State {
             https: false,
             metrics_need_token: false,
             fleet_cache: Arc::new(metrics::FleetCache::default()),
+            summary: Arc::default(),
         }
     }
 
     pub fn now(&self) -> OffsetDateTime {
         (self.clock)()
+    }
+
+    /// The fleet's summary over the last 30 days, as of this call or later (shared with the
+    /// requests that ask at the same time: [`coalesce`]).
+    pub async fn summary(&self) -> Result<store::Summary, store::StoreError> {
+        let arrived = std::time::Instant::now();
+        self.summary
+            .get(arrived, || self.store.summary(self.now(), 30))
+            .await
     }
 }
 

@@ -20,11 +20,7 @@ pub(super) async fn overview(
     axum::extract::State(state): AppState,
 ) -> Result<Response, PageError> {
     let now = state.now();
-    let summary = state
-        .store
-        .summary(now, 30)
-        .await
-        .map_err(PageError::unavailable)?;
+    let summary = state.summary().await.map_err(PageError::unavailable)?;
     let filter = DeviceFilter {
         outcome: Some("action-needed".into()),
         ..DeviceFilter::default()
