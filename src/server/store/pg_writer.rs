@@ -24,9 +24,10 @@ const BATCH: usize = 256;
 
 /// Writer tasks per instance: while one waits for a round trip or its commit, the other works.
 /// Each takes its own share of the devices, so one device's reports are still written in the
-/// order they came, and two writers never wait on the same device's rows. Measured with
-/// `.ci/bench-server.py` on 2 cores: 1 writer 1,430 reports/s, 2 writers 1,640-1,870, 3 1,635,
-/// 4 about 1,000 (more writers, smaller batches: the cost per statement is paid more often).
+/// order they came, and two writers never wait on the same device's rows. Measured with wrk as
+/// `.ci/bench-server.py` runs it, on 2 cores: 1 writer 1,430 reports/s, 2 writers 1,640-1,870,
+/// 3 1,635, 4 about 1,000 (more writers, smaller batches: the cost per statement is paid more
+/// often). docs/BENCHMARKS.md has the way there.
 const WRITERS: usize = 2;
 
 type Reply = oneshot::Sender<Result<Saved, String>>;
