@@ -2,18 +2,20 @@
 //! both take reports, a report sent to both at once is stored once, the counts agree on both,
 //! a dashboard session made on one works on the other, and the hourly pruning of old reports
 //! runs on one instance only. PostgreSQL only (CI sets `TEST_DATABASE_URL`): one SQLite file
-//! takes one instance.
-#![cfg(feature = "server")]
+//! takes one instance. Not in the Windows build: there is no PostgreSQL under Wine.
+#![cfg(all(feature = "server", not(windows)))]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use ado_cutover::report::{Outcome, Report};
 use time::OffsetDateTime;
 
-use crate::support::server::{backends, client, fresh_database, runtime, sample_report};
+use crate::support::server::{
+    DeviceKeys, backends, client, fresh_database, post_report_as_agent, runtime, sample_report,
+    spawn_server,
+};
 
 /// One server process and what it logged.
 struct Instance {
@@ -25,25 +27,12 @@ struct Instance {
 impl Instance {
     /// Starts a server on `url`; waits until it serves.
     fn start(url: &str, tokens: &std::path::Path) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"));
+        command
             .args(["--listen", "127.0.0.1:0", "--database-url", url])
             .arg("--token-file")
-            .arg(tokens)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut printed = String::new();
-        while !printed.contains("tokens:") {
-            printed.push_str(&lines.next().expect("the server stopped").unwrap());
-            printed.push('\n');
-        }
-        let base = printed
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("dashboard: "))
-            .expect("the dashboard address")
-            .trim_end_matches('/')
-            .to_string();
+            .arg(tokens);
+        let (child, lines, printed, base) = spawn_server(command);
         let log = Arc::new(Mutex::new(printed));
         let kept = log.clone();
         std::thread::spawn(move || {
@@ -72,27 +61,10 @@ impl Instance {
         }
     }
 
-    /// Posts `report` as its agent would: signed with the key its device got before (from
-    /// either instance), keeping the key an answer gives.
-    fn post(&self, token: &str, report: &Report, keys: &Keys) -> (u16, serde_json::Value) {
-        use ado_cutover::report::signature;
-        let body = serde_json::to_vec(report).unwrap();
-        let who = (report.device.device_id.clone(), report.user.name.clone());
-        let mut request = client()
-            .post(format!("{}/api/v1/reports", self.base))
-            .header("Authorization", &format!("Bearer {token}"))
-            .header("Content-Type", "application/json");
-        if let Some(key) = keys.lock().unwrap().get(&who) {
-            request = request.header(signature::HEADER, &signature::sign(key, &body));
-        }
-        let mut answer = request.send(&body[..]).unwrap();
-        let status = answer.status().as_u16();
-        let text = answer.body_mut().read_to_string().unwrap_or_default();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if let Some(key) = json["device_key"].as_str() {
-            keys.lock().unwrap().insert(who, key.to_string());
-        }
-        (status, json)
+    /// Posts `report` as its agent would (signed with the key its device got from either
+    /// instance).
+    fn post(&self, token: &str, report: &Report, keys: &DeviceKeys) -> (u16, serde_json::Value) {
+        post_report_as_agent(&self.base, token, report, keys)
     }
 
     fn get(&self, path: &str, header: (&str, &str)) -> (u16, String) {
@@ -115,9 +87,6 @@ impl Drop for Instance {
         let _ = self.child.wait();
     }
 }
-
-/// The keys the devices got: (device, user) to key.
-type Keys = Mutex<std::collections::BTreeMap<(String, String), String>>;
 
 /// A token of `kind` from a token file.
 fn token(file: &std::path::Path, kind: &str) -> String {
@@ -157,7 +126,7 @@ fn two_instances_on_one_postgresql_share_reports_sessions_and_pruning() {
 
     // First, one instance alone: from 10 devices a report a year and more ago, then a newer
     // one (a device's latest report is never pruned).
-    let keys = Keys::default();
+    let keys = DeviceKeys::default();
     let tokens = dir.path().join("tokens.txt");
     let (enrollment, admin) = {
         let first = Instance::start(&url, &tokens);

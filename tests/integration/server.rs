@@ -8,7 +8,9 @@ use ado_cutover::report::{Item, Outcome, Report, SCHEMA_VERSION, Status};
 use ado_cutover::server::outcome::FleetOutcome;
 use ado_cutover::server::store::{DeviceFilter, FailureGroup};
 use serde_json::{Value, json};
-use support::server::{ADMIN, ENROLLMENT, TestServer, backends, client, sample_report};
+use support::server::{
+    ADMIN, ENROLLMENT, TestServer, backends, client, sample_report, spawn_server,
+};
 use time::OffsetDateTime;
 
 fn report(host: &str, user: &str, outcome: Outcome, at: OffsetDateTime) -> Report {
@@ -592,26 +594,13 @@ fn the_report_parser_survives_random_mutations() {
 /// and written (owner-only), the addresses printed.
 #[test]
 fn first_start_makes_a_database_and_tokens_and_says_where() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ado-cutover-server"));
+    command
         .args(["--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
-        .env_remove("ADO_CUTOVER_SERVER_DATABASE_URL")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut printed = String::new();
-    while !printed.contains("tokens:") {
-        printed.push_str(&lines.next().expect("the server stopped").unwrap());
-        printed.push('\n');
-    }
-    let dashboard = printed
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("dashboard: "))
-        .expect("the dashboard address")
-        .to_string();
+        .env_remove("ADO_CUTOVER_SERVER_DATABASE_URL");
+    let (mut child, _lines, printed, dashboard) = spawn_server(command);
     // Absolute paths: the person sees where a first start from this folder wrote its files.
     let folder = dir.path().canonicalize().unwrap();
     let written = printed
@@ -657,7 +646,7 @@ fn first_start_makes_a_database_and_tokens_and_says_where() {
     }
     assert!(dir.path().join("ado-cutover-server.db").exists());
     let summary = client()
-        .get(format!("{dashboard}api/v1/summary"))
+        .get(format!("{dashboard}/api/v1/summary"))
         .header("Authorization", &format!("Bearer {admin}"))
         .call()
         .unwrap();

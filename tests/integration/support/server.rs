@@ -66,7 +66,7 @@ pub(crate) struct TestServer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
     /// The keys the server gave devices, by device and user, as their agents keep them.
-    device_keys: Mutex<std::collections::HashMap<(String, String), String>>,
+    device_keys: DeviceKeys,
 }
 
 impl TestServer {
@@ -144,27 +144,7 @@ impl TestServer {
     /// Posts `report` as its agent would: with the enrollment token, signed with the key the
     /// server gave its device (kept from earlier answers). Returns the status and the answer.
     pub(crate) fn send(&self, report: &Report) -> (u16, serde_json::Value) {
-        use ado_cutover::report::signature;
-        let body = serde_json::to_vec(report).unwrap();
-        let who = (report.device.device_id.clone(), report.user.name.clone());
-        let mut request = client()
-            .post(format!("{}/api/v1/reports", self.base))
-            .header("Authorization", &format!("Bearer {ENROLLMENT}"))
-            .header("Content-Type", "application/json");
-        if let Some(key) = self.device_keys.lock().unwrap().get(&who) {
-            request = request.header(signature::HEADER, &signature::sign(key, &body));
-        }
-        let mut answer = request.send(&body[..]).unwrap();
-        let status = answer.status().as_u16();
-        let text = answer.body_mut().read_to_string().unwrap_or_default();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if let Some(key) = json["device_key"].as_str() {
-            self.device_keys
-                .lock()
-                .unwrap()
-                .insert(who, key.to_string());
-        }
-        (status, json)
+        post_report_as_agent(&self.base, ENROLLMENT, report, &self.device_keys)
     }
 
     /// Sends the sign-in form with `form_value` as the token: the status and the session
@@ -357,4 +337,67 @@ pub(crate) fn sample_report(
             }],
         }],
     }
+}
+
+/// The keys servers gave devices: (device, user) to key, as each agent keeps its own.
+pub(crate) type DeviceKeys = Mutex<std::collections::HashMap<(String, String), String>>;
+
+/// Posts `report` to the server at `base` as its agent would: with `token`, signed with the key
+/// its device got before (from `keys`), keeping the key an answer gives. The status and the
+/// answer.
+pub(crate) fn post_report_as_agent(
+    base: &str,
+    token: &str,
+    report: &Report,
+    keys: &DeviceKeys,
+) -> (u16, serde_json::Value) {
+    use ado_cutover::report::signature;
+    let body = serde_json::to_vec(report).unwrap();
+    let who = (report.device.device_id.clone(), report.user.name.clone());
+    let mut request = client()
+        .post(format!("{base}/api/v1/reports"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json");
+    if let Some(key) = keys.lock().unwrap().get(&who) {
+        request = request.header(signature::HEADER, &signature::sign(key, &body));
+    }
+    let mut answer = request.send(&body[..]).unwrap();
+    let status = answer.status().as_u16();
+    let text = answer.body_mut().read_to_string().unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if let Some(key) = json["device_key"].as_str() {
+        keys.lock().unwrap().insert(who, key.to_string());
+    }
+    (status, json)
+}
+
+/// Starts the `ado-cutover-server` binary as `command` says (stderr is taken here) and reads
+/// its start-up lines up to the one about tokens: the process, the rest of its stderr, what it
+/// printed, and the dashboard's address (without the final `/`).
+pub(crate) fn spawn_server(
+    mut command: std::process::Command,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    String,
+    String,
+) {
+    use std::io::BufRead;
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut printed = String::new();
+    while !printed.contains("tokens:") {
+        printed.push_str(&lines.next().expect("the server stopped").unwrap());
+        printed.push('\n');
+    }
+    let dashboard = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("dashboard: "))
+        .expect("the dashboard address")
+        .trim_end_matches('/')
+        .to_string();
+    (child, lines, printed, dashboard)
 }
