@@ -61,8 +61,11 @@ pub(super) async fn accept_loop(
             () = &mut shutdown => break,
         };
         let mut http = hyper::server::conn::http1::Builder::new();
+        // A client may shut its sending side once its request is out: it still gets the answer
+        // (the timeouts still end a connection that never completes its request).
         http.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout);
+            .header_read_timeout(limits.header_timeout)
+            .half_close(true);
         // Every request learns its connection's peer (for the audit log).
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: HttpRequest<Incoming>| {

@@ -108,6 +108,36 @@ fn a_request_whose_body_never_arrives_ends_with_503() {
     assert!(got.contains("the request took longer than"), "{got}");
 }
 
+#[test]
+fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    // Some clients (and proxies) shut their sending side once the request is out and then wait
+    // for the answer. The report is stored either way; the answer must come too, or the client
+    // sends it again for nothing.
+    let server = strict_server();
+    let report = support::server::sample_report(
+        "pc-half",
+        "user",
+        ado_cutover::report::Outcome::Done,
+        time::OffsetDateTime::now_utc(),
+        "done",
+    );
+    let body = serde_json::to_vec(&report).unwrap();
+    let mut stream = TcpStream::connect(address(&server)).unwrap();
+    let head = format!(
+        "POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        support::server::ENROLLMENT,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(10)).expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert!(answer.contains("\"device_key\""), "{answer}");
+    assert_eq!(server.reports(), 1);
+}
+
 fn metrics(server: &TestServer, token: Option<&str>) -> (u16, String) {
     let mut request = client().get(format!("{}/metrics", server.base));
     if let Some(token) = token {
