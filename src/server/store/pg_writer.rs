@@ -122,9 +122,14 @@ async fn write(pool: &PgPool, rows: &[&Row]) -> Result<Vec<Saved>, sqlx::Error> 
             saved[i] = Some(result);
         }
     }
+    // Every report has its result, or none does: a missing one would shift the answers.
+    let saved: Vec<Saved> = saved
+        .into_iter()
+        .map(|result| result.ok_or_else(|| sqlx::Error::Protocol("a report was skipped".into())))
+        .collect::<Result<_, _>>()?;
     counts.apply(&mut tx).await?;
     tx.commit().await?;
-    Ok(saved.into_iter().flatten().collect())
+    Ok(saved)
 }
 
 /// Splits a batch into rounds that each name a device and user, and a report id, at most once
