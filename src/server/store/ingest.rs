@@ -1,5 +1,6 @@
-//! Storing what comes in: a report (through the SQLite writer, or a transaction on
-//! PostgreSQL), the list of expected users, and the pruning of old reports.
+//! Storing what comes in: a report (through the batching writer of its backend,
+//! [`super::sqlite_writer`] or [`super::pg_writer`]), the list of expected users, and the pruning
+//! of old reports.
 
 use std::collections::BTreeMap;
 
