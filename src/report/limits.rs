@@ -14,6 +14,8 @@ pub const ARCH: usize = 32;
 pub const ID: usize = 64;
 /// A task's summary, an item's target and detail.
 pub const TEXT: usize = 4096;
+/// The device's group (`report.group`), as the server's group names.
+pub const GROUP: usize = 100;
 /// Tasks in one report.
 pub const TASKS: usize = 64;
 /// Items in one report, all tasks together.
@@ -47,6 +49,9 @@ pub fn check(report: &Report) -> Option<String> {
     }
     if report.user.upn_source.as_deref().unwrap_or_default().len() > SHORT {
         return Some(format!("user.upn_source is longer than {SHORT} bytes"));
+    }
+    if report.group.as_deref().unwrap_or_default().len() > GROUP {
+        return Some(format!("group is longer than {GROUP} bytes"));
     }
     if report.tasks.len() > TASKS {
         return Some(format!("the report has more than {TASKS} tasks"));
@@ -90,6 +95,9 @@ pub fn fit(report: &mut Report) {
     }
     if let Some(source) = &mut report.user.upn_source {
         cut(source, SHORT);
+    }
+    if let Some(group) = &mut report.group {
+        cut(group, GROUP);
     }
     report.tasks.truncate(TASKS);
     report.organizations.truncate(ORGANIZATIONS);
@@ -178,6 +186,7 @@ mod tests {
             },
             outcome: Outcome::ActionNeeded,
             organizations: Vec::new(),
+            group: None,
             tasks: vec![TaskReport {
                 id: "credentials".into(),
                 status: Status::NeedsUser,

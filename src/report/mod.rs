@@ -34,6 +34,11 @@ pub struct Report {
     /// person was proven to work with it. Added in a later agent: absent from older reports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub organizations: Vec<Organization>,
+    /// The rollout group (a wave, a department, a site) the admin gave this device in the
+    /// managed setting `report.group`. Added in a later agent: absent from older reports and
+    /// where it is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// One organization's state on this machine.

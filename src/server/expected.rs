@@ -4,6 +4,9 @@
 //! Each row gives a user principal name, an e-mail address, an account name (`DOMAIN\user` or
 //! `user`), or several of them; a device's report matches the row by any of them. A row with none
 //! is not dropped silently: it is listed, with its line, so the admin can fix the file.
+//!
+//! An optional group column (a department, a rollout wave, a site) puts the user into a group:
+//! the dashboard shows progress per group and filters every view by it.
 
 /// One expected user. `key` is the first of UPN, e-mail and account that the row gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +15,9 @@ pub struct Expected {
     pub upn: Option<String>,
     pub email: Option<String>,
     pub account: Option<String>,
+    /// The row's group, as written (trimmed); `None` when the upload has no group column or
+    /// the cell is empty.
+    pub group: Option<String>,
 }
 
 /// What an upload held.
@@ -33,6 +39,13 @@ const ACCOUNT_COLUMNS: &[&str] = &[
     "account",
     "accountname",
 ];
+
+/// Names of a group column, the first found wins: an explicit group, then a wave, a
+/// department, a site.
+const GROUP_COLUMNS: &[&str] = &["group", "wave", "rolloutwave", "department", "site", "office"];
+
+/// The longest group name kept (longer names are cut at a character boundary).
+pub const GROUP_MAX: usize = 100;
 
 /// Reads an upload. Blank lines are skipped; a header row is recognised by its column names.
 pub fn parse(text: &str) -> Upload {
@@ -73,23 +86,28 @@ struct Columns {
     upn: Option<usize>,
     email: Option<usize>,
     account: Option<usize>,
+    group: Option<usize>,
 }
 
 fn columns(header: &[String]) -> Option<Columns> {
-    let find = |names: &[&str]| {
-        header.iter().position(|cell| {
-            let name: String = cell
-                .to_ascii_lowercase()
+    let names: Vec<String> = header
+        .iter()
+        .map(|cell| {
+            cell.to_ascii_lowercase()
                 .chars()
                 .filter(|c| !c.is_whitespace())
-                .collect();
-            names.contains(&name.as_str())
+                .collect()
         })
-    };
+        .collect();
+    let find = |wanted: &[&str]| names.iter().position(|name| wanted.contains(&name.as_str()));
     let columns = Columns {
         upn: find(UPN_COLUMNS),
         email: find(EMAIL_COLUMNS),
         account: find(ACCOUNT_COLUMNS),
+        // In the order of GROUP_COLUMNS, not of the file: "Group" beats "Department".
+        group: GROUP_COLUMNS
+            .iter()
+            .find_map(|wanted| names.iter().position(|name| name == wanted)),
     };
     (columns.upn.is_some() || columns.email.is_some() || columns.account.is_some())
         .then_some(columns)
@@ -97,11 +115,26 @@ fn columns(header: &[String]) -> Option<Columns> {
 
 fn from_columns(row: &[String], columns: &Columns) -> Option<Expected> {
     let cell = |i: Option<usize>| i.and_then(|i| row.get(i)).map(String::as_str);
-    build(
+    let mut user = build(
         cell(columns.upn).and_then(address),
         cell(columns.email).and_then(address),
         cell(columns.account).and_then(account),
-    )
+    )?;
+    user.group = cell(columns.group).and_then(group_name);
+    Some(user)
+}
+
+/// A group name as people wrote it: trimmed, control characters dropped, at most
+/// [`GROUP_MAX`] bytes; `None` when nothing is left.
+pub fn group_name(cell: &str) -> Option<String> {
+    let clean: String = cell.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    let mut end = clean.len().min(GROUP_MAX);
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    let name = clean[..end].trim_end();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// A row without a header: the first address is the UPN, a `DOMAIN\user` or a lone word is an
@@ -129,6 +162,7 @@ fn build(upn: Option<String>, email: Option<String>, account: Option<String>) ->
         upn,
         email,
         account,
+        group: None,
     })
 }
 
@@ -215,6 +249,30 @@ mod tests {
         assert_eq!(keys(&upload), ["erin", "frank@contoso.com"]);
         assert_eq!(upload.users[1].account.as_deref(), Some("frank"));
         assert!(upload.unreadable.is_empty());
+    }
+
+    #[test]
+    fn a_group_column_puts_users_into_groups() {
+        let csv = "userPrincipalName,Department,Wave\n\
+                   alice@contoso.com,Finance, Wave 1 \n\
+                   bob@contoso.com,Sales,\n\
+                   carol@contoso.com\n";
+        let upload = parse(csv);
+        assert_eq!(keys(&upload), ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"]);
+        let groups: Vec<_> = upload.users.iter().map(|u| u.group.as_deref()).collect();
+        // "Wave" comes before "Department" whatever the column order; an empty cell is no group.
+        assert_eq!(groups, [Some("Wave 1"), None, None]);
+        let upload = parse("Mail;Site\nerin@contoso.com;Berlin\n");
+        assert_eq!(upload.users[0].group.as_deref(), Some("Berlin"));
+    }
+
+    #[test]
+    fn group_names_are_trimmed_cleaned_and_bounded() {
+        assert_eq!(group_name("  Wave\u{7} 2 "), Some("Wave 2".into()));
+        assert_eq!(group_name(" \t "), None);
+        let long = "é".repeat(80);
+        let cut = group_name(&long).unwrap();
+        assert!(cut.len() <= GROUP_MAX && cut.chars().all(|c| c == 'é'));
     }
 
     #[test]

@@ -279,6 +279,7 @@ mod tests {
             },
             outcome: Outcome::Done,
             organizations: Vec::new(),
+            group: None,
             tasks: vec![TaskReport {
                 id: "credentials".into(),
                 status: Status::Done,

@@ -219,6 +219,7 @@ impl<'e> Session<'e> {
             },
             outcome: Outcome::of_tasks(&tasks),
             organizations: organizations(self.switch.as_deref().unwrap_or_default(), &tasks),
+            group: self.settings.report_group().map(str::to_string),
             tasks,
         }
     }

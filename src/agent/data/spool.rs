@@ -138,6 +138,7 @@ pub(crate) fn sample_report(at: i64) -> Report {
         outcome: Outcome::Done,
         tasks: Vec::new(),
         organizations: Vec::new(),
+        group: None,
     }
 }
 

@@ -76,6 +76,13 @@ pub(crate) const REPORT_PLANS: Key = Key {
     help: "also send the reports of `plan` (by default only `run` and `undo` reports are sent)",
     default: Some("false"),
 };
+pub(crate) const REPORT_GROUP: Key = Key {
+    name: "report.group",
+    env: "ADO_CUTOVER_REPORT_GROUP",
+    kind: Kind::Text,
+    help: "the rollout group (a wave, a department, a site) the dashboard counts this device in: at most 100 bytes, no control characters",
+    default: None,
+};
 
 pub(crate) const SIGN_OUT_MICROSOFT: Key = Key {
     name: "browser_sign_out.microsoft_sign_in",
@@ -230,6 +237,7 @@ pub(crate) const ALL: &[Key] = &[
     REPORT_ENDPOINT,
     ENROLLMENT_TOKEN_FILE,
     REPORT_PLANS,
+    REPORT_GROUP,
     CLEAR_UNATTRIBUTED,
     CLEAR_MSAL_CACHE,
     CLEAR_VISUAL_STUDIO_TOKENS,

@@ -227,6 +227,14 @@ impl Settings {
         }
     }
 
+    /// The rollout group reports name (`report.group`).
+    pub(crate) fn report_group(&self) -> Option<&str> {
+        match self.value(&keys::REPORT_GROUP) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
     /// True when the admin asked to delete Microsoft sign-in cookies too.
     pub(super) fn sign_out_microsoft(&self) -> bool {
         matches!(

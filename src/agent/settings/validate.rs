@@ -109,6 +109,7 @@ pub(crate) fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> 
             )
         }
         (name, Raw::Text(text)) if name == keys::REPORT_ENDPOINT.name => endpoint(&text),
+        (name, Raw::Text(text)) if name == keys::REPORT_GROUP.name => group(&text),
         (_, Raw::Text(text)) if key.kind == keys::Kind::Path => {
             let path = PathBuf::from(text.trim());
             Ok(Value::Path(if path.is_absolute() {
@@ -133,6 +134,26 @@ pub(crate) fn check(key: &Key, raw: Raw, base: &Path) -> Result<Value, Invalid> 
             format!("write it as one quoted string, e.g. {} = \"...\"", key.name),
         )),
     }
+}
+
+/// A rollout group's name: what the server keeps (trimmed, 1 to 100 bytes, no control
+/// characters), refused rather than changed so the dashboard shows what the admin wrote.
+fn group(text: &str) -> Result<Value, Invalid> {
+    let name = text.trim();
+    let limit = crate::report::limits::GROUP;
+    if name.is_empty() {
+        return Err(invalid(
+            "`report.group` is empty",
+            "give the group's name, e.g. report.group = \"wave 1\", or leave the setting out",
+        ));
+    }
+    if name.len() > limit || name.chars().any(char::is_control) {
+        return Err(invalid(
+            format!("`report.group` must be at most {limit} bytes without control characters"),
+            "use a short name, e.g. report.group = \"wave 1\"",
+        ));
+    }
+    Ok(Value::Text(name.to_string()))
 }
 
 /// An Azure DevOps organization name: letters, digits and hyphens, not starting or ending with

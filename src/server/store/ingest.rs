@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use super::{DAY_MS, Store, StoreError, Stored, Writer, kebab, millis};
+use super::{DAY_MS, Store, StoreError, Stored, Writer, kebab, millis, sql};
 use crate::report::{Report, Status};
 use crate::server::expected::Expected;
 use crate::server::outcome::FleetOutcome;
@@ -51,7 +51,8 @@ impl Store {
         }
     }
 
-    /// Replaces the list of expected users; returns how many.
+    /// Replaces the list of expected users, and puts every device into its group again;
+    /// returns how many users.
     pub async fn set_expected_users(&self, users: &[Expected]) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM expected_users")
@@ -61,10 +62,13 @@ impl Store {
         // in well under a second, so reports waiting on the database are not held up.
         for chunk in users.chunks(EXPECTED_PER_STATEMENT) {
             let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .map(|i| {
+                    let n = 4 * i;
+                    format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4)
+                })
                 .collect();
             let sql = format!(
-                "INSERT INTO expected_users (upn, email, account) VALUES {} ON CONFLICT (upn) DO NOTHING",
+                "INSERT INTO expected_users (upn, email, account, grp) VALUES {} ON CONFLICT (upn) DO NOTHING",
                 rows.join(", ")
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -72,10 +76,12 @@ impl Store {
                 query = query
                     .bind(user.key.to_lowercase())
                     .bind(user.email.as_deref().map(str::to_lowercase))
-                    .bind(user.account.as_deref().map(str::to_lowercase));
+                    .bind(user.account.as_deref().map(str::to_lowercase))
+                    .bind(user.group.clone());
             }
             query.execute(&mut *tx).await?;
         }
+        sqlx::query(sql::ALL_GROUPS).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(users.len())
     }
@@ -126,6 +132,8 @@ pub(crate) struct Row {
     pub enroll: Option<String>,
     /// The label of the enrollment token the report came with.
     pub label: Option<String>,
+    /// The group the device's own setting names (`report.group`).
+    pub group: Option<String>,
 }
 
 /// A device's key and the id of the report that enrolled it.
@@ -224,6 +232,10 @@ impl Row {
                 .collect(),
             enroll: None,
             label: None,
+            group: report
+                .group
+                .as_deref()
+                .and_then(crate::server::expected::group_name),
         }
     }
 }

@@ -324,6 +324,7 @@ async fn store_fresh(
                 Text(&r.id),
                 Int(r.finished),
                 Maybe(r.label.as_deref()),
+                Maybe(r.group.as_deref()),
             ]
         })
         .collect();
@@ -402,6 +403,7 @@ async fn replace_latest(
         }
     }
     each(conn, sql::batch::CLEAR_PROBLEMS, &keys).await?;
+    each(conn, sql::batch::GROUP, &keys).await?;
     if !tasks.is_empty() {
         each(conn, sql::TASK, &tasks).await?;
     }
@@ -586,6 +588,7 @@ mod tests {
             orgs: Vec::new(),
             enroll: None,
             label: None,
+            group: None,
         }
     }
 

@@ -15,17 +15,22 @@ pub(crate) const REPORT: &str = "INSERT INTO reports (report_id, device_id, user
 /// Reports per day and outcome; `$3` is how many to add.
 pub(crate) const DAY: &str = "INSERT INTO report_days (day, outcome, reports) VALUES ($1, $2, $3)
          ON CONFLICT (day, outcome) DO UPDATE SET reports = report_days.reports + excluded.reports";
-pub(crate) const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports, enrollment_label)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1, $12)
+/// The device row from its latest report. `outcome_since` moves only when the outcome does
+/// (a later "nothing to do" keeps "done", and its date).
+pub(crate) const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports, enrollment_label, report_group, outcome_since)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1, $12, $13, $11)
          ON CONFLICT (device_id, user_name) DO UPDATE SET
            upn = COALESCE(excluded.upn, devices.upn), hostname = excluded.hostname, os = excluded.os,
            agent_version = excluded.agent_version, mode = excluded.mode,
            outcome = CASE WHEN excluded.outcome = 'nothing-to-do' AND devices.outcome = 'done'
                           THEN 'done' ELSE excluded.outcome END,
+           outcome_since = CASE WHEN devices.outcome = excluded.outcome
+                                  OR (excluded.outcome = 'nothing-to-do' AND devices.outcome = 'done')
+                                THEN devices.outcome_since ELSE excluded.last_seen END,
            reason = excluded.reason, last_report_id = excluded.last_report_id,
            first_seen = CASE WHEN devices.first_seen < excluded.first_seen THEN devices.first_seen ELSE excluded.first_seen END,
            last_seen = excluded.last_seen, reports = devices.reports + 1,
-           enrollment_label = excluded.enrollment_label
+           enrollment_label = excluded.enrollment_label, report_group = excluded.report_group
          WHERE excluded.last_seen >= devices.last_seen";
 pub(crate) const OLDER: &str = "UPDATE devices SET reports = reports + 1,
            first_seen = CASE WHEN first_seen < $1 THEN first_seen ELSE $1 END
@@ -84,6 +89,21 @@ macro_rules! set_verified {
 pub(crate) const VERIFIED: &str =
     concat!(set_verified!(), " WHERE device_id = $1 AND user_name = $2");
 
+/// The device's group: its own setting, else its enrollment token's label, else the group of
+/// the expected user it matches (by the readiness rule: UPN, e-mail, or account name).
+macro_rules! set_group {
+    () => {
+        "UPDATE devices SET group_name = COALESCE(report_group, enrollment_label,
+           (SELECT e.grp FROM expected_users e
+            WHERE e.upn = devices.upn OR e.email = devices.upn
+               OR (e.account IS NOT NULL AND e.account = lower(devices.user_name))
+            ORDER BY e.upn LIMIT 1))"
+    };
+}
+pub(crate) const GROUP: &str = concat!(set_group!(), " WHERE device_id = $1 AND user_name = $2");
+/// Every device's group again, after the expected users changed.
+pub(crate) const ALL_GROUPS: &str = set_group!();
+
 /// The batched twins (PostgreSQL) of the statements keyed by one device and user: the same
 /// work for every device of a batch, each device and user one `VALUES` tuple.
 pub(crate) mod batch {
@@ -107,6 +127,10 @@ pub(crate) mod batch {
            AND device_orgs.report_id <> v.report_id";
     pub(crate) const VERIFIED: &str = concat!(
         set_verified!(),
+        " WHERE (device_id, user_name) IN (VALUES ($1, $2))"
+    );
+    pub(crate) const GROUP: &str = concat!(
+        set_group!(),
         " WHERE (device_id, user_name) IN (VALUES ($1, $2))"
     );
     pub(crate) const KEYS: &str =
@@ -175,14 +199,14 @@ mod tests {
     }
 
     /// Every statement the PostgreSQL writer runs over columns, with the types it binds.
-    const UNNESTED: [(&str, &[&str]); 14] = [
+    const UNNESTED: [(&str, &[&str]); 15] = [
         (REPORT, &["text"; 10]),
         (DAY, &["int8", "text", "int8"]),
         (
             DEVICE,
             &[
                 "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
-                "int8", "text",
+                "int8", "text", "text",
             ],
         ),
         (COUNT_TASK, &["text", "text", "int8"]),
@@ -195,6 +219,7 @@ mod tests {
         (batch::CLEAR_PROBLEMS, &["text"; 2]),
         (batch::STALE_ORGS, &["text"; 3]),
         (batch::VERIFIED, &["text"; 2]),
+        (batch::GROUP, &["text"; 2]),
         (batch::KEYS, &["text"; 2]),
     ];
 

@@ -147,7 +147,8 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
         r.reason,
         r.id,
         r.finished,
-        r.label
+        r.label,
+        r.group
     ])?;
     if latest == 0 {
         conn.prepare_cached(sql::OLDER)?
@@ -173,6 +174,8 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
         task.execute(params![r.device, r.user, id, status])?;
         count.execute(params![id, status, 1])?;
     }
+    conn.prepare_cached(sql::GROUP)?
+        .execute(params![r.device, r.user])?;
     let mut problem = conn.prepare_cached(sql::PROBLEM)?;
     for (id, status, detail) in &r.problems {
         problem.execute(params![r.device, r.user, id, status, detail])?;

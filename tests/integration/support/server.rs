@@ -325,6 +325,7 @@ pub(crate) fn sample_report(
         },
         outcome,
         organizations: Vec::new(),
+        group: None,
         tasks: vec![TaskReport {
             id: "browser-sign-out".into(),
             status,
