@@ -27,6 +27,7 @@ pub fn routes(_: &State) -> axum::Router<State> {
     axum::Router::new()
         .route("/api/v1/reports", post(receive))
         .route("/api/v1/summary", get(summary))
+        .route("/api/v1/groups", get(groups))
         .route("/api/v1/devices", get(devices))
         .route("/api/v1/devices/{device_id}/{user}", get(device))
         .route("/api/v1/openapi.json", get(openapi))
@@ -249,11 +250,35 @@ fn validate(report: &Report) -> Result<(), String> {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct GroupQuery {
+    group: Option<String>,
+}
+
 async fn summary(
     _: Viewer,
     axum::extract::State(state): axum::extract::State<State>,
+    query: Result<Query<GroupQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.summary().await?).into_response())
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            rejection.body_text(),
+            "use group (a name GET /api/v1/groups lists), or no parameter for the whole fleet",
+        )
+    })?;
+    let summary = match query.group.as_deref().filter(|g| !g.is_empty()) {
+        None => state.summary().await?,
+        Some(group) => state.store.summary_in(state.now(), 30, Some(group)).await?,
+    };
+    Ok(Json(summary).into_response())
+}
+
+async fn groups(
+    _: Viewer,
+    axum::extract::State(state): axum::extract::State<State>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.store.groups().await?).into_response())
 }
 
 async fn devices(
@@ -265,7 +290,7 @@ async fn devices(
         ApiError::new(
             StatusCode::BAD_REQUEST,
             rejection.body_text(),
-            "use outcome, q, limit (1 to 1000) and offset (0 or more), as /api/v1/openapi.json describes",
+            "use outcome, q, group, limit (1 to 1000) and offset (0 or more), as /api/v1/openapi.json describes",
         )
     })?;
     let limit = filter.limit.unwrap_or(PAGE_MAX).clamp(1, PAGE_MAX);

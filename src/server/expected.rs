@@ -42,7 +42,14 @@ const ACCOUNT_COLUMNS: &[&str] = &[
 
 /// Names of a group column, the first found wins: an explicit group, then a wave, a
 /// department, a site.
-const GROUP_COLUMNS: &[&str] = &["group", "wave", "rolloutwave", "department", "site", "office"];
+const GROUP_COLUMNS: &[&str] = &[
+    "group",
+    "wave",
+    "rolloutwave",
+    "department",
+    "site",
+    "office",
+];
 
 /// The longest group name kept (longer names are cut at a character boundary).
 pub const GROUP_MAX: usize = 100;
@@ -99,7 +106,11 @@ fn columns(header: &[String]) -> Option<Columns> {
                 .collect()
         })
         .collect();
-    let find = |wanted: &[&str]| names.iter().position(|name| wanted.contains(&name.as_str()));
+    let find = |wanted: &[&str]| {
+        names
+            .iter()
+            .position(|name| wanted.contains(&name.as_str()))
+    };
     let columns = Columns {
         upn: find(UPN_COLUMNS),
         email: find(EMAIL_COLUMNS),
@@ -258,7 +269,10 @@ mod tests {
                    bob@contoso.com,Sales,\n\
                    carol@contoso.com\n";
         let upload = parse(csv);
-        assert_eq!(keys(&upload), ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"]);
+        assert_eq!(
+            keys(&upload),
+            ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"]
+        );
         let groups: Vec<_> = upload.users.iter().map(|u| u.group.as_deref()).collect();
         // "Wave" comes before "Department" whatever the column order; an empty cell is no group.
         assert_eq!(groups, [Some("Wave 1"), None, None]);

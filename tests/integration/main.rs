@@ -13,6 +13,7 @@ mod credentials;
 mod credentials_windows;
 mod dashboard;
 mod dashboard_html;
+mod groups;
 mod guided;
 mod hardening;
 mod instances;

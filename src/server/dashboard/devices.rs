@@ -10,6 +10,7 @@ use maud::{Markup, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use time::OffsetDateTime;
 
+use super::groups::group_query;
 use super::{AppState, PageError, badge, device_href, device_path, page, visible, when};
 use crate::report::Report;
 use crate::server::auth::{Admin, Role, Viewer};
@@ -64,18 +65,21 @@ pub(super) async fn device_list(
     rows.truncate(PAGE_MAX as usize);
     let offset = filter.offset.unwrap_or(0).max(0);
     let selected = filter.outcome.clone().unwrap_or_default();
-    let page_at = |at: i64| {
-        format!(
-            "/devices?outcome={}&q={}&offset={at}",
-            utf8_percent_encode(&selected, NON_ALPHANUMERIC),
-            utf8_percent_encode(filter.q.as_deref().unwrap_or(""), NON_ALPHANUMERIC)
-        )
-    };
-    let csv = format!(
-        "/devices.csv?outcome={}&q={}",
+    let group = filter.group.clone().unwrap_or_default();
+    let names = state
+        .store
+        .group_names()
+        .await
+        .map_err(PageError::unavailable)?;
+    // The filters as a query, for the pages and the export.
+    let filters = format!(
+        "outcome={}&q={}&group={}",
         utf8_percent_encode(&selected, NON_ALPHANUMERIC),
-        utf8_percent_encode(filter.q.as_deref().unwrap_or(""), NON_ALPHANUMERIC)
+        utf8_percent_encode(filter.q.as_deref().unwrap_or(""), NON_ALPHANUMERIC),
+        utf8_percent_encode(&group, NON_ALPHANUMERIC)
     );
+    let page_at = |at: i64| format!("/devices?{filters}&offset={at}");
+    let csv = format!("/devices.csv?{filters}");
     let body = html! {
         h1 { "Devices" }
         form.filters method="get" action="/devices" {
@@ -86,6 +90,12 @@ pub(super) async fn device_list(
                 option value="stale" selected[selected == "stale"] { "Not seen for " (STALE_AFTER_DAYS) " days" }
                 option value="verified" selected[selected == "verified"] { "Verified working" }
                 option value="not-verified" selected[selected == "not-verified"] { "Verification failing" }
+            }
+            @if !names.is_empty() || !group.is_empty() {
+                select name="group" aria-label="Group" {
+                    option value="" selected[group.is_empty()] { "Any group" }
+                    @for name in &names { option value=(name) selected[&group == name] { (visible(name)) } }
+                }
             }
             button type="submit" { "Filter" }
             a.export href=(csv) { "Export CSV" }
@@ -128,7 +138,7 @@ pub(super) async fn device_csv(
         .devices(&filter, now, PAGE_MAX)
         .await
         .map_err(PageError::unavailable)?;
-    let header_line = "hostname,user,upn,outcome,last_seen,reason,os,agent_version,reports,device_id,enrollment_label\r\n";
+    let header_line = "hostname,user,upn,outcome,last_seen,reason,os,agent_version,reports,device_id,enrollment_label,group\r\n";
     let start = filter.offset.unwrap_or(0).max(0);
     let pages = futures_util::stream::unfold(
         (Some(first), start, filter, state),
@@ -200,6 +210,7 @@ fn csv_lines(rows: &[DeviceRow]) -> String {
             r.reports.to_string(),
             r.device_id.clone(),
             r.enrollment_label.clone().unwrap_or_default(),
+            r.group.clone().unwrap_or_default(),
         ];
         let line: Vec<String> = fields.iter().map(|f| cell(f)).collect();
         out.push_str(&line.join(","));
@@ -247,6 +258,9 @@ pub(super) async fn device_page(
             dt { "System" } dd { (device.os) }
             dt { "Agent" } dd { (device.agent_version) }
             dt { "Device id" } dd { code { (device.device_id) } }
+            @if let Some(group) = &device.group {
+                dt { "Group" } dd id="group" { a href={"/?" (group_query(Some(group)))} { (visible(group)) } }
+            }
             @if let Some(label) = &device.enrollment_label {
                 dt { "Enrolled with" } dd id="enrollment-label" { "the token labelled " (visible(label)) }
             }

@@ -4,7 +4,8 @@
 //!
 //! Pages: the fleet overview (outcomes, per task, reports over time as an SVG chart, who needs
 //! action and why, failures by cause, who has not reported), the device list with search and
-//! filters and its CSV export, and each device's history; for admins, tokens and the audit log.
+//! filters and its CSV export, and each device's history; groups and waves with their
+//! progress; for admins, tokens and the audit log.
 //! Every handler names [`Viewer`](crate::server::auth::Viewer) or
 //! [`Admin`](crate::server::auth::Admin); navigation hides what a viewer cannot use, the
 //! server refuses it.
@@ -12,6 +13,7 @@
 mod audit;
 mod chart;
 mod devices;
+mod groups;
 mod login;
 mod overview;
 mod tokens;
@@ -48,6 +50,10 @@ pub fn routes(upload_bytes: usize) -> axum::Router<State> {
         .route("/audit.csv", get(audit::audit_csv))
         .route("/logout", post(logout))
         .route("/logout-everywhere", post(logout_everywhere))
+        .route("/groups", get(groups::groups_page))
+        .route("/groups.csv", get(groups::groups_csv))
+        .route("/groups/wave", post(groups::set_wave))
+        .route("/not-reported.csv", get(groups::not_reported_csv))
         .route("/devices", get(device_list))
         .route("/devices.csv", get(device_csv))
         .route("/devices/{device_id}/{user}", get(device_page))
@@ -83,6 +89,7 @@ pub(super) fn page(title: &str, who: Option<&Principal>, body: Markup) -> Respon
                         nav {
                             a href="/" { "Overview" }
                             a href="/devices" { "Devices" }
+                            a href="/groups" { "Groups" }
                             @if admin {
                                 a href="/tokens" { "Tokens" }
                                 a href="/audit" { "Audit log" }

@@ -3,6 +3,7 @@
 //! upload of the expected users.
 
 use axum::Form;
+use axum::extract::Query;
 use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,20 +11,42 @@ use maud::{Markup, html};
 
 use super::chart::chart;
 use super::devices::device_table;
+use super::groups::{group_query, group_table};
 use super::{AppState, PageError, device_path, page, percent, visible, when};
 use crate::server::auth::{Admin, Role, Viewer};
 use crate::server::outcome::FleetOutcome;
 use crate::server::store::{DeviceFilter, DeviceRow, STALE_AFTER_DAYS, Summary, millis};
 
+#[derive(serde::Deserialize)]
+pub(super) struct OverviewQuery {
+    /// Only this group's devices and expected users.
+    group: Option<String>,
+}
+
 pub(super) async fn overview(
     admin: Viewer,
     axum::extract::State(state): AppState,
+    Query(query): Query<OverviewQuery>,
 ) -> Result<Response, PageError> {
     let now = state.now();
-    let summary = state.summary().await.map_err(PageError::unavailable)?;
+    let group = query.group.filter(|g| !g.is_empty());
+    let summary = match &group {
+        None => state.summary().await,
+        Some(group) => state.store.summary_in(now, 30, Some(group)).await,
+    }
+    .map_err(PageError::unavailable)?;
+    let groups = state.store.groups().await.map_err(PageError::unavailable)?;
+    let in_group = DeviceFilter {
+        group: group.clone(),
+        ..DeviceFilter::default()
+    };
+    let and_group = match group.as_deref() {
+        Some(g) => format!("&{}", group_query(Some(g))),
+        None => String::new(),
+    };
     let filter = DeviceFilter {
         outcome: Some("action-needed".into()),
-        ..DeviceFilter::default()
+        ..in_group.clone()
     };
     let needing = state
         .store
@@ -32,7 +55,7 @@ pub(super) async fn overview(
         .map_err(PageError::unavailable)?;
     let failed = DeviceFilter {
         outcome: Some("failed".into()),
-        ..DeviceFilter::default()
+        ..in_group.clone()
     };
     let failing = state
         .store
@@ -41,7 +64,7 @@ pub(super) async fn overview(
         .map_err(PageError::unavailable)?;
     let not_verified = DeviceFilter {
         outcome: Some("not-verified".into()),
-        ..DeviceFilter::default()
+        ..in_group.clone()
     };
     let not_working = state
         .store
@@ -54,8 +77,35 @@ pub(super) async fn overview(
         .await
         .map_err(PageError::unavailable)?;
     let csrf = admin.csrf.as_deref().unwrap_or("");
+    let millis_now = millis(now);
+    let waves: Vec<_> = groups
+        .iter()
+        .filter(|g| g.starts_at.is_some())
+        .cloned()
+        .collect();
+    let names: Vec<&str> = groups.iter().filter_map(|g| g.group.as_deref()).collect();
     let body = html! {
-        h1 { "Fleet overview" }
+        @match &group {
+            Some(g) => h1 { "Overview: " (visible(g)) },
+            None => h1 { "Fleet overview" },
+        }
+        @if !names.is_empty() {
+            form.filters method="get" action="/" {
+                label for="group" { "Group" }
+                select id="group" name="group" {
+                    option value="" selected[group.is_none()] { "All devices" }
+                    @for name in &names { option value=(name) selected[group.as_deref() == Some(*name)] { (visible(name)) } }
+                }
+                button type="submit" { "Show" }
+            }
+        }
+        @if group.is_none() && !waves.is_empty() {
+            section.waves {
+                h2 { "Waves" }
+                (group_table(&waves, millis_now, None))
+                p { a href="/groups" { "All groups" } }
+            }
+        }
         section.cards {
             div.card { span.number id="devices-reported" { (summary.devices) } span.label { "devices reported" } }
             @for outcome in FleetOutcome::ALL {
@@ -81,7 +131,7 @@ pub(super) async fn overview(
             h2 { "Needing action" }
             (device_table(&needing, now, true))
             @if summary.outcomes.get(&FleetOutcome::ActionNeeded).copied().unwrap_or(0) > needing.len() as i64 {
-                p { a href="/devices?outcome=action-needed" { "All devices needing action" } }
+                p { a href={"/devices?outcome=action-needed" (and_group)} { "All devices needing action" } }
             }
         }
         section {
@@ -125,6 +175,9 @@ pub(super) async fn overview(
                 p.muted { "Upload the users you expect (a CSV export of the organization's users, or one user principal name per line) to see who has not reported yet." }
             } @else {
                 p { (summary.expected - summary.not_reported_count) " of " (summary.expected) " expected users have reported." }
+                @if summary.not_reported_count > 0 {
+                    p { a.export href={"/not-reported.csv?" (group_query(group.as_deref()))} { "Export who has not reported (CSV)" } }
+                }
                 @if !summary.not_reported.is_empty() {
                     h3 { "Not reported yet" }
                     ul.not-reported { @for upn in &summary.not_reported { li { (upn) } } }

@@ -16,7 +16,7 @@ pub struct AuditEntry {
     /// `unknown` for a sign-in that named nobody.
     pub actor: String,
     /// What: `sign-in`, `token-created`, `token-revoked`, `expected-users-uploaded`,
-    /// `device-key-forgotten`, `sessions-ended`, `settings-changed`.
+    /// `device-key-forgotten`, `sessions-ended`, `settings-changed`, `wave-set`, `wave-cleared`.
     pub action: String,
     /// What it was done to (a token id, a device), or empty.
     pub target: String,

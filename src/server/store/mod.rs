@@ -15,6 +15,7 @@ use crate::report::Report;
 
 mod audit;
 mod device_keys;
+mod groups;
 mod ingest;
 mod leases;
 mod pg_writer;
@@ -27,6 +28,7 @@ mod tokens;
 
 pub use audit::AuditEntry;
 pub use device_keys::RefusedReport;
+pub use groups::GroupProgress;
 pub use ingest::DeviceKey;
 pub(crate) use ingest::Row;
 pub use sessions::{PendingSignIn, SessionRow};
@@ -95,6 +97,9 @@ pub struct DeviceRow {
     pub reports: i64,
     /// The label of the enrollment token its latest report came with (a wave, a department).
     pub enrollment_label: Option<String>,
+    /// Its rollout group: its own setting `report.group`, else its enrollment token's label,
+    /// else the group of the expected user it matches.
+    pub group: Option<String>,
 }
 
 /// One stored report, for a device's history.
@@ -140,6 +145,8 @@ pub struct DeviceFilter {
     pub outcome: Option<String>,
     /// Part of the host name, user name or UPN (case-insensitive).
     pub q: Option<String>,
+    /// Only the devices of this group (exact name).
+    pub group: Option<String>,
     /// How many to skip (paging; see [`PAGE_MAX`]).
     #[serde(default)]
     pub offset: Option<i64>,

@@ -14,10 +14,32 @@ use super::{
 use crate::report::Report;
 use crate::server::outcome::FleetOutcome;
 
+/// Expected users no device has reported for: one matching rule (UPN, e-mail, or account
+/// name) for the lists, their counts and the groups' progress.
+macro_rules! not_reported {
+    () => {
+        "FROM expected_users e WHERE NOT EXISTS (
+             SELECT 1 FROM devices d WHERE d.upn = e.upn OR d.upn = e.email
+                 OR (e.account IS NOT NULL AND lower(d.user_name) = e.account))"
+    };
+}
+pub(super) use not_reported;
+
+/// `query` with the group bound as its last parameter, when there is one.
+pub(super) fn in_group<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    group: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    match group {
+        Some(group) => query.bind(group),
+        None => query,
+    }
+}
+
 /// The columns [`device_row`] reads, in its order.
 macro_rules! device_columns {
     () => {
-        "device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, first_seen, last_seen, reports, enrollment_label"
+        "device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, first_seen, last_seen, reports, enrollment_label, group_name"
     };
 }
 
@@ -38,6 +60,29 @@ impl Store {
             .map(|q| format!("%{}%", escape_like(&q.trim().to_lowercase())));
         let outcome = filter.outcome.as_deref().filter(|o| !o.is_empty());
         let stale_before = millis(now) - STALE_AFTER_MS;
+        let group = filter.group.as_deref().filter(|g| !g.is_empty());
+        if let Some(group) = group {
+            // One group: its index gives its devices newest first; search and outcome filter
+            // them.
+            let rows = sqlx::query(concat!(
+                "SELECT ", device_columns!(), " FROM devices
+                 WHERE group_name = $1
+                   AND ($2 = '' OR lower(hostname) LIKE $2 ESCAPE '\\' OR lower(user_name) LIKE $2 ESCAPE '\\' OR lower(COALESCE(upn, '')) LIKE $2 ESCAPE '\\')
+                   AND ($3 = '' OR ($3 = 'stale' AND last_seen < $4) OR outcome = $3
+                        OR ($3 = 'verified' AND verified = 'ok')
+                        OR ($3 = 'not-verified' AND verified IN ('failed', 'needs-user')))
+                 ORDER BY last_seen DESC, device_id, user_name LIMIT $5 OFFSET $6"
+            ))
+            .bind(group)
+            .bind(pattern.unwrap_or_default())
+            .bind(outcome.unwrap_or_default())
+            .bind(stale_before)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+            return rows.iter().map(device_row).collect();
+        }
         // Without a search, one query per filter, so each can use its index.
         let rows = match (pattern, outcome) {
             (None, None) => {
@@ -83,7 +128,7 @@ impl Store {
                                    AND p.task_id = 'verify'
                                  ORDER BY CASE p.status WHEN 'failed' THEN 0 ELSE 1 END LIMIT 1),
                                 reason) AS reason,
-                       first_seen, last_seen, reports, enrollment_label FROM (
+                       first_seen, last_seen, reports, enrollment_label, group_name FROM (
                        SELECT * FROM (SELECT ", device_columns!(), " FROM devices WHERE verified = 'failed'
                                       ORDER BY last_seen DESC, device_id, user_name LIMIT $1) AS f
                        UNION ALL
@@ -206,13 +251,27 @@ impl Store {
     /// Devices per outcome, and how many of them are stale at `now`: one query, what the
     /// overview's cards and `/metrics` show.
     pub async fn fleet_counts(&self, now: OffsetDateTime) -> Result<FleetCounts, StoreError> {
+        self.counts_in(now, None).await
+    }
+
+    /// [`Store::fleet_counts`] of one group's devices, or of all.
+    async fn counts_in(
+        &self,
+        now: OffsetDateTime,
+        group: Option<&str>,
+    ) -> Result<FleetCounts, StoreError> {
         let mut counts = FleetCounts::default();
-        for row in sqlx::query(
-            "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices GROUP BY outcome",
-        )
-        .bind(millis(now) - STALE_AFTER_MS)
-        .fetch_all(&self.pool)
-        .await?
+        let sql = match group {
+            None => {
+                "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices GROUP BY outcome"
+            }
+            Some(_) => {
+                "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices WHERE group_name = $2 GROUP BY outcome"
+            }
+        };
+        for row in in_group(sqlx::query(sql).bind(millis(now) - STALE_AFTER_MS), group)
+            .fetch_all(&self.pool)
+            .await?
         {
             let count: i64 = row.get(1);
             let stale: i64 = row.try_get(2).unwrap_or(0);
@@ -225,7 +284,19 @@ impl Store {
 
     /// The fleet overview at `now`, with report counts for the last `days` days.
     pub async fn summary(&self, now: OffsetDateTime, days: i64) -> Result<Summary, StoreError> {
-        let counts = self.fleet_counts(now).await?;
+        self.summary_in(now, days, None).await
+    }
+
+    /// The overview of one group's devices and expected users (`None`: the whole fleet). The
+    /// fleet's reads counters kept as reports arrive; a group's count its devices' rows, and
+    /// its chart counts the reports of the devices in the group now.
+    pub async fn summary_in(
+        &self,
+        now: OffsetDateTime,
+        days: i64,
+        group: Option<&str>,
+    ) -> Result<Summary, StoreError> {
+        let counts = self.counts_in(now, group).await?;
         let now = millis(now);
         let mut summary = Summary {
             devices: counts.devices,
@@ -233,7 +304,36 @@ impl Store {
             stale: counts.stale,
             ..Summary::default()
         };
-        for row in sqlx::query("SELECT task_id, status, devices FROM task_counts WHERE devices > 0")
+        // Each query in two forms: the fleet's, and one group's (the group is the last
+        // parameter).
+        let (tasks, days_sql, failures, verified, orgs) = match group {
+            None => (
+                "SELECT task_id, status, devices FROM task_counts WHERE devices > 0",
+                "SELECT day, outcome, reports FROM report_days WHERE day >= $1",
+                "SELECT task_id, detail, COUNT(*) AS n FROM problems WHERE status = 'failed'
+                 GROUP BY task_id, detail ORDER BY n DESC, task_id, detail LIMIT 20",
+                "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL GROUP BY verified",
+                "SELECT org, switch, verified, COUNT(*) FROM device_orgs GROUP BY org, switch, verified",
+            ),
+            Some(_) => (
+                "SELECT t.task_id, t.status, COUNT(*) FROM task_status t
+                 JOIN devices d ON d.device_id = t.device_id AND d.user_name = t.user_name
+                 WHERE d.group_name = $1 GROUP BY t.task_id, t.status",
+                "SELECT r.finished_at / 86400000, r.outcome, COUNT(*) FROM reports r
+                 JOIN devices d ON d.device_id = r.device_id AND d.user_name = r.user_name
+                 WHERE r.finished_at >= $1 * 86400000 AND d.group_name = $2
+                 GROUP BY r.finished_at / 86400000, r.outcome",
+                "SELECT p.task_id, p.detail, COUNT(*) AS n FROM problems p
+                 JOIN devices d ON d.device_id = p.device_id AND d.user_name = p.user_name
+                 WHERE p.status = 'failed' AND d.group_name = $1
+                 GROUP BY p.task_id, p.detail ORDER BY n DESC, p.task_id, p.detail LIMIT 20",
+                "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL AND group_name = $1 GROUP BY verified",
+                "SELECT o.org, o.switch, o.verified, COUNT(*) FROM device_orgs o
+                 JOIN devices d ON d.device_id = o.device_id AND d.user_name = o.user_name
+                 WHERE d.group_name = $1 GROUP BY o.org, o.switch, o.verified",
+            ),
+        };
+        for row in in_group(sqlx::query(tasks), group)
             .fetch_all(&self.pool)
             .await?
         {
@@ -244,8 +344,7 @@ impl Store {
                 .insert(row.get(1), row.get(2));
         }
         let since = (now / DAY_MS - days + 1) * DAY_MS;
-        for row in sqlx::query("SELECT day, outcome, reports FROM report_days WHERE day >= $1")
-            .bind(since / DAY_MS)
+        for row in in_group(sqlx::query(days_sql).bind(since / DAY_MS), group)
             .fetch_all(&self.pool)
             .await?
         {
@@ -255,39 +354,32 @@ impl Store {
                 .or_default()
                 .insert(outcome(row.get(1))?, row.get(2));
         }
-        summary.failures = sqlx::query(
-            "SELECT task_id, detail, COUNT(*) AS n FROM problems WHERE status = 'failed'
-             GROUP BY task_id, detail ORDER BY n DESC, task_id, detail LIMIT 20",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| FailureGroup {
-            task: r.get(0),
-            detail: r.get(1),
-            devices: r.get(2),
-        })
-        .collect();
-        for row in sqlx::query(
-            "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL GROUP BY verified",
-        )
-        .fetch_all(&self.pool)
-        .await?
+        summary.failures = in_group(sqlx::query(failures), group)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| FailureGroup {
+                task: r.get(0),
+                detail: r.get(1),
+                devices: r.get(2),
+            })
+            .collect();
+        for row in in_group(sqlx::query(verified), group)
+            .fetch_all(&self.pool)
+            .await?
         {
             summary.verified.insert(row.get(0), row.get(1));
         }
-        let mut orgs: BTreeMap<String, OrgSummary> = BTreeMap::new();
-        for row in sqlx::query(
-            "SELECT org, switch, verified, COUNT(*) FROM device_orgs GROUP BY org, switch, verified",
-        )
-        .fetch_all(&self.pool)
-        .await?
+        let mut by_org: BTreeMap<String, OrgSummary> = BTreeMap::new();
+        for row in in_group(sqlx::query(orgs), group)
+            .fetch_all(&self.pool)
+            .await?
         {
             let name: String = row.get(0);
             let switch: String = row.get(1);
             let verified: Option<String> = row.get(2);
             let count: i64 = row.get(3);
-            let org = orgs.entry(name.clone()).or_insert_with(|| OrgSummary {
+            let org = by_org.entry(name.clone()).or_insert_with(|| OrgSummary {
                 org: name,
                 ..OrgSummary::default()
             });
@@ -302,30 +394,34 @@ impl Store {
                 _ => {}
             }
         }
-        summary.orgs = orgs.into_values().collect();
-        summary.expected = sqlx::query("SELECT COUNT(*) FROM expected_users")
+        summary.orgs = by_org.into_values().collect();
+        let (expected, list, count) = match group {
+            None => (
+                "SELECT COUNT(*) FROM expected_users",
+                concat!("SELECT upn ", not_reported!(), " ORDER BY upn LIMIT 200"),
+                concat!("SELECT COUNT(*) ", not_reported!()),
+            ),
+            Some(_) => (
+                "SELECT COUNT(*) FROM expected_users WHERE grp = $1",
+                concat!(
+                    "SELECT upn ",
+                    not_reported!(),
+                    " AND e.grp = $1 ORDER BY upn LIMIT 200"
+                ),
+                concat!("SELECT COUNT(*) ", not_reported!(), " AND e.grp = $1"),
+            ),
+        };
+        summary.expected = in_group(sqlx::query(expected), group)
             .fetch_one(&self.pool)
             .await?
             .get(0);
-        // One matching rule for the list and its count.
-        macro_rules! not_reported {
-            () => {
-                "FROM expected_users e WHERE NOT EXISTS (
-                     SELECT 1 FROM devices d WHERE d.upn = e.upn OR d.upn = e.email
-                         OR (e.account IS NOT NULL AND lower(d.user_name) = e.account))"
-            };
-        }
-        summary.not_reported = sqlx::query(concat!(
-            "SELECT upn ",
-            not_reported!(),
-            " ORDER BY upn LIMIT 200"
-        ))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-        summary.not_reported_count = sqlx::query(concat!("SELECT COUNT(*) ", not_reported!()))
+        summary.not_reported = in_group(sqlx::query(list), group)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        summary.not_reported_count = in_group(sqlx::query(count), group)
             .fetch_one(&self.pool)
             .await?
             .get(0);
@@ -361,6 +457,7 @@ fn device_row(r: &AnyRow) -> Result<DeviceRow, StoreError> {
         last_seen: r.get(10),
         reports: r.get(11),
         enrollment_label: r.get(12),
+        group: r.get(13),
     })
 }
 
