@@ -20,6 +20,7 @@ pub mod oidc;
 pub mod outcome;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +68,8 @@ pub struct State {
     pub metrics_need_token: bool,
     /// The fleet's counts for `/metrics`, briefly cached.
     pub fleet_cache: Arc<metrics::FleetCache>,
+    /// How often webhook notices are made and failed deliveries tried again.
+    pub webhooks: webhooks::Timing,
     /// The summary (the overview, the API): requests at the same time share one computation.
     pub summary: Arc<coalesce::Coalesced<store::Summary>>,
 }
@@ -124,6 +127,7 @@ impl State {
             metrics_need_token: false,
             fleet_cache: Arc::new(metrics::FleetCache::default()),
             summary: Arc::default(),
+            webhooks: webhooks::Timing::default(),
         }
     }
 
@@ -207,6 +211,7 @@ pub async fn serve(
     let clock = state.clock.clone();
     // Which instance this is, for leases: several may share one PostgreSQL.
     let instance = uuid::Uuid::new_v4().to_string();
+    tokio::spawn(webhooks::run(state.clone(), instance.clone()));
     tokio::spawn(async move {
         loop {
             let now = clock();

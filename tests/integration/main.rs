@@ -29,3 +29,4 @@ mod store_batches;
 mod switch_and_verify;
 mod tenant_lookup;
 mod visual_studio_windows;
+mod webhooks;

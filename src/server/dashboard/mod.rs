@@ -5,7 +5,7 @@
 //! Pages: the fleet overview (outcomes, per task, reports over time as an SVG chart, who needs
 //! action and why, failures by cause, who has not reported), the device list with search and
 //! filters and its CSV export, and each device's history; groups and waves with their
-//! progress; for admins, tokens and the audit log.
+//! progress; for admins, tokens, webhooks and the audit log.
 //! Every handler names [`Viewer`](crate::server::auth::Viewer) or
 //! [`Admin`](crate::server::auth::Admin); navigation hides what a viewer cannot use, the
 //! server refuses it.
@@ -17,6 +17,7 @@ mod groups;
 mod login;
 mod overview;
 mod tokens;
+mod webhooks;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +47,11 @@ pub fn routes(upload_bytes: usize) -> axum::Router<State> {
         .route("/login/entra/callback", get(super::oidc::finish))
         .route("/tokens", get(token_list).post(create_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
+        .route(
+            "/webhooks",
+            get(webhooks::webhook_list).post(webhooks::create_webhook),
+        )
+        .route("/webhooks/{id}/delete", post(webhooks::delete_webhook))
         .route("/audit", get(audit::audit_page))
         .route("/audit.csv", get(audit::audit_csv))
         .route("/logout", post(logout))
@@ -92,6 +98,7 @@ pub(super) fn page(title: &str, who: Option<&Principal>, body: Markup) -> Respon
                             a href="/groups" { "Groups" }
                             @if admin {
                                 a href="/tokens" { "Tokens" }
+                                a href="/webhooks" { "Webhooks" }
                                 a href="/audit" { "Audit log" }
                             }
                             span.who id="signed-in-as" { (visible(&who.who)) " · " (who.role.name()) }

@@ -25,6 +25,7 @@ mod setup;
 mod sql;
 mod sqlite_writer;
 mod tokens;
+mod webhooks;
 
 pub use audit::AuditEntry;
 pub use device_keys::RefusedReport;
@@ -34,6 +35,7 @@ pub(crate) use ingest::Row;
 pub use sessions::{PendingSignIn, SessionRow};
 pub use setup::redact_url;
 pub use tokens::{NewToken, TokenInfo};
+pub use webhooks::{Delivery, NoticeDevice, WebhookRow};
 
 /// A store error in words, with the fix.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,8 @@ pub(crate) mod headless;
 pub(crate) mod keyring;
 #[cfg(all(feature = "server", target_os = "linux"))]
 pub(crate) mod oidc;
+#[cfg(feature = "server")]
+pub(crate) mod receiver;
 pub(crate) mod repo;
 #[cfg(feature = "server")]
 pub(crate) mod server;
