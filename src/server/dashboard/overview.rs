@@ -35,7 +35,28 @@ pub(super) async fn overview(
         Some(group) => state.store.summary_in(now, 30, Some(group)).await,
     }
     .map_err(PageError::unavailable)?;
-    let groups = state.store.groups().await.map_err(PageError::unavailable)?;
+    let names = state
+        .store
+        .group_names()
+        .await
+        .map_err(PageError::unavailable)?;
+    // Each group's progress only when there are waves to show (it reads every device).
+    let waves: Vec<_> = if group.is_none()
+        && state
+            .store
+            .wave_count()
+            .await
+            .map_err(PageError::unavailable)?
+            > 0
+    {
+        let groups = state.store.groups().await.map_err(PageError::unavailable)?;
+        groups
+            .into_iter()
+            .filter(|g| g.starts_at.is_some())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let in_group = DeviceFilter {
         group: group.clone(),
         ..DeviceFilter::default()
@@ -78,12 +99,6 @@ pub(super) async fn overview(
         .map_err(PageError::unavailable)?;
     let csrf = admin.csrf.as_deref().unwrap_or("");
     let millis_now = millis(now);
-    let waves: Vec<_> = groups
-        .iter()
-        .filter(|g| g.starts_at.is_some())
-        .cloned()
-        .collect();
-    let names: Vec<&str> = groups.iter().filter_map(|g| g.group.as_deref()).collect();
     let body = html! {
         @match &group {
             Some(g) => h1 { "Overview: " (visible(g)) },
@@ -94,7 +109,7 @@ pub(super) async fn overview(
                 label for="group" { "Group" }
                 select id="group" name="group" {
                     option value="" selected[group.is_none()] { "All devices" }
-                    @for name in &names { option value=(name) selected[group.as_deref() == Some(*name)] { (visible(name)) } }
+                    @for name in &names { option value=(name) selected[group.as_deref() == Some(name.as_str())] { (visible(name)) } }
                 }
                 button type="submit" { "Show" }
             }

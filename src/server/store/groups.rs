@@ -112,6 +112,14 @@ impl Store {
         Ok(list)
     }
 
+    /// How many groups have a start date (are waves).
+    pub async fn wave_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM waves")
+            .fetch_one(&self.pool)
+            .await?
+            .get(0))
+    }
+
     /// The names of every group, sorted: those of devices, expected users and waves.
     pub async fn group_names(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query(

@@ -243,15 +243,15 @@ mod tests {
     fn unnest_turns_the_tuple_into_a_select_over_arrays() {
         let types = [
             "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "int8",
-            "text",
+            "text", "text",
         ];
         let device = unnest(DEVICE, &types);
         assert!(
             device.contains(
-                "SELECT u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10, u.c11, u.c11, 1, u.c12 \
+                "SELECT u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10, u.c11, u.c11, 1, u.c12, u.c13, u.c11 \
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[]) \
-                 AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12)\n"
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::text[]) \
+                 AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13)\n"
             ),
             "{device}"
         );
