@@ -184,3 +184,66 @@ fn the_dashboard_shows_what_was_posted_and_renders_hostile_names_as_text() {
         json!("erin@contoso.com")
     );
 }
+
+/// Groups and waves in Chromium: the groups page's numbers, a wave's first day set through its
+/// date field, the overview's waves and its group filter.
+#[test]
+fn groups_and_waves_in_the_browser() {
+    let server = TestServer::start(false);
+    for (host, outcome, group) in [
+        ("pc-1", Outcome::Done, "wave 1"),
+        ("pc-2", Outcome::Failed, "wave 1"),
+        ("pc-3", Outcome::Done, "wave 2"),
+    ] {
+        let mut report = report(host, outcome);
+        report.user.name = host.into();
+        report.user.upn = Some(format!("{host}@contoso.com"));
+        report.group = Some(group.into());
+        report.organizations = vec![ado_cutover::report::Organization {
+            name: "contoso".into(),
+            switch: ado_cutover::report::Switch::Switched,
+            verified: (outcome == Outcome::Done).then_some(Status::Ok),
+        }];
+        post(&server, &report);
+    }
+    let mut browser = Browser::launch();
+    browser.open(&format!("{}/login", server.base));
+    browser.eval(&format!(
+        "document.getElementById('token').value = '{ADMIN}'; document.querySelector('form.login').submit();"
+    ));
+    browser.wait_for("location.pathname === '/' && document.readyState === 'complete'");
+    browser.open(&format!("{}/groups", server.base));
+    browser
+        .wait_for("document.readyState === 'complete' && document.querySelector('table.groups')");
+    let rows = browser.eval(
+        "[...document.querySelectorAll('table.groups tbody tr')].map(r => [...r.cells].slice(0, 11).map(c => c.innerText.trim()).join('|'))",
+    );
+    assert_eq!(
+        rows,
+        json!([
+            "wave 1||0|0|2|0|1|1|0|1|50% verified working",
+            "wave 2||0|0|1|0|1|1|0|0|100% verified working"
+        ])
+    );
+    // The first day of wave 1, through its date field (a real date input).
+    browser.eval(
+        "const f = document.querySelector('tr[data-group=\"wave 1\"] form'); f.querySelector('input[type=date]').value = '2026-01-05'; f.submit();",
+    );
+    browser.wait_for(
+        "location.pathname === '/groups' && document.readyState === 'complete' && document.querySelector('tr[data-group=\"wave 1\"]').cells[1].innerText.includes('2026-01-05')",
+    );
+    browser.open(&format!("{}/", server.base));
+    browser.wait_for(
+        "document.readyState === 'complete' && document.getElementById('devices-reported')",
+    );
+    assert_eq!(
+        browser.eval("[...document.querySelectorAll('section.waves tbody tr')].map(r => r.cells[0].innerText + ' ' + r.cells[1].innerText)"),
+        json!(["wave 1 open since 2026-01-05"])
+    );
+    // The group filter: the overview of wave 1 only.
+    browser.eval("document.getElementById('group').value = 'wave 1'; document.querySelector('form.filters').submit();");
+    browser.wait_for("location.search === '?group=wave+1' && document.readyState === 'complete' && document.getElementById('devices-reported')");
+    assert_eq!(text_of(&mut browser, "devices-reported"), "2");
+    assert_eq!(text_of(&mut browser, "outcome-failed"), "1");
+    assert_eq!(text_of(&mut browser, "verified-working"), "1");
+}

@@ -257,3 +257,27 @@ fn the_agent_keeps_its_device_key_and_signs_later_reports() {
     assert_eq!(server.reports(), 2);
     assert_eq!(spooled(&spool).len(), 1);
 }
+
+#[test]
+fn the_managed_group_travels_with_the_report_and_groups_the_device() {
+    let sandbox = Sandbox::new();
+    let server = TestServer::start(false);
+    let port: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
+    configure(&sandbox, port, ENROLLMENT);
+    let token_file = sandbox.paths.managed_dir.join("enrollment-token");
+    sandbox.write_managed_config(&format!(
+        "organizations = [\"contoso\"]\n[report]\nendpoint = \"http://127.0.0.1:{port}\"\nenrollment_token_file = {:?}\ngroup = \"wave 2\"\n",
+        token_file.display().to_string()
+    ));
+    let run = sandbox
+        .cmd()
+        .args(["run", "--yes", "--silent", "--skip", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(server.reports(), 1);
+    let groups = server.block_on(server.store.groups()).unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].group.as_deref(), Some("wave 2"));
+    assert_eq!(groups[0].devices, 1);
+}

@@ -344,6 +344,19 @@ mod tests {
     }
 
     #[test]
+    fn a_group_is_kept_as_written_or_refused_with_a_hint() {
+        let base = Path::new(".");
+        let text = |raw: &str| check(&keys::REPORT_GROUP, Raw::Text(raw.into()), base);
+        assert_eq!(text("  wave 2 "), Ok(Value::Text("wave 2".into())));
+        for bad in ["", "   ", "wave\u{7}2"] {
+            let err = text(bad).unwrap_err();
+            assert!(err.hint.contains("report.group = \"wave 1\""), "{err:?}");
+        }
+        assert!(text(&"g".repeat(101)).is_err());
+        assert!(text(&"g".repeat(100)).is_ok());
+    }
+
+    #[test]
     fn relative_paths_are_taken_from_the_base() {
         let value = check(
             &keys::ENROLLMENT_TOKEN_FILE,

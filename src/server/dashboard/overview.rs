@@ -133,7 +133,7 @@ pub(super) async fn overview(
             }
             div.card { span.number id="stale" { (summary.stale) } span.label { "not seen for " (STALE_AFTER_DAYS) " days" } }
         }
-        (verification(&summary, &not_working, now))
+        (verification(&summary, &not_working, now, &and_group))
         section {
             h2 { "Reports over the last 30 days" }
             (chart(&summary, now))
@@ -217,7 +217,13 @@ pub(super) async fn overview(
 /// "Verified working": the share of devices whose every organization passed the `verify`
 /// task's checks, the organizations (waiting, switched, verified), and the devices whose
 /// verification failed, with why.
-fn verification(summary: &Summary, not_working: &[DeviceRow], now: time::OffsetDateTime) -> Markup {
+/// `and_group`: `&group=…` when the overview shows one group, for its links.
+fn verification(
+    summary: &Summary,
+    not_working: &[DeviceRow],
+    now: time::OffsetDateTime,
+    and_group: &str,
+) -> Markup {
     let verified = summary.verified.get("ok").copied().unwrap_or(0);
     let failing: i64 = ["failed", "needs-user"]
         .iter()
@@ -233,7 +239,7 @@ fn verification(summary: &Summary, not_working: &[DeviceRow], now: time::OffsetD
                 }
                 div.card.failed {
                     span.number id="verified-failing" { (failing) }
-                    span.label { a href="/devices?outcome=not-verified" { "verification failing" } }
+                    span.label { a href={"/devices?outcome=not-verified" (and_group)} { "verification failing" } }
                 }
             }
             p.muted { "A device counts as verified working when, after its cleanup, git over HTTPS and SSH, its package feeds and its sign-in all worked with the new identity for every organization." }
