@@ -339,6 +339,10 @@ async fn send_due(
     at: i64,
     timing: Timing,
 ) -> Result<(), StoreError> {
+    // A round sends for at most one interval (plus one timeout), well inside the lease: a
+    // receiver that hangs delays the rest to the next round, it never lets the lease run out
+    // under a round still sending (another instance would then send the same deliveries).
+    let started = std::time::Instant::now();
     let due = store.due_deliveries(at, SENDS_PER_ROUND).await?;
     // The webhooks as they are now: one deleted since the round began is not sent to.
     let hooks = if due.is_empty() {
@@ -347,6 +351,9 @@ async fn send_due(
         store.webhooks().await?
     };
     for delivery in due {
+        if started.elapsed() > timing.interval {
+            break;
+        }
         let Some(hook) = hooks.iter().find(|h| h.id == delivery.webhook_id) else {
             continue;
         };

@@ -137,8 +137,16 @@ fn notices_are_signed_retried_recorded_and_sent_once() {
             "{said}"
         );
 
-        // Recorded: delivered on the second try.
-        let (_, page) = one.get_as("/webhooks", &cookie);
+        // Recorded: delivered on the second try (the server records a try once the receiver
+        // has answered, so the page may lag the receiver by a moment).
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let page = loop {
+            let (_, page) = one.get_as("/webhooks", &cookie);
+            if page.contains("delivered") || std::time::Instant::now() > until {
+                break page;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         assert!(page.contains("delivered"), "{page}");
         assert!(
             page.contains("<td class=\"num\">2</td>"),
