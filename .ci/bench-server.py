@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Measures ado-cutover-server: report ingest with wrk on loopback (reports/s, p50/p99), the
-dashboard overview at 100,000 devices with 3 reports each (p50 of 20 loads), and database size
+dashboard overview at 100,000 devices with 3 reports each, in 10 groups of which 3 are waves, and
+21,000 expected users (p50 of 20 loads: the overview then computes every wave's progress and
+who has not reported), and database size
 per 100,000 reports. SQLite always; PostgreSQL too when BENCH_DATABASE_URL (or TEST_DATABASE_URL)
 names a server where the user may create databases. Prints Markdown for docs/BENCHMARKS.md.
 
@@ -114,7 +116,8 @@ def rows(now_ms: int):
         waiting = d % 5 == 4
         verified = None if waiting else {"done": "ok", "failed": "failed"}.get(outcome, "needs-user")
         dev = (device, user, f"{user}@contoso.com", f"PC-{d:06d}", "windows 11", "0.1.0", "run",
-               outcome, reason, latest[0], latest[7] - 10 * DAY_MS, latest[7], PER_DEVICE, verified)
+               outcome, reason, latest[0], latest[7] - 10 * DAY_MS, latest[7], PER_DEVICE, verified,
+               group_of(d))
         orgs = [(device, user, f"org{d % 20:02d}", "waiting" if waiting else "switched", verified, latest[0])]
         tasks = [(device, user, t, "done" if outcome == "done" else "needs-user")
                  for t in ("gcm-tenant-cache", "credentials", "remotes", "browser-sign-out", "guidance")]
@@ -125,7 +128,26 @@ def rows(now_ms: int):
 
 
 DEVICE_COLUMNS = ("device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, "
-                  "last_report_id, first_seen, last_seen, reports, verified")
+                  "last_report_id, first_seen, last_seen, reports, verified, group_name")
+
+
+def group_of(d: int) -> str:
+    return f"wave {d % 10 + 1}"
+
+
+def expected_users():
+    """20,000 expected users who reported and 1,000 who did not, in the devices' groups."""
+    for d in range(20_000):
+        yield (f"user{d:06d}@contoso.com", None, None, group_of(d))
+    for d in range(1_000):
+        yield (f"absent{d:04d}@contoso.com", None, None, group_of(d))
+
+
+def waves(now_ms: int):
+    """Waves 1 and 2 open, wave 3 to come."""
+    day = now_ms // DAY_MS * DAY_MS
+    return [("wave 1", day - 14 * DAY_MS, "bench", now_ms), ("wave 2", day - 7 * DAY_MS, "bench", now_ms),
+            ("wave 3", day + 7 * DAY_MS, "bench", now_ms)]
 
 
 def seed_sqlite(path: pathlib.Path, now_ms: int) -> None:
@@ -133,10 +155,12 @@ def seed_sqlite(path: pathlib.Path, now_ms: int) -> None:
     db.execute("PRAGMA journal_mode = WAL")
     for reports, dev, tasks, problems, orgs in rows(now_ms):
         db.executemany("INSERT INTO reports VALUES (?,?,?,?,?,?,?,?,?,?)", reports)
-        db.execute(f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dev)
+        db.execute(f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dev)
         db.executemany("INSERT INTO task_status VALUES (?,?,?,?)", tasks)
         db.executemany("INSERT INTO problems VALUES (?,?,?,?,?)", problems)
         db.executemany("INSERT INTO device_orgs VALUES (?,?,?,?,?,?)", orgs)
+    db.executemany("INSERT INTO expected_users (upn, email, account, grp) VALUES (?,?,?,?)", expected_users())
+    db.executemany("INSERT INTO waves VALUES (?,?,?,?)", waves(now_ms))
     db.executescript(DAYS)
     db.commit()
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -144,7 +168,8 @@ def seed_sqlite(path: pathlib.Path, now_ms: int) -> None:
 
 
 def seed_postgres(url: str, now_ms: int, workdir: pathlib.Path) -> None:
-    files = {t: open(workdir / f"{t}.tsv", "w") for t in ("reports", "devices", "task_status", "problems", "device_orgs")}
+    files = {t: open(workdir / f"{t}.tsv", "w")
+             for t in ("reports", "devices", "task_status", "problems", "device_orgs", "expected_users", "waves")}
 
     def put(table, row):
         files[table].write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
@@ -159,14 +184,18 @@ def seed_postgres(url: str, now_ms: int, workdir: pathlib.Path) -> None:
             put("problems", p)
         for o in orgs:
             put("device_orgs", o)
+    for e in expected_users():
+        put("expected_users", e)
+    for w in waves(now_ms):
+        put("waves", w)
     script = ""
     for table, f in files.items():
         f.close()
-        columns = f" ({DEVICE_COLUMNS})" if table == "devices" else ""
+        columns = {"devices": f" ({DEVICE_COLUMNS})", "expected_users": " (upn, email, account, grp)"}.get(table, "")
         script += f"\\copy {table}{columns} FROM '{workdir / (table + '.tsv')}'\n"
     # A live database is vacuumed by autovacuum, which sets the visibility map that index-only
     # scans need; a freshly copied one is not until it runs.
-    script += DAYS + ";\nVACUUM ANALYZE reports, devices, task_status, task_counts, problems, device_orgs, report_days;\n"
+    script += DAYS + ";\nVACUUM ANALYZE reports, devices, task_status, task_counts, problems, device_orgs, report_days, expected_users, waves;\n"
     subprocess.run(["psql", "-q", url], input=script, text=True, check=True)
 
 
@@ -179,6 +208,7 @@ def dashboard_p50(port: int, admin: str) -> float:
             body = response.read()
         times.append((time.perf_counter() - t0) * 1000)
         assert b"devices-reported" in body, body[:200]
+        assert b"open since" in body, "the overview shows the open waves"
     return statistics.median(times[1:])
 
 
