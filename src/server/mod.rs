@@ -200,7 +200,8 @@ async fn prune_once(store: &Store, instance: &str, now: time::OffsetDateTime, ke
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves. Hourly, it forgets expired
-/// dashboard sessions and, when `retention` is set, prunes old reports.
+/// dashboard sessions and finished webhook deliveries older than
+/// [`webhooks::KEEP_DELIVERIES_DAYS`] and, when `retention` is set, prunes old reports.
 pub async fn serve(
     state: State,
     listener: tokio::net::TcpListener,
@@ -220,6 +221,10 @@ pub async fn serve(
             }
             if let Err(err) = store.prune_sessions(now).await {
                 tracing::warn!("forgetting expired sessions and sign-ins failed: {err}");
+            }
+            let month_ago = store::millis(now) - webhooks::KEEP_DELIVERIES_DAYS * store::DAY_MS;
+            if let Err(err) = store.prune_deliveries(month_ago).await {
+                tracing::warn!("forgetting old webhook deliveries failed: {err}");
             }
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }

@@ -38,6 +38,9 @@ pub const EVENTS: [(&str, &str); 4] = [
     ("digest", "a daily digest"),
 ];
 
+/// Days a finished delivery (delivered or given up) stays on the Webhooks page.
+pub const KEEP_DELIVERIES_DAYS: i64 = 30;
+
 /// Tries of one delivery before it is given up.
 pub const MAX_ATTEMPTS: i64 = 8;
 /// Devices named in one notice (the count says how many more).

@@ -220,6 +220,15 @@ fn notices_are_signed_retried_recorded_and_sent_once() {
         assert!(made.detail.starts_with("http://127.0.0.1:"), "{made:?}");
         assert!(!made.detail.contains("secret-path"));
 
+        // Finished deliveries are forgotten after a while (the hourly pruning), pending ones kept.
+        let pruned = one.block_on(one.store.prune_deliveries(i64::MAX)).unwrap();
+        assert_eq!(pruned, 5, "failed twice, needs action, wave, digest");
+        assert!(
+            one.block_on(one.store.deliveries(None, 50))
+                .unwrap()
+                .is_empty()
+        );
+
         // Deleted: audited, and nothing more is sent. (Signed in again: the clock moved past
         // the first session's end.)
         let id = made.target.clone();

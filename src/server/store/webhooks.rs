@@ -289,6 +289,18 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets deliveries that ended (delivered or given up) before `before` (Unix
+    /// milliseconds); returns how many.
+    pub async fn prune_deliveries(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE next_try_at IS NULL AND created_at < $1",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// The latest deliveries (of one webhook, or all), newest first.
     pub async fn deliveries(
         &self,
