@@ -687,3 +687,110 @@ fn without_the_required_passphrase_no_key_is_made_and_the_config_is_not_touched(
         "Host ssh.dev.azure.com\n  User git\n"
     );
 }
+
+/// A run killed between writing the new private key and its `.pub` (found by the crash-safety
+/// script): the next run completes that key, it does not make a second one beside it. The
+/// killed state is made exactly: the key a real run made, its `.pub` gone, and the journal's
+/// confirmation of the key taken out (the intent, written before the key, stays).
+#[test]
+fn a_key_pair_a_killed_run_left_half_written_is_completed_not_made_twice() {
+    let sandbox = Sandbox::new();
+    let cloud = FakeCloud::start();
+    configure(
+        &sandbox,
+        &["contoso"],
+        "[ssh_key]\ncreate = \"always\"\ntype = \"ed25519\"\nregistration = \"guided\"\n",
+    );
+    let args = ["run", "--yes", "--json", "--only", "ssh-key"];
+    let (_, first, stderr) = run(&sandbox, &cloud, &[], &args);
+    let ssh = &sandbox.paths.ssh_dir;
+    let private = ssh.join("id_ed25519_azure_devops");
+    let public = ssh.join("id_ed25519_azure_devops.pub");
+    let made = std::fs::read_to_string(&public).unwrap_or_else(|_| panic!("{first:#}\n{stderr}"));
+    let first_items = task_items(&first, "ssh-key");
+    let fingerprint = item(&first_items, "ssh-key")["detail"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+
+    // As the kill left it.
+    std::fs::remove_file(&public).unwrap();
+    let journal = sandbox.paths.data_dir.join("journal.jsonl");
+    let lines = std::fs::read_to_string(&journal).unwrap();
+    let key_intent: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["record"] == "intent" && r["change"]["fingerprint"] == fingerprint.as_str())
+        .unwrap_or_else(|| panic!("no intent for {fingerprint} in {lines}"));
+    let kept: Vec<&str> = lines
+        .lines()
+        .filter(|l| {
+            let r: Value = serde_json::from_str(l).unwrap();
+            !(r["record"] == "committed" && r["id"] == key_intent["id"])
+        })
+        .collect();
+    assert_eq!(
+        kept.len() + 1,
+        lines.lines().count(),
+        "the confirmation was there"
+    );
+    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+
+    let (_, plan, _) = run(
+        &sandbox,
+        &cloud,
+        &[],
+        &["plan", "--json", "--only", "ssh-key"],
+    );
+    let planned_items = task_items(&plan, "ssh-key");
+    let planned = item(&planned_items, "ssh-key");
+    assert_eq!(planned["status"], "planned", "{planned}");
+    assert!(!public.exists(), "plan changes nothing");
+    let (_, second, stderr) = run(&sandbox, &cloud, &[], &args);
+    let completed_items = task_items(&second, "ssh-key");
+    let completed = item(&completed_items, "ssh-key");
+    assert_eq!(completed["status"], "done", "{completed}\n{stderr}");
+    assert!(
+        completed["detail"].as_str().unwrap().starts_with(&format!(
+            "completed: {fingerprint} (an interrupted run made it"
+        )),
+        "{completed}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&public).unwrap(),
+        made,
+        "the same public key, comment and all"
+    );
+    assert!(private.exists());
+    assert!(
+        !ssh.join("id_ed25519_azure_devops_2").exists(),
+        "no second key"
+    );
+    let config = std::fs::read_to_string(ssh.join("config")).unwrap();
+    assert!(
+        config.contains("id_ed25519_azure_devops") && !config.contains("_2"),
+        "{config}"
+    );
+
+    // A private key at our name that no run of ours made is someone else's: never adopted.
+    std::fs::remove_file(&public).unwrap();
+    std::fs::write(&journal, "").unwrap();
+    let (_, plan, _) = run(
+        &sandbox,
+        &cloud,
+        &[],
+        &["plan", "--json", "--only", "ssh-key"],
+    );
+    let planned_items = task_items(&plan, "ssh-key");
+    let planned = item(&planned_items, "ssh-key");
+    assert!(
+        planned["target"]
+            .as_str()
+            .unwrap()
+            .ends_with("id_ed25519_azure_devops_2"),
+        "{planned}"
+    );
+}

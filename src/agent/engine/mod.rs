@@ -135,7 +135,7 @@ fn planned_item(finding: &Finding) -> Item {
             Status::Planned,
             format!("will be removed: {}", finding.detail),
         ),
-        Action::CreateSshKey(_) => (
+        Action::CreateSshKey(_) | Action::CompleteSshKey(_) => (
             Status::Planned,
             format!("will be created: {}", finding.detail),
         ),
@@ -326,6 +326,7 @@ fn apply_one(step: &Step<'_, '_>, finding: &Finding) -> Item {
             ..
         } => files::write_file(step, finding, path, contents, expected_sha256.as_deref()),
         Action::CreateSshKey(spec) => ssh::create(step, finding, spec),
+        Action::CompleteSshKey(path) => ssh::complete(step, finding, path),
         Action::RegisterSshKey { org, key, api } => ssh::register(step, finding, org, key, *api),
         Action::VerifySsh { key } => ssh::check(step.cx, finding, key),
         Action::CreatePat { org } => pat::create(step, finding, org),

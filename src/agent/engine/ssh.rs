@@ -83,6 +83,44 @@ pub(super) fn create(step: &Step<'_, '_>, finding: &Finding, spec: &Spec) -> Ite
     }
 }
 
+/// Writes the public half of a key pair a killed run left without it (the private key was in
+/// place, the `.pub` not yet), so the key it made is used instead of a second one.
+pub(super) fn complete(step: &Step<'_, '_>, finding: &Finding, private: &Path) -> Item {
+    let public_path = keygen::public_path(private);
+    if let Err(why) = step.guard_new(&public_path) {
+        return item(finding, Status::Failed, format!("not written: {why}"));
+    }
+    let Some(public) = keygen::public_of_private(private) else {
+        return item(
+            finding,
+            Status::Failed,
+            "the key could not be read again; remove it and run ado-cutover again".to_string(),
+        );
+    };
+    let fingerprint = keygen::fingerprint(&public);
+    let change = Change::KeyCreated {
+        path: private.to_path_buf(),
+        fingerprint: fingerprint.clone(),
+    };
+    match step.journaled(change, || {
+        keygen::write_public(private, &public).map(|()| 1)
+    }) {
+        Ok(_) => item(
+            finding,
+            Status::Done,
+            format!(
+                "completed: {fingerprint} (an interrupted run made it; the public key is in {})",
+                step.cx.paths.display(&public_path)
+            ),
+        ),
+        Err(err) => item(
+            finding,
+            Status::Failed,
+            format!("could not write the public key: {err}"),
+        ),
+    }
+}
+
 /// The passphrase for the new key: asked in the guided run only, as `ssh_key.passphrase` says.
 fn passphrase(cx: &Context<'_>) -> Result<Option<String>, String> {
     let policy = cx.settings.ssh_key().passphrase;

@@ -220,6 +220,23 @@ fn exists(path: &Path) -> io::Error {
     )
 }
 
+/// The public key inside the private key file at `private` (readable without the passphrase),
+/// with its comment when the key is not encrypted.
+pub(crate) fn public_of_private(private: &Path) -> Option<PublicKey> {
+    let text = fsutil::read_capped_text(private).ok()?;
+    let key = PrivateKey::from_openssh(text.trim()).ok()?;
+    Some(key.public_key().clone())
+}
+
+/// Writes `public` as the `.pub` of `private`, never over an existing file.
+pub(crate) fn write_public(private: &Path, public: &PublicKey) -> io::Result<()> {
+    let path = public_path(private);
+    let line = public
+        .to_openssh()
+        .map_err(|e| io::Error::other(format!("could not encode the key: {e}")))?;
+    fsutil::create_new(&path, format!("{line}\n").as_bytes(), 0o644).map_err(|e| named(e, &path))
+}
+
 /// The public key in `path.pub`, when it can be read.
 pub(crate) fn read_public(private: &Path) -> Option<PublicKey> {
     let text = fsutil::read_capped_text(&public_path(private)).ok()?;

@@ -232,6 +232,10 @@ pub(super) enum Action {
     DeleteSecret(secrets::Item),
     /// Make a new SSH key pair (never over an existing file; the key files stay on `undo`).
     CreateSshKey(crate::agent::ssh::keygen::Spec),
+    /// Write the missing `.pub` of the private key at this path, which a run killed between
+    /// the two files made (the journal names it with its fingerprint); stays on `undo` like the
+    /// key.
+    CompleteSshKey(PathBuf),
     /// Replace (or create) the text file `path` with `contents`, only if it is still as planned
     /// (`expected_sha256`, `None` for a file that did not exist) and the file it refers to
     /// exists (`needs`: a configuration naming a key is not written when the key could not be
@@ -296,6 +300,7 @@ impl Action {
                 | Action::RemoveMsalAccounts { .. }
                 | Action::MoveRegistryKey { .. }
                 | Action::CreateSshKey(_)
+                | Action::CompleteSshKey(_)
                 | Action::WriteFile { .. }
                 | Action::RegisterSshKey { api: true, .. }
                 | Action::CreatePat { .. }

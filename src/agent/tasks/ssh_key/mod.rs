@@ -22,7 +22,7 @@ mod pat;
 use std::path::{Path, PathBuf};
 
 use super::{Action, Context, Evidence, Finding, Interaction, Task, TaskError};
-use crate::agent::data::journal::sha256_hex;
+use crate::agent::data::journal::{Change, sha256_hex};
 use crate::agent::data::state::State;
 use crate::agent::settings::{KeyCreation, Passphrase, Registration, keys};
 use crate::agent::ssh::keygen::{self, KeyType, Spec};
@@ -116,20 +116,32 @@ fn ssh_findings(cx: &Context<'_>, evidence: &Evidence) -> Result<Vec<Finding>, T
                     });
                 return Ok(findings);
             }
-            let path = keygen::free_name(&cx.paths.ssh_dir, kind);
-            findings.push(Finding {
-                kind: "ssh-key",
-                target: cx.paths.display(&path),
-                detail: format!(
-                    "a new {kind} key for Azure DevOps (your other keys are not touched)"
-                ),
-                action: Action::CreateSshKey(Spec {
-                    path: path.clone(),
-                    kind,
-                    comment: comment(cx),
-                }),
-            });
-            (path, None)
+            if let Some((path, fingerprint)) = interrupted_key(cx, kind) {
+                findings.push(Finding {
+                    kind: "ssh-key",
+                    target: cx.paths.display(&path),
+                    detail: format!(
+                        "the key an interrupted run made ({fingerprint}), its public half written again"
+                    ),
+                    action: Action::CompleteSshKey(path.clone()),
+                });
+                (path, Some(fingerprint))
+            } else {
+                let path = keygen::free_name(&cx.paths.ssh_dir, kind);
+                findings.push(Finding {
+                    kind: "ssh-key",
+                    target: cx.paths.display(&path),
+                    detail: format!(
+                        "a new {kind} key for Azure DevOps (your other keys are not touched)"
+                    ),
+                    action: Action::CreateSshKey(Spec {
+                        path: path.clone(),
+                        kind,
+                        comment: comment(cx),
+                    }),
+                });
+                (path, None)
+            }
         }
     };
 
@@ -250,6 +262,28 @@ fn existing_key(ssh_dir: &Path, config_text: &str, kind: KeyType) -> Option<(Pat
             && (marked || config::identity(config_text).as_ref() == Some(&path)))
         .then(|| (path, keygen::fingerprint(&public)))
     })
+}
+
+/// A private key at one of ado-cutover's names without its `.pub`, which the journal says a
+/// run made (its fingerprint matches the run's intent): that run was killed between the two
+/// files. Its key is completed, not replaced by a second one.
+fn interrupted_key(cx: &Context<'_>, kind: KeyType) -> Option<(PathBuf, String)> {
+    let entries = crate::agent::data::journal::Journal::new(&cx.paths.data_dir)
+        .entries()
+        .ok()?;
+    keygen::our_names(&cx.paths.ssh_dir, kind)
+        .into_iter()
+        .filter(|path| path.is_file() && !keygen::public_path(path).exists())
+        .find_map(|path| {
+            let fingerprint = keygen::fingerprint(&keygen::public_of_private(&path)?);
+            entries
+                .iter()
+                .any(|entry| {
+                    matches!(&entry.change, Change::KeyCreated { path: made, fingerprint: f }
+                        if *made == path && *f == fingerprint)
+                })
+                .then_some((path, fingerprint))
+        })
 }
 
 /// The `~/.ssh/config` block: in place, to be written, or left alone because it is damaged.
