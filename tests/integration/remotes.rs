@@ -444,3 +444,69 @@ fn thousands_of_remotes_are_capped_and_said() {
     let checked = items.iter().filter(|i| i["kind"] == "remote-url").count();
     assert_eq!(checked, 1000);
 }
+
+/// A run killed while libgit2 wrote a repository's configuration leaves git's `config.lock`
+/// (found by the crash-safety script): the next run takes it away, since the journal says its
+/// write was under way, and makes the change; a lock the journal knows nothing of is git's and
+/// stays. The killed state is made exactly: a real run's change taken back, its confirmation
+/// taken out of the journal, and the lock libgit2 had written.
+#[test]
+fn a_config_lock_a_killed_run_left_is_taken_away_and_the_change_made() {
+    let sandbox = Sandbox::new();
+    let legacy = repo(
+        &sandbox,
+        "src/web",
+        "https://contoso.visualstudio.com/p/_git/web",
+    );
+    let config = legacy.join(".git").join("config");
+    let before = std::fs::read(&config).unwrap();
+    let args = [
+        "run",
+        "--yes",
+        "--json",
+        "--only",
+        "remotes",
+        "--fix-legacy-hosts",
+    ];
+    let first = sandbox.cmd().args(args).output().unwrap();
+    let after = std::fs::read(&config).unwrap();
+    assert_ne!(before, after, "{}", text(&first.stdout));
+    let journal = sandbox.paths.data_dir.join("journal.jsonl");
+    let lines = std::fs::read_to_string(&journal).unwrap();
+    let records: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let intent = records
+        .iter()
+        .find(|r| r["record"] == "intent" && r["change"]["key"] == "remote.origin.url")
+        .unwrap_or_else(|| panic!("{lines}"));
+    let kept: Vec<String> = records
+        .iter()
+        .filter(|r| !(r["record"] == "committed" && r["id"] == intent["id"]))
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(kept.len() + 1, records.len());
+    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+    std::fs::write(&config, &before).unwrap();
+    let lock = legacy.join(".git").join("config.lock");
+    std::fs::write(&lock, &after).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+
+    let second = sandbox.cmd().args(args).output().unwrap();
+    assert!(!lock.exists(), "{}", text(&second.stdout));
+    assert_eq!(std::fs::read(&config).unwrap(), after, "the change made");
+    assert_eq!(
+        remote_url(&legacy, "origin"),
+        "https://dev.azure.com/contoso/p/_git/web"
+    );
+
+    // A lock no interrupted run of ours explains is git's own: it stays, the change waits.
+    std::fs::write(&config, &before).unwrap();
+    std::fs::write(&journal, "").unwrap();
+    std::fs::write(&lock, &after).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let third = sandbox.cmd().args(args).output().unwrap();
+    assert!(lock.exists(), "{}", text(&third.stdout));
+    assert_eq!(std::fs::read(&config).unwrap(), before);
+}

@@ -324,7 +324,9 @@ pub(super) fn set_git_config(
             what: format!("the credentials in {key}"),
         },
     };
-    config_change(step, finding, change, || gitconfig::set(repo, key, value))
+    config_change(step, finding, &file, change, || {
+        gitconfig::set(repo, key, value)
+    })
 }
 
 /// Removes a key from a git configuration file.
@@ -343,7 +345,7 @@ pub(super) fn unset_git_config(
         key: key.to_string(),
         before: restore.to_string(),
     };
-    config_change(step, finding, change, || {
+    config_change(step, finding, file, change, || {
         gitconfig::unset_in_file(file, key)
     })
 }
@@ -472,9 +474,45 @@ fn changed(finding: &Finding, result: std::io::Result<usize>) -> Item {
 fn config_change(
     step: &Step<'_, '_>,
     finding: &Finding,
+    file: &Path,
     change: Change,
     make: impl FnOnce() -> Result<(), String>,
 ) -> Item {
+    clear_stale_lock(step, file);
     let result = step.journaled(change, || make().map(|()| 1).map_err(std::io::Error::other));
     changed(finding, result)
+}
+
+/// Removes the `<file>.lock` that an earlier run of ours left when it was killed while libgit2
+/// wrote `file` (libgit2, as git, writes the new file into the lock and renames it): the journal
+/// holds that run's unconfirmed intent for this file, and the lock is older than this run (git
+/// holds its lock for milliseconds while it writes). Left, it would lock the file for git and
+/// for every later run; removed, the file is as it was before that write, which this run makes
+/// again. Any other lock is git's or another program's, and stays.
+fn clear_stale_lock(step: &Step<'_, '_>, file: &Path) {
+    let mut name = file.as_os_str().to_os_string();
+    name.push(".lock");
+    let lock = std::path::PathBuf::from(name);
+    let Ok(meta) = std::fs::symlink_metadata(&lock) else {
+        return;
+    };
+    let older = meta.modified().is_ok_and(|at| at < step.started);
+    if !meta.is_file() || !older {
+        return;
+    }
+    let names_file = |change: &Change| match change {
+        Change::GitConfigUnset { file: f, .. } => f == file,
+        Change::GitConfigSet { repo, .. } | Change::EntriesDeleted { path: repo, .. } => {
+            repo.is_dir() && gitconfig::local_file(repo).is_ok_and(|f| f == file)
+        }
+        _ => false,
+    };
+    let interrupted = step.journal.entries().is_ok_and(|entries| {
+        entries
+            .iter()
+            .any(|e| !e.committed && !e.settled && e.run_id != step.run_id && names_file(&e.change))
+    });
+    if interrupted {
+        let _ = std::fs::remove_file(&lock);
+    }
 }

@@ -183,6 +183,7 @@ pub(super) fn apply(
 ) -> Vec<TaskReport> {
     // Shared by every task: a file two tasks change (git config, `~/.ssh/config`) composes too.
     let memory = Memory::default();
+    let started = std::time::SystemTime::now();
     planned
         .iter()
         .map(|p| {
@@ -196,6 +197,7 @@ pub(super) fn apply(
                 journal,
                 run_id,
                 memory: &memory,
+                started,
             };
             let mut items: Vec<Item> = findings
                 .iter()
@@ -219,6 +221,8 @@ pub(crate) struct Step<'s, 'a> {
     pub(crate) journal: &'s Journal,
     pub(crate) run_id: Uuid,
     pub(crate) memory: &'s Memory,
+    /// When this run began changing things (the clock of the files, not the report's).
+    pub(crate) started: std::time::SystemTime,
 }
 
 impl Step<'_, '_> {
