@@ -9,7 +9,9 @@ CREATE INDEX expected_users_by_account ON expected_users (account);
 CREATE INDEX expected_users_by_group ON expected_users (grp);
 ALTER TABLE devices ADD COLUMN report_group TEXT;
 ALTER TABLE devices ADD COLUMN group_name TEXT;
-CREATE INDEX devices_by_group ON devices (group_name, last_seen);
+-- Covering each group's count per outcome and verification (the progress of every group, and of
+-- the waves on the overview), and the device list of one group.
+CREATE INDEX devices_by_group ON devices (group_name, outcome, verified);
 -- Since when the device has its outcome (Unix milliseconds): "needs action for more than N
 -- days" is measured from here.
 ALTER TABLE devices ADD COLUMN outcome_since BIGINT;

@@ -140,7 +140,7 @@ pub async fn round(
             .await?;
         }
         if (wants("wave-reached") || wants("digest")) && groups.is_none() {
-            groups = Some(store.groups().await?);
+            groups = Some(store.waves().await?);
         }
         let groups = groups.as_deref().unwrap_or_default();
         if wants("wave-reached") {

@@ -40,20 +40,9 @@ pub(super) async fn overview(
         .group_names()
         .await
         .map_err(PageError::unavailable)?;
-    // Each group's progress only when there are waves to show (it reads every device).
-    let waves: Vec<_> = if group.is_none()
-        && state
-            .store
-            .wave_count()
-            .await
-            .map_err(PageError::unavailable)?
-            > 0
-    {
-        let groups = state.store.groups().await.map_err(PageError::unavailable)?;
-        groups
-            .into_iter()
-            .filter(|g| g.starts_at.is_some())
-            .collect()
+    // The overview shows the waves' progress (the groups page shows every group's).
+    let waves = if group.is_none() {
+        state.store.waves().await.map_err(PageError::unavailable)?
     } else {
         Vec::new()
     };

@@ -52,14 +52,46 @@ impl GroupProgress {
 impl Store {
     /// Every group's progress, named groups by name and then the devices in none.
     pub async fn groups(&self) -> Result<Vec<GroupProgress>, StoreError> {
+        self.progress(false).await
+    }
+
+    /// The waves' progress (the groups with a start date), by name: what the overview shows,
+    /// reading only the waves' devices and expected users.
+    pub async fn waves(&self) -> Result<Vec<GroupProgress>, StoreError> {
+        let mut waves = self.progress(true).await?;
+        waves.retain(|g| g.starts_at.is_some());
+        Ok(waves)
+    }
+
+    /// Each group's progress; of the waves only with `waves_only`.
+    async fn progress(&self, waves_only: bool) -> Result<Vec<GroupProgress>, StoreError> {
+        let (devices, expected, not_reported) = if waves_only {
+            (
+                "SELECT group_name, outcome, verified, COUNT(*) FROM devices
+                 WHERE group_name IN (SELECT name FROM waves)
+                 GROUP BY group_name, outcome, verified",
+                "SELECT grp, COUNT(*) FROM expected_users
+                 WHERE grp IN (SELECT name FROM waves) GROUP BY grp",
+                concat!(
+                    "SELECT e.grp, COUNT(*) ",
+                    not_reported!(),
+                    " AND e.grp IN (SELECT name FROM waves) GROUP BY e.grp"
+                ),
+            )
+        } else {
+            (
+                "SELECT group_name, outcome, verified, COUNT(*) FROM devices
+                 GROUP BY group_name, outcome, verified",
+                "SELECT grp, COUNT(*) FROM expected_users GROUP BY grp",
+                concat!(
+                    "SELECT e.grp, COUNT(*) ",
+                    not_reported!(),
+                    " GROUP BY e.grp"
+                ),
+            )
+        };
         let mut groups: BTreeMap<Option<String>, GroupProgress> = BTreeMap::new();
-        for row in sqlx::query(
-            "SELECT group_name, outcome, verified, COUNT(*) FROM devices
-             GROUP BY group_name, outcome, verified",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        {
+        for row in sqlx::query(devices).fetch_all(&self.pool).await? {
             let name: Option<String> = row.get(0);
             let outcome: FleetOutcome = row
                 .get::<String, _>(1)
@@ -76,20 +108,10 @@ impl Store {
                 _ => {}
             }
         }
-        for row in sqlx::query("SELECT grp, COUNT(*) FROM expected_users GROUP BY grp")
-            .fetch_all(&self.pool)
-            .await?
-        {
+        for row in sqlx::query(expected).fetch_all(&self.pool).await? {
             group_of(&mut groups, row.get(0)).expected += row.get::<i64, _>(1);
         }
-        for row in sqlx::query(concat!(
-            "SELECT e.grp, COUNT(*) ",
-            not_reported!(),
-            " GROUP BY e.grp"
-        ))
-        .fetch_all(&self.pool)
-        .await?
-        {
+        for row in sqlx::query(not_reported).fetch_all(&self.pool).await? {
             group_of(&mut groups, row.get(0)).not_reported += row.get::<i64, _>(1);
         }
         for row in sqlx::query("SELECT name, starts_at FROM waves")
@@ -110,14 +132,6 @@ impl Store {
         // Named groups first (by name), the devices in none last.
         list.sort_by(|a, b| (a.group.is_none(), &a.group).cmp(&(b.group.is_none(), &b.group)));
         Ok(list)
-    }
-
-    /// How many groups have a start date (are waves).
-    pub async fn wave_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM waves")
-            .fetch_one(&self.pool)
-            .await?
-            .get(0))
     }
 
     /// The names of every group, sorted: those of devices, expected users and waves.

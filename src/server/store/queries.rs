@@ -15,12 +15,18 @@ use crate::report::Report;
 use crate::server::outcome::FleetOutcome;
 
 /// Expected users no device has reported for: one matching rule (UPN, e-mail, or account
-/// name) for the lists, their counts and the groups' progress.
+/// name) for the lists, their counts and the groups' progress. One `NOT EXISTS` per way to
+/// match, so each is an index lookup: with the three joined by `OR` in one subquery, both
+/// databases scanned every device per expected user (52 s for 21,000 users and 100,000
+/// devices). `lower(e.account)` (already lower case) rather than the column itself: SQLite uses
+/// the index on `lower(user_name)` only when neither side brings a column's affinity.
 macro_rules! not_reported {
     () => {
-        "FROM expected_users e WHERE NOT EXISTS (
-             SELECT 1 FROM devices d WHERE d.upn = e.upn OR d.upn = e.email
-                 OR (e.account IS NOT NULL AND lower(d.user_name) = e.account))"
+        "FROM expected_users e
+         WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.upn = e.upn)
+           AND (e.email IS NULL OR NOT EXISTS (SELECT 1 FROM devices d WHERE d.upn = e.email))
+           AND (e.account IS NULL
+                OR NOT EXISTS (SELECT 1 FROM devices d WHERE lower(d.user_name) = lower(e.account)))"
     };
 }
 pub(super) use not_reported;
