@@ -90,14 +90,17 @@ pub(crate) const VERIFIED: &str =
     concat!(set_verified!(), " WHERE device_id = $1 AND user_name = $2");
 
 /// The device's group: its own setting, else its enrollment token's label, else the group of
-/// the expected user it matches (by the readiness rule: UPN, e-mail, or account name).
+/// the expected user it matches by UPN, else by e-mail address, else by account name (the
+/// readiness rule). Three index lookups; one subquery with the three joined by `OR` needed a
+/// sort per report.
 macro_rules! set_group {
     () => {
         "UPDATE devices SET group_name = COALESCE(report_group, enrollment_label,
-           (SELECT e.grp FROM expected_users e
-            WHERE e.upn = devices.upn OR e.email = devices.upn
-               OR (e.account IS NOT NULL AND e.account = lower(devices.user_name))
-            ORDER BY e.upn LIMIT 1))"
+           (SELECT e.grp FROM expected_users e WHERE e.upn = devices.upn),
+           (SELECT e.grp FROM expected_users e WHERE e.email = devices.upn AND e.grp IS NOT NULL
+            ORDER BY e.upn LIMIT 1),
+           (SELECT e.grp FROM expected_users e WHERE e.account = lower(devices.user_name)
+              AND e.grp IS NOT NULL ORDER BY e.upn LIMIT 1))"
     };
 }
 pub(crate) const GROUP: &str = concat!(set_group!(), " WHERE device_id = $1 AND user_name = $2");
