@@ -17,6 +17,9 @@ use super::{Row, StoreError, Stored, sql};
 /// The most reports committed at once.
 const BATCH: usize = 256;
 
+/// Prepared statements kept: more than the writer has (18 now), so none is prepared twice.
+const STATEMENTS: usize = 64;
+
 type Reply = tokio::sync::oneshot::Sender<Result<Saved, String>>;
 
 /// The queue to the writer thread. The thread ends when the last clone is dropped.
@@ -32,6 +35,10 @@ impl Writer {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Room for every statement the writer runs: rusqlite keeps 16 by default, and with one
+        // more than that, used in turn, each report parsed and planned every statement again
+        // (ingest halved when the 17th, the device's group, came).
+        conn.set_prepared_statement_cache_capacity(STATEMENTS);
         let (queue, jobs) = mpsc::sync_channel(4 * BATCH);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
