@@ -93,9 +93,9 @@ pub(crate) const VERIFIED: &str =
 /// the expected user it matches by UPN, else by e-mail address, else by account name (the
 /// readiness rule). Three index lookups; one subquery with the three joined by `OR` needed a
 /// sort per report.
-macro_rules! set_group {
+macro_rules! group_of {
     () => {
-        "UPDATE devices SET group_name = COALESCE(report_group, enrollment_label,
+        "COALESCE(report_group, enrollment_label,
            (SELECT e.grp FROM expected_users e WHERE e.upn = devices.upn),
            (SELECT e.grp FROM expected_users e WHERE e.email = devices.upn AND e.grp IS NOT NULL
             ORDER BY e.upn LIMIT 1),
@@ -103,9 +103,24 @@ macro_rules! set_group {
               AND e.grp IS NOT NULL ORDER BY e.upn LIMIT 1))"
     };
 }
-pub(crate) const GROUP: &str = concat!(set_group!(), " WHERE device_id = $1 AND user_name = $2");
+/// Sets the group where it changes, and only there: on PostgreSQL every `UPDATE` of a row
+/// writes a new version of it and of its index entries, so a device whose group stays the same
+/// (nearly every report) is not written again.
+macro_rules! set_group {
+    ($where:literal) => {
+        concat!(
+            "UPDATE devices SET group_name = ",
+            group_of!(),
+            " WHERE ",
+            $where,
+            " AND group_name IS DISTINCT FROM ",
+            group_of!()
+        )
+    };
+}
+pub(crate) const GROUP: &str = set_group!("device_id = $1 AND user_name = $2");
 /// Every device's group again, after the expected users changed.
-pub(crate) const ALL_GROUPS: &str = set_group!();
+pub(crate) const ALL_GROUPS: &str = set_group!("1 = 1");
 
 /// The batched twins (PostgreSQL) of the statements keyed by one device and user: the same
 /// work for every device of a batch, each device and user one `VALUES` tuple.
@@ -132,10 +147,7 @@ pub(crate) mod batch {
         set_verified!(),
         " WHERE (device_id, user_name) IN (VALUES ($1, $2))"
     );
-    pub(crate) const GROUP: &str = concat!(
-        set_group!(),
-        " WHERE (device_id, user_name) IN (VALUES ($1, $2))"
-    );
+    pub(crate) const GROUP: &str = set_group!("(device_id, user_name) IN (VALUES ($1, $2))");
     pub(crate) const KEYS: &str =
         "SELECT device_id, user_name, secret, first_report FROM device_keys
          WHERE (device_id, user_name) IN (VALUES ($1, $2))";
