@@ -388,3 +388,31 @@ pub(crate) fn output_with_stdin(cmd: &mut Command, input: &str) -> std::process:
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// Makes the agent's journal look as a run killed mid-change leaves it: the confirmation of the
+/// first intent `is_it` picks is taken out (the intent, written before the change, stays).
+/// Returns that intent. Panics when there is no such intent or it was not confirmed.
+pub(crate) fn unconfirm_in_journal(
+    sandbox: &Sandbox,
+    is_it: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let journal = sandbox.paths.data_dir.join("journal.jsonl");
+    let lines = std::fs::read_to_string(&journal).unwrap();
+    let records: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let intent = records
+        .iter()
+        .find(|r| r["record"] == "intent" && is_it(&r["change"]))
+        .unwrap_or_else(|| panic!("no such intent in {lines}"))
+        .clone();
+    let kept: Vec<String> = records
+        .iter()
+        .filter(|r| !(r["record"] == "committed" && r["id"] == intent["id"]))
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(kept.len() + 1, records.len(), "the confirmation was there");
+    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+    intent
+}
