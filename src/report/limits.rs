@@ -22,6 +22,8 @@ pub const TASKS: usize = 64;
 pub const ITEMS: usize = 10_000;
 /// Organizations in one report.
 pub const ORGANIZATIONS: usize = 200;
+/// Entries in a report's inventory.
+pub const INVENTORY: usize = 2_000;
 /// The JSON size [`fit`] keeps a report under: below the server's default body limit (1 MiB),
 /// with room to spare.
 pub const BODY: usize = 900 * 1024;
@@ -66,6 +68,18 @@ pub fn check(report: &Report) -> Option<String> {
             "an organization's name is longer than {NAME} bytes"
         ));
     }
+    let inventory = report.inventory.as_deref().unwrap_or_default();
+    if inventory.len() > INVENTORY {
+        return Some(format!("the inventory has more than {INVENTORY} entries"));
+    }
+    if inventory
+        .iter()
+        .any(|f| f.organization.len() > NAME || f.kind.len() > ID || f.target.len() > TEXT)
+    {
+        return Some(format!(
+            "an inventory entry is longer than its limit ({NAME} bytes for the organization, {ID} for the kind, {TEXT} for the target)"
+        ));
+    }
     let items: usize = report.tasks.iter().map(|t| t.items.len()).sum();
     if items > ITEMS {
         return Some(format!("the report has more than {ITEMS} items"));
@@ -104,6 +118,14 @@ pub fn fit(report: &mut Report) {
     for org in &mut report.organizations {
         cut(&mut org.name, NAME);
     }
+    if let Some(inventory) = &mut report.inventory {
+        inventory.truncate(INVENTORY);
+        for found in inventory {
+            cut(&mut found.organization, NAME);
+            cut(&mut found.kind, ID);
+            cut(&mut found.target, TEXT);
+        }
+    }
     for task in &mut report.tasks {
         cut(&mut task.id, ID);
         cut(&mut task.summary, TEXT);
@@ -114,15 +136,20 @@ pub fn fit(report: &mut Report) {
         }
     }
     let mut per_task = ITEMS / report.tasks.len().max(1);
+    let mut inventory = INVENTORY;
     loop {
         for task in &mut report.tasks {
             keep_first(&mut task.items, per_task);
         }
+        if let Some(found) = &mut report.inventory {
+            found.truncate(inventory);
+        }
         let size = serde_json::to_vec(report).map_or(usize::MAX, |json| json.len());
-        if size <= BODY || per_task <= 1 {
+        if size <= BODY || (per_task <= 1 && inventory <= 1) {
             break;
         }
-        per_task /= 2;
+        per_task = (per_task / 2).max(1);
+        inventory /= 2;
     }
 }
 
@@ -187,6 +214,7 @@ mod tests {
             outcome: Outcome::ActionNeeded,
             organizations: Vec::new(),
             group: None,
+            inventory: None,
             tasks: vec![TaskReport {
                 id: "credentials".into(),
                 status: Status::NeedsUser,

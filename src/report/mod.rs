@@ -39,6 +39,84 @@ pub struct Report {
     /// where it is not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// What the old identity left that concerns the organizations in scope (see [`Found`]):
+    /// sent with `report.send_plans`, while an organization waits for its switch (what a run
+    /// would clean, or the person will have to replace) and after it (what is still open).
+    /// Absent from older reports, from runs limited with `--only`/`--skip`, and where it is not
+    /// turned on; an empty list says "nothing is open any more".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Vec<Found>>,
+}
+
+/// One thing in a device's inventory: where (never a value), of which sort, for which
+/// organization.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Found {
+    pub category: Category,
+    /// The organization it concerns, lower case. Something every organization shares (a
+    /// credential store for `dev.azure.com`, `~/.ssh/config`) is listed once per organization.
+    pub organization: String,
+    /// Where: a path, a repository and its remote or branch, a store. Never a secret.
+    pub target: String,
+    /// The report item's kind it comes from (`credential-store`, `remote-url`, ...).
+    pub kind: String,
+}
+
+/// The sorts of things the inventory counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// Uses SSH with the organization: an SSH remote, or `~/.ssh/config` naming its hosts.
+    Ssh,
+    /// An old token or saved password: git credential stores, the OS credential store, remote
+    /// URLs, feed and shell files.
+    OldToken,
+    /// Commits not pushed, uncommitted changes, stashes, branches with no upstream.
+    LocalWork,
+    /// A remote on a legacy `*.visualstudio.com` host.
+    LegacyRemote,
+    /// The organization was used with a personal Microsoft account.
+    PersonalAccount,
+    /// A sign-in cache other programs share: Visual Studio, the Azure CLI, MSAL, Azure
+    /// Artifacts.
+    SharedSignIn,
+    /// A file that pins the old tenant id.
+    PinnedTenant,
+    /// A word a later agent sends that this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Category {
+    /// Every category this version knows, in the order the dashboard shows them.
+    pub const ALL: [Category; 7] = [
+        Category::Ssh,
+        Category::OldToken,
+        Category::LocalWork,
+        Category::LegacyRemote,
+        Category::PersonalAccount,
+        Category::SharedSignIn,
+        Category::PinnedTenant,
+    ];
+
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Ssh => "ssh",
+            Category::OldToken => "old-token",
+            Category::LocalWork => "local-work",
+            Category::LegacyRemote => "legacy-remote",
+            Category::PersonalAccount => "personal-account",
+            Category::SharedSignIn => "shared-sign-in",
+            Category::PinnedTenant => "pinned-tenant",
+            Category::Unknown => "unknown",
+        }
+    }
+
+    /// The category a word names, if this version knows it.
+    pub fn parse(word: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == word)
+    }
 }
 
 /// One organization's state on this machine.

@@ -280,6 +280,7 @@ mod tests {
             outcome: Outcome::Done,
             organizations: Vec::new(),
             group: None,
+            inventory: None,
             tasks: vec![TaskReport {
                 id: "credentials".into(),
                 status: Status::Done,

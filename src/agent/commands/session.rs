@@ -28,10 +28,11 @@ use crate::agent::output::printer::{self, Style};
 use crate::agent::output::prompt::{Nobody, Prompt, Terminal};
 use crate::agent::paths::Paths;
 use crate::agent::settings::{Inputs, Settings, keys};
+use crate::agent::tasks::inventory;
 use crate::agent::tasks::switch::Switch;
 use crate::agent::tasks::verify::{CONCLUSION_KIND, VERIFY_ID};
-use crate::agent::tasks::{Context, Evidence, Interaction, NoProgress, Task};
-use crate::report::{Mode, Organization, Outcome, Report, SCHEMA_VERSION, TaskReport};
+use crate::agent::tasks::{Context, Evidence, Interaction, NoProgress, Task, registry};
+use crate::report::{Found, Mode, Organization, Outcome, Report, SCHEMA_VERSION, TaskReport};
 
 /// Everything a command needs, resolved once.
 pub(super) struct Session<'e> {
@@ -49,7 +50,28 @@ pub(super) struct Session<'e> {
     pub act_now: bool,
     /// Whether each configured organization switched, asked once when the run first plans.
     pub switch: Option<Vec<OrgSwitch>>,
+    /// Every task is selected (no `--only`, no `--skip`): only then is an inventory whole.
+    pub all_tasks: bool,
+    /// What the report's inventory is made from, once planned (with `report.send_plans`).
+    pub inventory: Option<InventoryBasis>,
 }
+
+/// What a report's inventory is made from: the waiting organizations' part, taken while
+/// planning, and what planning the others learnt, for their part from the report's items.
+pub(super) struct InventoryBasis {
+    waiting: Vec<Found>,
+    switched: Vec<String>,
+    evidence: Evidence,
+}
+
+/// The tasks whose findings the inventory of a waiting organization is made from (and
+/// `gcm-tenant-cache`, which learns which organizations were used with personal accounts).
+const INVENTORY_TASKS: &[&str] = &[
+    "gcm-tenant-cache",
+    "pinned-tenants",
+    "credentials",
+    "remotes",
+];
 
 impl<'e> Session<'e> {
     /// Resolves paths, settings and the task selection; prints warnings.
@@ -83,6 +105,8 @@ impl<'e> Session<'e> {
             interaction: Interaction::Attended,
             act_now: common.now,
             switch: None,
+            all_tasks: common.only.is_empty() && common.skip.is_empty(),
+            inventory: None,
         })
     }
 
@@ -161,7 +185,69 @@ impl<'e> Session<'e> {
                 None => {}
             }
         }
-        engine::plan(&self.context(now), &self.tasks, evidence)
+        let start = evidence.clone();
+        let (planned, evidence) = engine::plan(&self.context(now), &self.tasks, evidence);
+        self.inventory = self.inventory_basis(now, start, &evidence);
+        (planned, evidence)
+    }
+
+    /// With `report.send_plans`, for a run of every task with organizations configured: the
+    /// waiting organizations' inventory (their tasks detected as a plan would once they switch,
+    /// changing nothing) and what is needed for the switched ones'.
+    fn inventory_basis(
+        &self,
+        now: OffsetDateTime,
+        start: Evidence,
+        evidence: &Evidence,
+    ) -> Option<InventoryBasis> {
+        let states = self.switch.as_deref().unwrap_or_default();
+        if !self.settings.flag(&keys::REPORT_PLANS) || !self.all_tasks || states.is_empty() {
+            return None;
+        }
+        let (switched, waiting): (Vec<&OrgSwitch>, Vec<&OrgSwitch>) = states
+            .iter()
+            .partition(|org| org.state == crate::report::Switch::Switched);
+        let names = |orgs: Vec<&OrgSwitch>| orgs.into_iter().map(|o| o.name.clone()).collect();
+        let waiting: Vec<String> = names(waiting);
+        let waiting = if waiting.is_empty() {
+            Vec::new()
+        } else {
+            let settings = self.settings.only_organizations(&waiting);
+            let tasks: Vec<&'static dyn Task> = registry()
+                .into_iter()
+                .filter(|t| INVENTORY_TASKS.contains(&t.id()))
+                .collect();
+            let cx = Context::new(&self.paths, &settings, self.env, now, &NoProgress)
+                .with_switch(states);
+            let (planned, found) = engine::plan(&cx, &tasks, start);
+            let scope = inventory::Scope {
+                orgs: &waiting,
+                switched: false,
+                ssh_dir: &self.paths.ssh_dir,
+            };
+            inventory::take(&scope, &found, &engine::plan_report(&planned))
+        };
+        Some(InventoryBasis {
+            waiting,
+            switched: names(switched),
+            evidence: evidence.clone(),
+        })
+    }
+
+    /// The report's inventory: the waiting organizations' part and the switched ones' from
+    /// `tasks` (a plan's, or a run's after its changes).
+    fn inventory(&self, mode: Mode, tasks: &[TaskReport]) -> Option<Vec<Found>> {
+        let basis = self.inventory.as_ref().filter(|_| mode != Mode::Undo)?;
+        let scope = inventory::Scope {
+            orgs: &basis.switched,
+            switched: mode == Mode::Run,
+            ssh_dir: &self.paths.ssh_dir,
+        };
+        let mut found = basis.waiting.clone();
+        found.extend(inventory::take(&scope, &basis.evidence, tasks));
+        found.sort();
+        found.dedup();
+        Some(found)
     }
 
     /// Remembers what this run learnt, and, when a person saw the summary, which user steps
@@ -220,6 +306,7 @@ impl<'e> Session<'e> {
             outcome: Outcome::of_tasks(&tasks),
             organizations: organizations(self.switch.as_deref().unwrap_or_default(), &tasks),
             group: self.settings.report_group().map(str::to_string),
+            inventory: self.inventory(mode, &tasks),
             tasks,
         }
     }

@@ -139,6 +139,7 @@ pub(crate) fn sample_report(at: i64) -> Report {
         tasks: Vec::new(),
         organizations: Vec::new(),
         group: None,
+        inventory: None,
     }
 }
 

@@ -10,6 +10,7 @@ pub(super) mod browser_sign_out;
 pub(super) mod credentials;
 pub(super) mod feeds;
 pub(super) mod guidance;
+pub(super) mod inventory;
 pub(super) mod pinned_tenants;
 pub(super) mod remotes;
 pub(super) mod ssh_key;
@@ -347,6 +348,24 @@ pub(super) struct Evidence {
     /// Old tokens were found (saved credentials, tokens in feed and shell files): scripts and
     /// feeds need new personal access tokens.
     pub old_tokens: bool,
+    /// Every Azure DevOps remote in scope, by its report target (`<repository> (<remote>)`,
+    /// `, push` for a push URL), for the inventory (found by `remotes`).
+    pub remotes: BTreeMap<String, RemoteFacts>,
+    /// The organizations each repository's remotes use, by the repository as the report shows
+    /// it (found by `remotes`).
+    pub repo_orgs: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// What one Azure DevOps remote shows about how it is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RemoteFacts {
+    pub org: String,
+    /// Reached over SSH.
+    pub ssh: bool,
+    /// On a legacy `*.visualstudio.com` host.
+    pub legacy: bool,
+    /// Carries a password or token in the URL.
+    pub secret: bool,
 }
 
 /// A task failed to look; its detail goes into the report.

@@ -15,7 +15,7 @@ use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::{Action, Context, Evidence, Finding, Task, TaskError};
+use super::{Action, Context, Evidence, Finding, RemoteFacts, Task, TaskError};
 use crate::agent::ado::tenant::{Backing, Lookup};
 use crate::agent::output::words::count;
 use crate::agent::parallel;
@@ -71,6 +71,10 @@ impl Task for Remotes {
             });
         }
         evidence.ssh_remotes |= !totals.ssh_orgs.is_empty();
+        evidence.remotes.extend(std::mem::take(&mut totals.remotes));
+        for (repo, orgs) in std::mem::take(&mut totals.repo_orgs) {
+            evidence.repo_orgs.entry(repo).or_default().extend(orgs);
+        }
         evidence.ssh_orgs.extend(totals.ssh_orgs.iter().cloned());
         evidence.remote_orgs.extend(
             totals
@@ -91,6 +95,15 @@ impl Task for Remotes {
     }
 }
 
+/// How the report names a remote's fetch or push URL.
+fn remote_target(shown_repo: &str, remote: &str, push: bool) -> String {
+    if push {
+        format!("{shown_repo} ({remote}, push)")
+    } else {
+        format!("{shown_repo} ({remote})")
+    }
+}
+
 /// Counts for the report.
 #[derive(Debug, Default)]
 struct Totals {
@@ -105,6 +118,10 @@ struct Totals {
     orgs: BTreeSet<String>,
     /// The organizations some remote reaches over SSH.
     ssh_orgs: BTreeSet<String>,
+    /// Every Azure DevOps remote in scope, by its report target.
+    remotes: BTreeMap<String, RemoteFacts>,
+    /// The organizations each repository uses, by the repository as shown.
+    repo_orgs: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Totals {
@@ -117,6 +134,10 @@ impl Totals {
         self.tfvc += other.tfvc;
         self.orgs.extend(other.orgs);
         self.ssh_orgs.extend(other.ssh_orgs);
+        self.remotes.extend(other.remotes);
+        for (repo, orgs) in other.repo_orgs {
+            self.repo_orgs.entry(repo).or_default().extend(orgs);
+        }
     }
 
     fn describe(&self) -> String {
@@ -306,6 +327,20 @@ fn examine(cx: &Context<'_>, path: &Path) -> Examined {
             if ado.transport == url::Transport::Ssh {
                 totals.ssh_orgs.insert(ado.org.clone());
             }
+            totals.remotes.insert(
+                remote_target(&shown_repo, &remote.name, push),
+                RemoteFacts {
+                    org: ado.org.clone(),
+                    ssh: ado.transport == url::Transport::Ssh,
+                    legacy: ado.legacy_host,
+                    secret: ado.embedded == Embedded::Secret,
+                },
+            );
+            totals
+                .repo_orgs
+                .entry(shown_repo.clone())
+                .or_default()
+                .insert(ado.org.clone());
             ado_remotes.insert(remote.name.clone());
             let configured = configured.get_or_init(|| configured_urls(path));
             if let Some(finding) = check_url(
@@ -502,11 +537,7 @@ fn check_url(
     configured: &BTreeMap<String, String>,
     totals: &mut Totals,
 ) -> Option<Finding> {
-    let target = if push {
-        format!("{shown_repo} ({}, push)", remote.name)
-    } else {
-        format!("{shown_repo} ({})", remote.name)
-    };
+    let target = remote_target(shown_repo, &remote.name, push);
     // The configured value, before any `insteadOf` rule: only that can be set.
     let key = if push {
         format!("remote.{}.pushurl", remote.name)
