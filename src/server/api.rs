@@ -28,6 +28,7 @@ pub fn routes(_: &State) -> axum::Router<State> {
         .route("/api/v1/reports", post(receive))
         .route("/api/v1/summary", get(summary))
         .route("/api/v1/groups", get(groups))
+        .route("/api/v1/inventory", get(inventory))
         .route("/api/v1/devices", get(devices))
         .route("/api/v1/devices/{device_id}/{user}", get(device))
         .route("/api/v1/openapi.json", get(openapi))
@@ -137,6 +138,21 @@ async fn ingest(
                 "the agent keeps it and sends it again later",
             )
             .logged(format!("storing a report failed: {err}"))
+        })?;
+    // The inventory is taken in a transaction of its own, only from the reports that carry
+    // one (with `report.send_plans`), and again from a duplicate: a report whose inventory
+    // could not be stored is sent again, and taking it twice changes nothing.
+    state
+        .store
+        .record_inventory(&report, millis(state.now()))
+        .await
+        .map_err(|err| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the report's inventory could not be stored",
+                "the agent keeps the report and sends it again later",
+            )
+            .logged(format!("storing a report's inventory failed: {err}"))
         })?;
     let (status, word) = match stored {
         Stored::Accepted => (StatusCode::ACCEPTED, "accepted"),
@@ -279,6 +295,41 @@ async fn groups(
     axum::extract::State(state): axum::extract::State<State>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.store.groups().await?).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct InventoryQuery {
+    organization: Option<String>,
+    group: Option<String>,
+}
+
+/// The inventory (before the switch, and what is still open after it): of one organization,
+/// or of every organization reported; each with its readiness lines.
+async fn inventory(
+    _: Viewer,
+    axum::extract::State(state): axum::extract::State<State>,
+    query: Result<Query<InventoryQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            rejection.body_text(),
+            "use organization and group, as /api/v1/openapi.json describes",
+        )
+    })?;
+    let group = query.group.as_deref().filter(|g| !g.is_empty());
+    let orgs = match query.organization.as_deref().filter(|o| !o.is_empty()) {
+        Some(org) => vec![org.to_lowercase()],
+        None => state.store.inventory_organizations().await?,
+    };
+    let mut out = Vec::with_capacity(orgs.len());
+    for org in &orgs {
+        let inventory = state.store.inventory(org, group).await?;
+        let mut value = serde_json::to_value(&inventory).unwrap_or_default();
+        value["readiness"] = json!(inventory.readiness());
+        out.push(value);
+    }
+    Ok(Json(json!({ "organizations": out })).into_response())
 }
 
 async fn devices(

@@ -14,6 +14,7 @@ mod audit;
 mod chart;
 mod devices;
 mod groups;
+mod inventory;
 mod login;
 mod overview;
 mod tokens;
@@ -60,6 +61,8 @@ pub fn routes(upload_bytes: usize) -> axum::Router<State> {
         .route("/groups.csv", get(groups::groups_csv))
         .route("/groups/wave", post(groups::set_wave))
         .route("/not-reported.csv", get(groups::not_reported_csv))
+        .route("/inventory", get(inventory::inventory_page))
+        .route("/inventory.csv", get(inventory::inventory_csv))
         .route("/devices", get(device_list))
         .route("/devices.csv", get(device_csv))
         .route("/devices/{device_id}/{user}", get(device_page))
@@ -96,6 +99,7 @@ pub(super) fn page(title: &str, who: Option<&Principal>, body: Markup) -> Respon
                             a href="/" { "Overview" }
                             a href="/devices" { "Devices" }
                             a href="/groups" { "Groups" }
+                            a href="/inventory" { "Before the switch" }
                             @if admin {
                                 a href="/tokens" { "Tokens" }
                                 a href="/webhooks" { "Webhooks" }
