@@ -247,3 +247,85 @@ fn groups_and_waves_in_the_browser() {
     assert_eq!(text_of(&mut browser, "outcome-failed"), "1");
     assert_eq!(text_of(&mut browser, "verified-working"), "1");
 }
+
+#[test]
+fn before_the_switch_in_the_browser() {
+    use ado_cutover::report::{Category, Found, Organization, Switch};
+    let server = TestServer::start(false);
+    for (user, found) in [
+        (
+            "ana",
+            vec![
+                (Category::LocalWork, "contoso", "~/src/app (main)"),
+                (Category::Ssh, "fabrikam", HOSTILE),
+            ],
+        ),
+        (
+            "ben",
+            vec![(Category::LocalWork, "contoso", "~/src/api (dev)")],
+        ),
+        ("cy", vec![]),
+    ] {
+        let mut report = report(&format!("pc-{user}"), Outcome::NothingToDo);
+        report.user.name = user.into();
+        report.user.upn = Some(format!("{user}@contoso.com"));
+        report.organizations = ["contoso", "fabrikam"]
+            .map(|name| Organization {
+                name: name.into(),
+                switch: Switch::Waiting,
+                verified: None,
+            })
+            .to_vec();
+        report.inventory = Some(
+            found
+                .into_iter()
+                .map(|(category, org, target)| Found {
+                    category,
+                    organization: org.into(),
+                    target: target.into(),
+                    kind: "test".into(),
+                })
+                .collect(),
+        );
+        post(&server, &report);
+    }
+    let mut browser = Browser::launch();
+    browser.open(&format!("{}/login", server.base));
+    browser.eval(&format!(
+        "document.getElementById('token').value = '{ADMIN}'; document.querySelector('form.login').submit();"
+    ));
+    browser.wait_for("location.pathname === '/' && document.readyState === 'complete'");
+    // Through the navigation, as an admin finds it.
+    browser.eval("[...document.querySelectorAll('nav a')].find(a => a.textContent === 'Before the switch').click()");
+    browser.wait_for("location.pathname === '/inventory' && document.readyState === 'complete' && document.querySelector('table.inventory')");
+    let row = |browser: &mut Browser, category: &str| {
+        browser.eval(&format!(
+            "[...document.querySelector('tr[data-category=\"{category}\"]').cells].slice(1, 5).map(c => c.innerText.trim()).join('|')"
+        ))
+    };
+    assert_eq!(row(&mut browser, "local-work"), json!("2|2|2|2"));
+    assert_eq!(row(&mut browser, "ssh"), json!("0|0|0|0"), "contoso first");
+    assert_eq!(
+        browser.eval("document.querySelector('ul.readiness').innerText.trim()"),
+        json!("2 users have unpushed or uncommitted work in contoso repositories")
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('p.summary').innerText.trim()"),
+        json!(
+            "3 devices of 3 people report contoso; 3 still wait for its switch; 3 sent an inventory."
+        )
+    );
+    // The other organization, through the form; the hostile target stays text.
+    browser.eval("document.querySelector('select[name=org]').value = 'fabrikam'; document.querySelector('form.filters').submit();");
+    browser.wait_for("location.search.includes('org=fabrikam') && document.readyState === 'complete' && document.querySelector('table.inventory')");
+    assert_eq!(row(&mut browser, "ssh"), json!("1|1|1|1"));
+    assert_eq!(
+        browser.eval("document.querySelector('table.entries td code').innerText"),
+        json!(HOSTILE)
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('pwned') === null"),
+        json!(true)
+    );
+    assert_ne!(browser.eval("document.title"), json!("pwned"));
+}

@@ -17,6 +17,7 @@ mod groups;
 mod guided;
 mod hardening;
 mod instances;
+mod inventory;
 mod keyring;
 mod pinned_tenants;
 mod remotes;

@@ -189,9 +189,10 @@ fn repository_orgs<'s>(scope: &Scope<'s>, evidence: &Evidence, target: &str) -> 
         .collect()
 }
 
-/// The organizations in scope an item names by address (`dev.azure.com/<org>`,
-/// `<org>.visualstudio.com`) in its target or detail; none when it names none (a store every
-/// organization shares).
+/// The organizations in scope an item names by address (`dev.azure.com/<org>` and its
+/// subdomains such as `pkgs.`, `<org>.visualstudio.com`) in its target or detail, or as a feed
+/// token's owner ("... for <org>;"); none when it names none (a store every organization
+/// shares).
 fn named_orgs<'s>(scope: &Scope<'s>, item: &Item) -> Vec<&'s String> {
     let text = format!("{} {}", item.target, item.detail).to_ascii_lowercase();
     scope
@@ -199,20 +200,23 @@ fn named_orgs<'s>(scope: &Scope<'s>, item: &Item) -> Vec<&'s String> {
         .iter()
         .filter(|org| {
             let org = org.to_ascii_lowercase();
-            mentions(&text, &format!("dev.azure.com/{org}"))
-                || mentions(&text, &format!("{org}.visualstudio.com"))
+            mentions(&text, &format!("dev.azure.com/{org}"), true)
+                || mentions(&text, &format!("{org}.visualstudio.com"), false)
+                || item.kind == "token-elsewhere" && text.contains(&format!(" for {org};"))
         })
         .collect()
 }
 
-/// True when `text` has `needle` with no name character right after it, and (for a host) none
-/// right before it either: `dev.azure.com/contoso` is not in `dev.azure.com/contoso-labs`.
-fn mentions(text: &str, needle: &str) -> bool {
+/// True when `text` has `needle` with no name character right after it and none right before
+/// it (nor a dot, unless `subdomains`): `dev.azure.com/contoso` is not in
+/// `dev.azure.com/contoso-labs`, `contoso.visualstudio.com` not in `a.contoso.visualstudio.com`.
+fn mentions(text: &str, needle: &str, subdomains: bool) -> bool {
     let name_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     text.match_indices(needle).any(|(at, _)| {
         let after = text[at + needle.len()..].chars().next();
         let before = text[..at].chars().next_back();
-        !after.is_some_and(name_char) && !before.is_some_and(|c| name_char(c) || c == '.')
+        !after.is_some_and(name_char)
+            && !before.is_some_and(|c| name_char(c) || c == '.' && !subdomains)
     })
 }
 
@@ -415,25 +419,18 @@ mod tests {
 
     #[test]
     fn an_organization_is_named_only_as_a_whole_word() {
+        let org = "dev.azure.com/contoso";
+        assert!(mentions("https://dev.azure.com/contoso/x", org, true));
         assert!(mentions(
-            "https://dev.azure.com/contoso/x",
-            "dev.azure.com/contoso"
+            "//pkgs.dev.azure.com/contoso/_packaging",
+            org,
+            true
         ));
-        assert!(!mentions(
-            "https://dev.azure.com/contoso-labs",
-            "dev.azure.com/contoso"
-        ));
-        assert!(mentions(
-            "contoso.visualstudio.com",
-            "contoso.visualstudio.com"
-        ));
-        assert!(!mentions(
-            "my-contoso.visualstudio.com",
-            "contoso.visualstudio.com"
-        ));
-        assert!(!mentions(
-            "a.contoso.visualstudio.com",
-            "contoso.visualstudio.com"
-        ));
+        assert!(!mentions("https://dev.azure.com/contoso-labs", org, true));
+        assert!(!mentions("https://notdev.azure.com/contoso", org, true));
+        let host = "contoso.visualstudio.com";
+        assert!(mentions("https://contoso.visualstudio.com/", host, false));
+        assert!(!mentions("my-contoso.visualstudio.com", host, false));
+        assert!(!mentions("a.contoso.visualstudio.com", host, false));
     }
 }

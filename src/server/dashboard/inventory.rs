@@ -38,7 +38,9 @@ pub(crate) fn label(category: Category) -> &'static str {
         Category::LocalWork => "Unpushed or uncommitted work",
         Category::LegacyRemote => "Legacy visualstudio.com remotes",
         Category::PersonalAccount => "Used a personal Microsoft account",
-        Category::SharedSignIn => "Shared sign-in caches (Visual Studio, Azure CLI, MSAL, Artifacts)",
+        Category::SharedSignIn => {
+            "Shared sign-in caches (Visual Studio, Azure CLI, MSAL, Artifacts)"
+        }
         Category::PinnedTenant => "Pinned tenant ids",
         Category::Unknown => "Other",
     }

@@ -326,6 +326,7 @@ pub(crate) fn sample_report(
         outcome,
         organizations: Vec::new(),
         group: None,
+        inventory: None,
         tasks: vec![TaskReport {
             id: "browser-sign-out".into(),
             status,
