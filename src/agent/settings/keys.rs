@@ -73,7 +73,7 @@ pub(crate) const REPORT_PLANS: Key = Key {
     name: "report.send_plans",
     env: "ADO_CUTOVER_REPORT_SEND_PLANS",
     kind: Kind::Bool,
-    help: "also send the reports of `plan` (by default only `run` and `undo` reports are sent)",
+    help: "also send the reports of `plan`, and with every whole run's report the inventory of what the switch touches (by default only `run` and `undo` reports are sent)",
     default: Some("false"),
 };
 pub(crate) const REPORT_GROUP: Key = Key {

@@ -5,7 +5,8 @@
 //! Pages: the fleet overview (outcomes, per task, reports over time as an SVG chart, who needs
 //! action and why, failures by cause, who has not reported), the device list with search and
 //! filters and its CSV export, and each device's history; groups and waves with their
-//! progress; for admins, tokens, webhooks and the audit log.
+//! progress; before the switch, per organization, who will be hit and how (the agents'
+//! inventories); for admins, tokens, webhooks and the audit log.
 //! Every handler names [`Viewer`](crate::server::auth::Viewer) or
 //! [`Admin`](crate::server::auth::Admin); navigation hides what a viewer cannot use, the
 //! server refuses it.
