@@ -109,13 +109,20 @@ fn ana(server: &TestServer) -> Sandbox {
     sandbox
 }
 
+/// A folder name that is markup where the file system allows it (Windows does not allow `<`).
+const HOSTILE_FOLDER: &str = if cfg!(windows) {
+    "work/a & b legacy"
+} else {
+    "work/<b>legacy</b>"
+};
+
 /// Ben: a fabrikam repository on the legacy host with a token in its URL, and a token in
 /// `~/.bashrc` (no organization one can tell: it counts for both).
 fn ben(server: &TestServer) -> Sandbox {
     let sandbox = machine(server, "ben");
     repo(
         &sandbox,
-        "work/<b>legacy</b>",
+        HOSTILE_FOLDER,
         &format!(
             "https://ben:{}@fabrikam.visualstudio.com/proj/_git/legacy",
             SECRETS[1]
@@ -265,7 +272,7 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
             list("fabrikam", Category::LegacyRemote),
             [(
                 "ben".to_string(),
-                format!("{} (origin)", home("work/<b>legacy</b>"))
+                format!("{} (origin)", home(HOSTILE_FOLDER))
             )]
         );
         assert_eq!(
@@ -283,8 +290,13 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
         let (cookie, _) = server.sign_in();
         let (status, page) = server.get_as("/inventory?org=fabrikam", &cookie);
         assert_eq!(status, 200, "{page}");
-        assert!(page.contains("&lt;b&gt;legacy&lt;/b&gt;"), "{page}");
-        assert!(!page.contains("<b>legacy</b>"));
+        let folder = HOSTILE_FOLDER.rsplit('/').next().unwrap();
+        let escaped = folder
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        assert!(page.contains(&escaped), "{page}");
+        assert!(!page.contains(folder), "{page}");
         assert!(
             page.contains(
                 "1 user has repositories on the legacy fabrikam.visualstudio.com address"
@@ -507,7 +519,7 @@ fn the_agent_sends_an_inventory_only_when_asked_and_only_from_a_whole_run() {
         plan(&["--skip", "verify"]).get("inventory").is_none(),
         "--skip: not whole"
     );
-    let text = std::fs::read_to_string(sandbox.paths.managed_dir.join("config.toml")).unwrap();
+    let text = std::fs::read_to_string(sandbox.paths.managed_config()).unwrap();
     sandbox.write_managed_config(&text.replace("send_plans = true\n", ""));
     assert!(plan(&[]).get("inventory").is_none(), "not turned on");
 }
