@@ -22,11 +22,14 @@ use support::{Sandbox, TENANT, text};
 const WAITING: i32 = 12;
 
 /// Secrets planted in every place the agents read.
-const SECRETS: [&str; 4] = [
+const SECRETS: [&str; 7] = [
     "GITSTORESECRET0001",
     "URLSECRET0002",
     "NPMSECRET0003",
     "SHELLSECRET0004",
+    "GCMSTORESECRET0005",
+    "NUGETSECRET0006",
+    "DOTENVSECRET0007",
 ];
 
 /// `~/<rel>` with the platform's separators.
@@ -135,6 +138,41 @@ fn ben(server: &TestServer) -> Sandbox {
     sandbox
 }
 
+/// Cy: a fabrikam token in Git Credential Manager's plaintext store and in NuGet's
+/// configuration, and a token in `~/.env` (no organization one can tell).
+fn cy(server: &TestServer) -> Sandbox {
+    let sandbox = machine(server, "cy");
+    let home = &sandbox.paths.home;
+    sandbox.write(
+        &home
+            .join(".gcm")
+            .join("store")
+            .join("git")
+            .join("https")
+            .join("dev.azure.com")
+            .join("fabrikam")
+            .join("cy.credential"),
+        format!(
+            "{}\nservice=https://dev.azure.com/fabrikam\naccount=cy\n",
+            SECRETS[4]
+        )
+        .as_bytes(),
+    );
+    sandbox.write(
+        &home.join(".nuget").join("NuGet").join("NuGet.Config"),
+        format!(
+            "<configuration>\n<packageSources>\n<add key=\"f\" value=\"https://pkgs.dev.azure.com/fabrikam/_packaging/f/nuget/v3/index.json\" />\n</packageSources>\n<packageSourceCredentials><f>\n<add key=\"Username\" value=\"cy\" />\n<add key=\"ClearTextPassword\" value=\"{}\" />\n</f></packageSourceCredentials>\n</configuration>\n",
+            SECRETS[5]
+        )
+        .as_bytes(),
+    );
+    sandbox.write(
+        &home.join(".env"),
+        format!("AZURE_DEVOPS_PAT={}\n", SECRETS[6]).as_bytes(),
+    );
+    sandbox
+}
+
 fn counts(inventory: &ado_cutover::server::store::OrgInventory, category: Category) -> (i64, i64) {
     let c = inventory
         .categories
@@ -194,7 +232,7 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
         }
         let ana = ana(&server);
         let ben = ben(&server);
-        let cy = machine(&server, "cy");
+        let cy = cy(&server);
         let before = ana.snapshot();
         for (sandbox, user) in [(&ana, "ana"), (&ben, "ben"), (&cy, "cy")] {
             assert_eq!(logon_run(sandbox, &cloud, user), Some(WAITING), "{user}");
@@ -211,7 +249,7 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
             all_found(&contoso),
             [
                 ("ssh", 1),
-                ("old-token", 2),
+                ("old-token", 3),
                 ("local-work", 1),
                 ("legacy-remote", 0),
                 ("personal-account", 1),
@@ -227,7 +265,7 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
             all_found(&fabrikam),
             [
                 ("ssh", 0),
-                ("old-token", 1),
+                ("old-token", 2),
                 ("local-work", 0),
                 ("legacy-remote", 1),
                 ("personal-account", 0),
@@ -262,6 +300,23 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
                 ("ana".to_string(), home(".git-credentials (contoso)")),
                 ("ana".to_string(), home(".npmrc:2")),
                 ("ben".to_string(), home(".bashrc:1")),
+                ("cy".to_string(), home(".env:1")),
+            ]
+        );
+        assert_eq!(
+            list("fabrikam", Category::OldToken),
+            [
+                ("ben".to_string(), home(".bashrc:1")),
+                (
+                    "ben".to_string(),
+                    format!("{} (origin)", home(HOSTILE_FOLDER))
+                ),
+                ("cy".to_string(), home(".env:1")),
+                (
+                    "cy".to_string(),
+                    home(".gcm/store/git/https/dev.azure.com/fabrikam/cy.credential")
+                ),
+                ("cy".to_string(), home(".nuget/NuGet/NuGet.Config:7")),
             ]
         );
         assert_eq!(
@@ -279,7 +334,7 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
             contoso.readiness(),
             [
                 "1 user uses SSH with contoso: their SSH keys must be added again under the new sign-in",
-                "2 users have old tokens or saved passwords for contoso (git credential stores, remote URLs, feed or shell files)",
+                "3 users have old tokens or saved passwords for contoso (git credential stores, remote URLs, feed or shell files)",
                 "1 user has unpushed or uncommitted work in contoso repositories",
                 "1 user used contoso with a personal Microsoft account",
             ]
@@ -307,7 +362,7 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
             &cookie,
         );
         assert_eq!(status, 200);
-        assert_eq!(csv.lines().count(), 4, "a header and three entries: {csv}");
+        assert_eq!(csv.lines().count(), 5, "a header and four entries: {csv}");
         assert!(csv.contains("\"ana\"") && csv.contains(".npmrc:2"), "{csv}");
         let (status, api) = server.get_as("/api/v1/inventory?organization=contoso", &cookie);
         assert_eq!(status, 200);
@@ -347,7 +402,7 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
             .block_on(server.store.inventory("contoso", None))
             .unwrap();
         assert_eq!(contoso.waiting, 2, "ben and cy have not run since");
-        assert_eq!(counts(&contoso, Category::OldToken), (2, 2));
+        assert_eq!(counts(&contoso, Category::OldToken), (3, 3));
         assert_eq!(counts(&contoso, Category::LocalWork), (1, 1));
         let ana_tokens: Vec<(String, Option<i64>)> = server
             .block_on(server.store.inventory_entries(

@@ -194,7 +194,10 @@ fn repository_orgs<'s>(scope: &Scope<'s>, evidence: &Evidence, target: &str) -> 
 /// token's owner ("... for <org>;"); none when it names none (a store every organization
 /// shares).
 fn named_orgs<'s>(scope: &Scope<'s>, item: &Item) -> Vec<&'s String> {
-    let text = format!("{} {}", item.target, item.detail).to_ascii_lowercase();
+    // A Windows path names `dev.azure.com\<org>` (GCM's stores keep one folder per host).
+    let text = format!("{} {}", item.target, item.detail)
+        .to_ascii_lowercase()
+        .replace('\\', "/");
     scope
         .orgs
         .iter()
