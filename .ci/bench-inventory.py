@@ -71,7 +71,7 @@ def seed_rows(now_ms: int):
             closed = now_ms if category == "old-token" and switched(d) else None
             for n in range(count):
                 entries.append((device, user, ORG, category, f"~/place-{n} of {category}", "kind",
-                                now_ms, now_ms, closed))
+                                f"{user}@contoso.com", now_ms, now_ms, closed))
         yield report, dev, org, entries, (device, user, now_ms)
 
 
@@ -93,7 +93,7 @@ def seed_sqlite(path: pathlib.Path, now_ms: int) -> None:
         db.execute("INSERT INTO reports VALUES (?,?,?,?,?,?,?,?,?,?)", report)
         db.execute(f"INSERT INTO devices ({bench.DEVICE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dev)
         db.execute("INSERT INTO device_orgs VALUES (?,?,?,?,?,?)", org)
-        db.executemany("INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?)", entries)
+        db.executemany("INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?,?)", entries)
         db.execute("INSERT INTO inventory_taken VALUES (?,?,?)", taken)
     db.commit()
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -139,21 +139,6 @@ async fn ingest(
             )
             .logged(format!("storing a report failed: {err}"))
         })?;
-    // The inventory is taken in a transaction of its own, only from the reports that carry
-    // one (with `report.send_plans`), and again from a duplicate: a report whose inventory
-    // could not be stored is sent again, and taking it twice changes nothing.
-    state
-        .store
-        .record_inventory(&report, millis(state.now()))
-        .await
-        .map_err(|err| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the report's inventory could not be stored",
-                "the agent keeps the report and sends it again later",
-            )
-            .logged(format!("storing a report's inventory failed: {err}"))
-        })?;
     let (status, word) = match stored {
         Stored::Accepted => (StatusCode::ACCEPTED, "accepted"),
         Stored::Duplicate => (StatusCode::OK, "duplicate"),

@@ -28,6 +28,17 @@ fn post(server: &TestServer, report: &Report) {
     assert_eq!(response.status().as_u16(), 202);
 }
 
+/// Chromium, signed in to `server` as an admin through the sign-in form, on the overview.
+fn signed_in(server: &TestServer) -> Browser {
+    let mut browser = Browser::launch();
+    browser.open(&format!("{}/login", server.base));
+    browser.eval(&format!(
+        "document.getElementById('token').value = '{ADMIN}'; document.querySelector('form.login').submit();"
+    ));
+    browser.wait_for("location.pathname === '/' && document.readyState === 'complete'");
+    browser
+}
+
 fn text_of(browser: &mut Browser, id: &str) -> String {
     browser
         .eval(&format!("document.getElementById('{id}').textContent"))
@@ -206,12 +217,7 @@ fn groups_and_waves_in_the_browser() {
         }];
         post(&server, &report);
     }
-    let mut browser = Browser::launch();
-    browser.open(&format!("{}/login", server.base));
-    browser.eval(&format!(
-        "document.getElementById('token').value = '{ADMIN}'; document.querySelector('form.login').submit();"
-    ));
-    browser.wait_for("location.pathname === '/' && document.readyState === 'complete'");
+    let mut browser = signed_in(&server);
     browser.open(&format!("{}/groups", server.base));
     browser
         .wait_for("document.readyState === 'complete' && document.querySelector('table.groups')");
@@ -289,12 +295,7 @@ fn before_the_switch_in_the_browser() {
         );
         post(&server, &report);
     }
-    let mut browser = Browser::launch();
-    browser.open(&format!("{}/login", server.base));
-    browser.eval(&format!(
-        "document.getElementById('token').value = '{ADMIN}'; document.querySelector('form.login').submit();"
-    ));
-    browser.wait_for("location.pathname === '/' && document.readyState === 'complete'");
+    let mut browser = signed_in(&server);
     // Through the navigation, as an admin finds it.
     browser.eval("[...document.querySelectorAll('nav a')].find(a => a.textContent === 'Before the switch').click()");
     browser.wait_for("location.pathname === '/inventory' && document.readyState === 'complete' && document.querySelector('table.inventory')");

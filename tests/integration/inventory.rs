@@ -9,7 +9,7 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ado_cutover::report::Category;
 use serde_json::Value;
@@ -31,20 +31,6 @@ const SECRETS: [&str; 7] = [
     "NUGETSECRET0006",
     "DOTENVSECRET0007",
 ];
-
-/// `~/<rel>` with the platform's separators.
-fn under_home(sandbox: &Sandbox, rel: &str) -> PathBuf {
-    rel.split('/')
-        .fold(sandbox.paths.home.clone(), |dir, part| dir.join(part))
-}
-
-/// A repository at `~/<rel>` with `origin` at `url`.
-fn repo(sandbox: &Sandbox, rel: &str, url: &str) -> PathBuf {
-    let dir = under_home(sandbox, rel);
-    std::fs::create_dir_all(&dir).unwrap();
-    git::with_origin(&dir, url);
-    dir
-}
 
 /// A sandbox for `user` whose agent reports to `server`, with contoso and fabrikam configured
 /// and inventories turned on.
@@ -86,7 +72,7 @@ fn logon_run(sandbox: &Sandbox, cloud: &FakeCloud, user: &str) -> Option<i32> {
 /// feed token in `~/.npmrc`, and contoso used with a personal account (the tenant cache).
 fn ana(server: &TestServer) -> Sandbox {
     let sandbox = machine(server, "ana");
-    let app = repo(
+    let app = git::at_home(
         &sandbox,
         "src/app",
         "git@ssh.dev.azure.com:v3/contoso/proj/app",
@@ -123,7 +109,7 @@ const HOSTILE_FOLDER: &str = if cfg!(windows) {
 /// `~/.bashrc` (no organization one can tell: it counts for both).
 fn ben(server: &TestServer) -> Sandbox {
     let sandbox = machine(server, "ben");
-    repo(
+    git::at_home(
         &sandbox,
         HOSTILE_FOLDER,
         &format!(
@@ -224,12 +210,7 @@ fn database_bytes(server: &TestServer) -> Vec<u8> {
 fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored() {
     for postgres in backends() {
         let server = TestServer::start(postgres);
-        let cloud = FakeCloud::start();
-        {
-            let mut state = cloud.state.lock().unwrap();
-            state.tenants.insert("contoso".into(), "msa".into());
-            state.tenants.insert("fabrikam".into(), "msa".into());
-        }
+        let cloud = FakeCloud::before_the_switch(&["contoso", "fabrikam"]);
         let ana = ana(&server);
         let ben = ben(&server);
         let cy = cy(&server);
@@ -280,7 +261,7 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
                 .block_on(
                     server
                         .store
-                        .inventory_entries(org, category, true, None, 100, 0),
+                        .inventory_entries(org, category, true, None, None, 100),
                 )
                 .unwrap()
                 .into_iter()
@@ -410,8 +391,8 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
                 Category::OldToken,
                 false,
                 None,
+                None,
                 100,
-                0,
             ))
             .unwrap()
             .into_iter()
@@ -482,8 +463,8 @@ fn a_late_report_never_replaces_a_newer_inventory_and_an_empty_one_closes_everyt
                     Category::OldToken,
                     true,
                     None,
+                    None,
                     10,
-                    0,
                 ))
                 .unwrap()
                 .into_iter()
@@ -529,25 +510,39 @@ fn a_late_report_never_replaces_a_newer_inventory_and_an_empty_one_closes_everyt
                 Category::OldToken,
                 false,
                 None,
+                None,
                 10,
-                0,
             ))
             .unwrap();
         assert_eq!(all.len(), 2, "{all:?}");
         assert!(all.iter().all(|e| e.closed_at.is_some()));
+        // Page by page (as the CSV export reads), each page after the last entry of the one
+        // before: the same entries in the same order.
+        let mut paged = Vec::new();
+        loop {
+            let page = server
+                .block_on(server.store.inventory_entries(
+                    "contoso",
+                    Category::OldToken,
+                    false,
+                    None,
+                    paged.last(),
+                    1,
+                ))
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            paged.extend(page);
+        }
+        assert_eq!(paged, all);
     }
 }
 
 #[test]
 fn the_agent_sends_an_inventory_only_when_asked_and_only_from_a_whole_run() {
     let server = TestServer::start(false);
-    let cloud = FakeCloud::start();
-    cloud
-        .state
-        .lock()
-        .unwrap()
-        .tenants
-        .insert("contoso".into(), "msa".into());
+    let cloud = FakeCloud::before_the_switch(&["contoso"]);
     let sandbox = ana(&server);
     let plan = |args: &[&str]| -> Value {
         let mut cmd = sandbox.cmd();

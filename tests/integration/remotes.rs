@@ -13,20 +13,6 @@ use support::{Sandbox, text};
 
 const SECRET: &str = "SECRETPAT0123456789";
 
-/// `~/<rel>` with the platform's separators (`rel` uses `/`), as the agent shows paths.
-fn under_home(sandbox: &Sandbox, rel: &str) -> PathBuf {
-    rel.split('/')
-        .fold(sandbox.paths.home.clone(), |dir, part| dir.join(part))
-}
-
-/// A repository at `~/<rel>` with remote `origin` at `url`.
-fn repo(sandbox: &Sandbox, rel: &str, url: &str) -> PathBuf {
-    let dir = under_home(sandbox, rel);
-    std::fs::create_dir_all(&dir).unwrap();
-    git::with_origin(&dir, url);
-    dir
-}
-
 struct Machine {
     sandbox: Sandbox,
     legacy_https: PathBuf,
@@ -45,27 +31,27 @@ fn machine() -> Machine {
          [url \"https://contoso.visualstudio.com/\"]\n\tinsteadOf = ado:\n",
     )
     .unwrap();
-    let legacy_https = repo(
+    let legacy_https = git::at_home(
         &sandbox,
         "src/web",
         "https://contoso.visualstudio.com/DefaultCollection/My%20Project/_git/web",
     );
-    let legacy_ssh = repo(
+    let legacy_ssh = git::at_home(
         &sandbox,
         "src/api",
         "contoso@vs-ssh.visualstudio.com:v3/contoso/proj/api",
     );
-    let with_pat = repo(
+    let with_pat = git::at_home(
         &sandbox,
         "src/pat",
         &format!("https://alice:{SECRET}@dev.azure.com/contoso/proj/_git/pat"),
     );
-    let by_rule = repo(&sandbox, "src/rule", "ado:proj/_git/rule");
+    let by_rule = git::at_home(&sandbox, "src/rule", "ado:proj/_git/rule");
 
     // A clone with work that was never pushed, and a worktree of it.
-    let server = under_home(&sandbox, "srv/modern.git");
+    let server = sandbox.under_home("srv/modern.git");
     git::init_bare(&server);
-    let modern = repo(
+    let modern = git::at_home(
         &sandbox,
         "src/modern",
         "https://dev.azure.com/contoso/proj/_git/modern",
@@ -74,7 +60,7 @@ fn machine() -> Machine {
     let pushed = git::commit_file(&clone, "a", "1", "one");
     git::track_origin_main(&clone, pushed);
     git::commit_file(&clone, "a", "2", "two");
-    git::add_worktree(&clone, &under_home(&sandbox, "src/modern-wt"), "wt");
+    git::add_worktree(&clone, &sandbox.under_home("src/modern-wt"), "wt");
     std::fs::write(modern.join("a"), "3").unwrap();
     git::stash(&mut clone);
     // A submodule (its `.git` is a file) whose remote is on the old host.
@@ -104,7 +90,7 @@ fn machine() -> Machine {
             "https://contoso.visualstudio.com/proj/_git/dep",
         ),
     ] {
-        untouched.push((repo(&sandbox, rel, url), url.to_string()));
+        untouched.push((git::at_home(&sandbox, rel, url), url.to_string()));
     }
     Machine {
         sandbox,
@@ -407,7 +393,7 @@ fn a_repository_whose_git_directory_is_elsewhere_is_reported_not_changed() {
 #[test]
 fn thousands_of_remotes_are_capped_and_said() {
     let sandbox = Sandbox::new();
-    let dir = repo(
+    let dir = git::at_home(
         &sandbox,
         "src/many",
         "https://contoso.visualstudio.com/proj/_git/r0",
@@ -453,7 +439,7 @@ fn thousands_of_remotes_are_capped_and_said() {
 #[test]
 fn a_config_lock_a_killed_run_left_is_taken_away_and_the_change_made() {
     let sandbox = Sandbox::new();
-    let legacy = repo(
+    let legacy = git::at_home(
         &sandbox,
         "src/web",
         "https://contoso.visualstudio.com/p/_git/web",

@@ -57,14 +57,7 @@ fn configure(sandbox: &Sandbox, extra: &str) {
 fn not_switched_yet(sandbox: &Sandbox) -> FakeCloud {
     old_identity(sandbox);
     configure(sandbox, "");
-    let cloud = FakeCloud::start();
-    cloud
-        .state
-        .lock()
-        .unwrap()
-        .tenants
-        .insert("contoso".into(), "msa".into());
-    cloud
+    FakeCloud::before_the_switch(&["contoso"])
 }
 
 /// git's `store` helper keeps `token` for the test server's address (which stands in for

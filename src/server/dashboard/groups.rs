@@ -157,7 +157,7 @@ pub(super) async fn groups_csv(
 }
 
 /// A CSV download.
-pub(super) fn csv(body: String, file: &'static str) -> Response {
+fn csv(body: String, file: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

@@ -4,13 +4,13 @@
 //! that list. Each list exports as CSV, so admins can give people a heads-up before the date.
 
 use axum::extract::Query;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use maud::html;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::devices::cell;
-use super::groups::csv;
 use super::{AppState, PageError, page, visible, when};
 use crate::report::Category;
 use crate::server::auth::Viewer;
@@ -116,7 +116,7 @@ pub(super) async fn inventory_page(
             };
             let entries = state
                 .store
-                .inventory_entries(&inv.organization, category, true, group, SHOWN, 0)
+                .inventory_entries(&inv.organization, category, true, group, None, SHOWN)
                 .await
                 .map_err(PageError::unavailable)?;
             lists.push((category, c.open.entries, entries));
@@ -221,7 +221,8 @@ fn entry_table(entries: &[InventoryEntry]) -> maud::Markup {
 }
 
 /// One category's entries of an organization as CSV (open only with `open=1`), streamed a page
-/// at a time from the database.
+/// at a time, each page read from the index where the last one ended. A database failure after
+/// the first page ends the file early; the log says why.
 pub(super) async fn inventory_csv(
     viewer: Viewer,
     axum::extract::State(state): AppState,
@@ -244,45 +245,88 @@ pub(super) async fn inventory_csv(
             )
         })?;
     let open_only = query.open.as_deref() == Some("1");
-    let mut out = String::from(
-        "organization,category,user,upn,device,device_id,group,where,kind,first_seen,last_seen,closed\r\n",
-    );
-    let mut offset = 0;
-    loop {
-        let entries = state
-            .store
-            .inventory_entries(&org, category, open_only, query.group(), CSV_PAGE, offset)
-            .await
-            .map_err(PageError::unavailable)?;
-        for e in &entries {
-            let fields = [
-                cell(&org),
-                cell(category.as_str()),
-                cell(&e.user_name),
-                cell(e.upn.as_deref().unwrap_or("")),
-                cell(&e.hostname),
-                cell(&e.device_id),
-                cell(e.group.as_deref().unwrap_or("")),
-                cell(&e.target),
-                cell(&e.kind),
-                cell(&when(e.first_seen)),
-                cell(&when(e.last_seen)),
-                cell(&e.closed_at.map(when).unwrap_or_default()),
-            ];
-            out.push_str(&fields.join(","));
-            out.push_str("\r\n");
+    let group = query.group().map(str::to_string);
+    // The first page before the answer starts: a database that does not answer is an error
+    // page, not an empty file.
+    let first = state
+        .store
+        .inventory_entries(&org, category, open_only, group.as_deref(), None, CSV_PAGE)
+        .await
+        .map_err(PageError::unavailable)?;
+    let header_line = "organization,category,user,upn,device,device_id,group,where,kind,first_seen,last_seen,closed\r\n";
+    let pages = futures_util::stream::unfold(Some((first, state)), move |next| {
+        let (org, group) = (org.clone(), group.clone());
+        async move {
+            let (rows, state) = next?;
+            if rows.is_empty() {
+                return None;
+            }
+            let chunk = csv_lines(&org, category, &rows);
+            // A short page is the last one.
+            let following = if (rows.len() as i64) < CSV_PAGE {
+                None
+            } else {
+                let last = rows.last();
+                match state
+                    .store
+                    .inventory_entries(&org, category, open_only, group.as_deref(), last, CSV_PAGE)
+                    .await
+                {
+                    Ok(more) => Some((more, state)),
+                    Err(err) => {
+                        tracing::error!("the CSV export stopped early: {err}");
+                        None
+                    }
+                }
+            };
+            Some((
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(chunk)),
+                following,
+            ))
         }
-        if (entries.len() as i64) < CSV_PAGE {
-            break;
-        }
-        offset += CSV_PAGE;
+    });
+    let body = futures_util::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(header_line.as_bytes()))
+    })
+    .chain(pages);
+    let file = if open_only {
+        "ado-cutover-inventory-open.csv"
+    } else {
+        "ado-cutover-inventory.csv"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Entries as CSV lines.
+fn csv_lines(org: &str, category: Category, entries: &[InventoryEntry]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        let fields = [
+            cell(org),
+            cell(category.as_str()),
+            cell(&e.user_name),
+            cell(e.upn.as_deref().unwrap_or("")),
+            cell(&e.hostname),
+            cell(&e.device_id),
+            cell(e.group.as_deref().unwrap_or("")),
+            cell(&e.target),
+            cell(&e.kind),
+            cell(&when(e.first_seen)),
+            cell(&when(e.last_seen)),
+            cell(&e.closed_at.map(when).unwrap_or_default()),
+        ];
+        out.push_str(&fields.join(","));
+        out.push_str("\r\n");
     }
-    Ok(csv(
-        out,
-        if open_only {
-            "ado-cutover-inventory-open.csv"
-        } else {
-            "ado-cutover-inventory.csv"
-        },
-    ))
+    out
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row as _;
 
-use super::queries::not_reported;
+use super::queries::{distinct_values, not_reported};
 use super::{Store, StoreError};
 use crate::server::outcome::FleetOutcome;
 
@@ -134,24 +134,18 @@ impl Store {
         Ok(list)
     }
 
-    /// The names of every group, sorted: those of devices, expected users and waves. Each
-    /// table's distinct names are found one index seek per name (the next name after the last),
-    /// not by reading every device: 26 ms became well under 1 ms at 100,000 devices in 10 groups.
+    /// The names of every group, sorted: those of devices, expected users and waves (each
+    /// table's by one index seek per name).
     pub async fn group_names(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query(
-            "WITH RECURSIVE
-               d(name) AS (SELECT MIN(group_name) FROM devices
-                           UNION ALL
-                           SELECT (SELECT MIN(group_name) FROM devices WHERE group_name > d.name)
-                           FROM d WHERE d.name IS NOT NULL),
-               e(name) AS (SELECT MIN(grp) FROM expected_users
-                           UNION ALL
-                           SELECT (SELECT MIN(grp) FROM expected_users WHERE grp > e.name)
-                           FROM e WHERE e.name IS NOT NULL)
-             SELECT name FROM d WHERE name IS NOT NULL
-             UNION SELECT name FROM e WHERE name IS NOT NULL
-             UNION SELECT name FROM waves ORDER BY 1",
-        )
+        Ok(sqlx::query(concat!(
+            "WITH RECURSIVE ",
+            distinct_values!("d", "devices", "group_name"),
+            ", ",
+            distinct_values!("e", "expected_users", "grp"),
+            " SELECT name FROM d WHERE name IS NOT NULL
+              UNION SELECT name FROM e WHERE name IS NOT NULL
+              UNION SELECT name FROM waves ORDER BY 1"
+        ))
         .fetch_all(&self.pool)
         .await?
         .iter()

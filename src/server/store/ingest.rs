@@ -134,6 +134,13 @@ pub(crate) struct Row {
     pub label: Option<String>,
     /// The group the device's own setting names (`report.group`).
     pub group: Option<String>,
+    /// The report's inventory, when it carries one: (organization, category, target, kind),
+    /// known categories only, each entry once.
+    pub inventory: Option<Vec<(String, &'static str, String, String)>>,
+    /// When the inventory was taken: the report's finish, never after it arrived.
+    pub inventory_at: i64,
+    /// Whose the inventory is, for the people counts: the UPN, else the user name.
+    pub person: String,
 }
 
 /// A device's key and the id of the report that enrolled it.
@@ -156,6 +163,26 @@ pub(super) fn not_stored(error: String) -> StoreError {
         what: format!("the report could not be stored: {error}"),
         hint: "check the server's disk and database".into(),
     }
+}
+
+/// A report's inventory as stored: known categories only (a later agent's new word is not
+/// counted), the organization in lower case, each place once.
+fn inventory_of(found: &[crate::report::Found]) -> Vec<(String, &'static str, String, String)> {
+    let mut entries: Vec<_> = found
+        .iter()
+        .filter(|f| f.category != crate::report::Category::Unknown)
+        .map(|f| {
+            (
+                f.organization.to_lowercase(),
+                f.category.as_str(),
+                f.target.clone(),
+                f.kind.clone(),
+            )
+        })
+        .collect();
+    entries.sort();
+    entries.dedup_by(|a, b| (&a.0, a.1, &a.2) == (&b.0, b.1, &b.2));
+    entries
 }
 
 /// The system for people: "Windows 11 Pro", not "windows Windows 11 Pro" (the long version
@@ -198,6 +225,14 @@ impl Row {
             *worst = (*worst).max(task.status);
         }
         Row {
+            inventory: report.inventory.as_deref().map(inventory_of),
+            inventory_at: millis(report.finished_at).min(received),
+            person: report
+                .user
+                .upn
+                .as_deref()
+                .unwrap_or(&report.user.name)
+                .to_lowercase(),
             id: report.report_id.to_string(),
             device: report.device.device_id.clone(),
             user: report.user.name.clone(),

@@ -328,6 +328,7 @@ async fn store_fresh(
             ]
         })
         .collect();
+    inventories(conn, fresh).await?;
     let returning = format!("{}{}", sql::DEVICE, sql::batch::RETURNING_DEVICE);
     let latest: HashSet<Key> = each(conn, &returning, &devices)
         .await?
@@ -347,6 +348,60 @@ async fn store_fresh(
     if !newest.is_empty() {
         replace_latest(conn, &newest, counts).await?;
     }
+    Ok(())
+}
+
+/// The inventories of reports stored for the first time (each device once in a round), where
+/// no later report's was taken: each replaces its device's open entries.
+async fn inventories(conn: &mut PgConnection, fresh: &[&Row]) -> Result<(), sqlx::Error> {
+    let taking: Vec<&Row> = fresh
+        .iter()
+        .copied()
+        .filter(|r| r.inventory.is_some())
+        .collect();
+    if taking.is_empty() {
+        return Ok(());
+    }
+    let at: Vec<Vec<Arg>> = taking
+        .iter()
+        .map(|r| vec![Text(&r.device), Text(&r.user), Int(r.inventory_at)])
+        .collect();
+    let returning = format!("{}{}", sql::INVENTORY_TAKEN, sql::batch::RETURNING_TAKEN);
+    let taken: HashSet<Key> = each(conn, &returning, &at)
+        .await?
+        .iter()
+        .map(key_of)
+        .collect();
+    let taken: Vec<&Row> = taking
+        .into_iter()
+        .filter(|r| taken.contains(&(r.device.clone(), r.user.clone())))
+        .collect();
+    let close: Vec<Vec<Arg>> = taken
+        .iter()
+        .map(|r| vec![Text(&r.device), Text(&r.user), Int(r.inventory_at)])
+        .collect();
+    each(conn, sql::batch::INVENTORY_CLOSE, &close).await?;
+    let entries: Vec<Vec<Arg>> = taken
+        .iter()
+        .flat_map(|r| {
+            r.inventory
+                .iter()
+                .flatten()
+                .map(|(org, category, target, kind)| {
+                    vec![
+                        Text(&r.device),
+                        Text(&r.user),
+                        Text(org),
+                        Text(category),
+                        Text(target),
+                        Text(kind),
+                        Text(&r.person),
+                        Int(r.inventory_at),
+                    ]
+                })
+        })
+        .collect();
+    each(conn, sql::INVENTORY_ENTRY, &entries).await?;
     Ok(())
 }
 
@@ -589,6 +644,9 @@ mod tests {
             enroll: None,
             label: None,
             group: None,
+            inventory: None,
+            inventory_at: 0,
+            person: "user".into(),
         }
     }
 

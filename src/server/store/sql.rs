@@ -122,6 +122,24 @@ pub(crate) const GROUP: &str = set_group!("device_id = $1 AND user_name = $2");
 /// Every device's group again, after the expected users changed.
 pub(crate) const ALL_GROUPS: &str = set_group!("1 = 1");
 
+/// The device's inventory is taken at this time, unless a later report's was (one delivered
+/// late from a spool changes nothing): (device, user, time).
+pub(crate) const INVENTORY_TAKEN: &str =
+    "INSERT INTO inventory_taken (device_id, user_name, taken_at) VALUES ($1, $2, $3)
+         ON CONFLICT (device_id, user_name) DO UPDATE SET taken_at = excluded.taken_at
+         WHERE inventory_taken.taken_at <= excluded.taken_at";
+/// The device's open entries close; those its new list still has open again with
+/// [`INVENTORY_ENTRY`].
+pub(crate) const INVENTORY_CLOSE: &str = "UPDATE inventory SET closed_at = $1
+         WHERE device_id = $2 AND user_name = $3 AND closed_at IS NULL";
+/// One entry of a new list: (device, user, organization, category, target, kind, person, time).
+pub(crate) const INVENTORY_ENTRY: &str = "INSERT INTO inventory (device_id, user_name,
+           organization, category, target, kind, person, first_seen, last_seen, closed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, NULL)
+         ON CONFLICT (device_id, user_name, organization, category, target) DO UPDATE SET
+           kind = excluded.kind, person = excluded.person, last_seen = excluded.last_seen,
+           closed_at = NULL";
+
 /// The batched twins (PostgreSQL) of the statements keyed by one device and user: the same
 /// work for every device of a batch, each device and user one `VALUES` tuple.
 pub(crate) mod batch {
@@ -151,6 +169,12 @@ pub(crate) mod batch {
     pub(crate) const KEYS: &str =
         "SELECT device_id, user_name, secret, first_report FROM device_keys
          WHERE (device_id, user_name) IN (VALUES ($1, $2))";
+    pub(crate) const INVENTORY_CLOSE: &str = "UPDATE inventory SET closed_at = v.taken_at
+         FROM (VALUES ($1, $2, $3)) AS v(device_id, user_name, taken_at)
+         WHERE inventory.device_id = v.device_id AND inventory.user_name = v.user_name
+           AND inventory.closed_at IS NULL";
+    /// Which devices of a batch take their inventory (none took a later one).
+    pub(crate) const RETURNING_TAKEN: &str = " RETURNING device_id, user_name";
     /// Which devices of a batch the device statement changed (their report is the latest).
     pub(crate) const RETURNING_DEVICE: &str = " RETURNING device_id, user_name";
     pub(crate) const RETURNING_REPORT: &str = " RETURNING report_id";
@@ -214,7 +238,7 @@ mod tests {
     }
 
     /// Every statement the PostgreSQL writer runs over columns, with the types it binds.
-    const UNNESTED: [(&str, &[&str]); 15] = [
+    const UNNESTED: [(&str, &[&str]); 18] = [
         (REPORT, &["text"; 10]),
         (DAY, &["int8", "text", "int8"]),
         (
@@ -236,6 +260,14 @@ mod tests {
         (batch::VERIFIED, &["text"; 2]),
         (batch::GROUP, &["text"; 2]),
         (batch::KEYS, &["text"; 2]),
+        (INVENTORY_TAKEN, &["text", "text", "int8"]),
+        (batch::INVENTORY_CLOSE, &["text", "text", "int8"]),
+        (
+            INVENTORY_ENTRY,
+            &[
+                "text", "text", "text", "text", "text", "text", "text", "int8",
+            ],
+        ),
     ];
 
     #[test]

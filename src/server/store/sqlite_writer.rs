@@ -124,6 +124,41 @@ fn enroll(conn: &Connection, r: &Row, secret: &str) -> rusqlite::Result<DeviceKe
         })
 }
 
+/// The report's inventory, when it carries one and no later report's was taken: it replaces
+/// the device's open entries.
+fn inventory(conn: &Connection, r: &Row) -> rusqlite::Result<()> {
+    let Some(entries) = &r.inventory else {
+        return Ok(());
+    };
+    let taken = conn.prepare_cached(sql::INVENTORY_TAKEN)?.execute(params![
+        r.device,
+        r.user,
+        r.inventory_at
+    ])?;
+    if taken == 0 {
+        return Ok(());
+    }
+    conn.prepare_cached(sql::INVENTORY_CLOSE)?.execute(params![
+        r.inventory_at,
+        r.device,
+        r.user
+    ])?;
+    let mut entry = conn.prepare_cached(sql::INVENTORY_ENTRY)?;
+    for (org, category, target, kind) in entries {
+        entry.execute(params![
+            r.device,
+            r.user,
+            org,
+            category,
+            target,
+            kind,
+            r.person,
+            r.inventory_at
+        ])?;
+    }
+    Ok(())
+}
+
 fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
     let inserted = conn.prepare_cached(sql::REPORT)?.execute(params![
         r.id,
@@ -142,6 +177,7 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
     }
     conn.prepare_cached(sql::DAY)?
         .execute(params![r.day, r.outcome.as_str(), 1])?;
+    inventory(conn, r)?;
     let latest = conn.prepare_cached(sql::DEVICE)?.execute(params![
         r.device,
         r.user,

@@ -114,6 +114,17 @@ impl FakeCloud {
         FakeCloud { base, state }
     }
 
+    /// A cloud where `orgs` are still on personal Microsoft accounts: they wait for their switch.
+    pub(crate) fn before_the_switch(orgs: &[&str]) -> FakeCloud {
+        let cloud = FakeCloud::start();
+        let mut state = cloud.state.lock().unwrap();
+        for org in orgs {
+            state.tenants.insert((*org).into(), "msa".into());
+        }
+        drop(state);
+        cloud
+    }
+
     /// Azure DevOps' base URL here (the agent's `ADO_CUTOVER_AZURE_DEVOPS_URL`).
     pub(crate) fn ado_base(&self) -> String {
         format!("{}/ado", self.base)

@@ -150,6 +150,12 @@ impl Sandbox {
             .with_file_name("git-credential-manager.log")
     }
 
+    /// `~/<rel>` with the platform's separators (`rel` uses `/`), as the agent shows paths.
+    pub(crate) fn under_home(&self, rel: &str) -> PathBuf {
+        rel.split('/')
+            .fold(self.paths.home.clone(), |dir, part| dir.join(part))
+    }
+
     pub(crate) fn write_user_config(&self, text: &str) {
         self.write(&self.paths.user_config(), text.as_bytes());
     }

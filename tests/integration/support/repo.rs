@@ -59,6 +59,14 @@ pub(crate) fn with_origin(dir: &Path, url: &str) -> Repository {
     repo
 }
 
+/// A new repository at `~/<rel>` of `sandbox` with the remote `origin` at `url`.
+pub(crate) fn at_home(sandbox: &super::Sandbox, rel: &str, url: &str) -> std::path::PathBuf {
+    let dir = sandbox.under_home(rel);
+    std::fs::create_dir_all(&dir).unwrap();
+    with_origin(&dir, url);
+    dir
+}
+
 /// An existing repository.
 pub(crate) fn open(dir: &Path) -> Repository {
     isolate();
