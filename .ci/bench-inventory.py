@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Measures the inventory before the switch (#21) on ado-cutover-server:
 
-1. ingest of reports that carry an inventory (seven entries, stored in a transaction of their
-   own) next to the same reports without, with wrk on loopback: the cost of turning
+1. ingest of reports that carry an inventory (seven entries, stored in the report's
+   transaction) next to the same reports without, with wrk on loopback: the cost of turning
    `report.send_plans` on for a fleet; each run checks rows stored = reports acknowledged, and
    the inventory run also that every acknowledged report's entries were stored;
 2. the "Before the switch" page and `GET /api/v1/inventory` for one organization of 100,000
-   devices (about 330,000 entries, a third closed after the switch): p50 of 20 loads, and the
-   CSV of its largest list, whose rows and the API's counts must equal what was seeded.
+   devices (about 203,000 entries; the old tokens of the two fifths that switched closed): p50
+   of 20 loads, and the CSV of its largest list (100,000 rows), whose rows and the API's
+   counts must equal what was seeded.
 
 SQLite always; PostgreSQL too when BENCH_DATABASE_URL (or TEST_DATABASE_URL) names a server where
 the user may create databases. Prints Markdown for docs/BENCHMARKS.md.

@@ -154,16 +154,16 @@ pub(super) async fn inventory_page(
                 table.inventory {
                     thead {
                         tr { th rowspan="2" { "" } th colspan="2" { "Found" } th colspan="2" { "Still open" } th rowspan="2" { "Export" } }
-                        tr { th.num { "People" } th.num { "Devices" } th.num { "People" } th.num { "Devices" } }
+                        tr { th.num { "People" } th.num { "Places" } th.num { "People" } th.num { "Places" } }
                     }
                     tbody {
                         @for c in &inv.categories {
                             tr data-category=(c.category) {
                                 td { (Category::parse(c.category).map_or(c.category, label)) }
                                 td.num.found { (c.found.users) }
-                                td.num { (c.found.devices) }
+                                td.num { (c.found.entries) }
                                 td.num.open { (c.open.users) }
-                                td.num { (c.open.devices) }
+                                td.num { (c.open.entries) }
                                 td {
                                     a.export href={"/inventory.csv?" (scope) "&category=" (c.category) "&open=1"} { "Open (CSV)" }
                                     " · "

@@ -21,9 +21,7 @@ use crate::report::Category;
 pub struct Counts {
     /// People (their UPN, else their user name) with at least one entry.
     pub users: i64,
-    /// Devices (device and user) with at least one entry.
-    pub devices: i64,
-    /// Entries.
+    /// Entries (places).
     pub entries: i64,
 }
 
@@ -88,6 +86,11 @@ impl Store {
     }
 
     /// `org`'s inventory, of one group's devices or all.
+    ///
+    /// Four independent reads, run at once on the pool's connections: at 100,000 devices and
+    /// 200,000 entries one organization took 2.5 s as one query joining every entry to its
+    /// device and counting distinct devices and people; now the counts come from the index
+    /// `inventory_lists` alone, and the page takes as long as its slowest read.
     pub async fn inventory(
         &self,
         org: &str,
@@ -95,51 +98,48 @@ impl Store {
     ) -> Result<OrgInventory, StoreError> {
         let org = org.to_lowercase();
         // SQLite numbers `$n` in the order they first appear: the organization, then the group.
-        let (join, in_group) = if group.is_some() {
+        let (devices_of, entries_of, in_group) = if group.is_some() {
             (
+                " JOIN devices d ON d.device_id = o.device_id AND d.user_name = o.user_name",
                 " JOIN devices d ON d.device_id = i.device_id AND d.user_name = i.user_name",
                 " AND d.group_name = $2",
             )
         } else {
-            ("", "")
+            ("", "", "")
         };
-        // One pass over the organization's devices: how many, waiting, people, with a list.
-        let seen_sql = format!(
-            "SELECT COUNT(*),
-                    COALESCE(SUM(CASE WHEN o.switch <> 'switched' THEN 1 ELSE 0 END), 0),
-                    COUNT(DISTINCT COALESCE(d.upn, lower(d.user_name))),
-                    COALESCE(SUM(CASE WHEN t.device_id IS NULL THEN 0 ELSE 1 END), 0)
-             FROM device_orgs o
-             JOIN devices d ON d.device_id = o.device_id AND d.user_name = o.user_name
-             LEFT JOIN inventory_taken t
-               ON t.device_id = o.device_id AND t.user_name = o.user_name
-             WHERE o.org = $1{in_group}"
-        );
-        let mut seen = sqlx::query(sqlx::AssertSqlSafe(seen_sql)).bind(&org);
-        if let Some(group) = group {
-            seen = seen.bind(group);
-        }
-        let seen = seen.fetch_one(&self.pool).await?;
-        // Per category, per device first (the index `inventory_lists` in its order, no table
-        // read), then per category: a join per entry and `COUNT(DISTINCT)` over two columns
-        // took 2.5 s at 100,000 devices. (PostgreSQL sums BIGINTs as NUMERIC: cast back.)
-        let counts_sql = format!(
-            "SELECT category, COUNT(DISTINCT person), COUNT(*), CAST(SUM(n) AS BIGINT),
-                    COUNT(DISTINCT CASE WHEN o > 0 THEN person END),
-                    SUM(CASE WHEN o > 0 THEN 1 ELSE 0 END), CAST(SUM(o) AS BIGINT)
-             FROM (SELECT i.category, i.person, i.device_id, i.user_name, COUNT(*) AS n,
-                          SUM(CASE WHEN i.closed_at IS NULL THEN 1 ELSE 0 END) AS o
-                   FROM inventory i{join}
-                   WHERE i.organization = $1{in_group}
-                   GROUP BY i.category, i.person, i.device_id, i.user_name) per_device
-             GROUP BY category"
-        );
-        let mut counts = sqlx::query(sqlx::AssertSqlSafe(counts_sql)).bind(&org);
-        if let Some(group) = group {
-            counts = counts.bind(group);
-        }
+        let read = |sql: String| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.clone());
+            if let Some(group) = group {
+                query = query.bind(group.to_string());
+            }
+            query.fetch_all(&self.pool)
+        };
+        let (seen, people, taken, counts) = tokio::try_join!(
+            read(format!(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN o.switch <> 'switched' THEN 1 ELSE 0 END), 0)
+                 FROM device_orgs o{devices_of} WHERE o.org = $1{in_group}"
+            )),
+            read(format!(
+                "SELECT COUNT(DISTINCT COALESCE(d.upn, lower(d.user_name))) FROM device_orgs o
+                 JOIN devices d ON d.device_id = o.device_id AND d.user_name = o.user_name
+                 WHERE o.org = $1{in_group}"
+            )),
+            read(format!(
+                "SELECT COUNT(*) FROM device_orgs o{devices_of}
+                 JOIN inventory_taken t ON t.device_id = o.device_id AND t.user_name = o.user_name
+                 WHERE o.org = $1{in_group}"
+            )),
+            read(format!(
+                "SELECT i.category, COUNT(DISTINCT i.person), COUNT(*),
+                        COUNT(DISTINCT CASE WHEN i.closed_at IS NULL THEN i.person END),
+                        COALESCE(SUM(CASE WHEN i.closed_at IS NULL THEN 1 ELSE 0 END), 0)
+                 FROM inventory i{entries_of}
+                 WHERE i.organization = $1{in_group}
+                 GROUP BY i.category"
+            )),
+        )?;
         let mut by_category: BTreeMap<String, CategoryCounts> = BTreeMap::new();
-        for row in counts.fetch_all(&self.pool).await? {
+        for row in counts {
             let Some(category) = Category::parse(&row.get::<String, _>(0)) else {
                 continue;
             };
@@ -149,23 +149,24 @@ impl Store {
                     category: category.as_str(),
                     found: Counts {
                         users: row.get(1),
-                        devices: row.get(2),
-                        entries: row.get(3),
+                        entries: row.get(2),
                     },
                     open: Counts {
-                        users: row.get(4),
-                        devices: row.get(5),
-                        entries: row.get(6),
+                        users: row.get(3),
+                        entries: row.get(4),
                     },
                 },
             );
         }
+        let first = |rows: &[sqlx::any::AnyRow], column: usize| -> i64 {
+            rows.first().map_or(0, |r| r.get(column))
+        };
         Ok(OrgInventory {
             organization: org,
-            devices: seen.get(0),
-            waiting: seen.get(1),
-            users: seen.get(2),
-            with_inventory: seen.get(3),
+            devices: first(&seen, 0),
+            waiting: first(&seen, 1),
+            users: first(&people, 0),
+            with_inventory: first(&taken, 0),
             categories: Category::ALL
                 .iter()
                 .map(|c| {
