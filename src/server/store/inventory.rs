@@ -219,14 +219,26 @@ impl Store {
             None => String::new(),
         };
         let limit_sql = format!(" LIMIT ${}", next());
-        let sql = format!(
-            "SELECT i.device_id, i.user_name, d.upn, d.hostname, d.group_name, i.category,
-                    i.target, i.kind, i.first_seen, i.last_seen, i.closed_at, i.person
-             FROM inventory i JOIN devices d
-               ON d.device_id = i.device_id AND d.user_name = i.user_name
-             WHERE i.organization = $1 AND i.category = $2{open}{in_group}{after_sql}
-             ORDER BY i.person, i.device_id, i.user_name, i.target{limit_sql}"
-        );
+        let columns = "i.device_id, i.user_name, d.upn, d.hostname, d.group_name, i.category,
+                       i.target, i.kind, i.first_seen, i.last_seen, i.closed_at, i.person";
+        let join = "JOIN devices d ON d.device_id = i.device_id AND d.user_name = i.user_name";
+        let order = "ORDER BY i.person, i.device_id, i.user_name, i.target";
+        let sql = if group.is_some() {
+            format!(
+                "SELECT {columns} FROM inventory i {join}
+                 WHERE i.organization = $1 AND i.category = $2{open}{in_group}{after_sql}
+                 {order}{limit_sql}"
+            )
+        } else {
+            // The page's entries first, in the index's order, then their devices: joined first,
+            // PostgreSQL misjudged the two-column join as one row and sorted every entry of
+            // the list (200 ms a list at 100,000 devices).
+            format!(
+                "SELECT {columns} FROM (SELECT * FROM inventory i
+                   WHERE i.organization = $1 AND i.category = $2{open}{after_sql}
+                   {order}{limit_sql}) i {join} {order}"
+            )
+        };
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(org.to_lowercase())
             .bind(category.as_str());
