@@ -159,6 +159,22 @@ fn cy(server: &TestServer) -> Sandbox {
     sandbox
 }
 
+/// `org`'s entries of `category` (open only, or all found), the first 100.
+fn entries(
+    server: &TestServer,
+    org: &str,
+    category: Category,
+    open_only: bool,
+) -> Vec<ado_cutover::server::store::InventoryEntry> {
+    server
+        .block_on(
+            server
+                .store
+                .inventory_entries(org, category, open_only, None, None, 100),
+        )
+        .unwrap()
+}
+
 fn counts(inventory: &ado_cutover::server::store::OrgInventory, category: Category) -> (i64, i64) {
     let c = inventory
         .categories
@@ -257,13 +273,7 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
         );
         // The lists: who and where.
         let list = |org: &str, category: Category| -> Vec<(String, String)> {
-            server
-                .block_on(
-                    server
-                        .store
-                        .inventory_entries(org, category, true, None, None, 100),
-                )
-                .unwrap()
+            entries(&server, org, category, true)
                 .into_iter()
                 .map(|e| (e.user_name, e.target))
                 .collect()
@@ -385,20 +395,12 @@ fn waiting_agents_inventory_gives_exact_counts_and_lists_and_no_secret_is_stored
         assert_eq!(contoso.waiting, 2, "ben and cy have not run since");
         assert_eq!(counts(&contoso, Category::OldToken), (3, 3));
         assert_eq!(counts(&contoso, Category::LocalWork), (1, 1));
-        let ana_tokens: Vec<(String, Option<i64>)> = server
-            .block_on(server.store.inventory_entries(
-                "contoso",
-                Category::OldToken,
-                false,
-                None,
-                None,
-                100,
-            ))
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.user_name == "ana")
-            .map(|e| (e.target, e.closed_at))
-            .collect();
+        let ana_tokens: Vec<(String, Option<i64>)> =
+            entries(&server, "contoso", Category::OldToken, false)
+                .into_iter()
+                .filter(|e| e.user_name == "ana")
+                .map(|e| (e.target, e.closed_at))
+                .collect();
         assert_eq!(ana_tokens.len(), 2, "{ana_tokens:?}");
         assert!(
             ana_tokens
@@ -457,16 +459,7 @@ fn a_late_report_never_replaces_a_newer_inventory_and_an_empty_one_closes_everyt
         let now = server.now();
         let minutes = |m: i64| now - time::Duration::minutes(m);
         let open = |server: &TestServer| -> Vec<String> {
-            server
-                .block_on(server.store.inventory_entries(
-                    "contoso",
-                    Category::OldToken,
-                    true,
-                    None,
-                    None,
-                    10,
-                ))
-                .unwrap()
+            entries(server, "contoso", Category::OldToken, true)
                 .into_iter()
                 .map(|e| e.target)
                 .collect()
@@ -504,16 +497,7 @@ fn a_late_report_never_replaces_a_newer_inventory_and_an_empty_one_closes_everyt
         let mut later = with_inventory(now, &["~/.other"]);
         later.inventory = None;
         assert_eq!(server.send(&later).0, 202);
-        let all = server
-            .block_on(server.store.inventory_entries(
-                "contoso",
-                Category::OldToken,
-                false,
-                None,
-                None,
-                10,
-            ))
-            .unwrap();
+        let all = entries(&server, "contoso", Category::OldToken, false);
         assert_eq!(all.len(), 2, "{all:?}");
         assert!(all.iter().all(|e| e.closed_at.is_some()));
         // Page by page (as the CSV export reads), each page after the last entry of the one
