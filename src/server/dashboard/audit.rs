@@ -1,11 +1,10 @@
 //! The audit log, for admins: newest first, a page at a time, and as CSV (every entry).
 
 use axum::extract::Query;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::html;
 
-use super::{AppState, PageError, page, visible, when};
+use super::{AppState, PageError, csv_download, page, visible, when};
 use crate::server::auth::Admin;
 use crate::server::store::AuditEntry;
 
@@ -75,17 +74,7 @@ pub(super) async fn audit_csv(
             _ => break,
         }
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"ado-cutover-audit.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(csv_download("ado-cutover-audit.csv", out))
 }
 
 fn csv_lines(entries: &[AuditEntry]) -> String {

@@ -3,7 +3,6 @@
 
 use axum::Form;
 use axum::extract::{Path, Query};
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt as _;
 use maud::{Markup, html};
@@ -11,7 +10,9 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use time::OffsetDateTime;
 
 use super::groups::group_query;
-use super::{AppState, PageError, badge, device_href, device_path, page, visible, when};
+use super::{
+    AppState, PageError, badge, csv_download, device_href, device_path, page, visible, when,
+};
 use crate::report::Report;
 use crate::server::auth::{Admin, Role, Viewer};
 use crate::server::outcome::FleetOutcome;
@@ -181,17 +182,10 @@ pub(super) async fn device_csv(
         Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(header_line.as_bytes()))
     })
     .chain(pages);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"ado-cutover-devices.csv\"",
-            ),
-        ],
+    Ok(csv_download(
+        "ado-cutover-devices.csv",
         axum::body::Body::from_stream(body),
-    )
-        .into_response())
+    ))
 }
 
 /// Rows as CSV lines.

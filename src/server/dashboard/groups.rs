@@ -4,13 +4,13 @@
 
 use axum::Form;
 use axum::extract::Query;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::devices::cell;
-use super::{AppState, PageError, page};
+use super::{AppState, PageError, csv_download, page};
 use crate::server::auth::{Admin, Role, Viewer};
 use crate::server::outcome::FleetOutcome;
 use crate::server::store::{DAY_MS, GroupProgress, iso_date, millis};
@@ -153,22 +153,7 @@ pub(super) async fn groups_csv(
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
     }
-    Ok(csv(out, "ado-cutover-groups.csv"))
-}
-
-/// A CSV download.
-fn csv(body: String, file: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+    Ok(csv_download("ado-cutover-groups.csv", out))
 }
 
 #[derive(serde::Deserialize)]
@@ -203,7 +188,7 @@ pub(super) async fn not_reported_csv(
         }
         offset += 5000;
     }
-    Ok(csv(out, "ado-cutover-not-reported.csv"))
+    Ok(csv_download("ado-cutover-not-reported.csv", out))
 }
 
 #[derive(serde::Deserialize)]

@@ -4,14 +4,14 @@
 //! that list. Each list exports as CSV, so admins can give people a heads-up before the date.
 
 use axum::extract::Query;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use futures_util::StreamExt as _;
 use maud::html;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::devices::cell;
-use super::{AppState, PageError, page, visible, when};
+use super::{AppState, PageError, csv_download, page, visible, when};
 use crate::report::Category;
 use crate::server::auth::Viewer;
 use crate::server::store::{InventoryEntry, OrgInventory};
@@ -56,6 +56,14 @@ pub(super) struct InventoryQuery {
 }
 
 impl InventoryQuery {
+    /// The organization asked for, lower case, if any.
+    fn org(&self) -> Option<String> {
+        self.org
+            .as_deref()
+            .map(str::to_lowercase)
+            .filter(|o| !o.is_empty())
+    }
+
     fn group(&self) -> Option<&str> {
         self.group.as_deref().filter(|g| !g.is_empty())
     }
@@ -73,14 +81,6 @@ impl InventoryQuery {
     }
 }
 
-/// The organization to show: the one asked for, else the first reported.
-fn chosen(asked: Option<&str>, orgs: &[String]) -> Option<String> {
-    asked
-        .map(str::to_lowercase)
-        .filter(|o| !o.is_empty())
-        .or_else(|| orgs.first().cloned())
-}
-
 pub(super) async fn inventory_page(
     viewer: Viewer,
     axum::extract::State(state): AppState,
@@ -96,7 +96,8 @@ pub(super) async fn inventory_page(
         .group_names()
         .await
         .map_err(PageError::unavailable)?;
-    let org = chosen(query.org.as_deref(), &orgs);
+    // The one asked for, else the first reported.
+    let org = query.org().or_else(|| orgs.first().cloned());
     let group = query.group();
     let inventory = match &org {
         Some(org) => Some(
@@ -229,10 +230,7 @@ pub(super) async fn inventory_csv(
     Query(query): Query<InventoryQuery>,
 ) -> Result<Response, PageError> {
     let org = query
-        .org
-        .as_deref()
-        .map(str::to_lowercase)
-        .filter(|o| !o.is_empty())
+        .org()
         .ok_or_else(|| refused(&viewer, "The export needs ?org=<organization>."))?;
     let category = query
         .category
@@ -294,17 +292,7 @@ pub(super) async fn inventory_csv(
     } else {
         "ado-cutover-inventory.csv"
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file}\""),
-            ),
-        ],
-        axum::body::Body::from_stream(body),
-    )
-        .into_response())
+    Ok(csv_download(file, axum::body::Body::from_stream(body)))
 }
 
 /// Entries as CSV lines.

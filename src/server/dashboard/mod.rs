@@ -131,6 +131,22 @@ pub(super) fn page(title: &str, who: Option<&Principal>, body: Markup) -> Respon
         .into_response()
 }
 
+/// A CSV download named `file` (every export: devices, groups, not reported, the inventory,
+/// the audit log); `body` whole or streamed.
+pub(super) fn csv_download(file: &str, body: impl Into<axum::body::Body>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        body.into(),
+    )
+        .into_response()
+}
+
 pub(crate) fn when(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp(ms / 1000)
         .map(|t| {
