@@ -30,22 +30,6 @@ pub(super) async fn overview(
 ) -> Result<Response, PageError> {
     let now = state.now();
     let group = query.group.filter(|g| !g.is_empty());
-    let summary = match &group {
-        None => state.summary().await,
-        Some(group) => state.store.summary_in(now, 30, Some(group)).await,
-    }
-    .map_err(PageError::unavailable)?;
-    let names = state
-        .store
-        .group_names()
-        .await
-        .map_err(PageError::unavailable)?;
-    // The overview shows the waves' progress (the groups page shows every group's).
-    let waves = if group.is_none() {
-        state.store.waves().await.map_err(PageError::unavailable)?
-    } else {
-        Vec::new()
-    };
     let in_group = DeviceFilter {
         group: group.clone(),
         ..DeviceFilter::default()
@@ -54,38 +38,39 @@ pub(super) async fn overview(
         Some(g) => format!("&{}", group_query(Some(g))),
         None => String::new(),
     };
-    let filter = DeviceFilter {
-        outcome: Some("action-needed".into()),
+    let listed = |outcome: &str| DeviceFilter {
+        outcome: Some(outcome.into()),
         ..in_group.clone()
     };
-    let needing = state
-        .store
-        .devices(&filter, now, 50)
-        .await
-        .map_err(PageError::unavailable)?;
-    let failed = DeviceFilter {
-        outcome: Some("failed".into()),
-        ..in_group.clone()
-    };
-    let failing = state
-        .store
-        .devices(&failed, now, 50)
-        .await
-        .map_err(PageError::unavailable)?;
-    let not_verified = DeviceFilter {
-        outcome: Some("not-verified".into()),
-        ..in_group.clone()
-    };
-    let not_working = state
-        .store
-        .devices(&not_verified, now, 50)
-        .await
-        .map_err(PageError::unavailable)?;
-    let refused = state
-        .store
-        .refused(20)
-        .await
-        .map_err(PageError::unavailable)?;
+    let (needing, failed, not_verified) = (
+        listed("action-needed"),
+        listed("failed"),
+        listed("not-verified"),
+    );
+    // The page's reads do not depend on each other: they run at once, each on its own
+    // connection, so the page waits for the longest rather than for their sum.
+    let store = &state.store;
+    let (summary, names, waves, needing, failing, not_working, refused) = tokio::try_join!(
+        async {
+            match &group {
+                None => state.summary().await,
+                Some(group) => store.summary_in(now, 30, Some(group)).await,
+            }
+        },
+        store.group_names(),
+        // The overview shows the waves' progress (the groups page shows every group's).
+        async {
+            match group {
+                None => store.waves().await,
+                Some(_) => Ok(Vec::new()),
+            }
+        },
+        store.devices(&needing, now, 50),
+        store.devices(&failed, now, 50),
+        store.devices(&not_verified, now, 50),
+        store.refused(20),
+    )
+    .map_err(PageError::unavailable)?;
     let csrf = admin.csrf.as_deref().unwrap_or("");
     let millis_now = millis(now);
     let body = html! {

@@ -90,8 +90,16 @@ impl Store {
                 ),
             )
         };
+        // Four reads that do not depend on each other, at once (each on its own connection).
+        let pool = &self.pool;
+        let (devices, expected, not_reported, waves) = tokio::try_join!(
+            sqlx::query(devices).fetch_all(pool),
+            sqlx::query(expected).fetch_all(pool),
+            sqlx::query(not_reported).fetch_all(pool),
+            sqlx::query("SELECT name, starts_at FROM waves").fetch_all(pool),
+        )?;
         let mut groups: BTreeMap<Option<String>, GroupProgress> = BTreeMap::new();
-        for row in sqlx::query(devices).fetch_all(&self.pool).await? {
+        for row in devices {
             let name: Option<String> = row.get(0);
             let outcome: FleetOutcome = row
                 .get::<String, _>(1)
@@ -108,16 +116,13 @@ impl Store {
                 _ => {}
             }
         }
-        for row in sqlx::query(expected).fetch_all(&self.pool).await? {
+        for row in expected {
             group_of(&mut groups, row.get(0)).expected += row.get::<i64, _>(1);
         }
-        for row in sqlx::query(not_reported).fetch_all(&self.pool).await? {
+        for row in not_reported {
             group_of(&mut groups, row.get(0)).not_reported += row.get::<i64, _>(1);
         }
-        for row in sqlx::query("SELECT name, starts_at FROM waves")
-            .fetch_all(&self.pool)
-            .await?
-        {
+        for row in waves {
             group_of(&mut groups, Some(row.get(0))).starts_at = Some(row.get(1));
         }
         let mut list: Vec<GroupProgress> = groups.into_values().collect();

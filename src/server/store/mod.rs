@@ -162,11 +162,14 @@ pub struct DeviceFilter {
 /// The most devices one page of the device list holds.
 pub const PAGE_MAX: i64 = 1000;
 
-/// Devices per outcome and the stale ones.
+/// Devices per outcome and per verification, and the stale ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FleetCounts {
     pub devices: i64,
     pub outcomes: BTreeMap<FleetOutcome, i64>,
+    /// Devices per verification (`ok`, `failed`, `needs-user`, `skipped`); devices never
+    /// verified are not counted.
+    pub verified: BTreeMap<String, i64>,
     /// Not seen for [`STALE_AFTER_MS`].
     pub stale: i64,
 }

@@ -283,36 +283,49 @@ impl Store {
         Ok(body.and_then(|body| serde_json::from_str(&body).ok()))
     }
 
-    /// Devices per outcome, and how many of them are stale at `now`: one query, what the
+    /// Devices per outcome and per verification, and how many are stale at `now`: what the
     /// overview's cards and `/metrics` show.
     pub async fn fleet_counts(&self, now: OffsetDateTime) -> Result<FleetCounts, StoreError> {
         self.counts_in(now, None).await
     }
 
-    /// [`Store::fleet_counts`] of one group's devices, or of all.
+    /// [`Store::fleet_counts`] of one group's devices, or of all. Two reads at once: devices
+    /// per (outcome, verification), which the index on (group, outcome, verification) answers
+    /// without reading a device row, and the stale ones, a range of the index on `last_seen`.
+    /// One query summing both read every row (33 ms at 100,000 devices), and the verification
+    /// counts were a second pass over all devices (16 ms).
     async fn counts_in(
         &self,
         now: OffsetDateTime,
         group: Option<&str>,
     ) -> Result<FleetCounts, StoreError> {
-        let mut counts = FleetCounts::default();
-        let sql = match group {
-            None => {
-                "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices GROUP BY outcome"
-            }
-            Some(_) => {
-                "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices WHERE group_name = $2 GROUP BY outcome"
-            }
+        let (by_outcome, stale) = match group {
+            None => (
+                "SELECT outcome, verified, COUNT(*) FROM devices GROUP BY outcome, verified",
+                "SELECT COUNT(*) FROM devices WHERE last_seen < $1",
+            ),
+            Some(_) => (
+                "SELECT outcome, verified, COUNT(*) FROM devices WHERE group_name = $1
+                 GROUP BY outcome, verified",
+                "SELECT COUNT(*) FROM devices WHERE last_seen < $1 AND group_name = $2",
+            ),
         };
-        for row in in_group(sqlx::query(sql).bind(millis(now) - STALE_AFTER_MS), group)
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let count: i64 = row.get(1);
-            let stale: i64 = row.try_get(2).unwrap_or(0);
+        let (rows, stale) = tokio::try_join!(
+            in_group(sqlx::query(by_outcome), group).fetch_all(&self.pool),
+            in_group(sqlx::query(stale).bind(millis(now) - STALE_AFTER_MS), group)
+                .fetch_one(&self.pool),
+        )?;
+        let mut counts = FleetCounts {
+            stale: stale.get(0),
+            ..FleetCounts::default()
+        };
+        for row in rows {
+            let count: i64 = row.get(2);
             counts.devices += count;
-            counts.stale += stale;
-            counts.outcomes.insert(outcome(row.get(0))?, count);
+            *counts.outcomes.entry(outcome(row.get(0))?).or_default() += count;
+            if let Some(verified) = row.get::<Option<String>, _>(1) {
+                *counts.verified.entry(verified).or_default() += count;
+            }
         }
         Ok(counts)
     }
@@ -323,31 +336,25 @@ impl Store {
     }
 
     /// The overview of one group's devices and expected users (`None`: the whole fleet). The
-    /// fleet's reads counters kept as reports arrive; a group's count its devices' rows, and
-    /// its chart counts the reports of the devices in the group now.
+    /// fleet's per-task and per-day numbers read counters kept as reports arrive; a group's
+    /// count its devices' rows, and its chart counts the reports of the devices in the group
+    /// now. The reads do not depend on each other, so they run at once, each on its own
+    /// connection: the page waits for the longest, not for their sum.
     pub async fn summary_in(
         &self,
         now: OffsetDateTime,
         days: i64,
         group: Option<&str>,
     ) -> Result<Summary, StoreError> {
-        let counts = self.counts_in(now, group).await?;
-        let now = millis(now);
-        let mut summary = Summary {
-            devices: counts.devices,
-            outcomes: counts.outcomes,
-            stale: counts.stale,
-            ..Summary::default()
-        };
+        let since = (millis(now) / DAY_MS - days + 1) * DAY_MS;
         // Each query in two forms: the fleet's, and one group's (the group is the last
         // parameter).
-        let (tasks, days_sql, failures, verified, orgs) = match group {
+        let (tasks, days_sql, failures, orgs) = match group {
             None => (
                 "SELECT task_id, status, devices FROM task_counts WHERE devices > 0",
                 "SELECT day, outcome, reports FROM report_days WHERE day >= $1",
                 "SELECT task_id, detail, COUNT(*) AS n FROM problems WHERE status = 'failed'
                  GROUP BY task_id, detail ORDER BY n DESC, task_id, detail LIMIT 20",
-                "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL GROUP BY verified",
                 "SELECT org, switch, verified, COUNT(*) FROM device_orgs GROUP BY org, switch, verified",
             ),
             Some(_) => (
@@ -362,36 +369,72 @@ impl Store {
                  JOIN devices d ON d.device_id = p.device_id AND d.user_name = p.user_name
                  WHERE p.status = 'failed' AND d.group_name = $1
                  GROUP BY p.task_id, p.detail ORDER BY n DESC, p.task_id, p.detail LIMIT 20",
-                "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL AND group_name = $1 GROUP BY verified",
                 "SELECT o.org, o.switch, o.verified, COUNT(*) FROM device_orgs o
                  JOIN devices d ON d.device_id = o.device_id AND d.user_name = o.user_name
                  WHERE d.group_name = $1 GROUP BY o.org, o.switch, o.verified",
             ),
         };
-        for row in in_group(sqlx::query(tasks), group)
-            .fetch_all(&self.pool)
-            .await?
-        {
+        let (expected, list, count) = match group {
+            None => (
+                "SELECT COUNT(*) FROM expected_users",
+                concat!("SELECT upn ", not_reported!(), " ORDER BY upn LIMIT 200"),
+                concat!("SELECT COUNT(*) ", not_reported!()),
+            ),
+            Some(_) => (
+                "SELECT COUNT(*) FROM expected_users WHERE grp = $1",
+                concat!(
+                    "SELECT upn ",
+                    not_reported!(),
+                    " AND e.grp = $1 ORDER BY upn LIMIT 200"
+                ),
+                concat!("SELECT COUNT(*) ", not_reported!(), " AND e.grp = $1"),
+            ),
+        };
+        let pool = &self.pool;
+        let rows = |sql: &'static str| in_group(sqlx::query(sql), group).fetch_all(pool);
+        let (counts, tasks, day_rows, failures, orgs, expected, list, count) = tokio::try_join!(
+            self.counts_in(now, group),
+            async { Ok(rows(tasks).await?) },
+            async {
+                Ok(in_group(sqlx::query(days_sql).bind(since / DAY_MS), group)
+                    .fetch_all(pool)
+                    .await?)
+            },
+            async { Ok(rows(failures).await?) },
+            async { Ok(rows(orgs).await?) },
+            async {
+                Ok(in_group(sqlx::query(expected), group)
+                    .fetch_one(pool)
+                    .await?)
+            },
+            async { Ok(rows(list).await?) },
+            async { Ok(in_group(sqlx::query(count), group).fetch_one(pool).await?) },
+        )?;
+        let mut summary = Summary {
+            devices: counts.devices,
+            outcomes: counts.outcomes,
+            stale: counts.stale,
+            verified: counts.verified,
+            expected: expected.get(0),
+            not_reported: list.iter().map(|r| r.get(0)).collect(),
+            not_reported_count: count.get(0),
+            ..Summary::default()
+        };
+        for row in tasks {
             summary
                 .tasks
                 .entry(row.get(0))
                 .or_default()
                 .insert(row.get(1), row.get(2));
         }
-        let since = (now / DAY_MS - days + 1) * DAY_MS;
-        for row in in_group(sqlx::query(days_sql).bind(since / DAY_MS), group)
-            .fetch_all(&self.pool)
-            .await?
-        {
+        for row in day_rows {
             summary
                 .days
                 .entry(row.get(0))
                 .or_default()
                 .insert(outcome(row.get(1))?, row.get(2));
         }
-        summary.failures = in_group(sqlx::query(failures), group)
-            .fetch_all(&self.pool)
-            .await?
+        summary.failures = failures
             .iter()
             .map(|r| FailureGroup {
                 task: r.get(0),
@@ -399,17 +442,8 @@ impl Store {
                 devices: r.get(2),
             })
             .collect();
-        for row in in_group(sqlx::query(verified), group)
-            .fetch_all(&self.pool)
-            .await?
-        {
-            summary.verified.insert(row.get(0), row.get(1));
-        }
         let mut by_org: BTreeMap<String, OrgSummary> = BTreeMap::new();
-        for row in in_group(sqlx::query(orgs), group)
-            .fetch_all(&self.pool)
-            .await?
-        {
+        for row in orgs {
             let name: String = row.get(0);
             let switch: String = row.get(1);
             let verified: Option<String> = row.get(2);
@@ -430,36 +464,6 @@ impl Store {
             }
         }
         summary.orgs = by_org.into_values().collect();
-        let (expected, list, count) = match group {
-            None => (
-                "SELECT COUNT(*) FROM expected_users",
-                concat!("SELECT upn ", not_reported!(), " ORDER BY upn LIMIT 200"),
-                concat!("SELECT COUNT(*) ", not_reported!()),
-            ),
-            Some(_) => (
-                "SELECT COUNT(*) FROM expected_users WHERE grp = $1",
-                concat!(
-                    "SELECT upn ",
-                    not_reported!(),
-                    " AND e.grp = $1 ORDER BY upn LIMIT 200"
-                ),
-                concat!("SELECT COUNT(*) ", not_reported!(), " AND e.grp = $1"),
-            ),
-        };
-        summary.expected = in_group(sqlx::query(expected), group)
-            .fetch_one(&self.pool)
-            .await?
-            .get(0);
-        summary.not_reported = in_group(sqlx::query(list), group)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        summary.not_reported_count = in_group(sqlx::query(count), group)
-            .fetch_one(&self.pool)
-            .await?
-            .get(0);
         Ok(summary)
     }
 
