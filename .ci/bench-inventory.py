@@ -172,6 +172,9 @@ def ingest(backend: str, pg_admin: str, work: pathlib.Path, with_inventory: bool
 
 
 def main() -> None:
+    bench.require("wrk", "wrk")
+    if os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL"):
+        bench.require("psql", "postgresql-client")
     profile = os.environ.get("BENCH_PROFILE", "release")
     subprocess.run(["cargo", "build", "--profile", profile, "--locked", "--features", "server",
                     "--bin", "ado-cutover-server"], cwd=ROOT, check=True)

@@ -15,6 +15,7 @@ import os
 import pathlib
 import platform
 import re
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -233,7 +234,16 @@ def new_postgres_database(admin_url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
 
+def require(tool: str, package: str) -> None:
+    """Stops with what is missing and how to install it, before anything is built."""
+    if shutil.which(tool) is None:
+        sys.exit(f"bench-server: `{tool}` is not installed\nhint: apt-get install {package}")
+
+
 def main() -> None:
+    require("wrk", "wrk")
+    if os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL"):
+        require("psql", "postgresql-client")
     profile = os.environ.get("BENCH_PROFILE", "release")
     subprocess.run(["cargo", "build", "--profile", profile, "--locked", "--features", "server", "--bin", "ado-cutover-server"], cwd=ROOT, check=True)
     backends = ["sqlite"]

@@ -289,43 +289,43 @@ impl Store {
         self.counts_in(now, None).await
     }
 
-    /// [`Store::fleet_counts`] of one group's devices, or of all. Two reads at once: devices
-    /// per (outcome, verification), which the index on (group, outcome, verification) answers
-    /// without reading a device row, and the stale ones, a range of the index on `last_seen`.
-    /// One query summing both read every row (33 ms at 100,000 devices), and the verification
-    /// counts were a second pass over all devices (16 ms).
+    /// [`Store::fleet_counts`] of one group's devices, or of all. Two reads at once, each
+    /// answered from an index without reading a device row: per outcome with the stale ones
+    /// (the index on (outcome, last_seen)), and per verification (on (verified, last_seen)).
+    /// One read grouped by both took SQLite to the outcome index and every device row (279 ms
+    /// at 100,000 devices, against 9 and 4 ms for these two).
     async fn counts_in(
         &self,
         now: OffsetDateTime,
         group: Option<&str>,
     ) -> Result<FleetCounts, StoreError> {
-        let (by_outcome, stale) = match group {
+        let (by_outcome, by_verified) = match group {
             None => (
-                "SELECT outcome, verified, COUNT(*) FROM devices GROUP BY outcome, verified",
-                "SELECT COUNT(*) FROM devices WHERE last_seen < $1",
+                "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices GROUP BY outcome",
+                "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL GROUP BY verified",
             ),
             Some(_) => (
-                "SELECT outcome, verified, COUNT(*) FROM devices WHERE group_name = $1
-                 GROUP BY outcome, verified",
-                "SELECT COUNT(*) FROM devices WHERE last_seen < $1 AND group_name = $2",
+                "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices WHERE group_name = $2 GROUP BY outcome",
+                "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL AND group_name = $1 GROUP BY verified",
             ),
         };
-        let (rows, stale) = tokio::try_join!(
-            in_group(sqlx::query(by_outcome), group).fetch_all(&self.pool),
-            in_group(sqlx::query(stale).bind(millis(now) - STALE_AFTER_MS), group)
-                .fetch_one(&self.pool),
+        let (outcomes, verified) = tokio::try_join!(
+            in_group(
+                sqlx::query(by_outcome).bind(millis(now) - STALE_AFTER_MS),
+                group
+            )
+            .fetch_all(&self.pool),
+            in_group(sqlx::query(by_verified), group).fetch_all(&self.pool),
         )?;
-        let mut counts = FleetCounts {
-            stale: stale.get(0),
-            ..FleetCounts::default()
-        };
-        for row in rows {
-            let count: i64 = row.get(2);
+        let mut counts = FleetCounts::default();
+        for row in outcomes {
+            let count: i64 = row.get(1);
             counts.devices += count;
-            *counts.outcomes.entry(outcome(row.get(0))?).or_default() += count;
-            if let Some(verified) = row.get::<Option<String>, _>(1) {
-                *counts.verified.entry(verified).or_default() += count;
-            }
+            counts.stale += row.try_get::<i64, _>(2).unwrap_or(0);
+            counts.outcomes.insert(outcome(row.get(0))?, count);
+        }
+        for row in verified {
+            counts.verified.insert(row.get(0), row.get(1));
         }
         Ok(counts)
     }
