@@ -12,7 +12,7 @@ real reports. Checks its own work and prints Markdown for docs/RELIABILITY.md:
 - slowloris connections are dropped after the header timeout and do not block others.
 
 Usage (from the repo root): python3 .ci/hostile-input.py [requests, default 100000]
-Builds the server with `cargo build --release --features server` first. Exits 1 when a check
+Builds the server as it ships (`cargo build --profile server --features server`) first. Exits 1 when a check
 fails. A SQLite database in a temporary folder; nothing else is touched.
 """
 
@@ -32,7 +32,7 @@ import uuid
 
 TOTAL = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "ado-cutover-server"
+BIN = ROOT / "target" / "server" / "ado-cutover-server"
 SLOWLORIS = 400
 BODY_LIMIT = 1024 * 1024
 
@@ -158,7 +158,7 @@ def slowloris(port: int, stop: threading.Event, dropped: list) -> None:
 
 
 def main() -> int:
-    subprocess.run(["cargo", "build", "--release", "--features", "server", "--bin", "ado-cutover-server"],
+    subprocess.run(["cargo", "build", "--profile", "server", "--features", "server", "--bin", "ado-cutover-server"],
                    cwd=ROOT, check=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="hostile-"))
     db = work / "server.db"

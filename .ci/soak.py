@@ -31,7 +31,7 @@ import uuid
 
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "ado-cutover-server"
+BIN = ROOT / "target" / "server" / "ado-cutover-server"
 CONNECTIONS, DELAY_MS = 64, 8
 
 
@@ -174,7 +174,7 @@ def run(backend: str, admin_url: str) -> list:
 
 
 def main() -> int:
-    subprocess.run(["cargo", "build", "--release", "--features", "server", "--bin", "ado-cutover-server"],
+    subprocess.run(["cargo", "build", "--profile", "server", "--features", "server", "--bin", "ado-cutover-server"],
                    cwd=ROOT, check=True)
     admin_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     backends = ["sqlite"] + (["postgres"] if admin_url else [])
