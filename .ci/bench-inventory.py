@@ -175,7 +175,7 @@ def main() -> None:
     bench.require("wrk", "wrk")
     if os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL"):
         bench.require("psql", "postgresql-client")
-    profile = os.environ.get("BENCH_PROFILE", "release")
+    profile = os.environ.get("BENCH_PROFILE", "server")
     subprocess.run(["cargo", "build", "--profile", profile, "--locked", "--features", "server",
                     "--bin", "ado-cutover-server"], cwd=ROOT, check=True)
     backends = ["sqlite"]

@@ -29,7 +29,7 @@ import uuid
 
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 15
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / os.environ.get("BENCH_PROFILE", "release") / "ado-cutover-server"
+BIN = ROOT / "target" / os.environ.get("BENCH_PROFILE", "server") / "ado-cutover-server"
 DEVICES = 100_000
 PER_DEVICE = 3
 DAY_MS = 86_400_000
@@ -244,7 +244,7 @@ def main() -> None:
     require("wrk", "wrk")
     if os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL"):
         require("psql", "postgresql-client")
-    profile = os.environ.get("BENCH_PROFILE", "release")
+    profile = os.environ.get("BENCH_PROFILE", "server")
     subprocess.run(["cargo", "build", "--profile", profile, "--locked", "--features", "server", "--bin", "ado-cutover-server"], cwd=ROOT, check=True)
     backends = ["sqlite"]
     pg_admin = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
