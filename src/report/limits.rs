@@ -98,6 +98,16 @@ pub fn check(report: &Report) -> Option<String> {
 /// marked with `…`), and a task with too many items keeps the first ones and says how many
 /// more there were. The report on disk stays whole; this is what is sent.
 pub fn fit(report: &mut Report) {
+    let listed = report.inventory.as_ref().map_or(0, Vec::len);
+    fit_within_limits(report);
+    // Said in the report, so the server keeps open what the list no longer shows.
+    let sent = report.inventory.as_ref().map_or(0, Vec::len);
+    let left_out = u32::try_from(listed - sent).unwrap_or(u32::MAX);
+    report.inventory_left_out = report.inventory_left_out.saturating_add(left_out);
+}
+
+/// [`fit`]'s cutting.
+fn fit_within_limits(report: &mut Report) {
     cut(&mut report.agent_version, SHORT);
     cut(&mut report.device.hostname, NAME);
     cut(&mut report.device.os, SHORT);
@@ -215,6 +225,7 @@ mod tests {
             organizations: Vec::new(),
             group: None,
             inventory: None,
+            inventory_left_out: 0,
             tasks: vec![TaskReport {
                 id: "credentials".into(),
                 status: Status::NeedsUser,
@@ -273,6 +284,41 @@ mod tests {
         let mut heavy = report(5_000, &"x".repeat(4000));
         fit(&mut heavy);
         assert!(serde_json::to_vec(&heavy).unwrap().len() <= BODY);
+        assert_eq!(check(&heavy), None);
+    }
+
+    #[test]
+    fn an_inventory_cut_to_fit_says_how_many_entries_it_left_out() {
+        let entry = |n: usize, target: &str| crate::report::Found {
+            category: crate::report::Category::LocalWork,
+            organization: "contoso".into(),
+            target: format!("{target}{n}"),
+            kind: "unpushed-commits".into(),
+        };
+        let mut whole = report(1, "d");
+        whole.inventory = Some((0..10).map(|n| entry(n, "repo")).collect());
+        fit(&mut whole);
+        assert_eq!(whole.inventory_left_out, 0, "a whole list says nothing");
+        assert!(
+            !serde_json::to_string(&whole)
+                .unwrap()
+                .contains("inventory_left_out")
+        );
+
+        let mut long = report(1, "d");
+        long.inventory = Some((0..INVENTORY + 37).map(|n| entry(n, "repo")).collect());
+        fit(&mut long);
+        assert_eq!(long.inventory.as_ref().unwrap().len(), INVENTORY);
+        assert_eq!(long.inventory_left_out, 37);
+
+        // Entries too large for the body together are halved until it fits: all counted.
+        let mut heavy = report(1, "d");
+        let path = "p".repeat(TEXT - 10);
+        heavy.inventory = Some((0..1_000).map(|n| entry(n, &path)).collect());
+        fit(&mut heavy);
+        let sent = heavy.inventory.as_ref().unwrap().len();
+        assert!(sent < 1_000 && serde_json::to_vec(&heavy).unwrap().len() <= BODY);
+        assert_eq!(heavy.inventory_left_out as usize, 1_000 - sent);
         assert_eq!(check(&heavy), None);
     }
 }

@@ -46,6 +46,15 @@ pub struct Report {
     /// turned on; an empty list says "nothing is open any more".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<Vec<Found>>,
+    /// How many inventory entries were left out to keep the report within the server's limits
+    /// ([`limits::fit`]). A list that is not whole closes nothing on the server: what it left
+    /// out is not gone. Absent (0) when the list is whole, and from older reports.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inventory_left_out: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One thing in a device's inventory: where (never a value), of which sort, for which

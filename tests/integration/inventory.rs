@@ -524,6 +524,56 @@ fn a_late_report_never_replaces_a_newer_inventory_and_an_empty_one_closes_everyt
 }
 
 #[test]
+fn a_list_cut_to_fit_the_limits_closes_nothing_it_left_out() {
+    for postgres in backends() {
+        let server = TestServer::start(postgres);
+        let now = server.now();
+        let minutes = |m: i64| now - time::Duration::minutes(m);
+        let open = |server: &TestServer| -> Vec<String> {
+            entries(server, "contoso", Category::OldToken, true)
+                .into_iter()
+                .map(|e| e.target)
+                .collect()
+        };
+        let whole = with_inventory(
+            minutes(10),
+            &["~/.git-credentials", "~/.npmrc:3", "~/.zshrc:9"],
+        );
+        assert_eq!(server.send(&whole).0, 202);
+        assert_eq!(
+            open(&server),
+            ["~/.git-credentials", "~/.npmrc:3", "~/.zshrc:9"]
+        );
+        // The agent cut its list to fit the server's limits: what it left out is not gone.
+        let mut cut = with_inventory(minutes(5), &["~/.npmrc:3"]);
+        cut.inventory_left_out = 2;
+        assert_eq!(server.send(&cut).0, 202);
+        assert_eq!(
+            open(&server),
+            ["~/.git-credentials", "~/.npmrc:3", "~/.zshrc:9"]
+        );
+        let renewed = entries(&server, "contoso", Category::OldToken, true);
+        let last_seen = |target: &str| {
+            renewed
+                .iter()
+                .find(|e| e.target == target)
+                .unwrap()
+                .last_seen
+        };
+        assert!(
+            last_seen("~/.npmrc:3") > last_seen("~/.git-credentials"),
+            "the cut list still renews what it lists: {renewed:?}"
+        );
+        // The next whole list closes what it no longer has.
+        assert_eq!(
+            server.send(&with_inventory(minutes(1), &["~/.npmrc:3"])).0,
+            202
+        );
+        assert_eq!(open(&server), ["~/.npmrc:3"]);
+    }
+}
+
+#[test]
 fn the_agent_sends_an_inventory_only_when_asked_and_only_from_a_whole_run() {
     let server = TestServer::start(false);
     let cloud = FakeCloud::before_the_switch(&["contoso"]);

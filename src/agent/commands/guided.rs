@@ -281,6 +281,7 @@ mod tests {
             organizations: Vec::new(),
             group: None,
             inventory: None,
+            inventory_left_out: 0,
             tasks: vec![TaskReport {
                 id: "credentials".into(),
                 status: Status::Done,

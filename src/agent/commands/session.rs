@@ -307,6 +307,8 @@ impl<'e> Session<'e> {
             organizations: organizations(self.switch.as_deref().unwrap_or_default(), &tasks),
             group: self.settings.report_group().map(str::to_string),
             inventory: self.inventory(mode, &tasks),
+            // Counted when the report is made to fit the server's limits (`limits::fit`).
+            inventory_left_out: 0,
             tasks,
         }
     }

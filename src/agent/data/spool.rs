@@ -140,6 +140,7 @@ pub(crate) fn sample_report(at: i64) -> Report {
         organizations: Vec::new(),
         group: None,
         inventory: None,
+        inventory_left_out: 0,
     }
 }
 

@@ -139,6 +139,9 @@ pub(crate) struct Row {
     pub inventory: Option<Vec<(String, &'static str, String, String)>>,
     /// When the inventory was taken: the report's finish, never after it arrived.
     pub inventory_at: i64,
+    /// The list is whole: the agent left nothing out to fit the limits. Only a whole list
+    /// closes the device's entries it no longer has; one cut short adds and renews entries.
+    pub inventory_whole: bool,
     /// Whose the inventory is, for the people counts: the UPN, else the user name.
     pub person: String,
 }
@@ -227,6 +230,7 @@ impl Row {
         Row {
             inventory: report.inventory.as_deref().map(inventory_of),
             inventory_at: millis(report.finished_at).min(received),
+            inventory_whole: report.inventory_left_out == 0,
             person: report
                 .user
                 .upn

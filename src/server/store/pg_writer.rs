@@ -376,11 +376,15 @@ async fn inventories(conn: &mut PgConnection, fresh: &[&Row]) -> Result<(), sqlx
         .into_iter()
         .filter(|r| taken.contains(&(r.device.clone(), r.user.clone())))
         .collect();
+    // Only a whole list closes what it no longer has; one cut short adds to the open entries.
     let close: Vec<Vec<Arg>> = taken
         .iter()
+        .filter(|r| r.inventory_whole)
         .map(|r| vec![Text(&r.device), Text(&r.user), Int(r.inventory_at)])
         .collect();
-    each(conn, sql::batch::INVENTORY_CLOSE, &close).await?;
+    if !close.is_empty() {
+        each(conn, sql::batch::INVENTORY_CLOSE, &close).await?;
+    }
     let entries: Vec<Vec<Arg>> = taken
         .iter()
         .flat_map(|r| {
@@ -646,6 +650,7 @@ mod tests {
             group: None,
             inventory: None,
             inventory_at: 0,
+            inventory_whole: true,
             person: "user".into(),
         }
     }

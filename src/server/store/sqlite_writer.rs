@@ -124,8 +124,8 @@ fn enroll(conn: &Connection, r: &Row, secret: &str) -> rusqlite::Result<DeviceKe
         })
 }
 
-/// The report's inventory, when it carries one and no later report's was taken: it replaces
-/// the device's open entries.
+/// The report's inventory, when it carries one and no later report's was taken: a whole list
+/// replaces the device's open entries, one cut short adds to them.
 fn inventory(conn: &Connection, r: &Row) -> rusqlite::Result<()> {
     let Some(entries) = &r.inventory else {
         return Ok(());
@@ -138,11 +138,13 @@ fn inventory(conn: &Connection, r: &Row) -> rusqlite::Result<()> {
     if taken == 0 {
         return Ok(());
     }
-    conn.prepare_cached(sql::INVENTORY_CLOSE)?.execute(params![
-        r.inventory_at,
-        r.device,
-        r.user
-    ])?;
+    if r.inventory_whole {
+        conn.prepare_cached(sql::INVENTORY_CLOSE)?.execute(params![
+            r.inventory_at,
+            r.device,
+            r.user
+        ])?;
+    }
     let mut entry = conn.prepare_cached(sql::INVENTORY_ENTRY)?;
     for (org, category, target, kind) in entries {
         entry.execute(params![

@@ -327,6 +327,7 @@ pub(crate) fn sample_report(
         organizations: Vec::new(),
         group: None,
         inventory: None,
+        inventory_left_out: 0,
         tasks: vec![TaskReport {
             id: "browser-sign-out".into(),
             status,
