@@ -452,38 +452,40 @@ fn with_inventory(at: time::OffsetDateTime, targets: &[&str]) -> ado_cutover::re
     report
 }
 
+/// Where contoso's old tokens are still open.
+fn open_tokens(server: &TestServer) -> Vec<String> {
+    entries(server, "contoso", Category::OldToken, true)
+        .into_iter()
+        .map(|e| e.target)
+        .collect()
+}
+
 #[test]
 fn a_late_report_never_replaces_a_newer_inventory_and_an_empty_one_closes_everything() {
     for postgres in backends() {
         let server = TestServer::start(postgres);
         let now = server.now();
         let minutes = |m: i64| now - time::Duration::minutes(m);
-        let open = |server: &TestServer| -> Vec<String> {
-            entries(server, "contoso", Category::OldToken, true)
-                .into_iter()
-                .map(|e| e.target)
-                .collect()
-        };
         let newer = with_inventory(minutes(10), &["~/.git-credentials", "~/.npmrc:3"]);
         assert_eq!(server.send(&newer).0, 202);
-        assert_eq!(open(&server), ["~/.git-credentials", "~/.npmrc:3"]);
+        assert_eq!(open_tokens(&server), ["~/.git-credentials", "~/.npmrc:3"]);
         // Delivered late from the spool: an older list changes nothing.
         let older = with_inventory(minutes(20), &["~/.bashrc:1"]);
         assert_eq!(server.send(&older).0, 202);
-        assert_eq!(open(&server), ["~/.git-credentials", "~/.npmrc:3"]);
+        assert_eq!(open_tokens(&server), ["~/.git-credentials", "~/.npmrc:3"]);
         // The same report again: the same list.
         assert_eq!(server.send(&newer).0, 200);
-        assert_eq!(open(&server), ["~/.git-credentials", "~/.npmrc:3"]);
+        assert_eq!(open_tokens(&server), ["~/.git-credentials", "~/.npmrc:3"]);
         // A later list without one closes it, and an empty list closes the rest.
         assert_eq!(
             server.send(&with_inventory(minutes(5), &["~/.npmrc:3"])).0,
             202
         );
-        assert_eq!(open(&server), ["~/.npmrc:3"]);
+        assert_eq!(open_tokens(&server), ["~/.npmrc:3"]);
         let mut empty = with_inventory(minutes(1), &[]);
         empty.inventory = Some(Vec::new());
         assert_eq!(server.send(&empty).0, 202);
-        assert!(open(&server).is_empty());
+        assert!(open_tokens(&server).is_empty());
         let inventory = server
             .block_on(server.store.inventory("contoso", None))
             .unwrap();
@@ -529,19 +531,13 @@ fn a_list_cut_to_fit_the_limits_closes_nothing_it_left_out() {
         let server = TestServer::start(postgres);
         let now = server.now();
         let minutes = |m: i64| now - time::Duration::minutes(m);
-        let open = |server: &TestServer| -> Vec<String> {
-            entries(server, "contoso", Category::OldToken, true)
-                .into_iter()
-                .map(|e| e.target)
-                .collect()
-        };
         let whole = with_inventory(
             minutes(10),
             &["~/.git-credentials", "~/.npmrc:3", "~/.zshrc:9"],
         );
         assert_eq!(server.send(&whole).0, 202);
         assert_eq!(
-            open(&server),
+            open_tokens(&server),
             ["~/.git-credentials", "~/.npmrc:3", "~/.zshrc:9"]
         );
         // The agent cut its list to fit the server's limits: what it left out is not gone.
@@ -549,7 +545,7 @@ fn a_list_cut_to_fit_the_limits_closes_nothing_it_left_out() {
         cut.inventory_left_out = 2;
         assert_eq!(server.send(&cut).0, 202);
         assert_eq!(
-            open(&server),
+            open_tokens(&server),
             ["~/.git-credentials", "~/.npmrc:3", "~/.zshrc:9"]
         );
         let renewed = entries(&server, "contoso", Category::OldToken, true);
@@ -569,7 +565,7 @@ fn a_list_cut_to_fit_the_limits_closes_nothing_it_left_out() {
             server.send(&with_inventory(minutes(1), &["~/.npmrc:3"])).0,
             202
         );
-        assert_eq!(open(&server), ["~/.npmrc:3"]);
+        assert_eq!(open_tokens(&server), ["~/.npmrc:3"]);
     }
 }
 
