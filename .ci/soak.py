@@ -9,8 +9,8 @@ Per backend, each on a fresh database:
 2. Kill -9: the same load for 30 s; after 10 s the server is killed with SIGKILL and started
    again on the same database and port. Checks: every report acknowledged (202) before or after
    the kill is stored; the database is consistent (SQLite's integrity_check; on both, the
-   per-day counters add up to the reports stored, which holds only if no transaction was half
-   written).
+   per-day counters add up to the reports stored and the devices counted per outcome to the
+   devices stored, which holds only if no transaction was half written).
 
 Prints Markdown for docs/RELIABILITY.md and exits 1 when a check fails.
 Usage (from the repo root; needs wrk, and psql for PostgreSQL): python3 .ci/soak.py [seconds]
@@ -109,9 +109,12 @@ def lost(url: str, acked: pathlib.Path) -> tuple:
 def consistent(url: str) -> str:
     counted = query(url, "SELECT COALESCE(SUM(reports), 0) FROM report_days")
     rows = query(url, "SELECT COUNT(*) FROM reports")
+    devices = query(url, "SELECT COUNT(*) FROM devices")
+    kept = query(url, "SELECT COALESCE(SUM(devices), 0) FROM fleet_counts WHERE kind = 'outcome'")
     integrity = query(url, "PRAGMA integrity_check") if url.startswith("sqlite://") else "n/a"
-    ok = counted == rows and integrity in ("ok", "n/a")
-    return f"{'yes' if ok else 'NO'} (day counters {counted}, reports {rows}; integrity_check {integrity})"
+    ok = counted == rows and kept == devices and integrity in ("ok", "n/a")
+    return (f"{'yes' if ok else 'NO'} (day counters {counted}, reports {rows}; device counts {kept}, "
+            f"devices {devices}; integrity_check {integrity})")
 
 
 def rss_peak(pid: int) -> float:

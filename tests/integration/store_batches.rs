@@ -44,8 +44,9 @@ fn reports(now: OffsetDateTime) -> Vec<(Report, Option<String>)> {
                     switch: Switch::Switched,
                     verified,
                 },
+                // A device's later reports name another: the one before is dropped.
                 Organization {
-                    name: format!("org{}", i % 4),
+                    name: format!("org{}", (i / 60 + device) % 4),
                     switch: Switch::Waiting,
                     verified: None,
                 },
@@ -86,6 +87,34 @@ async fn state(store: &Store, now: OffsetDateTime) -> String {
         );
     }
     serde_json::to_string_pretty(&(summary, devices, details)).unwrap()
+}
+
+/// The fleet's counts, kept by triggers as devices change, are what counting the rows gives:
+/// every device here is in the group "wave-1", and a group's summary counts its rows.
+async fn assert_counts_are_the_rows(store: &Store, now: OffsetDateTime, how: &str) {
+    let kept = store.summary(now, 30).await.unwrap();
+    let counted = store.summary_in(now, 30, Some("wave-1")).await.unwrap();
+    assert!(
+        kept.devices > 50 && !kept.orgs.is_empty(),
+        "{how}: {kept:?}"
+    );
+    assert_eq!(
+        (
+            kept.devices,
+            &kept.outcomes,
+            kept.stale,
+            &kept.verified,
+            &kept.orgs
+        ),
+        (
+            counted.devices,
+            &counted.outcomes,
+            counted.stale,
+            &counted.verified,
+            &counted.orgs
+        ),
+        "{how}: the counts kept differ from the rows counted"
+    );
 }
 
 /// Stores the reports one after another, each waiting for the one before: what each did.
@@ -152,6 +181,7 @@ fn a_batch_leaves_what_the_same_reports_leave_one_at_a_time() {
     let (reference, expected) = runtime.block_on(async {
         let store = Store::open(&url, true).await.unwrap();
         let saved = one_at_a_time(&store, &reports, now).await;
+        assert_counts_are_the_rows(&store, now, "SQLite one at a time").await;
         (saved, state(&store, now).await)
     });
     let duplicates = reference
@@ -184,6 +214,8 @@ fn a_batch_leaves_what_the_same_reports_leave_one_at_a_time() {
                 } else {
                     one_at_a_time(&store, &reports, now).await
                 };
+                assert_counts_are_the_rows(&store, now, &format!("{how}, postgres: {postgres}"))
+                    .await;
                 (saved, state(&store, now).await)
             });
             assert_eq!(
