@@ -199,9 +199,10 @@ async fn prune_once(store: &Store, instance: &str, now: time::OffsetDateTime, ke
     }
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves. Hourly, it forgets expired
-/// dashboard sessions and finished webhook deliveries older than
-/// [`webhooks::KEEP_DELIVERIES_DAYS`] and, when `retention` is set, prunes old reports.
+/// Serves `app(state)` on `listener` until `shutdown` resolves. Hourly, it folds the fleet
+/// counts of closed database connections, forgets expired dashboard sessions and finished
+/// webhook deliveries older than [`webhooks::KEEP_DELIVERIES_DAYS`] and, when `retention` is
+/// set, prunes old reports.
 pub async fn serve(
     state: State,
     listener: tokio::net::TcpListener,
@@ -218,6 +219,9 @@ pub async fn serve(
             let now = clock();
             if let Some(keep) = retention {
                 prune_once(&store, &instance, now, keep).await;
+            }
+            if let Err(err) = store.fold_counts().await {
+                tracing::warn!("folding the counts of closed connections failed: {err}");
             }
             if let Err(err) = store.prune_sessions(now).await {
                 tracing::warn!("forgetting expired sessions and sign-ins failed: {err}");

@@ -249,3 +249,75 @@ fn two_instances_on_one_postgresql_share_reports_sessions_and_pruning() {
         "a forged cookie is not a session"
     );
 }
+
+/// The fleet counts on PostgreSQL: each writing connection counts in rows of its own, so
+/// writers never wait on each other; the rows of connections that closed fold into one row per
+/// count, and the counts are the same before and after, and what counting the devices gives.
+#[test]
+fn the_counts_of_closed_connections_fold_into_one_and_still_add_up() {
+    if !backends().contains(&true) {
+        return;
+    }
+    use ado_cutover::server::store::Store;
+    let (url, _) = fresh_database(true);
+    let now = OffsetDateTime::now_utc();
+    let outcomes = [Outcome::Done, Outcome::Failed, Outcome::ActionNeeded];
+    // Two servers one after the other (a restart): each stores reports with its own writers.
+    for round in 0..2i64 {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let store = Store::open(&url, true).await.unwrap();
+            for i in 0..12i64 {
+                let at = now - time::Duration::minutes(60 - round * 12 - i);
+                let report = sample_report(
+                    &format!("pc-{}", i % 8),
+                    "user",
+                    outcomes[((round + i) % 3) as usize],
+                    at,
+                    "cause",
+                );
+                let body = serde_json::to_string(&report).unwrap();
+                store
+                    .insert_enrolling(&report, &body, now, None, Some("everyone"))
+                    .await
+                    .unwrap();
+            }
+        });
+        // Dropping the runtime closes every connection the store had.
+        drop(runtime);
+    }
+    let shards = "SELECT COUNT(DISTINCT shard) FROM fleet_counts WHERE shard <> CAST($1 AS BIGINT)";
+    assert!(
+        query(&url, shards, "0").unwrap() >= 2,
+        "two servers' writers"
+    );
+    let runtime = runtime();
+    let store = runtime.block_on(Store::open(&url, false)).unwrap();
+    let before = runtime.block_on(store.summary(now, 30)).unwrap();
+    // The closed connections' processes end a moment after their sockets close.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while query(&url, shards, "0").unwrap() > 0 {
+        runtime.block_on(store.fold_counts()).unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "closed connections' counts not folded"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (after, counted) = runtime.block_on(async {
+        let after = store.summary(now, 30).await.unwrap();
+        (
+            after,
+            store.summary_in(now, 30, Some("everyone")).await.unwrap(),
+        )
+    });
+    assert_eq!(after.devices, 8);
+    assert_eq!(
+        (&after.outcomes, &after.verified, &after.orgs),
+        (&before.outcomes, &before.verified, &before.orgs)
+    );
+    assert_eq!(
+        (&after.outcomes, &after.verified, &after.orgs),
+        (&counted.outcomes, &counted.verified, &counted.orgs)
+    );
+}

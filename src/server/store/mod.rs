@@ -14,6 +14,7 @@ use super::outcome::FleetOutcome;
 use crate::report::Report;
 
 mod audit;
+mod counts;
 mod device_keys;
 mod groups;
 mod ingest;
