@@ -169,6 +169,31 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// Reads and checks a report: 400 for what is not JSON, 422 for JSON that is not a report this
 /// server understands.
 pub fn parse(bytes: &[u8]) -> Result<Report, ApiError> {
+    // A report as the agent writes it reads straight into its type; anything else is read
+    // again as plain JSON, to say exactly what is wrong with it (that reading is what a report
+    // cost twice over before).
+    let report = match serde_json::from_slice::<Report>(bytes) {
+        Ok(report) if report.schema_version == SCHEMA_VERSION => report,
+        _ => read_for_errors(bytes)?,
+    };
+    checked(report)
+}
+
+/// The report, when its values are within what the server takes.
+fn checked(report: Report) -> Result<Report, ApiError> {
+    validate(&report).map_err(|what| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            what,
+            "send a report written by ado-cutover",
+        )
+    })?;
+    Ok(report)
+}
+
+/// A report read as plain JSON first: which of the JSON, its schema version or its shape is
+/// wrong, else the report.
+fn read_for_errors(bytes: &[u8]) -> Result<Report, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -198,7 +223,7 @@ pub fn parse(bytes: &[u8]) -> Result<Report, ApiError> {
             ));
         }
     }
-    let report: Report = serde_json::from_value(value).map_err(|e| {
+    serde_json::from_value(value).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
@@ -207,15 +232,7 @@ pub fn parse(bytes: &[u8]) -> Result<Report, ApiError> {
             ),
             "send a report written by ado-cutover",
         )
-    })?;
-    validate(&report).map_err(|what| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            what,
-            "send a report written by ado-cutover",
-        )
-    })?;
-    Ok(report)
+    })
 }
 
 /// A serde error without the offending value (it could be anything).
@@ -400,9 +417,9 @@ mod tests {
 
     /// Fuzz (#19): whatever bytes arrive as a report, the parser answers a report of this
     /// schema or a 400/422 with words and a hint, never a panic, never a logged error.
-    #[test]
-    fn fuzz_report_json() {
-        let report = json!({
+    /// A report as the agent writes it.
+    fn seed() -> String {
+        json!({
             "schema_version": SCHEMA_VERSION, "report_id": "6f1c2a9e-3b7d-4c1e-9a2b-0d4e5f6a7b8c",
             "agent_version": "0.1.0", "mode": "run",
             "started_at": "2026-11-30T08:00:00Z", "finished_at": "2026-11-30T08:00:05Z",
@@ -413,7 +430,58 @@ mod tests {
             "tasks": [{"id": "credentials", "status": "done", "summary": "cleared", "items": [
                 {"kind": "store", "target": "git:https://dev.azure.com/contoso", "status": "done", "detail": "deleted"}]}]
         })
-        .to_string();
+        .to_string()
+    }
+
+    /// What `parse` says of `text`, after checking that reading the JSON first says the same.
+    fn parsed_both_ways(text: &str) -> Result<Report, (u16, String)> {
+        let direct = parse(text.as_bytes()).map_err(|e| (e.status.as_u16(), e.message));
+        let first_as_json = read_for_errors(text.as_bytes())
+            .and_then(checked)
+            .map_err(|e| (e.status.as_u16(), e.message));
+        assert_eq!(
+            direct.as_ref().map(|r| serde_json::to_string(r).unwrap()),
+            first_as_json
+                .as_ref()
+                .map(|r| serde_json::to_string(r).unwrap()),
+            "{text}"
+        );
+        direct
+    }
+
+    #[test]
+    fn a_report_read_directly_is_taken_or_refused_as_when_read_as_json_first() {
+        let report = seed();
+        assert!(parsed_both_ways(&report).is_ok());
+        let newer = report.replacen(
+            &format!("\"schema_version\":{SCHEMA_VERSION}"),
+            "\"schema_version\":99",
+            1,
+        );
+        assert_ne!(newer, report);
+        let (status, message) = parsed_both_ways(&newer).unwrap_err();
+        assert_eq!(status, 422);
+        assert!(
+            message.contains("newer than this server reads"),
+            "{message}"
+        );
+        let none = report.replacen(
+            &format!("\"schema_version\":{SCHEMA_VERSION}"),
+            "\"schema_version\":1.0",
+            1,
+        );
+        assert_eq!(parsed_both_ways(&none).unwrap_err().0, 422);
+        // A key twice: plain JSON keeps the last, and so does the report.
+        let twice = report.replacen("{", "{\"outcome\":\"failed\",", 1);
+        assert!(parsed_both_ways(&twice).is_ok());
+        let unknown = report.replacen("{", "{\"extra\":1,", 1);
+        let _ = parsed_both_ways(&unknown);
+        assert_eq!(parsed_both_ways("{").unwrap_err().0, 400);
+    }
+
+    #[test]
+    fn fuzz_report_json() {
+        let report = seed();
         assert!(parse(report.as_bytes()).is_ok(), "the seed is a report");
         let dictionary: &[&[u8]] = &[
             b"{",
@@ -431,21 +499,32 @@ mod tests {
             b"\"schema_version\": 99",
             b"\"status\": \"failed\"",
         ];
-        crate::fuzz::run(
-            "report JSON",
-            &[report.as_bytes()],
-            dictionary,
-            |bytes| match parse(bytes) {
-                Ok(report) => assert_eq!(report.schema_version, SCHEMA_VERSION),
-                Err(err) => {
+        crate::fuzz::run("report JSON", &[report.as_bytes()], dictionary, |bytes| {
+            // The direct reading takes and refuses exactly what reading the JSON first does.
+            let first_as_json = read_for_errors(bytes).and_then(checked);
+            match (parse(bytes), first_as_json) {
+                (Ok(report), Ok(same)) => {
+                    assert_eq!(report.schema_version, SCHEMA_VERSION);
+                    assert_eq!(
+                        serde_json::to_string(&report).unwrap(),
+                        serde_json::to_string(&same).unwrap()
+                    );
+                }
+                (Err(err), Err(same)) => {
                     assert!(matches!(err.status.as_u16(), 400 | 422), "{}", err.status);
                     assert!(!err.message.is_empty() && !err.hint.is_empty());
                     assert!(
                         err.log.is_none(),
                         "a client's mistake is not logged as an error"
                     );
+                    assert_eq!((err.status, err.message), (same.status, same.message));
                 }
-            },
-        );
+                (parsed, other) => panic!(
+                    "the two readings differ: {:?} and {:?}",
+                    parsed.map(|r| r.report_id),
+                    other.map(|r| r.report_id)
+                ),
+            }
+        });
     }
 }
