@@ -3,8 +3,9 @@
 
 Uses the realistic home of .ci/crash-safety.py, on its own tmpfs:
 
-  * read-only: the home is seeded, the tmpfs remounted read-only, then `plan --json` and
-    `run --yes --silent`: no panic, a clear message naming the read-only file system, exit 1
+  * read-only: the home is seeded, the tmpfs remounted read-only, then `plan --json` (it must
+    plan without the run lock, and say so) and `run --yes --silent`: no panic, a clear message
+    naming the read-only file system, exit 1
     for the run, and nothing changed;
   * full: for each amount of free space left (a filler file takes the rest, so the disk fills
     up at a different point of the run each time), `run --yes --silent`: no panic, exit 0, 10,
@@ -101,6 +102,12 @@ def main() -> None:
         for name, out in [("plan", plan), ("run", run)]:
             if "panicked" in said(out):
                 failures.append(f"read-only: {name} panicked: {said(out)[:300]}")
+        # `plan` only reads: it plans without the run lock (none can be taken or needed on a
+        # read-only file system) and says so.
+        if plan.returncode not in (0, 10):
+            failures.append(f"read-only: plan exited {plan.returncode}, not 0 or 10: {said(plan)[:300]}")
+        elif '"tasks"' not in plan.stdout or "planning without the run lock" not in plan.stderr:
+            failures.append(f"read-only: plan printed no plan, or did not say it had no lock: {said(plan)[:300]}")
         if run.returncode != 1:
             failures.append(f"read-only: run exited {run.returncode}, not 1: {said(run)[:300]}")
         if "read-only" not in said(run).lower():

@@ -13,7 +13,7 @@ use crate::report::Mode;
 /// The `plan` command.
 pub(super) fn command(common: &Common, env: &Env, json: bool) -> Result<u8, Failure> {
     let mut session = Session::prepare(common, env)?;
-    let _lock = session.lock()?;
+    let _lock = session.lock_to_read()?;
     let started = OffsetDateTime::now_utc();
     let (planned, _) = session.plan(started);
     let (report, _) = session.finish(Mode::Plan, started, engine::plan_report(&planned));

@@ -112,10 +112,27 @@ impl<'e> Session<'e> {
 
     /// Takes the run lock, or fails at once with exit code 3.
     pub(super) fn lock(&self) -> Result<RunLock, Failure> {
-        RunLock::acquire(&self.paths.data_dir).map_err(|err| match err {
-            LockError::Held { .. } => failure(exit::LOCKED, &err).hint(err.hint()),
-            LockError::Io { .. } => failure(exit::FAILED, &err).hint(err.hint()),
-        })
+        RunLock::acquire(&self.paths.data_dir).map_err(lock_failure)
+    }
+
+    /// The run lock for `plan`, which only reads: on a read-only file system it cannot be
+    /// taken, and is not needed (no run can change anything there either: it would need the
+    /// lock), so the plan reads without it and says so.
+    pub(super) fn lock_to_read(&self) -> Result<Option<RunLock>, Failure> {
+        match RunLock::acquire(&self.paths.data_dir) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(LockError::Io { path, source })
+                if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+            {
+                console::warn(format!(
+                    "planning without the run lock: {} is on a read-only file system, so nothing \
+                     can be changed there (the plan's report cannot be saved either)",
+                    path.display()
+                ));
+                Ok(None)
+            }
+            Err(err) => Err(lock_failure(err)),
+        }
     }
 
     pub(super) fn context(&self, now: OffsetDateTime) -> Context<'_> {
@@ -450,4 +467,12 @@ fn organizations(states: &[OrgSwitch], tasks: &[TaskReport]) -> Vec<Organization
         }
     }
     orgs
+}
+
+/// Why the run lock could not be taken: exit code 3 when another run holds it.
+fn lock_failure(err: LockError) -> Failure {
+    match err {
+        LockError::Held { .. } => failure(exit::LOCKED, &err).hint(err.hint()),
+        LockError::Io { .. } => failure(exit::FAILED, &err).hint(err.hint()),
+    }
 }
