@@ -3,7 +3,7 @@
 
 use sqlx::Row as _;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, lookup_failed};
 
 /// How many refused reports are kept.
 pub(super) const REFUSED_KEPT: i64 = 1000;
@@ -25,6 +25,19 @@ impl Store {
         device_id: &str,
         user_name: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
+        if let Some(lookups) = &self.lookups {
+            return lookups
+                .with(|conn| {
+                    use rusqlite::OptionalExtension;
+                    conn.prepare_cached(
+                        "SELECT secret, first_report FROM device_keys
+                         WHERE device_id = ?1 AND user_name = ?2",
+                    )?
+                    .query_row([device_id, user_name], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                })
+                .map_err(lookup_failed);
+        }
         Ok(sqlx::query(
             "SELECT secret, first_report FROM device_keys WHERE device_id = $1 AND user_name = $2",
         )

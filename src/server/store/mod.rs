@@ -25,6 +25,7 @@ mod queries;
 mod sessions;
 mod setup;
 mod sql;
+mod sqlite_lookups;
 mod sqlite_writer;
 mod tokens;
 mod webhooks;
@@ -53,6 +54,14 @@ pub enum StoreError {
     Unknown(String),
 }
 
+/// A failed SQLite lookup ([`sqlite_lookups`]).
+fn lookup_failed(err: rusqlite::Error) -> StoreError {
+    StoreError::Setup {
+        what: format!("the database failed: {err}"),
+        hint: "check the server's disk and database".into(),
+    }
+}
+
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -67,6 +76,8 @@ pub struct Store {
     pub backend: Backend,
     /// The batching writer of reports.
     writer: Writer,
+    /// SQLite: tokens and device keys looked up on the asking thread.
+    lookups: Option<std::sync::Arc<sqlite_lookups::Lookups>>,
 }
 
 /// The batching writer of this instance, per backend.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::any::AnyPoolOptions;
 
-use super::{Backend, Store, StoreError, Writer, pg_writer, sqlite_writer};
+use super::{Backend, Store, StoreError, Writer, pg_writer, sqlite_lookups, sqlite_writer};
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -116,10 +116,22 @@ impl Store {
                 )
             }
         };
+        let lookups = match backend {
+            Backend::Sqlite => Some(std::sync::Arc::new(
+                sqlite_lookups::Lookups::open(&sqlite_path(url)).map_err(|e| {
+                    StoreError::Setup {
+                        what: format!("cannot open the database for reading: {e}"),
+                        hint: "check that the file and its folder are readable and writable".into(),
+                    }
+                })?,
+            )),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
             writer,
+            lookups,
         })
     }
 
