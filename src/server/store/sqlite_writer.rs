@@ -35,6 +35,13 @@ impl Writer {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Each report's savepoint journals the pages it changes first; past 64 KiB (a report
+        // changes more) SQLite spilled that journal to a temporary file, a tenth of the
+        // writer's time in write calls. In memory it stays (freed at each commit).
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // The writer's pages stay valid between its commits (only it writes), so a larger cache
+        // keeps the indexes it updates in memory: 32 MiB instead of 2.
+        conn.pragma_update(None, "cache_size", -32768)?;
         // Room for every statement the writer runs: rusqlite keeps 16 by default, and with one
         // more than that, used in turn, each report parsed and planned every statement again
         // (ingest halved when the 17th, the device's group, came).
