@@ -3,7 +3,7 @@
 
 use sqlx::Row as _;
 
-use super::{Store, StoreError, lookup_failed};
+use super::{Store, StoreError, sql};
 
 /// How many refused reports are kept.
 pub(super) const REFUSED_KEPT: i64 = 1000;
@@ -26,26 +26,16 @@ impl Store {
         user_name: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
         if let Some(lookups) = &self.lookups {
-            return lookups
-                .with(|conn| {
-                    use rusqlite::OptionalExtension;
-                    conn.prepare_cached(
-                        "SELECT secret, first_report FROM device_keys
-                         WHERE device_id = ?1 AND user_name = ?2",
-                    )?
-                    .query_row([device_id, user_name], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-                })
-                .map_err(lookup_failed);
+            return lookups.row(sql::KEY, [device_id, user_name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            });
         }
-        Ok(sqlx::query(
-            "SELECT secret, first_report FROM device_keys WHERE device_id = $1 AND user_name = $2",
-        )
-        .bind(device_id)
-        .bind(user_name)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| (r.get(0), r.get(1))))
+        Ok(sqlx::query(sql::KEY)
+            .bind(device_id)
+            .bind(user_name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     /// Forgets a device's key (the agent was reinstalled): its next report enrolls it again.

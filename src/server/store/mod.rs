@@ -54,14 +54,6 @@ pub enum StoreError {
     Unknown(String),
 }
 
-/// A failed SQLite lookup ([`sqlite_lookups`]).
-fn lookup_failed(err: rusqlite::Error) -> StoreError {
-    StoreError::Setup {
-        what: format!("the database failed: {err}"),
-        hint: "check the server's disk and database".into(),
-    }
-}
-
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

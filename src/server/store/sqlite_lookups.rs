@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::StoreError;
 
 /// Idle connections kept: the runtime's worker threads each use at most one at a time.
 const KEPT: usize = 8;
@@ -45,6 +47,21 @@ impl Lookups {
             idle.push(conn);
         }
         result
+    }
+
+    /// The first row of `sql` with `params`, through `map`: the same statement text the sqlx
+    /// path runs (SQLite reads `$1`, `$2` as the first and second parameter).
+    pub(super) fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.with(|conn| conn.prepare_cached(sql)?.query_row(params, map).optional())
+            .map_err(|err| StoreError::Setup {
+                what: format!("the database failed: {err}"),
+                hint: "check the server's disk and database".into(),
+            })
     }
 }
 

@@ -5,7 +5,7 @@
 use sqlx::Row as _;
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, lookup_failed, millis};
+use super::{Store, StoreError, millis};
 
 /// A token as admins see it: never its secret, nor its hash.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -72,25 +72,18 @@ impl Store {
     /// The token with this hash, whatever its state.
     pub async fn token_by_hash(&self, sha256: &str) -> Result<Option<TokenInfo>, StoreError> {
         if let Some(lookups) = &self.lookups {
-            return lookups
-                .with(|conn| {
-                    use rusqlite::OptionalExtension;
-                    conn.prepare_cached(select!("WHERE sha256 = ?1"))?
-                        .query_row([sha256], |r| {
-                            Ok(TokenInfo {
-                                id: r.get(0)?,
-                                kind: r.get(1)?,
-                                label: r.get(2)?,
-                                created_at: r.get(3)?,
-                                created_by: r.get(4)?,
-                                expires_at: r.get(5)?,
-                                revoked_at: r.get(6)?,
-                                last_used_at: r.get(7)?,
-                            })
-                        })
-                        .optional()
+            return lookups.row(select!("WHERE sha256 = $1"), [sha256], |r| {
+                Ok(TokenInfo {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    label: r.get(2)?,
+                    created_at: r.get(3)?,
+                    created_by: r.get(4)?,
+                    expires_at: r.get(5)?,
+                    revoked_at: r.get(6)?,
+                    last_used_at: r.get(7)?,
                 })
-                .map_err(lookup_failed);
+            });
         }
         Ok(sqlx::query(select!("WHERE sha256 = $1"))
             .bind(sha256)
