@@ -70,8 +70,11 @@ fn notices_are_signed_retried_recorded_and_sent_once() {
         let one = TestServer::start_configured(&url, dir, "127.0.0.1:0", Limits::default(), fast);
         let two = TestServer::start_configured(&url, None, "127.0.0.1:0", Limits::default(), fast);
         let servers = [&one, &two];
-        // 10:00 UTC today: the digest (12:00) is not due yet.
-        let t0 = OffsetDateTime::now_utc().replace_time(time::Time::from_hms(10, 0, 0).unwrap());
+        // 10:00 UTC tomorrow: the digest (12:00) is not due yet. Tomorrow, not today: each
+        // server's hourly upkeep runs once at start with the real clock, and after 22:00 UTC it
+        // forgot the session signed in at 10:00 today (12 hours), so the test failed then.
+        let t0 = (OffsetDateTime::now_utc() + time::Duration::days(1))
+            .replace_time(time::Time::from_hms(10, 0, 0).unwrap());
         set_clock(&servers, t0);
         let (cookie, csrf) = one.sign_in();
 
