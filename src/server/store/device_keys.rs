@@ -3,7 +3,7 @@
 
 use sqlx::Row as _;
 
-use super::{Store, StoreError, sql};
+use super::{Lookups, Store, StoreError, sql};
 
 /// How many refused reports are kept.
 pub(super) const REFUSED_KEPT: i64 = 1000;
@@ -25,17 +25,12 @@ impl Store {
         device_id: &str,
         user_name: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        if let Some(lookups) = &self.lookups {
-            return lookups.row(sql::KEY, [device_id, user_name], |r| {
+        match &self.lookups {
+            Lookups::Sqlite(lookups) => lookups.row(sql::KEY, [device_id, user_name], |r| {
                 Ok((r.get(0)?, r.get(1)?))
-            });
+            }),
+            Lookups::Postgres(lookups) => lookups.key(device_id, user_name).await,
         }
-        Ok(sqlx::query(sql::KEY)
-            .bind(device_id)
-            .bind(user_name)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| (r.get(0), r.get(1))))
     }
 
     /// Forgets a device's key (the agent was reinstalled): its next report enrolls it again.

@@ -20,6 +20,7 @@ mod groups;
 mod ingest;
 mod inventory;
 mod leases;
+mod pg_lookups;
 mod pg_writer;
 mod queries;
 mod sessions;
@@ -68,8 +69,15 @@ pub struct Store {
     pub backend: Backend,
     /// The batching writer of reports.
     writer: Writer,
-    /// SQLite: tokens and device keys looked up on the asking thread.
-    lookups: Option<std::sync::Arc<sqlite_lookups::Lookups>>,
+    /// Tokens and device keys: every request looks one up.
+    lookups: Lookups,
+}
+
+/// The point lookups, per backend: on the asking thread (SQLite), batched (PostgreSQL).
+#[derive(Clone)]
+enum Lookups {
+    Sqlite(std::sync::Arc<sqlite_lookups::Lookups>),
+    Postgres(std::sync::Arc<pg_lookups::Lookups>),
 }
 
 /// The batching writer of this instance, per backend.

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use sqlx::any::AnyPoolOptions;
 
-use super::{Backend, Store, StoreError, Writer, pg_writer, sqlite_lookups, sqlite_writer};
+use super::{
+    Backend, Lookups, Store, StoreError, Writer, pg_lookups, pg_writer, sqlite_lookups,
+    sqlite_writer,
+};
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -117,7 +120,7 @@ impl Store {
             }
         };
         let lookups = match backend {
-            Backend::Sqlite => Some(std::sync::Arc::new(
+            Backend::Sqlite => Lookups::Sqlite(std::sync::Arc::new(
                 sqlite_lookups::Lookups::open(&sqlite_path(url)).map_err(|e| {
                     StoreError::Setup {
                         what: format!("cannot open the database for reading: {e}"),
@@ -125,7 +128,12 @@ impl Store {
                     }
                 })?,
             )),
-            Backend::Postgres => None,
+            Backend::Postgres => Lookups::Postgres(std::sync::Arc::new(
+                pg_lookups::Lookups::start(url).map_err(|e| StoreError::Setup {
+                    what: format!("cannot open the database for reading: {e}"),
+                    hint: "check the database URL".into(),
+                })?,
+            )),
         };
         Ok(Store {
             pool,

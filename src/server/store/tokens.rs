@@ -5,7 +5,7 @@
 use sqlx::Row as _;
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, millis};
+use super::{Lookups, Store, StoreError, millis};
 
 /// A token as admins see it: never its secret, nor its hash.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -46,33 +46,53 @@ pub struct NewToken<'a> {
 }
 
 /// The columns [`info`] reads, in its order.
-macro_rules! select {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, kind, label, created_at, created_by, expires_at, revoked_at, last_used_at FROM tokens ",
-            $rest
-        )
+macro_rules! columns {
+    () => {
+        "id, kind, label, created_at, created_by, expires_at, revoked_at, last_used_at"
     };
 }
 
-fn info(row: &sqlx::any::AnyRow) -> TokenInfo {
+macro_rules! select {
+    ($rest:literal) => {
+        concat!("SELECT ", columns!(), " FROM tokens ", $rest)
+    };
+}
+
+/// Tokens by hash for batched lookups (PostgreSQL, its tuple taking an array through
+/// [`super::sql::unnest`]): the hash, then [`info`]'s columns.
+pub(super) const BY_HASHES: &str = concat!(
+    "SELECT sha256, ",
+    columns!(),
+    " FROM tokens WHERE sha256 IN (VALUES ($1))"
+);
+
+/// The token in `row`'s columns from `at` on (see [`columns`]), from either pool's rows.
+pub(super) fn info<R>(row: &R, at: usize) -> TokenInfo
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     TokenInfo {
-        id: row.get(0),
-        kind: row.get(1),
-        label: row.get(2),
-        created_at: row.get(3),
-        created_by: row.get(4),
-        expires_at: row.get(5),
-        revoked_at: row.get(6),
-        last_used_at: row.get(7),
+        id: row.get(at),
+        kind: row.get(at + 1),
+        label: row.get(at + 2),
+        created_at: row.get(at + 3),
+        created_by: row.get(at + 4),
+        expires_at: row.get(at + 5),
+        revoked_at: row.get(at + 6),
+        last_used_at: row.get(at + 7),
     }
 }
 
 impl Store {
     /// The token with this hash, whatever its state.
     pub async fn token_by_hash(&self, sha256: &str) -> Result<Option<TokenInfo>, StoreError> {
-        if let Some(lookups) = &self.lookups {
-            return lookups.row(select!("WHERE sha256 = $1"), [sha256], |r| {
+        match &self.lookups {
+            Lookups::Sqlite(lookups) => lookups.row(select!("WHERE sha256 = $1"), [sha256], |r| {
                 Ok(TokenInfo {
                     id: r.get(0)?,
                     kind: r.get(1)?,
@@ -83,14 +103,9 @@ impl Store {
                     revoked_at: r.get(6)?,
                     last_used_at: r.get(7)?,
                 })
-            });
+            }),
+            Lookups::Postgres(lookups) => lookups.token(sha256).await,
         }
-        Ok(sqlx::query(select!("WHERE sha256 = $1"))
-            .bind(sha256)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(info))
     }
 
     /// Records a token.
@@ -121,7 +136,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(info)
+            .map(|r| info(r, 0))
             .collect())
     }
 
@@ -151,7 +166,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(info))
+            .map(|r| info(r, 0)))
     }
 
     /// Notes that token `id` was used at `now`.

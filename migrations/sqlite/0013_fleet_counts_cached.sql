@@ -1,0 +1,2 @@
+-- Nothing: 0013 on PostgreSQL makes its fleet-count triggers cheaper; SQLite's row triggers (0012) need no change.
+SELECT 1;
