@@ -35,10 +35,11 @@ impl Lookups {
     /// Lookups on the database at `url`, on connections of their own (the native driver binds
     /// arrays, which the store's `Any` pool cannot), opened when first needed.
     pub(super) fn start(url: &str) -> Result<Lookups, sqlx::Error> {
+        let options = super::setup::keyed_options(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(2 * TASKS as u32)
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_lazy(url)?;
+            .connect_lazy_with(options);
         let by_hashes = sql::unnest(BY_HASHES, &["text"]);
         let keys = sql::unnest(sql::batch::KEYS, &["text", "text"]);
         Ok(Lookups {
@@ -133,11 +134,8 @@ where
 
 /// One task: takes what is queued (waiting its turn while the other task takes), looks it up,
 /// answers each.
-async fn serve<K, V, F, Fut>(
-    pool: PgPool,
-    jobs: Jobs<K, V>,
-    fetch: Arc<F>,
-) where
+async fn serve<K, V, F, Fut>(pool: PgPool, jobs: Jobs<K, V>, fetch: Arc<F>)
+where
     K: Eq + Hash + Clone,
     V: Clone,
     F: Fn(PgPool, Vec<K>) -> Fut,

@@ -42,11 +42,7 @@ impl Writer {
     /// Starts the writer tasks on the current tokio runtime, with connections of their own (the
     /// native driver: arrays as parameters, which the store's `Any` pool cannot bind).
     pub(super) fn start(url: &str) -> Result<Writer, sqlx::Error> {
-        // Planned for each batch: a plan kept from when the tables were small (a scan of the
-        // whole table) would stay while they grow. Parsing is still saved.
-        let options = url
-            .parse::<sqlx::postgres::PgConnectOptions>()?
-            .options([("plan_cache_mode", "force_custom_plan")]);
+        let options = super::setup::keyed_options(url)?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(WRITERS as u32)
             .acquire_timeout(std::time::Duration::from_secs(5))

@@ -149,6 +149,22 @@ impl Store {
     }
 }
 
+/// PostgreSQL connections that only run statements keyed by an index (the writer's and the
+/// lookups'), each planned once per connection: the plan PostgreSQL would keep for a statement
+/// over arrays is made for 100 keys, so it planned every batch anew (custom plans: 2-3 ms of
+/// each batch of reports, 0.08 ms of each lookup), while a plan kept from when a table was
+/// small scans all of it (a lookup at 12,000 devices: 0.76 ms instead of microseconds). Here
+/// the plan is kept and never scans: with sequential scans, hash and merge joins off, each key
+/// is found through its index, whatever the tables' sizes were when it was planned.
+pub(super) fn keyed_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, sqlx::Error> {
+    Ok(url.parse::<sqlx::postgres::PgConnectOptions>()?.options([
+        ("plan_cache_mode", "force_generic_plan"),
+        ("enable_seqscan", "off"),
+        ("enable_hashjoin", "off"),
+        ("enable_mergejoin", "off"),
+    ]))
+}
+
 /// Creates an empty file only its owner can read and write (an empty file is an empty SQLite
 /// database).
 fn create_private(path: &std::path::Path) -> std::io::Result<()> {
