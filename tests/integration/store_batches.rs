@@ -36,7 +36,8 @@ fn reports(now: OffsetDateTime) -> Vec<(Report, Option<String>)> {
         if i % 5 == 0 {
             report.tasks[0].id = "credentials".into();
         }
-        if i % 3 != 0 {
+        // A device's reports name organizations, except every third (which keeps them).
+        if (i + i / 60) % 3 != 0 {
             let verified = [None, Some(Status::Ok), Some(Status::Failed)][i % 3];
             report.organizations = vec![
                 Organization {
@@ -44,11 +45,13 @@ fn reports(now: OffsetDateTime) -> Vec<(Report, Option<String>)> {
                     switch: Switch::Switched,
                     verified,
                 },
-                // A device's later reports name another: the one before is dropped.
+                // A device's later reports name another: the one before is dropped. Unverified
+                // in two of three reports: the device's verification then counts the last one
+                // of its other organizations; else the report alone decides it.
                 Organization {
                     name: format!("org{}", (i / 60 + device) % 4),
                     switch: Switch::Waiting,
-                    verified: None,
+                    verified: [None, Some(Status::Ok), None][(i / 2) % 3],
                 },
                 // The same organization again, spelled otherwise: one row, the later entry's.
                 Organization {
@@ -117,6 +120,36 @@ async fn assert_counts_are_the_rows(store: &Store, now: OffsetDateTime, how: &st
     );
 }
 
+/// Each device's verification is what its organizations' verifications give (the rule, written
+/// here on its own): `ok` when every verified one is, else `failed`, `needs-user` or `skipped`
+/// by the first any has; none when none is verified. Returns how many devices have one.
+async fn assert_verification_is_the_organizations(url: &str, how: &str) -> i64 {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT d.device_id, d.user_name, d.verified, (
+           SELECT CASE WHEN COUNT(*) = 0 THEN NULL
+                       WHEN SUM(CASE WHEN o.verified = 'ok' THEN 1 ELSE 0 END) = COUNT(*) THEN 'ok'
+                       WHEN SUM(CASE WHEN o.verified = 'failed' THEN 1 ELSE 0 END) > 0 THEN 'failed'
+                       WHEN SUM(CASE WHEN o.verified = 'needs-user' THEN 1 ELSE 0 END) > 0 THEN 'needs-user'
+                       ELSE 'skipped' END
+           FROM device_orgs o WHERE o.device_id = d.device_id AND o.user_name = d.user_name
+             AND o.verified IS NOT NULL)
+         FROM devices d",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut verified = 0;
+    for row in &rows {
+        let (device, user): (String, String) = (row.get(0), row.get(1));
+        let (kept, given): (Option<String>, Option<String>) = (row.get(2), row.get(3));
+        assert_eq!(kept, given, "{how}: {device} / {user}");
+        verified += i64::from(kept.is_some());
+    }
+    verified
+}
+
 /// Stores the reports one after another, each waiting for the one before: what each did.
 async fn one_at_a_time(
     store: &Store,
@@ -182,6 +215,11 @@ fn a_batch_leaves_what_the_same_reports_leave_one_at_a_time() {
         let store = Store::open(&url, true).await.unwrap();
         let saved = one_at_a_time(&store, &reports, now).await;
         assert_counts_are_the_rows(&store, now, "SQLite one at a time").await;
+        let verified = assert_verification_is_the_organizations(&url, "SQLite one at a time").await;
+        assert!(
+            verified > 30,
+            "most devices have a verification: {verified}"
+        );
         (saved, state(&store, now).await)
     });
     let duplicates = reference
@@ -214,8 +252,9 @@ fn a_batch_leaves_what_the_same_reports_leave_one_at_a_time() {
                 } else {
                     one_at_a_time(&store, &reports, now).await
                 };
-                assert_counts_are_the_rows(&store, now, &format!("{how}, postgres: {postgres}"))
-                    .await;
+                let named = format!("{how}, postgres: {postgres}");
+                assert_counts_are_the_rows(&store, now, &named).await;
+                assert_verification_is_the_organizations(&url, &named).await;
                 (saved, state(&store, now).await)
             });
             assert_eq!(

@@ -217,6 +217,35 @@ impl Row {
             .collect()
     }
 
+    /// The device's verification once this report is its latest, when the report alone
+    /// decides it: every organization it names (each once, a later entry's verification or the
+    /// earlier one's) has a verification of its own. Then it is written with the device row,
+    /// and the device is not written a second time (on PostgreSQL, a second version of the row
+    /// and of its index entries, the most expensive statement of a batch). `None` when the
+    /// report names no organization (the device keeps its verification), or leaves one
+    /// unverified (that organization keeps its last one, which only the database knows:
+    /// [`sql::VERIFIED`] counts it). The rule is [`sql::VERIFIED`]'s.
+    pub(crate) fn verification(&self) -> Option<&'static str> {
+        let mut orgs: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+        for (org, _, verified) in &self.orgs {
+            let entry = orgs.entry(org).or_default();
+            *entry = verified.as_deref().or(*entry);
+        }
+        let all: Vec<&str> = orgs.into_values().collect::<Option<_>>()?;
+        if all.is_empty() {
+            return None;
+        }
+        Some(if all.iter().all(|v| *v == "ok") {
+            "ok"
+        } else if all.contains(&"failed") {
+            "failed"
+        } else if all.contains(&"needs-user") {
+            "needs-user"
+        } else {
+            "skipped"
+        })
+    }
+
     pub(crate) fn new(report: &Report, body: &str, received: i64) -> Row {
         // A clock that runs ahead, or a forged date, must not pin a device's state: a report
         // counts as finished no later than shortly after it arrived.
@@ -300,8 +329,76 @@ fn problems(report: &Report) -> Vec<(String, String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// A row with nothing in it but its ids.
+    pub(in crate::server::store) fn row(id: &str, device: &str) -> Row {
+        Row {
+            id: id.into(),
+            device: device.into(),
+            user: "user".into(),
+            upn: None,
+            hostname: device.into(),
+            os: "linux".into(),
+            agent: "0.1.0".into(),
+            mode: "run".into(),
+            outcome: FleetOutcome::Done,
+            reason: None,
+            finished: 0,
+            received: 0,
+            day: 0,
+            body: "{}".into(),
+            statuses: Vec::new(),
+            problems: Vec::new(),
+            orgs: Vec::new(),
+            enroll: None,
+            label: None,
+            group: None,
+            inventory: None,
+            inventory_at: 0,
+            inventory_whole: true,
+            person: "user".into(),
+        }
+    }
+
+    #[test]
+    fn a_report_decides_the_verification_only_when_it_verified_every_organization() {
+        let with = |orgs: &[(&str, Option<&str>)]| {
+            let mut r = row("r", "d");
+            r.orgs = orgs
+                .iter()
+                .map(|(org, v)| (org.to_string(), "switched".into(), v.map(str::to_string)))
+                .collect();
+            r.verification()
+        };
+        assert_eq!(with(&[]), None, "no organization: the device keeps its own");
+        assert_eq!(
+            with(&[("a", Some("ok")), ("b", None)]),
+            None,
+            "b keeps its last"
+        );
+        assert_eq!(with(&[("a", Some("ok")), ("b", Some("ok"))]), Some("ok"));
+        assert_eq!(
+            with(&[("a", Some("needs-user")), ("b", Some("failed"))]),
+            Some("failed")
+        );
+        assert_eq!(
+            with(&[("a", Some("ok")), ("b", Some("needs-user"))]),
+            Some("needs-user")
+        );
+        assert_eq!(
+            with(&[("a", Some("ok")), ("b", Some("skipped"))]),
+            Some("skipped")
+        );
+        // Named twice: the later entry's verification, or the earlier one's.
+        assert_eq!(with(&[("a", Some("failed")), ("a", None)]), Some("failed"));
+        assert_eq!(
+            with(&[("a", Some("failed")), ("a", Some("ok"))]),
+            Some("ok")
+        );
+        assert_eq!(with(&[("a", None), ("a", Some("ok"))]), Some("ok"));
+    }
 
     #[test]
     fn the_system_is_named_once() {

@@ -321,6 +321,7 @@ async fn store_fresh(
                 Int(r.finished),
                 Maybe(r.label.as_deref()),
                 Maybe(r.group.as_deref()),
+                Maybe(r.verification()),
             ]
         })
         .collect();
@@ -568,8 +569,10 @@ async fn organizations(conn: &mut PgConnection, newest: &[&Row]) -> Result<(), s
         .map(|r| vec![Text(&r.device), Text(&r.user), Text(&r.id)])
         .collect();
     each(conn, sql::batch::STALE_ORGS, &stale).await?;
+    // Only where the report alone did not decide it (it went with the device row).
     let keys: Vec<Vec<Arg>> = naming
         .iter()
+        .filter(|r| r.verification().is_none())
         .map(|r| vec![Text(&r.device), Text(&r.user)])
         .collect();
     each(conn, sql::batch::VERIFIED, &keys).await?;
@@ -620,36 +623,7 @@ async fn enroll(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::outcome::FleetOutcome;
-
-    fn row(id: &str, device: &str) -> Row {
-        Row {
-            id: id.into(),
-            device: device.into(),
-            user: "user".into(),
-            upn: None,
-            hostname: device.into(),
-            os: "linux".into(),
-            agent: "0.1.0".into(),
-            mode: "run".into(),
-            outcome: FleetOutcome::Done,
-            reason: None,
-            finished: 0,
-            received: 0,
-            day: 0,
-            body: "{}".into(),
-            statuses: Vec::new(),
-            problems: Vec::new(),
-            orgs: Vec::new(),
-            enroll: None,
-            label: None,
-            group: None,
-            inventory: None,
-            inventory_at: 0,
-            inventory_whole: true,
-            person: "user".into(),
-        }
-    }
+    use crate::server::store::ingest::tests::row;
 
     #[test]
     fn rounds_name_each_device_and_report_once_and_keep_their_order() {

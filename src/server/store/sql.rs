@@ -16,9 +16,11 @@ pub(crate) const REPORT: &str = "INSERT INTO reports (report_id, device_id, user
 pub(crate) const DAY: &str = "INSERT INTO report_days (day, outcome, reports) VALUES ($1, $2, $3)
          ON CONFLICT (day, outcome) DO UPDATE SET reports = report_days.reports + excluded.reports";
 /// The device row from its latest report. `outcome_since` moves only when the outcome does
-/// (a later "nothing to do" keeps "done", and its date).
-pub(crate) const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports, enrollment_label, report_group, outcome_since)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1, $12, $13, $11)
+/// (a later "nothing to do" keeps "done", and its date). `$14` is the verification when the
+/// report alone decides it (`Row::verification`), else NULL: the device keeps its own, and
+/// [`VERIFIED`] counts it when the report names organizations.
+pub(crate) const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn, hostname, os, agent_version, mode, outcome, reason, last_report_id, first_seen, last_seen, reports, enrollment_label, report_group, outcome_since, verified)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1, $12, $13, $11, $14)
          ON CONFLICT (device_id, user_name) DO UPDATE SET
            upn = COALESCE(excluded.upn, devices.upn), hostname = excluded.hostname, os = excluded.os,
            agent_version = excluded.agent_version, mode = excluded.mode,
@@ -30,7 +32,8 @@ pub(crate) const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn,
            reason = excluded.reason, last_report_id = excluded.last_report_id,
            first_seen = CASE WHEN devices.first_seen < excluded.first_seen THEN devices.first_seen ELSE excluded.first_seen END,
            last_seen = excluded.last_seen, reports = devices.reports + 1,
-           enrollment_label = excluded.enrollment_label, report_group = excluded.report_group
+           enrollment_label = excluded.enrollment_label, report_group = excluded.report_group,
+           verified = COALESCE(excluded.verified, devices.verified)
          WHERE excluded.last_seen >= devices.last_seen";
 pub(crate) const OLDER: &str = "UPDATE devices SET reports = reports + 1,
            first_seen = CASE WHEN first_seen < $1 THEN first_seen ELSE $1 END
@@ -245,7 +248,7 @@ mod tests {
             DEVICE,
             &[
                 "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
-                "int8", "text", "text",
+                "int8", "text", "text", "text",
             ],
         ),
         (COUNT_TASK, &["text", "text", "int8"]),
@@ -290,15 +293,15 @@ mod tests {
     fn unnest_turns_the_tuple_into_a_select_over_arrays() {
         let types = [
             "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "int8",
-            "text", "text",
+            "text", "text", "text",
         ];
         let device = unnest(DEVICE, &types);
         assert!(
             device.contains(
-                "SELECT u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10, u.c11, u.c11, 1, u.c12, u.c13, u.c11 \
+                "SELECT u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10, u.c11, u.c11, 1, u.c12, u.c13, u.c11, u.c14 \
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::text[]) \
-                 AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13)\n"
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::text[], $14::text[]) \
+                 AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14)\n"
             ),
             "{device}"
         );

@@ -200,7 +200,8 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
         r.id,
         r.finished,
         r.label,
-        r.group
+        r.group,
+        r.verification()
     ])?;
     if latest == 0 {
         conn.prepare_cached(sql::OLDER)?
@@ -239,8 +240,10 @@ fn insert(conn: &Connection, r: &Row) -> rusqlite::Result<Stored> {
         }
         conn.prepare_cached(sql::STALE_ORGS)?
             .execute(params![r.device, r.user, r.id])?;
-        conn.prepare_cached(sql::VERIFIED)?
-            .execute(params![r.device, r.user])?;
+        if r.verification().is_none() {
+            conn.prepare_cached(sql::VERIFIED)?
+                .execute(params![r.device, r.user])?;
+        }
     }
     Ok(Stored::Accepted)
 }
