@@ -1,34 +1,57 @@
 //! PostgreSQL's point lookups, batched. Every report looks up its token and its device's key,
 //! every admin request its token: a row by its key, microseconds of work, but each a round trip
-//! with its own parse, bind and reply. Under ingest on 2 cores the connections doing them took
+//! with its own bind, execute and reply. Under ingest on 2 cores the connections doing them took
 //! about a third of PostgreSQL's time (4,600 lookups/s), as much as a writer.
 //!
-//! Here the lookups that arrive together share one statement over arrays (`= ANY`, through
-//! [`sql::unnest`]), one per batch, each key once. Nothing is cached: a lookup's statement is
-//! always sent after the lookup was asked for, so it sees every change committed before (a
-//! token revoked or a key forgotten on any instance counts at once, as before). Two tasks per
-//! kind take turns, so one collects the next batch while the other's statement runs.
+//! Here the lookups that arrive together, of both kinds, share one statement over arrays, each
+//! key once: the tokens by hash and the keys by device and user, one `UNION ALL`, the kind of
+//! each row in its first column. Nothing is cached: a lookup's statement is always sent after
+//! the lookup was asked for, so it sees every change committed before (a token revoked or a key
+//! forgotten on any instance counts at once, as before). Two tasks take turns, so one collects
+//! the next batch while the other's statement runs.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
 use std::sync::Arc;
 
 use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::StoreError;
 use super::tokens::{BY_HASHES, TokenInfo, info};
-use super::{StoreError, sql};
 
 /// The most keys one statement looks up.
 const BATCH: usize = 256;
 
-/// Tasks per kind of lookup (each with a connection when it runs).
+/// Tasks taking turns (each with a connection when it runs).
 const TASKS: usize = 2;
 
+/// The device keys of a batch (`$2`, `$3`: arrays of devices and users), in the columns of
+/// [`BY_HASHES`]: `'key'`, device, user, secret, the report that enrolled it.
+const KEYS: &str = "SELECT 'key', device_id, user_name, secret, first_report,
+           NULL, NULL, NULL, NULL::int8, NULL, NULL::int8, NULL::int8, NULL::int8
+         FROM device_keys WHERE (device_id, user_name) IN
+           (SELECT u.c1, u.c2 FROM UNNEST($2::text[], $3::text[]) AS u(c1, c2))";
+
+/// What is looked up.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// A token by its hash.
+    Token(String),
+    /// A device and user's key.
+    Device(String, String),
+}
+
+/// What was found.
+#[derive(Clone)]
+enum Found {
+    Token(TokenInfo),
+    /// The key and the report that enrolled the device.
+    Device(String, String),
+}
+
 pub(super) struct Lookups {
-    tokens: Batched<String, TokenInfo>,
-    keys: Batched<(String, String), (String, String)>,
+    queue: mpsc::Sender<(Key, Reply)>,
 }
 
 impl Lookups {
@@ -37,43 +60,24 @@ impl Lookups {
     pub(super) fn start(url: &str) -> Result<Lookups, sqlx::Error> {
         let options = super::setup::keyed_options(url)?;
         let pool = PgPoolOptions::new()
-            .max_connections(2 * TASKS as u32)
+            .max_connections(TASKS as u32)
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_lazy_with(options);
-        let by_hashes = sql::unnest(BY_HASHES, &["text"]);
-        let keys = sql::unnest(sql::batch::KEYS, &["text", "text"]);
-        Ok(Lookups {
-            tokens: Batched::start(pool.clone(), move |pool, hashes: Vec<String>| {
-                let statement = by_hashes.clone();
-                async move {
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
-                        .bind(hashes)
-                        .fetch_all(&pool)
-                        .await?;
-                    Ok(rows.iter().map(|r| (r.get(0), info(r, 1))).collect())
-                }
-            }),
-            keys: Batched::start(pool, move |pool, wanted: Vec<(String, String)>| {
-                let statement = keys.clone();
-                async move {
-                    let (devices, users): (Vec<String>, Vec<String>) = wanted.into_iter().unzip();
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
-                        .bind(devices)
-                        .bind(users)
-                        .fetch_all(&pool)
-                        .await?;
-                    Ok(rows
-                        .iter()
-                        .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
-                        .collect())
-                }
-            }),
-        })
+        let (queue, jobs) = mpsc::channel(4 * BATCH);
+        let jobs = Arc::new(Mutex::new(jobs));
+        let statement: Arc<str> = format!("{BY_HASHES}\n         UNION ALL {KEYS}").into();
+        for _ in 0..TASKS {
+            tokio::spawn(serve(pool.clone(), jobs.clone(), statement.clone()));
+        }
+        Ok(Lookups { queue })
     }
 
     /// The token with this hash, whatever its state.
     pub(super) async fn token(&self, sha256: &str) -> Result<Option<TokenInfo>, StoreError> {
-        self.tokens.get(sha256.to_string()).await
+        Ok(match self.get(Key::Token(sha256.to_string())).await? {
+            Some(Found::Token(info)) => Some(info),
+            _ => None,
+        })
     }
 
     /// A device and user's key and the report that enrolled them.
@@ -82,44 +86,14 @@ impl Lookups {
         device_id: &str,
         user_name: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        self.keys
-            .get((device_id.to_string(), user_name.to_string()))
-            .await
-    }
-}
-
-type Reply<V> = oneshot::Sender<Result<Option<V>, String>>;
-
-/// The queue of lookups, shared by a kind's tasks.
-type Jobs<K, V> = Arc<Mutex<mpsc::Receiver<(K, Reply<V>)>>>;
-
-/// Lookups of one kind: the queue the tasks take them from.
-struct Batched<K, V> {
-    queue: mpsc::Sender<(K, Reply<V>)>,
-}
-
-impl<K, V> Batched<K, V>
-where
-    K: Eq + Hash + Clone + Send + 'static,
-    V: Clone + Send + 'static,
-{
-    /// Starts the tasks; `fetch` runs one statement for a batch's keys (each once) and returns
-    /// the rows found by key. The tasks end when the queue's sender is dropped.
-    fn start<F, Fut>(pool: PgPool, fetch: F) -> Batched<K, V>
-    where
-        F: Fn(PgPool, Vec<K>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<HashMap<K, V>, sqlx::Error>> + Send + 'static,
-    {
-        let (queue, jobs) = mpsc::channel(4 * BATCH);
-        let jobs = Arc::new(Mutex::new(jobs));
-        let fetch = Arc::new(fetch);
-        for _ in 0..TASKS {
-            tokio::spawn(serve(pool.clone(), jobs.clone(), fetch.clone()));
-        }
-        Batched { queue }
+        let key = Key::Device(device_id.to_string(), user_name.to_string());
+        Ok(match self.get(key).await? {
+            Some(Found::Device(secret, first)) => Some((secret, first)),
+            _ => None,
+        })
     }
 
-    async fn get(&self, key: K) -> Result<Option<V>, StoreError> {
+    async fn get(&self, key: Key) -> Result<Option<Found>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue.send((key, reply)).await.map_err(|_| stopped())?;
         answer
@@ -132,27 +106,22 @@ where
     }
 }
 
-/// One task: takes what is queued (waiting its turn while the other task takes), looks it up,
-/// answers each.
-async fn serve<K, V, F, Fut>(pool: PgPool, jobs: Jobs<K, V>, fetch: Arc<F>)
-where
-    K: Eq + Hash + Clone,
-    V: Clone,
-    F: Fn(PgPool, Vec<K>) -> Fut,
-    Fut: Future<Output = Result<HashMap<K, V>, sqlx::Error>>,
-{
+type Reply = oneshot::Sender<Result<Option<Found>, String>>;
+
+/// The queue of lookups, shared by the tasks.
+type Jobs = Arc<Mutex<mpsc::Receiver<(Key, Reply)>>>;
+
+/// One task: takes what is queued (waiting its turn while the other task takes), looks it all
+/// up in one statement, answers each.
+async fn serve(pool: PgPool, jobs: Jobs, statement: Arc<str>) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         if jobs.lock().await.recv_many(&mut batch, BATCH).await == 0 {
             return;
         }
-        let mut seen = HashSet::new();
-        let keys: Vec<K> = batch
-            .iter()
-            .filter(|(key, _)| seen.insert(key.clone()))
-            .map(|(key, _)| key.clone())
-            .collect();
-        let found = fetch(pool.clone(), keys).await.map_err(|e| e.to_string());
+        let found = fetch(&pool, &statement, &batch)
+            .await
+            .map_err(|e| e.to_string());
         for (key, reply) in batch.drain(..) {
             let answer = match &found {
                 Ok(found) => Ok(found.get(&key).cloned()),
@@ -161,6 +130,47 @@ where
             let _ = reply.send(answer);
         }
     }
+}
+
+/// Looks up every key of `batch` (each once) with `statement`: what was found, by key.
+async fn fetch(
+    pool: &PgPool,
+    statement: &str,
+    batch: &[(Key, Reply)],
+) -> Result<HashMap<Key, Found>, sqlx::Error> {
+    let mut seen = HashSet::new();
+    let (mut hashes, mut devices, mut users) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, _) in batch {
+        if !seen.insert(key) {
+            continue;
+        }
+        match key {
+            Key::Token(hash) => hashes.push(hash.as_str()),
+            Key::Device(device, user) => {
+                devices.push(device.as_str());
+                users.push(user.as_str());
+            }
+        }
+    }
+    let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
+        .bind(hashes)
+        .bind(devices)
+        .bind(users)
+        .fetch_all(pool)
+        .await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let kind: &str = row.get(0);
+        if kind == "token" {
+            found.insert(Key::Token(row.get(1)), Found::Token(info(row, 5)));
+        } else {
+            found.insert(
+                Key::Device(row.get(1), row.get(2)),
+                Found::Device(row.get(3), row.get(4)),
+            );
+        }
+    }
+    Ok(found)
 }
 
 fn stopped() -> StoreError {

@@ -58,12 +58,13 @@ macro_rules! select {
     };
 }
 
-/// Tokens by hash for batched lookups (PostgreSQL, its tuple taking an array through
-/// [`super::sql::unnest`]): the hash, then [`info`]'s columns.
+/// Tokens by hash for batched lookups (PostgreSQL, `$1` an array of hashes): `'token'`, the
+/// hash, three empty columns, then [`info`]'s from the sixth on, so that device keys can be
+/// looked up in the same statement (`super::pg_lookups`).
 pub(super) const BY_HASHES: &str = concat!(
-    "SELECT sha256, ",
+    "SELECT 'token', sha256, NULL, NULL, NULL, ",
     columns!(),
-    " FROM tokens WHERE sha256 IN (VALUES ($1))"
+    " FROM tokens WHERE sha256 IN (SELECT u.c1 FROM UNNEST($1::text[]) AS u(c1))"
 );
 
 /// The token in `row`'s columns from `at` on (see [`columns`]), from either pool's rows.
