@@ -124,10 +124,7 @@ async fn assert_counts_are_the_rows(store: &Store, now: OffsetDateTime, how: &st
 /// here on its own): `ok` when every verified one is, else `failed`, `needs-user` or `skipped`
 /// by the first any has; none when none is verified. Returns how many devices have one.
 async fn assert_verification_is_the_organizations(url: &str, how: &str) -> i64 {
-    use sqlx::{Connection, Row};
-    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-    let rows = sqlx::query(
-        "SELECT d.device_id, d.user_name, d.verified, (
+    const BOTH: &str = "SELECT d.device_id, d.user_name, d.verified, (
            SELECT CASE WHEN COUNT(*) = 0 THEN NULL
                        WHEN SUM(CASE WHEN o.verified = 'ok' THEN 1 ELSE 0 END) = COUNT(*) THEN 'ok'
                        WHEN SUM(CASE WHEN o.verified = 'failed' THEN 1 ELSE 0 END) > 0 THEN 'failed'
@@ -135,15 +132,30 @@ async fn assert_verification_is_the_organizations(url: &str, how: &str) -> i64 {
                        ELSE 'skipped' END
            FROM device_orgs o WHERE o.device_id = d.device_id AND o.user_name = d.user_name
              AND o.verified IS NOT NULL)
-         FROM devices d",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+         FROM devices d";
+    type Verification = (String, String, Option<String>, Option<String>);
+    // SQLite through rusqlite on the file's path, which works on Windows as well.
+    let rows: Vec<Verification> = if let Some(path) = url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut statement = conn.prepare(BOTH).unwrap();
+        statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    } else {
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        sqlx::query(BOTH)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    };
     let mut verified = 0;
-    for row in &rows {
-        let (device, user): (String, String) = (row.get(0), row.get(1));
-        let (kept, given): (Option<String>, Option<String>) = (row.get(2), row.get(3));
+    for (device, user, kept, given) in rows {
         assert_eq!(kept, given, "{how}: {device} / {user}");
         verified += i64::from(kept.is_some());
     }
