@@ -24,6 +24,10 @@ pub const ITEMS: usize = 10_000;
 pub const ORGANIZATIONS: usize = 200;
 /// Entries in a report's inventory.
 pub const INVENTORY: usize = 2_000;
+/// The longest text the server files a report's rows under (a problem's detail, an inventory
+/// entry's target; what it groups and looks up by): PostgreSQL refuses an index entry over
+/// 2,704 bytes, and a longer one made it refuse the whole report. The report keeps the whole.
+pub const KEY_TEXT: usize = 1024;
 /// The JSON size [`fit`] keeps a report under: below the server's default body limit (1 MiB),
 /// with room to spare.
 pub const BODY: usize = 900 * 1024;
@@ -183,6 +187,13 @@ fn keep_first(items: &mut Vec<Item>, keep: usize) {
 }
 
 /// Cuts `text` to at most `limit` bytes at a character boundary, ending in `…` when cut.
+/// `text`, cut at a character boundary to at most `limit` bytes, the cut marked with "…".
+pub fn shortened(text: &str, limit: usize) -> String {
+    let mut text = text.to_string();
+    cut(&mut text, limit);
+    text
+}
+
 fn cut(text: &mut String, limit: usize) {
     if text.len() <= limit {
         return;

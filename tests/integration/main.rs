@@ -27,6 +27,7 @@ mod sign_in_cache;
 mod sign_in_cache_windows;
 mod ssh_key;
 mod store_batches;
+mod store_long_texts;
 mod store_lookups;
 mod switch_and_verify;
 mod tenant_lookup;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use super::{DAY_MS, Store, StoreError, Stored, Writer, kebab, millis, sql};
+use crate::report::limits::{KEY_TEXT, shortened};
 use crate::report::{Report, Status};
 use crate::server::expected::Expected;
 use crate::server::outcome::FleetOutcome;
@@ -169,7 +170,8 @@ pub(super) fn not_stored(error: String) -> StoreError {
 }
 
 /// A report's inventory as stored: known categories only (a later agent's new word is not
-/// counted), the organization in lower case, each place once.
+/// counted), the organization in lower case, the target cut to [`KEY_TEXT`] (it is a key),
+/// each place once.
 fn inventory_of(found: &[crate::report::Found]) -> Vec<(String, &'static str, String, String)> {
     let mut entries: Vec<_> = found
         .iter()
@@ -178,7 +180,7 @@ fn inventory_of(found: &[crate::report::Found]) -> Vec<(String, &'static str, St
             (
                 f.organization.to_lowercase(),
                 f.category.as_str(),
-                f.target.clone(),
+                shortened(&f.target, KEY_TEXT),
                 f.kind.clone(),
             )
         })
@@ -308,7 +310,8 @@ impl Row {
     }
 }
 
-/// The items of a report that need someone, most serious first: (task, status, detail).
+/// The items of a report that need someone, most serious first: (task, status, detail), the
+/// detail cut to [`KEY_TEXT`] (failures are grouped by it).
 fn problems(report: &Report) -> Vec<(String, String, String)> {
     let mut found: Vec<(Status, String, String)> = report
         .tasks
@@ -317,7 +320,7 @@ fn problems(report: &Report) -> Vec<(String, String, String)> {
             task.items
                 .iter()
                 .filter(|i| matches!(i.status, Status::Failed | Status::NeedsUser))
-                .map(move |i| (i.status, task.id.clone(), i.detail.clone()))
+                .map(move |i| (i.status, task.id.clone(), shortened(&i.detail, KEY_TEXT)))
         })
         .collect();
     found.sort_by_key(|p| std::cmp::Reverse(p.0));
