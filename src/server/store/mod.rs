@@ -16,6 +16,7 @@ use crate::report::Report;
 mod audit;
 mod counts;
 mod device_keys;
+mod fleet;
 mod groups;
 mod ingest;
 mod inventory;

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use sqlx::Row as _;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::StoreError;
@@ -59,10 +59,8 @@ impl Lookups {
     /// arrays, which the store's `Any` pool cannot), opened when first needed.
     pub(super) fn start(url: &str) -> Result<Lookups, sqlx::Error> {
         let options = super::setup::keyed_options(url)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(TASKS as u32)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_lazy_with(options);
+        let pool =
+            super::setup::pool_options::<sqlx::Postgres>(TASKS as u32).connect_lazy_with(options);
         let (queue, jobs) = mpsc::channel(4 * BATCH);
         let jobs = Arc::new(Mutex::new(jobs));
         let statement: Arc<str> = format!("{BY_HASHES}\n         UNION ALL {KEYS}").into();

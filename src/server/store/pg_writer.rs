@@ -43,10 +43,8 @@ impl Writer {
     /// native driver: arrays as parameters, which the store's `Any` pool cannot bind).
     pub(super) fn start(url: &str) -> Result<Writer, sqlx::Error> {
         let options = super::setup::keyed_options(url)?;
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(WRITERS as u32)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_lazy_with(options);
+        let pool =
+            super::setup::pool_options::<sqlx::Postgres>(WRITERS as u32).connect_lazy_with(options);
         let queues = (0..WRITERS)
             .map(|_| {
                 let (queue, jobs) = mpsc::channel(4 * BATCH);

@@ -7,9 +7,10 @@ use time::OffsetDateTime;
 
 use std::collections::BTreeMap;
 
+use super::fleet::add_org;
 use super::{
-    DAY_MS, DeviceDetail, DeviceFilter, DeviceRow, FailureGroup, FleetCounts, OrgSummary,
-    ReportRow, STALE_AFTER_MS, Store, StoreError, Summary, millis,
+    DAY_MS, DeviceDetail, DeviceFilter, DeviceRow, FailureGroup, FleetCounts, ReportRow,
+    STALE_AFTER_MS, Store, StoreError, Summary, millis,
 };
 use crate::report::Report;
 use crate::server::outcome::FleetOutcome;
@@ -59,17 +60,6 @@ macro_rules! distinct_values {
     };
 }
 pub(super) use distinct_values;
-
-/// `query` with the group bound as its last parameter, when there is one.
-pub(super) fn in_group<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    group: Option<&'q str>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    match group {
-        Some(group) => query.bind(group),
-        None => query,
-    }
-}
 
 /// The columns [`device_row`] reads, in its order.
 macro_rules! device_columns {
@@ -286,50 +276,29 @@ impl Store {
     /// Devices per outcome and per verification, and how many are stale at `now`: what the
     /// overview's cards and `/metrics` show.
     pub async fn fleet_counts(&self, now: OffsetDateTime) -> Result<FleetCounts, StoreError> {
-        self.counts_in(now, None).await
+        self.fleet_only_counts(now).await
     }
 
-    /// [`Store::fleet_counts`] of one group's devices, or of all. The fleet's come from the
-    /// counts kept as devices change (`fleet_counts`, kept by triggers: counting every device
-    /// on each dashboard load took most of a loaded server's reads). The stale ones too: the
-    /// devices last seen on the days before the cutoff's day are kept counts (`seen`, per
-    /// outcome and day), and only the cutoff's own day is counted, from the index on
-    /// (outcome, last_seen). Counting every stale device from that index took two thirds of
-    /// PostgreSQL's time in the soak, where every device is stale.
-    /// A group's count its devices, two reads at once, each answered from an index without
-    /// reading a device row (one read grouped by both took SQLite to every device row).
-    async fn counts_in(
+    /// [`Store::fleet_counts`] of one group's devices: two reads at once, each answered from
+    /// an index without reading a device row (one read grouped by both took SQLite to every
+    /// device row). The whole fleet's come from kept counts ([`Store::fleet_summary`]).
+    async fn group_counts(
         &self,
         now: OffsetDateTime,
-        group: Option<&str>,
+        group: &str,
     ) -> Result<FleetCounts, StoreError> {
-        let (by_outcome, by_verified) = match group {
-            None => (
-                "SELECT f.a, CAST(SUM(f.devices) AS BIGINT),
-                   (SELECT CAST(COALESCE(SUM(s.devices), 0) AS BIGINT) FROM fleet_counts s
-                    WHERE s.kind = 'seen' AND s.a = f.a AND CAST(s.b AS BIGINT) < $2)
-                   + (SELECT COUNT(*) FROM devices d
-                      WHERE d.outcome = f.a AND d.last_seen >= $2 * 86400000 AND d.last_seen < $1)
-                 FROM fleet_counts f WHERE f.kind = 'outcome'
-                 GROUP BY f.a HAVING SUM(f.devices) <> 0",
-                "SELECT a, CAST(SUM(devices) AS BIGINT) FROM fleet_counts WHERE kind = 'verified'
-                 GROUP BY a HAVING SUM(devices) <> 0",
-            ),
-            Some(_) => (
-                "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices WHERE group_name = $2 GROUP BY outcome",
-                "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL AND group_name = $1 GROUP BY verified",
-            ),
-        };
-        let cutoff = millis(now) - STALE_AFTER_MS;
-        let by_outcome = match group {
-            None => sqlx::query(by_outcome)
-                .bind(cutoff)
-                .bind(cutoff.div_euclid(DAY_MS)),
-            Some(group) => sqlx::query(by_outcome).bind(cutoff).bind(group),
-        };
         let (outcomes, verified) = tokio::try_join!(
-            by_outcome.fetch_all(&self.pool),
-            in_group(sqlx::query(by_verified), group).fetch_all(&self.pool),
+            sqlx::query(
+                "SELECT outcome, COUNT(*), SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) FROM devices WHERE group_name = $2 GROUP BY outcome"
+            )
+            .bind(millis(now) - STALE_AFTER_MS)
+            .bind(group)
+            .fetch_all(&self.pool),
+            sqlx::query(
+                "SELECT verified, COUNT(*) FROM devices WHERE verified IS NOT NULL AND group_name = $1 GROUP BY verified"
+            )
+            .bind(group)
+            .fetch_all(&self.pool),
         )?;
         let mut counts = FleetCounts::default();
         for row in outcomes {
@@ -349,81 +318,88 @@ impl Store {
         self.summary_in(now, days, None).await
     }
 
-    /// The overview of one group's devices and expected users (`None`: the whole fleet). The
-    /// fleet's numbers per task, day, outcome, verification and organization read counters
-    /// kept as reports arrive; a group's count its devices' rows, and its chart counts the reports of the devices in the group
-    /// now. The reads do not depend on each other, so they run at once, each on its own
-    /// connection: the page waits for the longest, not for their sum.
+    /// The overview of one group's devices and expected users (`None`: the whole fleet, from
+    /// kept counts in one statement: [`Store::fleet_summary`]). A group's count its devices'
+    /// rows, and its chart counts the reports of the devices in the group now. The reads do
+    /// not depend on each other, so they run at once, each on its own connection: the page
+    /// waits for the longest, not for their sum.
     pub async fn summary_in(
         &self,
         now: OffsetDateTime,
         days: i64,
         group: Option<&str>,
     ) -> Result<Summary, StoreError> {
-        let since = (millis(now) / DAY_MS - days + 1) * DAY_MS;
-        // Each query in two forms: the fleet's, and one group's (the group is the last
-        // parameter).
-        let (tasks, days_sql, failures, orgs) = match group {
-            None => (
-                "SELECT task_id, status, devices FROM task_counts WHERE devices > 0",
-                "SELECT day, outcome, reports FROM report_days WHERE day >= $1",
-                "SELECT a, b, CAST(SUM(devices) AS BIGINT) AS n FROM fleet_counts WHERE kind = 'failed'
-                 GROUP BY a, b HAVING SUM(devices) <> 0 ORDER BY n DESC, a, b LIMIT 20",
-                "SELECT a, b, NULLIF(c, ''), CAST(SUM(devices) AS BIGINT) FROM fleet_counts WHERE kind = 'org'
-                 GROUP BY a, b, c HAVING SUM(devices) <> 0",
-            ),
-            Some(_) => (
-                "SELECT t.task_id, t.status, COUNT(*) FROM task_status t
-                 JOIN devices d ON d.device_id = t.device_id AND d.user_name = t.user_name
-                 WHERE d.group_name = $1 GROUP BY t.task_id, t.status",
-                "SELECT r.finished_at / 86400000, r.outcome, COUNT(*) FROM reports r
-                 JOIN devices d ON d.device_id = r.device_id AND d.user_name = r.user_name
-                 WHERE r.finished_at >= $1 * 86400000 AND d.group_name = $2
-                 GROUP BY r.finished_at / 86400000, r.outcome",
-                "SELECT p.task_id, p.detail, COUNT(*) AS n FROM problems p
-                 JOIN devices d ON d.device_id = p.device_id AND d.user_name = p.user_name
-                 WHERE p.status = 'failed' AND d.group_name = $1
-                 GROUP BY p.task_id, p.detail ORDER BY n DESC, p.task_id, p.detail LIMIT 20",
-                "SELECT o.org, o.switch, o.verified, COUNT(*) FROM device_orgs o
-                 JOIN devices d ON d.device_id = o.device_id AND d.user_name = o.user_name
-                 WHERE d.group_name = $1 GROUP BY o.org, o.switch, o.verified",
-            ),
+        let Some(group) = group else {
+            return self.fleet_summary(now, days).await;
         };
-        let (expected, list, count) = match group {
-            None => (
-                "SELECT COUNT(*) FROM expected_users",
-                concat!("SELECT upn ", not_reported!(), " ORDER BY upn LIMIT 200"),
-                concat!("SELECT COUNT(*) ", not_reported!()),
-            ),
-            Some(_) => (
-                "SELECT COUNT(*) FROM expected_users WHERE grp = $1",
-                concat!(
+        let since = (millis(now) / DAY_MS - days + 1) * DAY_MS;
+        let pool = &self.pool;
+        let rows = |sql: &'static str| sqlx::query(sql).bind(group).fetch_all(pool);
+        let (counts, tasks, day_rows, failures, orgs, expected, list, count) = tokio::try_join!(
+            self.group_counts(now, group),
+            async {
+                Ok(rows(
+                    "SELECT t.task_id, t.status, COUNT(*) FROM task_status t
+                     JOIN devices d ON d.device_id = t.device_id AND d.user_name = t.user_name
+                     WHERE d.group_name = $1 GROUP BY t.task_id, t.status",
+                )
+                .await?)
+            },
+            async {
+                Ok(sqlx::query(
+                    "SELECT r.finished_at / 86400000, r.outcome, COUNT(*) FROM reports r
+                     JOIN devices d ON d.device_id = r.device_id AND d.user_name = r.user_name
+                     WHERE r.finished_at >= $1 * 86400000 AND d.group_name = $2
+                     GROUP BY r.finished_at / 86400000, r.outcome",
+                )
+                .bind(since / DAY_MS)
+                .bind(group)
+                .fetch_all(pool)
+                .await?)
+            },
+            async {
+                Ok(rows(
+                    "SELECT p.task_id, p.detail, COUNT(*) AS n FROM problems p
+                     JOIN devices d ON d.device_id = p.device_id AND d.user_name = p.user_name
+                     WHERE p.status = 'failed' AND d.group_name = $1
+                     GROUP BY p.task_id, p.detail ORDER BY n DESC, p.task_id, p.detail LIMIT 20",
+                )
+                .await?)
+            },
+            async {
+                Ok(rows(
+                    "SELECT o.org, o.switch, COALESCE(o.verified, ''), COUNT(*) FROM device_orgs o
+                     JOIN devices d ON d.device_id = o.device_id AND d.user_name = o.user_name
+                     WHERE d.group_name = $1 GROUP BY o.org, o.switch, o.verified",
+                )
+                .await?)
+            },
+            async {
+                Ok(
+                    sqlx::query("SELECT COUNT(*) FROM expected_users WHERE grp = $1")
+                        .bind(group)
+                        .fetch_one(pool)
+                        .await?,
+                )
+            },
+            async {
+                Ok(rows(concat!(
                     "SELECT upn ",
                     not_reported!(),
                     " AND e.grp = $1 ORDER BY upn LIMIT 200"
-                ),
-                concat!("SELECT COUNT(*) ", not_reported!(), " AND e.grp = $1"),
-            ),
-        };
-        let pool = &self.pool;
-        let rows = |sql: &'static str| in_group(sqlx::query(sql), group).fetch_all(pool);
-        let (counts, tasks, day_rows, failures, orgs, expected, list, count) = tokio::try_join!(
-            self.counts_in(now, group),
-            async { Ok(rows(tasks).await?) },
-            async {
-                Ok(in_group(sqlx::query(days_sql).bind(since / DAY_MS), group)
-                    .fetch_all(pool)
-                    .await?)
+                ))
+                .await?)
             },
-            async { Ok(rows(failures).await?) },
-            async { Ok(rows(orgs).await?) },
             async {
-                Ok(in_group(sqlx::query(expected), group)
-                    .fetch_one(pool)
-                    .await?)
+                Ok(sqlx::query(concat!(
+                    "SELECT COUNT(*) ",
+                    not_reported!(),
+                    " AND e.grp = $1"
+                ))
+                .bind(group)
+                .fetch_one(pool)
+                .await?)
             },
-            async { Ok(rows(list).await?) },
-            async { Ok(in_group(sqlx::query(count), group).fetch_one(pool).await?) },
         )?;
         let mut summary = Summary {
             devices: counts.devices,
@@ -457,26 +433,10 @@ impl Store {
                 devices: r.get(2),
             })
             .collect();
-        let mut by_org: BTreeMap<String, OrgSummary> = BTreeMap::new();
+        let mut by_org = BTreeMap::new();
         for row in orgs {
-            let name: String = row.get(0);
-            let switch: String = row.get(1);
-            let verified: Option<String> = row.get(2);
-            let count: i64 = row.get(3);
-            let org = by_org.entry(name.clone()).or_insert_with(|| OrgSummary {
-                org: name,
-                ..OrgSummary::default()
-            });
-            match switch.as_str() {
-                "switched" => org.switched += count,
-                "waiting" => org.waiting += count,
-                _ => org.not_checked += count,
-            }
-            match verified.as_deref() {
-                Some("ok") => org.verified += count,
-                Some("failed" | "needs-user") => org.not_verified += count,
-                _ => {}
-            }
+            let (switch, verified): (String, String) = (row.get(1), row.get(2));
+            add_org(&mut by_org, row.get(0), &switch, &verified, row.get(3));
         }
         summary.orgs = by_org.into_values().collect();
         Ok(summary)
@@ -492,7 +452,7 @@ impl Store {
 }
 
 /// A stored outcome word as the typed outcome.
-fn outcome(word: String) -> Result<FleetOutcome, StoreError> {
+pub(super) fn outcome(word: String) -> Result<FleetOutcome, StoreError> {
     word.parse().map_err(StoreError::Unknown)
 }
 

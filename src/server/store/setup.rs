@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sqlx::any::AnyPoolOptions;
-
 use super::{
     Backend, Lookups, Store, StoreError, Writer, pg_lookups, pg_writer, sqlite_lookups,
     sqlite_writer,
@@ -64,9 +62,7 @@ impl Store {
         // looks up its token and device key; with 4 connections those lookups queued behind
         // a page's reads (mixed load: p50 55 ms, 996 requests/s, against 48 ms and 1,084/s
         // with 8; docs/RELIABILITY.md).
-        let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(std::time::Duration::from_secs(5))
+        let options = pool_options::<sqlx::Any>(if backend == Backend::Sqlite { 8 } else { 16 })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -156,6 +152,28 @@ impl Store {
 /// small scans all of it (a lookup at 12,000 devices: 0.76 ms instead of microseconds). Here
 /// the plan is kept and never scans: with sequential scans, hash and merge joins off, each key
 /// is found through its index, whatever the tables' sizes were when it was planned.
+/// A connection that sat idle this long is checked before it is used again.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The options of every pool: at most `max` connections, 5 s to wait for one, and a connection
+/// checked (a round trip, sqlx's default before every use) only when it sat idle for
+/// [`IDLE_CHECK`]: one that broke while idle (a database restart, a failover) is replaced
+/// before a request gets it, and a busy server does not pay a round trip per statement.
+pub(super) fn pool_options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_CHECK {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 pub(super) fn keyed_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, sqlx::Error> {
     Ok(url.parse::<sqlx::postgres::PgConnectOptions>()?.options([
         ("plan_cache_mode", "force_generic_plan"),
