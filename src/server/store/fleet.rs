@@ -16,7 +16,9 @@ use super::{
 };
 
 /// `$1`: the stale cutoff (milliseconds), `$2`: its day, `$3`: the chart's first day. The rows
-/// are (kind, a, b, c, n); a part that keeps its own order or limit is a subquery.
+/// are (kind, a, b, c, n); a part that keeps its own order or limit is a subquery. A `seen`
+/// row's day is read as a number only inside a `CASE` on its kind: PostgreSQL may test a
+/// `WHERE`'s conditions in any order, and another kind's `b` (a cause's detail) is no number.
 const SUMMARY: &str = concat!(
     // Devices per outcome and verification, organizations per switch and verification.
     "SELECT kind, a, b, c, CAST(SUM(devices) AS BIGINT) AS n FROM fleet_counts
@@ -24,7 +26,7 @@ const SUMMARY: &str = concat!(
      GROUP BY kind, a, b, c HAVING SUM(devices) <> 0
      UNION ALL
      SELECT 'stale', a, '', '', CAST(SUM(devices) AS BIGINT) FROM fleet_counts
-     WHERE kind = 'seen' AND CAST(b AS BIGINT) < $2 GROUP BY a
+     WHERE kind = 'seen' AND CASE WHEN kind = 'seen' THEN CAST(b AS BIGINT) END < $2 GROUP BY a
      UNION ALL
      SELECT 'stale', f.a, '', '', (SELECT COUNT(*) FROM devices d
        WHERE d.outcome = f.a AND d.last_seen >= $2 * 86400000 AND d.last_seen < $1)
