@@ -10,10 +10,7 @@ use sqlx::Row as _;
 use time::OffsetDateTime;
 
 use super::queries::{not_reported, outcome};
-use super::{
-    DAY_MS, FailureGroup, FleetCounts, OrgSummary, STALE_AFTER_MS, Store, StoreError, Summary,
-    millis,
-};
+use super::{DAY_MS, FailureGroup, OrgSummary, STALE_AFTER_MS, Store, StoreError, Summary, millis};
 
 /// `$1`: the stale cutoff (milliseconds), `$2`: its day, `$3`: the chart's first day. The rows
 /// are (kind, a, b, c, n); a part that keeps its own order or limit is a subquery. A `seen`
@@ -108,20 +105,6 @@ impl Store {
         summary.not_reported.sort();
         summary.orgs = orgs.into_values().collect();
         Ok(summary)
-    }
-
-    /// The whole fleet's devices per outcome and verification, and the stale ones.
-    pub(super) async fn fleet_only_counts(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<FleetCounts, StoreError> {
-        let summary = self.fleet_summary(now, 1).await?;
-        Ok(FleetCounts {
-            devices: summary.devices,
-            outcomes: summary.outcomes,
-            verified: summary.verified,
-            stale: summary.stale,
-        })
     }
 }
 

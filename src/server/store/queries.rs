@@ -276,7 +276,13 @@ impl Store {
     /// Devices per outcome and per verification, and how many are stale at `now`: what the
     /// overview's cards and `/metrics` show.
     pub async fn fleet_counts(&self, now: OffsetDateTime) -> Result<FleetCounts, StoreError> {
-        self.fleet_only_counts(now).await
+        let summary = self.fleet_summary(now, 1).await?;
+        Ok(FleetCounts {
+            devices: summary.devices,
+            outcomes: summary.outcomes,
+            verified: summary.verified,
+            stale: summary.stale,
+        })
     }
 
     /// [`Store::fleet_counts`] of one group's devices: two reads at once, each answered from
