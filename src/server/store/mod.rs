@@ -27,6 +27,7 @@ mod queries;
 mod sessions;
 mod setup;
 mod sql;
+mod sqlite_checkpoint;
 mod sqlite_lookups;
 mod sqlite_writer;
 mod tokens;

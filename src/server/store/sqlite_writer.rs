@@ -12,6 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::ingest::{DeviceKey, Saved, not_stored, writer_stopped};
+use super::sqlite_checkpoint::{Checkpointer, WRITER_FRAMES};
 use super::{Row, StoreError, Stored, sql};
 
 /// The most reports committed at once.
@@ -31,25 +32,12 @@ pub(super) struct Writer {
 impl Writer {
     /// Opens the writer's connection and starts its thread.
     pub(super) fn start(path: &Path) -> rusqlite::Result<Writer> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Each report's savepoint journals the pages it changes first; past 64 KiB (a report
-        // changes more) SQLite spilled that journal to a temporary file, a tenth of the
-        // writer's time in write calls. In memory it stays (freed at each commit).
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // The writer's pages stay valid between its commits (only it writes), so a larger cache
-        // keeps the indexes it updates in memory: 32 MiB instead of 2.
-        conn.pragma_update(None, "cache_size", -32768)?;
-        // Room for every statement the writer runs: rusqlite keeps 16 by default, and with one
-        // more than that, used in turn, each report parsed and planned every statement again
-        // (ingest halved when the 17th, the device's group, came).
-        conn.set_prepared_statement_cache_capacity(STATEMENTS);
+        let conn = open(path)?;
+        let checkpointer = Checkpointer::start(path)?;
         let (queue, jobs) = mpsc::sync_channel(4 * BATCH);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, jobs))
+            .spawn(move || run(conn, jobs, checkpointer))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(Writer { queue })
     }
@@ -78,7 +66,30 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, jobs: mpsc::Receiver<(Row, Reply)>) {
+/// The writer's connection to the database at `path`.
+pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Each report's savepoint journals the pages it changes first; past 64 KiB (a report
+    // changes more) SQLite spilled that journal to a temporary file, a tenth of the
+    // writer's time in write calls. In memory it stays (freed at each commit).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The writer's pages stay valid between its commits (only it writes), so a larger cache
+    // keeps the indexes it updates in memory: 32 MiB instead of 2.
+    conn.pragma_update(None, "cache_size", -32768)?;
+    // The log is copied into the database by a thread of its own; this connection does it
+    // only when the log has grown large (see `sqlite_checkpoint`).
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_FRAMES)?;
+    // Room for every statement the writer runs: rusqlite keeps 16 by default, and with one
+    // more than that, used in turn, each report parsed and planned every statement again
+    // (ingest halved when the 17th, the device's group, came).
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
+    Ok(conn)
+}
+
+fn run(mut conn: Connection, jobs: mpsc::Receiver<(Row, Reply)>, checkpointer: Checkpointer) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -94,6 +105,7 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<(Row, Reply)>) {
         for ((_, reply), result) in batch.into_iter().zip(results) {
             let _ = reply.send(result);
         }
+        checkpointer.poke();
     }
 }
 

@@ -1,0 +1,10 @@
+-- Two indexes no statement reads any more, dropped: every report wrote entries into them.
+--   task_status_by_task (task_id, status): the task counts are kept in task_counts, and a
+--   group's tasks are read through its devices (task_status's own key).
+--   problems_by_cause (status, task_id, detail): the failure causes are kept in fleet_counts
+--   (0014), and a group's are read through its devices (problems_by_device).
+-- Both keys have few distinct values, so each report's entries went into the middle of the
+-- index at a handful of places, where a full page splits with its neighbours: on SQLite they
+-- were a quarter of the pages a batch of reports wrote (docs/BENCHMARKS.md, 2026-12-01).
+DROP INDEX task_status_by_task;
+DROP INDEX problems_by_cause;
