@@ -214,15 +214,58 @@ pub(crate) fn unnest(statement: &str, types: &[&str]) -> String {
     )
 }
 
+/// Statements sent as one, each with how many parameters it takes (`$1` to `$n`, as
+/// [`unnest`] numbers them): all but the last become data-modifying `WITH` parts of the last,
+/// and each one's parameters are numbered after those of the ones before it. One round trip
+/// instead of several: for statements on different tables that do not read what the others
+/// change (all of them see the database as it was before the statement).
+pub(crate) fn together(parts: &[(&str, usize)]) -> String {
+    let Some(((last, _), before)) = parts.split_last() else {
+        return String::new();
+    };
+    let mut text = String::new();
+    let mut offset = 0;
+    for (i, (statement, parameters)) in before.iter().enumerate() {
+        text.push_str(if i == 0 { "WITH " } else { ", " });
+        text.push_str(&format!("part{} AS (", i + 1));
+        shifted(statement, offset, &mut text);
+        text.push(')');
+        offset += parameters;
+    }
+    if !before.is_empty() {
+        text.push(' ');
+    }
+    shifted(last, offset, &mut text);
+    text
+}
+
+/// `text` with every `$n` written as `$(n + by)`.
+fn shifted(text: &str, by: usize, out: &mut String) {
+    each_parameter(text, out, |n, out| {
+        out.push_str(&format!("${}", n + by));
+    });
+}
+
 /// `text` with every `$n` written as `{prefix}n`.
 fn renumber(text: &str, prefix: &str, out: &mut String) {
+    each_parameter(text, out, |n, out| {
+        out.push_str(prefix);
+        out.push_str(&n.to_string());
+    });
+}
+
+/// Copies `text` to `out`, writing each parameter `$n` with `write`.
+fn each_parameter(text: &str, out: &mut String, write: impl Fn(usize, &mut String)) {
     let mut rest = text;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         rest = &rest[at + 1..];
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        out.push_str(prefix);
-        out.push_str(&rest[..digits]);
+        match rest[..digits].parse() {
+            Ok(n) => write(n, out),
+            // A `$` without a number (none of the statements has one) stays as it is.
+            Err(_) => out.push('$'),
+        }
         rest = &rest[digits..];
     }
     out.push_str(rest);
@@ -287,6 +330,29 @@ mod tests {
             );
             assert!(!columns.contains("VALUES"), "{columns}");
         }
+    }
+
+    #[test]
+    fn statements_together_number_their_parameters_one_after_another() {
+        let problems = unnest(batch::CLEAR_PROBLEMS, &["text"; 2]);
+        let group = unnest(batch::GROUP, &["text"; 2]);
+        let tasks = unnest(TASK, &["text"; 4]);
+        let text = together(&[(&problems, 2), (&group, 2), (&tasks, 4)]);
+        assert_eq!(
+            parameters(&text).collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>(),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("WITH part1 AS (DELETE FROM problems"),
+            "{text}"
+        );
+        assert!(text.contains("), part2 AS (UPDATE devices"), "{text}");
+        assert!(text.contains(") INSERT INTO task_status"), "{text}");
+        // The last statement's arrays are the last parameters, each its own.
+        assert!(text.contains("UNNEST($5::text[], $6::text[], $7::text[], $8::text[])"));
+        // One statement alone is itself.
+        assert_eq!(together(&[(&tasks, 4)]), tasks);
     }
 
     #[test]
