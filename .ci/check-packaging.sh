@@ -42,12 +42,19 @@ case "$code" in 0|10) ;; *) echo "plan exited $code" >&2; exit 1 ;; esac
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["schema_version"] == 1, r' "$sandbox/plan.json"
 rm -rf "$sandbox"
 
+# The enrollment token IT writes next to the managed configuration: a remove keeps it (as it
+# keeps changed configuration), a purge takes it and the folder.
+printf '%s\n' test-enrollment-token > /etc/ado-cutover/enrollment-token
 dpkg -r ado-cutover ado-cutover-server
-trap - EXIT
+trap 'dpkg -P ado-cutover ado-cutover-server >/dev/null 2>&1 || true' EXIT
 for gone in /usr/bin/ado-cutover /usr/bin/ado-cutover-server /usr/lib/systemd/user/ado-cutover.service \
   /usr/lib/systemd/system/ado-cutover-server.service /usr/share/man/man1/ado-cutover.1.gz; do
   if [ -e "$gone" ]; then echo "still there after removal: $gone" >&2; exit 1; fi
 done
+test -f /etc/ado-cutover/enrollment-token
+dpkg -P ado-cutover ado-cutover-server
+trap - EXIT
+if [ -e /etc/ado-cutover ]; then echo "still there after purge: /etc/ado-cutover" >&2; exit 1; fi
 
 # RPMs, from the same debug binaries.
 rm -rf target/generate-rpm
