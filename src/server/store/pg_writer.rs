@@ -184,12 +184,9 @@ async fn each(
     statement: &str,
     tuples: &[Vec<Arg<'_>>],
 ) -> Result<Vec<PgRow>, sqlx::Error> {
-    let Some(columns) = columns(tuples)? else {
+    let Some((text, columns)) = unnested(statement, tuples)? else {
         return Ok(Vec::new());
     };
-    let kinds: Vec<&str> = columns.iter().map(Column::kind).collect();
-    // Prepared once per connection and statement, whatever the batch's size.
-    let text = sql::unnest(statement, &kinds);
     bound(sqlx::query(sqlx::AssertSqlSafe(text)), columns)
         .fetch_all(&mut *conn)
         .await
@@ -205,9 +202,8 @@ async fn together(
     let mut texts = Vec::new();
     let mut all = Vec::new();
     for (statement, tuples) in parts {
-        if let Some(columns) = columns(tuples)? {
-            let kinds: Vec<&str> = columns.iter().map(Column::kind).collect();
-            texts.push((sql::unnest(statement, &kinds), columns.len()));
+        if let Some((text, columns)) = unnested(statement, tuples)? {
+            texts.push((text, columns.len()));
             all.extend(columns);
         }
     }
@@ -219,6 +215,20 @@ async fn together(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// `statement` made to take `tuples` as columns ([`sql::unnest`]), and the columns; none for
+/// no tuples. The text depends only on the statement and its types, so it is prepared once per
+/// connection whatever the batch's size.
+fn unnested<'a>(
+    statement: &str,
+    tuples: &[Vec<Arg<'a>>],
+) -> Result<Option<(String, Vec<Column<'a>>)>, sqlx::Error> {
+    let Some(columns) = columns(tuples)? else {
+        return Ok(None);
+    };
+    let kinds: Vec<&str> = columns.iter().map(Column::kind).collect();
+    Ok(Some((sql::unnest(statement, &kinds), columns)))
 }
 
 /// `tuples` as columns, one per parameter; none for no tuples.
@@ -499,9 +509,9 @@ async fn replace_latest(
             ]);
         }
     }
-    // Round trips were most of a batch's time on a busy machine (each waits for both sides to
-    // be scheduled: one fewer of 15 took ingest up 7 %), so statements that neither read nor
-    // change each other's tables go together.
+    // Each round trip waits for both sides to be scheduled on a busy machine, so statements
+    // that neither read nor change each other's tables go together (15 round trips a batch
+    // became 11: ingest +3 %, docs/BENCHMARKS.md).
     together(
         conn,
         &[
