@@ -147,6 +147,50 @@ pub(crate) struct Row {
     pub person: String,
 }
 
+/// What a batch adds to the counters: kept until its end, so that the rows every batch
+/// updates (today's count, each task's) are written once a batch. On PostgreSQL they are then
+/// locked only from there to the commit, and concurrent batches overlap everything else; on
+/// SQLite a row update per report and task cost more than the rest of the task statuses.
+#[derive(Default)]
+pub(super) struct Counts {
+    /// Reports per (day, outcome).
+    pub(super) days: BTreeMap<(i64, String), i64>,
+    /// Devices per (task, status), up or down.
+    pub(super) tasks: BTreeMap<(String, String), i64>,
+}
+
+impl Counts {
+    /// A report stored for the first time: its day counts it.
+    pub(super) fn stored(&mut self, r: &Row) {
+        *self
+            .days
+            .entry((r.day, r.outcome.as_str().to_string()))
+            .or_default() += 1;
+    }
+
+    /// A device's task statuses replaced: `before` no longer count, `after` do.
+    pub(super) fn replaced(&mut self, before: &[(String, String)], after: &[(&str, &str)]) {
+        for status in before {
+            *self.tasks.entry(status.clone()).or_default() -= 1;
+        }
+        for (task, status) in after {
+            *self
+                .tasks
+                .entry((task.to_string(), status.to_string()))
+                .or_default() += 1;
+        }
+    }
+}
+
+/// The tasks a device had finished ("done") among its task statuses before a report.
+pub(super) fn done_before(statuses: &[(String, String)]) -> Vec<String> {
+    statuses
+        .iter()
+        .filter(|(_, status)| status == "done")
+        .map(|(task, _)| task.clone())
+        .collect()
+}
+
 /// A device's key and the id of the report that enrolled it.
 pub type DeviceKey = (String, String);
 

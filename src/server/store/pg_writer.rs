@@ -16,7 +16,7 @@ use sqlx::Row as _;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use tokio::sync::{mpsc, oneshot};
 
-use super::ingest::{Saved, not_stored, writer_stopped};
+use super::ingest::{Counts, Saved, done_before, not_stored, writer_stopped};
 use super::{Row, StoreError, Stored, sql};
 
 /// The most reports committed at once.
@@ -349,10 +349,7 @@ async fn store_fresh(
     counts: &mut Counts,
 ) -> Result<(), sqlx::Error> {
     for r in fresh {
-        *counts
-            .days
-            .entry((r.day, r.outcome.as_str().to_string()))
-            .or_default() += 1;
+        counts.stored(r);
     }
 
     let devices: Vec<Vec<Arg>> = fresh
@@ -476,31 +473,21 @@ async fn replace_latest(
             .push((row.get(2), row.get(3)));
     }
     // The counts move by what each device had before and has now.
-    for statuses in before.values() {
-        for status in statuses {
-            *counts.tasks.entry(status.clone()).or_default() -= 1;
-        }
-    }
     let mut tasks: Vec<Vec<Arg>> = Vec::new();
     let empty = Vec::new();
-    let done: Vec<Vec<String>> = newest
+    let had: Vec<&Vec<(String, String)>> = newest
         .iter()
         .map(|r| {
             before
                 .get(&(r.device.clone(), r.user.clone()))
                 .unwrap_or(&empty)
-                .iter()
-                .filter(|(_, status)| status == "done")
-                .map(|(task, _)| task.clone())
-                .collect()
         })
         .collect();
-    for (r, done) in newest.iter().zip(&done) {
-        for (task, status) in r.carried(done) {
-            *counts
-                .tasks
-                .entry((task.to_string(), status.to_string()))
-                .or_default() += 1;
+    let done: Vec<Vec<String>> = had.iter().map(|had| done_before(had)).collect();
+    for ((r, had), done) in newest.iter().zip(&had).zip(&done) {
+        let carried = r.carried(done);
+        counts.replaced(had, &carried);
+        for (task, status) in carried {
             tasks.push(vec![
                 Text(&r.device),
                 Text(&r.user),
@@ -561,17 +548,6 @@ async fn replace_latest(
     Ok(())
 }
 
-/// What a batch adds to the counters: kept until its end, so that the rows every batch
-/// updates (today's count, each task's) are locked only from there to the commit, and
-/// concurrent batches overlap everything else.
-#[derive(Default)]
-struct Counts {
-    /// Reports per (day, outcome).
-    days: BTreeMap<(i64, String), i64>,
-    /// Devices per (task, status), up or down.
-    tasks: BTreeMap<(String, String), i64>,
-}
-
 impl Counts {
     /// Adds the counts, in key order (so concurrent batches lock them in the same order); drops
     /// task counts that reached zero.
@@ -589,9 +565,7 @@ impl Counts {
             .collect();
         together(conn, &[(sql::DAY, &days), (sql::COUNT_TASK, &tasks)]).await?;
         if self.tasks.values().any(|delta| *delta < 0) {
-            sqlx::query(sql::batch::PRUNE_COUNTS)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(sql::PRUNE_COUNTS).execute(&mut *conn).await?;
         }
         Ok(())
     }

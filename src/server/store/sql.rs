@@ -1,7 +1,7 @@
 //! The statements that store a report, shared by both writers. In order: the report (no row: a
-//! duplicate), the day's count, the device row (no row: an older report than the device's
-//! latest, which then only counts), and the latest report's task statuses, problems and
-//! organizations.
+//! duplicate), the device row (no row: an older report than the device's latest, which then
+//! only counts), and the latest report's task statuses, problems and organizations; once a
+//! batch, the counters ([`DAY`], [`COUNT_TASK`]).
 //!
 //! The SQLite writer runs them once per report. The PostgreSQL writer runs each once for a
 //! whole batch: [`unnest`] turns a statement's one `VALUES (...)` tuple into a `SELECT` over
@@ -38,19 +38,13 @@ pub(crate) const DEVICE: &str = "INSERT INTO devices (device_id, user_name, upn,
 pub(crate) const OLDER: &str = "UPDATE devices SET reports = reports + 1,
            first_seen = CASE WHEN first_seen < $1 THEN first_seen ELSE $1 END
          WHERE device_id = $2 AND user_name = $3";
-/// The tasks a device finished in its previous latest report: a later "ok" keeps "done".
-pub(crate) const DONE_TASKS: &str =
-    "SELECT task_id FROM task_status WHERE device_id = $1 AND user_name = $2 AND status = 'done'";
-/// Before a device's task statuses are replaced: they no longer count.
-pub(crate) const UNCOUNT_TASKS: &str = "UPDATE task_counts SET devices = devices - 1
-         WHERE EXISTS (SELECT 1 FROM task_status t WHERE t.device_id = $1 AND t.user_name = $2
-                       AND t.task_id = task_counts.task_id AND t.status = task_counts.status)";
-/// Counts that reach zero go, so per-task tables list only what some device has.
-pub(crate) const PRUNE_COUNTS: &str = "DELETE FROM task_counts WHERE devices <= 0
-         AND EXISTS (SELECT 1 FROM task_status t WHERE t.device_id = $1 AND t.user_name = $2
-                     AND t.task_id = task_counts.task_id AND t.status = task_counts.status)";
+/// Takes out a device's task statuses, returning them (to carry "done" and to take them out
+/// of the counts).
 pub(crate) const CLEAR_TASKS: &str =
-    "DELETE FROM task_status WHERE device_id = $1 AND user_name = $2";
+    "DELETE FROM task_status WHERE device_id = $1 AND user_name = $2
+         RETURNING task_id, status";
+/// Counts a batch took to zero go, so per-task tables list only what some device has.
+pub(crate) const PRUNE_COUNTS: &str = "DELETE FROM task_counts WHERE devices <= 0";
 /// Devices per task and status; `$3` is how many to add (or take away).
 pub(crate) const COUNT_TASK: &str =
     "INSERT INTO task_counts (task_id, status, devices) VALUES ($1, $2, $3)
@@ -158,8 +152,6 @@ pub(crate) mod batch {
          RETURNING device_id, user_name, task_id, status";
     pub(crate) const CLEAR_PROBLEMS: &str =
         "DELETE FROM problems WHERE (device_id, user_name) IN (VALUES ($1, $2))";
-    /// Counts a batch took to zero.
-    pub(crate) const PRUNE_COUNTS: &str = "DELETE FROM task_counts WHERE devices <= 0";
     pub(crate) const STALE_ORGS: &str =
         "DELETE FROM device_orgs USING (VALUES ($1, $2, $3)) AS v(device_id, user_name, report_id)
          WHERE device_orgs.device_id = v.device_id AND device_orgs.user_name = v.user_name
