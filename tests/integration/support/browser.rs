@@ -77,6 +77,13 @@ impl Browser {
 
     /// Sends one DevTools command and waits for its answer.
     pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|answer| panic!("{method}: {answer}"))
+    }
+
+    /// Sends one DevTools command and waits for its answer: its result, or the whole answer
+    /// when it is an error.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({ "id": id, "method": method, "params": params });
@@ -92,8 +99,33 @@ impl Browser {
             };
             let answer: Value = serde_json::from_str(&text).unwrap();
             if answer["id"] == id {
-                assert!(answer["error"].is_null(), "{method}: {answer}");
-                return answer["result"].clone();
+                return if answer["error"].is_null() {
+                    Ok(answer["result"].clone())
+                } else {
+                    Err(answer)
+                };
+            }
+        }
+    }
+
+    /// Evaluates `expression` while the page may be navigating (a form sent, a link followed):
+    /// `None` when the page it was sent to went away before it answered.
+    fn poll(&mut self, expression: &str) -> Option<Value> {
+        const NAVIGATING: [&str; 3] = [
+            "Inspected target navigated or closed",
+            "Execution context was destroyed",
+            "Cannot find context with specified id",
+        ];
+        let params = json!({ "expression": expression, "returnByValue": true });
+        match self.try_call("Runtime.evaluate", params) {
+            Ok(result) => Some(result["result"]["value"].clone()),
+            Err(answer) => {
+                let message = answer["error"]["message"].as_str().unwrap_or("");
+                assert!(
+                    NAVIGATING.iter().any(|m| message.contains(m)),
+                    "Runtime.evaluate: {answer}"
+                );
+                None
             }
         }
     }
@@ -117,7 +149,9 @@ impl Browser {
     pub(crate) fn wait_loaded(&mut self, url: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let state = self.eval("document.readyState + ' ' + location.href");
+            let state = self
+                .poll("document.readyState + ' ' + location.href")
+                .unwrap_or_default();
             let state = state.as_str().unwrap_or("");
             if state.starts_with("complete ") && !state.ends_with("about:blank") {
                 return;
@@ -130,7 +164,7 @@ impl Browser {
     /// Waits until `expression` is true in the page.
     pub(crate) fn wait_for(&mut self, expression: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.eval(&format!("!!({expression})")) != Value::Bool(true) {
+        while self.poll(&format!("!!({expression})")) != Some(Value::Bool(true)) {
             assert!(Instant::now() < deadline, "never true: {expression}");
             std::thread::sleep(Duration::from_millis(50));
         }
