@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exe=${1:?usage: build-msi.sh EXE [OUT]}
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+# MSI_VERSION: another version (check-windows-exe.sh builds a later one to upgrade to).
+version=${MSI_VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)}
 out=${2:-target/packages/ado-cutover-$version-x64.msi}
 mkdir -p "$(dirname "$out")"
 bin=$(mktemp -d target/msi-bin.XXXXXX)
@@ -39,11 +40,14 @@ has Property "SecureCustomProperties${T}ENDPOINT;ORGANIZATIONS;TENANT;TOKEN;"
 has CustomAction "WriteManagedConfig${T}11282${T}AgentExe${T}config write-managed --endpoint \"[ENDPOINT]\" --token \"[TOKEN]\""
 has CustomAction "RegisterLogonTask${T}3122${T}SCHTASKS${T}/Create /F /TN \"ado-cutover\" /XML \"[INSTALLFOLDER]ado-cutover-task.xml\""
 has CustomAction "RemoveLogonTask${T}3186${T}SCHTASKS${T}/Delete /F /TN \"ado-cutover\""
+# Deferred as SYSTEM, its failure ignored (an uninstall must finish), the agent's own file.
+has CustomAction "RemoveManagedConfig${T}3154${T}AgentExe${T}config remove-managed"
+has InstallExecuteSequence "RemoveManagedConfig${T}REMOVE=\"ALL\" AND NOT UPGRADINGPRODUCTCODE${T}3495"
 has CustomAction "FindSchtasks${T}"
-# In order: the task goes before the files do; the configuration and the task come after them.
+# In order: the task and the configuration go before the files do; they come after them.
 order=$(table InstallExecuteSequence | sort -t "$T" -k3,3n | cut -f1 | tr '\n' ' ')
 case "$order" in
-  *"FindSchtasks "*"InstallInitialize "*"RemoveLogonTask RemoveFiles InstallFiles WriteManagedConfig RegisterLogonTask "*"InstallFinalize"*) ;;
+  *"FindSchtasks "*"InstallInitialize "*"RemoveLogonTask RemoveManagedConfig RemoveFiles InstallFiles WriteManagedConfig RegisterLogonTask "*"InstallFinalize"*) ;;
   *) fail "custom actions out of order: $order" ;;
 esac
 echo "built and checked $out ($(stat -c %s "$out") bytes)"

@@ -484,6 +484,28 @@ fn installers_write_the_managed_configuration_through_the_agent() {
         std::fs::read(sandbox.paths.managed_config()).unwrap(),
         before
     );
+
+    // The uninstaller takes both files (and the folder) away; a second run finds nothing.
+    let removed = sandbox
+        .cmd()
+        .args(["config", "remove-managed"])
+        .output()
+        .unwrap();
+    assert_eq!(removed.status.code(), Some(0), "{}", text(&removed.stderr));
+    assert!(!token.exists() && !sandbox.paths.managed_config().exists());
+    assert!(!sandbox.paths.managed_dir.exists());
+    assert!(!text(&removed.stderr).contains("SECRET-ENROLLMENT"));
+    let again = sandbox
+        .cmd()
+        .args(["config", "remove-managed"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("nothing to remove"),
+        "{}",
+        text(&again.stderr)
+    );
 }
 
 /// The report names the person's work account where the machine knows it (here Git Credential

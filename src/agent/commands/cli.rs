@@ -145,6 +145,9 @@ pub enum ConfigCommand {
         #[arg(long, value_name = "GUID")]
         tenant: Option<String>,
     },
+    /// For uninstallers: remove the managed configuration and the enrollment token file that
+    /// write-managed wrote (the folder too, when nothing else is in it).
+    RemoveManaged,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! `config show` (every setting, its value and where it came from) and `config write-managed`
-//! (the installers' way to write the managed configuration).
+//! `config show` (every setting, its value and where it came from), `config write-managed`
+//! (the installers' way to write the managed configuration) and `config remove-managed` (the
+//! uninstallers' way to remove it again).
 
 use super::cli::Common;
 use super::session::Session;
@@ -56,5 +57,22 @@ pub(super) fn write_managed(
     let written = crate::agent::settings::managed::write(&paths, &wanted)
         .map_err(|e| failure(exit::USAGE, e))?;
     console::status(format!("wrote {}", paths.display(&written)));
+    Ok(exit::OK)
+}
+
+/// `config remove-managed`: the uninstallers' way to remove the managed configuration.
+pub(super) fn remove_managed(env: &Env) -> Result<u8, Failure> {
+    let paths = Paths::resolve(env).map_err(|e| failure(exit::USAGE, &e).hint(e.hint()))?;
+    let removed =
+        crate::agent::settings::managed::remove(&paths).map_err(|e| failure(exit::FAILED, e))?;
+    if removed.is_empty() {
+        console::status(format!(
+            "nothing to remove in {}",
+            paths.display(&paths.managed_dir)
+        ));
+    }
+    for path in removed {
+        console::status(format!("removed {}", paths.display(&path)));
+    }
     Ok(exit::OK)
 }

@@ -126,6 +126,9 @@ pub(super) fn run(cli: Cli, env: &Env) -> u8 {
                     tenant,
                 },
         }) => config::write_managed(&cli.common, env, endpoint, token, token_stdin, tenant),
+        Some(Command::Config {
+            command: ConfigCommand::RemoveManaged,
+        }) => config::remove_managed(env),
         Some(Command::Discover { roots }) => discover::command(&cli.common, env, roots),
         Some(Command::Keygen { path, r#type, bits }) => keygen::command(path, &r#type, bits),
     };

@@ -2,6 +2,9 @@
 //! postinstall, deb postinst, Intune/Jamf scripts): every value checked exactly as the agent
 //! will read it, the file written atomically, the enrollment token in its own file beside it.
 //!
+//! On uninstall (not on an upgrade) the installer removes both again ([`remove`]): an enrollment
+//! token left on a machine that no longer has the agent is one nobody looks after.
+//!
 //! The token file is readable by every user on purpose: the agent runs as each user and must
 //! send reports, and an enrollment token can only add reports, never read them.
 
@@ -43,6 +46,32 @@ pub(crate) fn write(paths: &Paths, wanted: &Wanted) -> Result<PathBuf, String> {
     fsutil::write_atomic(&config, text.as_bytes(), 0o644)
         .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     Ok(config)
+}
+
+/// Removes what [`write`] wrote (`config.toml` and the token file), and the managed folder when
+/// nothing else is left in it; anything else IT put there stays. Returns what it removed;
+/// nothing there is not an error (an uninstall may run twice).
+pub(crate) fn remove(paths: &Paths) -> Result<Vec<PathBuf>, String> {
+    let mut removed = Vec::new();
+    for file in [paths.managed_config(), paths.managed_dir.join(TOKEN_FILE)] {
+        match std::fs::remove_file(&file) {
+            Ok(()) => removed.push(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(format!(
+                    "cannot remove {}: {e}\nhint: run the uninstaller with administrator rights",
+                    file.display()
+                ));
+            }
+        }
+    }
+    let empty = std::fs::read_dir(&paths.managed_dir)
+        .map(|mut entries| entries.next().is_none())
+        .unwrap_or(false);
+    if empty && std::fs::remove_dir(&paths.managed_dir).is_ok() {
+        removed.push(paths.managed_dir.clone());
+    }
+    Ok(removed)
 }
 
 /// The TOML text, after checking every value.
@@ -169,5 +198,46 @@ mod tests {
             assert!(err.contains("hint:"), "{err}");
             assert!(!paths.managed_config().exists());
         }
+    }
+
+    fn wanted() -> Wanted {
+        Wanted {
+            endpoint: Some("https://cutover.example.com".into()),
+            token: Some("token-1".into()),
+            organizations: vec!["contoso".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn remove_takes_what_write_wrote_and_the_folder_it_leaves_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::sandboxed(dir.path());
+        write(&paths, &wanted()).unwrap();
+        let removed = remove(&paths).unwrap();
+        assert_eq!(
+            removed,
+            [
+                paths.managed_config(),
+                paths.managed_dir.join(TOKEN_FILE),
+                paths.managed_dir.clone()
+            ]
+        );
+        assert!(!paths.managed_dir.exists());
+        // Again: nothing left to remove is not an error.
+        assert_eq!(remove(&paths).unwrap(), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn remove_leaves_what_it_did_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::sandboxed(dir.path());
+        write(&paths, &wanted()).unwrap();
+        let other = paths.managed_dir.join("site-notes.txt");
+        std::fs::write(&other, "IT's own file").unwrap();
+        remove(&paths).unwrap();
+        assert!(!paths.managed_config().exists());
+        assert!(!paths.managed_dir.join(TOKEN_FILE).exists());
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "IT's own file");
     }
 }
