@@ -11,8 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exe=${1:?usage: build-msi.sh EXE [OUT]}
-# MSI_VERSION: another version (check-windows-exe.sh builds a later one to upgrade to).
-version=${MSI_VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)}
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 out=${2:-target/packages/ado-cutover-$version-x64.msi}
 mkdir -p "$(dirname "$out")"
 bin=$(mktemp -d target/msi-bin.XXXXXX)

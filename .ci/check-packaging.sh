@@ -94,6 +94,19 @@ for rpm in "$agent_rpm" "$server_rpm"; do
     rpm -qp --qf "%{$tag}\n" "$rpm" | sh -n
   done
 done
+rpm -qp --qf "%{POSTUN}\n" "$agent_rpm" | sh -n
+# The agent's erase scriptlet, on a copy of /etc/ado-cutover: an upgrade ($1 = 1) keeps the
+# token, an erase ($1 = 0) removes it and nothing IT put there besides.
+etc=$(mktemp -d)
+postun=$(rpm -qp --qf "%{POSTUN}\n" "$agent_rpm" | sed "s#/etc/ado-cutover#$etc#g")
+echo token > "$etc/enrollment-token"
+echo notes > "$etc/site-notes.txt"
+sh -c "$postun" postun 1
+[ -f "$etc/enrollment-token" ] || { echo "the RPM's upgrade removed the enrollment token" >&2; exit 1; }
+sh -c "$postun" postun 0
+[ ! -e "$etc/enrollment-token" ] || { echo "rpm -e left the enrollment token" >&2; exit 1; }
+[ -f "$etc/site-notes.txt" ] || { echo "rpm -e removed a file it did not write" >&2; exit 1; }
+rm -rf "$etc"
 # Installed into a throwaway root (no scriptlets: that root has no shell or systemd to run them).
 rpm_root=$(mktemp -d)
 rpm --root "$rpm_root" --initdb

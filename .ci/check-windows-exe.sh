@@ -92,23 +92,27 @@ fi
 printf '%s\n' "$text" | grep -q "WriteManagedConfig" || fail "the install log could not be read"
 leaks=$(printf '%s\n' "$text" | grep -F "$token" | grep -v "^Property(S): TOKEN = " || true)
 [ -z "$leaks" ] || fail "the token is in the install log: $leaks"
-# An upgrade (a later version, installed as Intune would, here without the settings) removes the
-# older version but keeps its configuration and token: only an uninstall takes them.
-later=$(echo "$version" | awk -F. '{ printf "%d.%d.%d", $1, $2, $3 + 1 }')
-upgrade=$work/ado-cutover-$later-x64.msi
-MSI_VERSION=$later bash .ci/build-msi.sh "$exe" "$upgrade" >/dev/null
-( cd "$(dirname "$upgrade")" && "$WINE" msiexec /i "$(basename "$upgrade")" /qn )
-/usr/lib/wine/wineserver64 -w
+# Removed by a major upgrade, the older version keeps the configuration and token (the newer
+# one may come without TOKEN): Windows Installer then sets UPGRADINGPRODUCTCODE in the older
+# one's removal. Wine's RemoveExistingProducts does not (an upgrade under Wine removes them), so
+# the removal is run here with the property as Windows would set it.
 token_file=$drive/ProgramData/ado-cutover/enrollment-token
-ran=$("$WINE" 'C:\Program Files\ado-cutover\ado-cutover.exe' --version 2>/dev/null | tr -d '\r')
-[ "$ran" = "ado-cutover $version" ] || fail "after the upgrade the installed agent said: $ran"
-[ -f "$config" ] || fail "the upgrade removed the managed configuration"
-grep -q "$token" "$token_file" || fail "the upgrade removed the enrollment token"
-( cd "$(dirname "$upgrade")" && "$WINE" msiexec /x "$(basename "$upgrade")" /qn )
+( cd "$(dirname "$msi")" && "$WINE" msiexec /x "$(basename "$msi")" /qn \
+    'UPGRADINGPRODUCTCODE={00000000-0000-0000-0000-000000000001}' )
+/usr/lib/wine/wineserver64 -w
+[ ! -e "$installed/ado-cutover.exe" ] || fail "ado-cutover.exe is still there after the upgrade's removal"
+[ -f "$config" ] || fail "the upgrade's removal removed the managed configuration"
+grep -q "$token" "$token_file" || fail "the upgrade's removal removed the enrollment token"
+# Installed again (the configuration is written again), then uninstalled for good.
+( cd "$(dirname "$msi")" && "$WINE" msiexec /i "$(basename "$msi")" /qn \
+    ENDPOINT=https://cutover.example.com TOKEN="$token" ORGANIZATIONS=contoso TENANT=$tenant )
+/usr/lib/wine/wineserver64 -w
+[ -f "$installed/ado-cutover.exe" ] || fail "no ado-cutover.exe after installing again"
+( cd "$(dirname "$msi")" && "$WINE" msiexec /x "$(basename "$msi")" /qn )
 /usr/lib/wine/wineserver64 -w
 [ ! -e "$installed/ado-cutover.exe" ] || fail "ado-cutover.exe is still there after uninstall"
 [ ! -e "$sys32/tasks/ado-cutover" ] || fail "the logon task is still there after uninstall"
 [ ! -e "$config" ] || fail "the managed configuration is still there after uninstall"
 [ ! -e "$token_file" ] || fail "the enrollment token is still there after uninstall"
 [ ! -e "$drive/ProgramData/ado-cutover" ] || fail "%ProgramData%\\ado-cutover is still there after uninstall"
-echo "MSI: installed, ran, wrote the managed configuration, registered the logon task; an upgrade kept the configuration, the uninstall removed it and the task"
+echo "MSI: installed, ran, wrote the managed configuration, registered the logon task; an upgrade's removal kept the configuration, the uninstall removed it and the task"

@@ -29,6 +29,7 @@ mod ssh_key;
 mod store_batches;
 mod store_long_texts;
 mod store_lookups;
+mod store_refused;
 mod store_report_bodies;
 mod switch_and_verify;
 mod tenant_lookup;

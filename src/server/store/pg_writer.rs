@@ -81,8 +81,9 @@ async fn run(pool: PgPool, mut jobs: mpsc::Receiver<(Row, Reply)>) {
         let all: Vec<&Row> = rows.iter().collect();
         let results = match write(&pool, &all).await {
             Ok(saved) => saved.into_iter().map(Ok).collect(),
-            // One at a time, so that one report PostgreSQL refuses fails alone.
-            Err(err) if all.len() > 1 => {
+            // One at a time, so that one report PostgreSQL refuses fails alone; not when the
+            // database itself is away or refusing everything: each report would wait for it.
+            Err(err) if all.len() > 1 && !of_the_whole_database(&err) => {
                 tracing::warn!(
                     "a batch of {} reports was not stored ({err}); storing them one at a time",
                     all.len()
@@ -101,6 +102,18 @@ async fn run(pool: PgPool, mut jobs: mpsc::Receiver<(Row, Reply)>) {
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
         }
+    }
+}
+
+/// An error no report causes: no connection (the pool's wait, the network), or PostgreSQL
+/// refusing the connection or all work (SQLSTATE classes 08 connection, 53 resources such as a
+/// full disk, 57 an administrator's shutdown, 58 system errors).
+fn of_the_whole_database(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c))),
+        _ => true,
     }
 }
 
@@ -646,6 +659,14 @@ async fn enroll(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_error_of_the_whole_database_fails_a_batch_at_once() {
+        assert!(of_the_whole_database(&sqlx::Error::PoolTimedOut));
+        assert!(of_the_whole_database(&sqlx::Error::Io(
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused)
+        )));
+    }
     use crate::server::store::ingest::tests::row;
 
     #[test]

@@ -109,11 +109,13 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<(Row, Reply)>, checkpointer: C
 
 /// Stores `rows` in one transaction; when that fails, each in a transaction of its own, so
 /// that only the report SQLite refuses fails. A savepoint per report did the same at a tenth
-/// of the writer's time: SQLite copies every page a savepoint changes first.
+/// of the writer's time: SQLite copies every page a savepoint changes first. An error of the
+/// whole database (busy, full, unreadable) fails the batch at once: each report would wait
+/// for it again, up to the busy timeout each.
 fn store(conn: &mut Connection, rows: &[Row]) -> Vec<Result<Saved, String>> {
     match write(conn, rows) {
         Ok(saved) => saved.into_iter().map(Ok).collect(),
-        Err(err) if rows.len() > 1 => {
+        Err(err) if rows.len() > 1 && !of_the_whole_database(&err) => {
             tracing::warn!(
                 "a batch of {} reports was not stored ({err}); storing them one at a time",
                 rows.len()
@@ -127,6 +129,25 @@ fn store(conn: &mut Connection, rows: &[Row]) -> Vec<Result<Saved, String>> {
         }
         Err(err) => vec![Err(err.to_string())],
     }
+}
+
+/// An error no report causes: every report of the batch would meet it again.
+fn of_the_whole_database(err: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        err.sqlite_error_code(),
+        Some(
+            DatabaseBusy
+                | DatabaseLocked
+                | SystemIoFailure
+                | DiskFull
+                | ReadOnly
+                | DatabaseCorrupt
+                | NotADatabase
+                | CannotOpen
+                | OutOfMemory
+        )
+    )
 }
 
 /// Stores `rows` in one transaction, in their order: what each one did.
@@ -333,6 +354,36 @@ mod tests {
         assert_eq!(count(&conn, "SELECT COUNT(*) FROM reports"), 2);
         assert_eq!(count(&conn, "SELECT COUNT(*) FROM devices"), 2);
         assert_eq!(count(&conn, "SELECT SUM(reports) FROM report_days"), 2);
+    }
+
+    /// Times the writer's connection found the database busy (a first try each).
+    static BUSY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn a_busy_database_fails_the_batch_once_not_each_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = database(dir.path());
+        conn.busy_handler(Some(|tries| {
+            if tries == 0 {
+                BUSY.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            false
+        }))
+        .unwrap();
+        // Another writer holds the database.
+        let other = Connection::open(dir.path().join("db.sqlite")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let rows = [row("r1", "one"), row("r2", "two"), row("r3", "three")];
+        let results = store(&mut conn, &rows);
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(e) if e.contains("locked"))),
+            "{results:?}"
+        );
+        assert_eq!(BUSY.load(std::sync::atomic::Ordering::SeqCst), 1);
+        other.execute_batch("ROLLBACK").unwrap();
+        assert!(store(&mut conn, &rows).iter().all(Result::is_ok));
     }
 
     #[test]
