@@ -1,6 +1,7 @@
 //! A report the database refuses fails alone: the reports that arrived with it (one batch of
 //! the writer) are stored and counted once, on both backends. The writers write a batch in
-//! one transaction and, when it fails, each report again in one of its own.
+//! one transaction and, when it fails, each report again in one of its own. When the database
+//! itself is gone, every report hears why at once.
 #![cfg(feature = "server")]
 
 use ado_cutover::report::Outcome;
@@ -87,4 +88,52 @@ fn a_report_the_database_refuses_fails_alone_and_the_others_are_stored() {
             );
         });
     }
+}
+
+#[test]
+fn when_the_database_is_gone_every_report_hears_why() {
+    // The database dropped under a running server: PostgreSQL only (a SQLite file stays open).
+    if !backends().contains(&true) {
+        return;
+    }
+    let (url, _) = fresh_database(true);
+    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+    let name = url::Url::parse(&url).unwrap().path()[1..].to_string();
+    runtime().block_on(async {
+        let store = Store::open(&url, true).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        let first = sample_report("pc-first", "user", Outcome::Done, now, "");
+        let body = serde_json::to_string(&first).unwrap();
+        assert_eq!(
+            store.insert(&first, &body, now).await.unwrap(),
+            Stored::Accepted
+        );
+
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+        let drop = format!("DROP DATABASE {name} WITH (FORCE)");
+        pool.execute(sqlx::AssertSqlSafe(drop)).await.unwrap();
+
+        let reports: Vec<_> = (0..40)
+            .map(|i| {
+                let report = sample_report(&format!("pc-{i}"), "user", Outcome::Done, now, "");
+                let body = serde_json::to_string(&report).unwrap();
+                (report, body)
+            })
+            .collect();
+        let results = futures_util::future::join_all(
+            reports
+                .iter()
+                .map(|(report, body)| store.insert(report, body, now)),
+        )
+        .await;
+        for result in results {
+            let err = result
+                .expect_err("stored in a database that is gone")
+                .to_string();
+            // The database's own words, not a reply the writer dropped unanswered.
+            assert!(err.contains("could not be stored"), "{err}");
+            assert!(!err.contains("writer stopped"), "{err}");
+        }
+    });
 }

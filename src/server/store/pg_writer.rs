@@ -97,7 +97,9 @@ async fn run(pool: PgPool, mut jobs: mpsc::Receiver<(Row, Reply)>) {
                 }
                 results
             }
-            Err(err) => vec![Err(err.to_string())],
+            // Every report gets the answer: a reply dropped unanswered reads "the writer
+            // stopped".
+            Err(err) => all.iter().map(|_| Err(err.to_string())).collect(),
         };
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
@@ -106,13 +108,14 @@ async fn run(pool: PgPool, mut jobs: mpsc::Receiver<(Row, Reply)>) {
 }
 
 /// An error no report causes: no connection (the pool's wait, the network), or PostgreSQL
-/// refusing the connection or all work (SQLSTATE classes 08 connection, 53 resources such as a
-/// full disk, 57 an administrator's shutdown, 58 system errors).
+/// refusing the connection or all work (SQLSTATE classes 08 connection, 28 sign-in, 3D no such
+/// database, 53 resources such as a full disk, 57 an administrator's shutdown, 58 system).
 fn of_the_whole_database(err: &sqlx::Error) -> bool {
+    const CLASSES: [&str; 6] = ["08", "28", "3D", "53", "57", "58"];
     match err {
         sqlx::Error::Database(e) => e
             .code()
-            .is_some_and(|code| ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c))),
+            .is_some_and(|code| CLASSES.iter().any(|class| code.starts_with(class))),
         _ => true,
     }
 }

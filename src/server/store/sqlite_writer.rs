@@ -127,7 +127,8 @@ fn store(conn: &mut Connection, rows: &[Row]) -> Vec<Result<Saved, String>> {
                 })
                 .collect()
         }
-        Err(err) => vec![Err(err.to_string())],
+        // Every report gets the answer: a reply dropped unanswered reads "the writer stopped".
+        Err(err) => rows.iter().map(|_| Err(err.to_string())).collect(),
     }
 }
 
@@ -375,6 +376,7 @@ mod tests {
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let rows = [row("r1", "one"), row("r2", "two"), row("r3", "three")];
         let results = store(&mut conn, &rows);
+        assert_eq!(results.len(), rows.len(), "{results:?}");
         assert!(
             results
                 .iter()
