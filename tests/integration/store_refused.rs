@@ -26,17 +26,20 @@ const REFUSE_POSTGRES: [&str; 2] = [
 fn a_report_the_database_refuses_fails_alone_and_the_others_are_stored() {
     for postgres in backends() {
         let backend = if postgres { "PostgreSQL" } else { "SQLite" };
-        let (url, _dir) = fresh_database(postgres);
+        let (url, dir) = fresh_database(postgres);
         runtime().block_on(async {
             let store = Store::open(&url, true).await.unwrap();
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-            if postgres {
+            if let Some(dir) = &dir {
+                // By its path: a `sqlite://` URL of a Windows path is the store's to read.
+                rusqlite::Connection::open(dir.path().join("server.db"))
+                    .and_then(|db| db.execute_batch(REFUSE_SQLITE))
+                    .unwrap();
+            } else {
+                sqlx::any::install_default_drivers();
+                let pool = sqlx::AnyPool::connect(&url).await.unwrap();
                 for sql in REFUSE_POSTGRES {
                     pool.execute(sql).await.unwrap();
                 }
-            } else {
-                pool.execute(REFUSE_SQLITE).await.unwrap();
             }
             let now = OffsetDateTime::now_utc();
             // Sent all at once, so the writer finds them queued together.
