@@ -6,7 +6,7 @@
 
 use ado_cutover::report::Outcome;
 use ado_cutover::server::outcome::FleetOutcome;
-use ado_cutover::server::store::{Store, Stored};
+use ado_cutover::server::store::{Store, StoreError, Stored};
 use sqlx::Executor;
 use time::OffsetDateTime;
 
@@ -21,6 +21,29 @@ const REFUSE_POSTGRES: [&str; 2] = [
     "CREATE TRIGGER refuse BEFORE INSERT ON devices FOR EACH ROW
      WHEN (NEW.device_id = 'id-pc-bad') EXECUTE FUNCTION refuse()",
 ];
+
+/// A report from each of `hosts`, all sent at once, so the writer finds them queued together
+/// (one batch, or a few): what each one got.
+async fn send_at_once(
+    store: &Store,
+    hosts: &[String],
+    now: OffsetDateTime,
+) -> Vec<Result<Stored, StoreError>> {
+    let reports: Vec<_> = hosts
+        .iter()
+        .map(|host| {
+            let report = sample_report(host, "user", Outcome::Done, now, "");
+            let body = serde_json::to_string(&report).unwrap();
+            (report, body)
+        })
+        .collect();
+    futures_util::future::join_all(
+        reports
+            .iter()
+            .map(|(report, body)| store.insert(report, body, now)),
+    )
+    .await
+}
 
 #[test]
 fn a_report_the_database_refuses_fails_alone_and_the_others_are_stored() {
@@ -42,7 +65,6 @@ fn a_report_the_database_refuses_fails_alone_and_the_others_are_stored() {
                 }
             }
             let now = OffsetDateTime::now_utc();
-            // Sent all at once, so the writer finds them queued together.
             let hosts: Vec<String> = (0..40)
                 .map(|i| {
                     if i == 20 {
@@ -52,20 +74,7 @@ fn a_report_the_database_refuses_fails_alone_and_the_others_are_stored() {
                     }
                 })
                 .collect();
-            let reports: Vec<_> = hosts
-                .iter()
-                .map(|host| {
-                    let report = sample_report(host, "user", Outcome::Done, now, "");
-                    let body = serde_json::to_string(&report).unwrap();
-                    (report, body)
-                })
-                .collect();
-            let results = futures_util::future::join_all(
-                reports
-                    .iter()
-                    .map(|(report, body)| store.insert(report, body, now)),
-            )
-            .await;
+            let results = send_at_once(&store, &hosts, now).await;
             for (host, result) in hosts.iter().zip(&results) {
                 match result {
                     Ok(stored) => {
@@ -117,19 +126,8 @@ fn when_the_database_is_gone_every_report_hears_why() {
         let drop = format!("DROP DATABASE {name} WITH (FORCE)");
         pool.execute(sqlx::AssertSqlSafe(drop)).await.unwrap();
 
-        let reports: Vec<_> = (0..40)
-            .map(|i| {
-                let report = sample_report(&format!("pc-{i}"), "user", Outcome::Done, now, "");
-                let body = serde_json::to_string(&report).unwrap();
-                (report, body)
-            })
-            .collect();
-        let results = futures_util::future::join_all(
-            reports
-                .iter()
-                .map(|(report, body)| store.insert(report, body, now)),
-        )
-        .await;
+        let hosts: Vec<String> = (0..40).map(|i| format!("pc-{i}")).collect();
+        let results = send_at_once(&store, &hosts, now).await;
         for result in results {
             let err = result
                 .expect_err("stored in a database that is gone")
