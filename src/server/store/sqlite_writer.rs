@@ -73,9 +73,10 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // Each report's savepoint journals the pages it changes first; past 64 KiB (a report
-    // changes more) SQLite spilled that journal to a temporary file, a tenth of the
-    // writer's time in write calls. In memory it stays (freed at each commit).
+    // A statement that may stop halfway inside a transaction (an upsert, one with triggers)
+    // journals the pages it changes first, so they can be put back; past 64 KiB SQLite spilled
+    // that journal to a temporary file (a tenth of the writer's time in write calls when each
+    // report had a savepoint). In memory it stays, freed when the statement ends.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // The writer's pages stay valid between its commits (only it writes), so a larger cache
     // keeps the indexes it updates in memory: 32 MiB instead of 2.
